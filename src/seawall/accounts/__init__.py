@@ -1,0 +1,1 @@
+"""Accounts: sign-up, sessions (bearer tokens), password resets."""

@@ -1,0 +1,88 @@
+"""Accounts routes: parse, authorize, call one service function, shape the answer."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from fastapi import APIRouter, Response, status
+from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from seawall.accounts import service
+from seawall.accounts.auth import CurrentPrincipal
+from seawall.accounts.schemas import (
+    AcceptedOut,
+    LoginIn,
+    PasswordResetConfirmIn,
+    PasswordResetIn,
+    SessionOut,
+    SignupIn,
+    SignupOut,
+    UserOut,
+)
+from seawall.idempotency.api import IdempotencyDep
+from seawall.web.deps import RuntimeDep, SessionDep
+
+router = APIRouter(prefix="/v1", tags=["accounts"])
+
+ANONYMOUS_SCOPE = "anonymous"
+RESET_ACCEPTED = "if an account exists for this email, a reset link is on its way"
+
+
+@router.post("/signups", status_code=status.HTTP_201_CREATED, response_model=SignupOut)
+async def create_signup(body: SignupIn, runtime: RuntimeDep, idempotency: IdempotencyDep) -> JSONResponse:
+    async def operation(session: AsyncSession) -> SignupOut:
+        user = await service.sign_up(
+            session, passwords=runtime.passwords, clock=runtime.clock, email=body.email, password=body.password
+        )
+        return SignupOut(user=UserOut.model_validate(user))
+
+    return await idempotency.run(
+        scope=ANONYMOUS_SCOPE, body=body.model_dump(mode="json"), status_code=201, operation=operation
+    )
+
+
+@router.post("/sessions", status_code=status.HTTP_201_CREATED)
+async def create_session(body: LoginIn, runtime: RuntimeDep, session: SessionDep) -> SessionOut:
+    """Log in. Not idempotency-keyed: the answer holds a secret we never store in plain text."""
+    auth_session, token = await service.log_in(
+        session,
+        passwords=runtime.passwords,
+        clock=runtime.clock,
+        ttl=timedelta(hours=runtime.settings.session_ttl_hours),
+        email=body.email,
+        password=body.password,
+    )
+    return SessionOut(id=auth_session.id, token=token, expires_at=auth_session.expires_at)
+
+
+@router.delete("/sessions/current", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_current_session(principal: CurrentPrincipal, runtime: RuntimeDep, session: SessionDep) -> Response:
+    await service.log_out(session, clock=runtime.clock, auth_session=principal.auth_session)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/me")
+async def get_me(principal: CurrentPrincipal) -> UserOut:
+    return UserOut.model_validate(principal.user)
+
+
+@router.post("/password-resets", status_code=status.HTTP_202_ACCEPTED, response_model=AcceptedOut)
+async def create_password_reset(
+    body: PasswordResetIn, runtime: RuntimeDep, idempotency: IdempotencyDep
+) -> JSONResponse:
+    async def operation(session: AsyncSession) -> AcceptedOut:
+        await service.request_password_reset(session, clock=runtime.clock, email=body.email)
+        return AcceptedOut(message=RESET_ACCEPTED)
+
+    return await idempotency.run(
+        scope=ANONYMOUS_SCOPE, body=body.model_dump(mode="json"), status_code=202, operation=operation
+    )
+
+
+@router.post("/password-resets/confirm", status_code=status.HTTP_200_OK)
+async def confirm_password_reset(body: PasswordResetConfirmIn, runtime: RuntimeDep, session: SessionDep) -> AcceptedOut:
+    await service.confirm_password_reset(
+        session, passwords=runtime.passwords, clock=runtime.clock, token=body.token, new_password=body.new_password
+    )
+    return AcceptedOut(status="password_changed", message="the password was changed; log in again")

@@ -1,0 +1,29 @@
+"""Bearer-token authentication for user routes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends
+
+from seawall.accounts import service
+from seawall.accounts.errors import InvalidSessionError
+from seawall.accounts.models import AuthSession, User
+from seawall.web.deps import BearerDep, RuntimeDep, SessionDep
+
+
+@dataclass(frozen=True)
+class Principal:
+    user: User
+    auth_session: AuthSession
+
+
+async def current_principal(session: SessionDep, runtime: RuntimeDep, credentials: BearerDep) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
+        raise InvalidSessionError("a bearer token is required")
+    user, auth_session = await service.authenticate(session, clock=runtime.clock, token=credentials.credentials)
+    return Principal(user=user, auth_session=auth_session)
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

@@ -1,0 +1,21 @@
+"""Accounts errors (see the tree in `seawall.errors`)."""
+
+from __future__ import annotations
+
+from seawall.errors import BadRequestError, ConflictError, UnauthorizedError
+
+
+class EmailTakenError(ConflictError):
+    error_type = "email_taken"
+
+
+class InvalidCredentialsError(UnauthorizedError):
+    error_type = "invalid_credentials"
+
+
+class InvalidSessionError(UnauthorizedError):
+    error_type = "invalid_session"
+
+
+class InvalidResetTokenError(BadRequestError):
+    error_type = "invalid_reset_token"

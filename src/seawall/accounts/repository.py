@@ -1,0 +1,52 @@
+"""All SQL of the accounts domain."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from seawall.accounts.models import AuthSession, PasswordReset, User
+
+
+async def get_user(session: AsyncSession, user_id: str) -> User | None:
+    return await session.get(User, user_id)
+
+
+async def find_user_by_email(session: AsyncSession, email: str) -> User | None:
+    return (await session.execute(select(User).where(User.email == email))).scalar_one_or_none()
+
+
+async def find_live_session(session: AsyncSession, *, token_digest: str, now: datetime) -> AuthSession | None:
+    query = select(AuthSession).where(
+        AuthSession.token_digest == token_digest,
+        AuthSession.revoked_at.is_(None),
+        AuthSession.expires_at > now,
+    )
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def revoke_sessions_of(session: AsyncSession, *, user_id: str, now: datetime) -> None:
+    await session.execute(
+        update(AuthSession)
+        .where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+
+
+async def get_password_reset(session: AsyncSession, reset_id: str) -> PasswordReset | None:
+    return await session.get(PasswordReset, reset_id)
+
+
+async def find_password_reset_for_update(session: AsyncSession, *, token_digest: str) -> PasswordReset | None:
+    query = select(PasswordReset).where(PasswordReset.token_digest == token_digest).with_for_update()
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def retire_password_resets_of(session: AsyncSession, *, user_id: str, now: datetime) -> None:
+    await session.execute(
+        update(PasswordReset)
+        .where(PasswordReset.user_id == user_id, PasswordReset.used_at.is_(None))
+        .values(used_at=now)
+    )

@@ -1,0 +1,144 @@
+"""Accounts use cases. Services flush; the request or job boundary commits.
+
+No user enumeration: login answers the same for an unknown email and a wrong password (and spends
+the same Argon2 work), and a password-reset request is accepted identically for any email: the
+lookup happens later, inside the `notifications.password_reset` job.
+
+Reset tokens are derived, not stored: token = HMAC-SHA256(server secret, reset request id). A job
+that runs twice sends the same token under the same Message-ID, and the database holds only the
+token's SHA-256 digest.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from seawall.accounts import repository
+from seawall.accounts.errors import (
+    EmailTakenError,
+    InvalidCredentialsError,
+    InvalidResetTokenError,
+    InvalidSessionError,
+)
+from seawall.accounts.models import AuthSession, PasswordReset, User, UserStatus
+from seawall.accounts.passwords import Passwords
+from seawall.jobs import enqueue
+from seawall.kit.clock import Clock
+from seawall.kit.ids import new_id
+from seawall.kit.tokens import new_token, token_digest
+
+PASSWORD_RESET_JOB = "notifications.password_reset"
+
+
+@dataclass(frozen=True)
+class IssuedPasswordReset:
+    reset_id: str
+    email: str
+    token: str
+    expires_at: datetime
+
+
+async def sign_up(
+    session: AsyncSession, *, passwords: Passwords, clock: Clock, email: str, password: str,
+    status: UserStatus = UserStatus.ACTIVE,
+) -> User:
+    password_hash = await passwords.hash(password)  # before the first query: no lock held meanwhile
+    if await repository.find_user_by_email(session, email) is not None:
+        raise EmailTakenError("an account with this email already exists")
+    now = clock.now()
+    user = User(
+        id=new_id("usr"), email=email, password_hash=password_hash, status=status, created_at=now, updated_at=now
+    )
+    try:
+        async with session.begin_nested():
+            session.add(user)
+    except IntegrityError:
+        raise EmailTakenError("an account with this email already exists") from None
+    return user
+
+
+async def log_in(
+    session: AsyncSession, *, passwords: Passwords, clock: Clock, ttl: timedelta, email: str, password: str
+) -> tuple[AuthSession, str]:
+    user = await repository.find_user_by_email(session, email)
+    if not await passwords.verify(user.password_hash if user else None, password) or user is None:
+        raise InvalidCredentialsError("email or password is not correct")
+    if passwords.needs_rehash(user.password_hash):
+        user.password_hash = await passwords.hash(password)
+    now = clock.now()
+    token = new_token()
+    auth_session = AuthSession(
+        id=new_id("ses"), user_id=user.id, token_digest=token_digest(token), created_at=now, expires_at=now + ttl
+    )
+    session.add(auth_session)
+    await session.flush()
+    return auth_session, token
+
+
+async def authenticate(session: AsyncSession, *, clock: Clock, token: str) -> tuple[User, AuthSession]:
+    auth_session = await repository.find_live_session(session, token_digest=token_digest(token), now=clock.now())
+    user = await repository.get_user(session, auth_session.user_id) if auth_session else None
+    if auth_session is None or user is None:
+        raise InvalidSessionError("the bearer token is invalid, expired or revoked")
+    return user, auth_session
+
+
+async def log_out(session: AsyncSession, *, clock: Clock, auth_session: AuthSession) -> None:
+    auth_session.revoked_at = clock.now()
+    await session.flush()
+
+
+async def request_password_reset(session: AsyncSession, *, clock: Clock, email: str) -> str:
+    """Accept a reset request for any email; the job looks the account up and mails it."""
+    request_id = new_id("pwr")
+    await enqueue(session, PASSWORD_RESET_JOB, {"request_id": request_id, "email": email}, clock=clock)
+    return request_id
+
+
+def derive_reset_token(secret_key: bytes, request_id: str) -> str:
+    mac = hmac.new(secret_key, f"password-reset:{request_id}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac).decode().rstrip("=")
+
+
+async def issue_password_reset(
+    session: AsyncSession, *, clock: Clock, secret_key: bytes, ttl: timedelta, request_id: str, email: str
+) -> IssuedPasswordReset | None:
+    """Record the reset (once per request id); None when no account has this email."""
+    user = await repository.find_user_by_email(session, email)
+    if user is None:
+        return None
+    token = derive_reset_token(secret_key, request_id)
+    reset = await repository.get_password_reset(session, request_id)
+    if reset is None:
+        now = clock.now()
+        reset = PasswordReset(
+            id=request_id, user_id=user.id, token_digest=token_digest(token), created_at=now, expires_at=now + ttl
+        )
+        session.add(reset)
+        await session.flush()
+    return IssuedPasswordReset(reset_id=reset.id, email=user.email, token=token, expires_at=reset.expires_at)
+
+
+async def confirm_password_reset(
+    session: AsyncSession, *, passwords: Passwords, clock: Clock, token: str, new_password: str
+) -> None:
+    """Set a new password with a single-use, unexpired token; every session of the user is revoked."""
+    now = clock.now()
+    reset = await repository.find_password_reset_for_update(session, token_digest=token_digest(token))
+    if reset is None or reset.used_at is not None or reset.expires_at <= now:
+        raise InvalidResetTokenError("the reset token is invalid, expired or already used")
+    user = await repository.get_user(session, reset.user_id)
+    if user is None:
+        raise InvalidResetTokenError("the reset token is invalid, expired or already used")
+    user.password_hash = await passwords.hash(new_password)
+    user.updated_at = now
+    await repository.retire_password_resets_of(session, user_id=user.id, now=now)
+    await repository.revoke_sessions_of(session, user_id=user.id, now=now)
+    await session.flush()

@@ -1,0 +1,78 @@
+"""The FastAPI application factory.
+
+`create_app(settings, run_worker=...)` builds the API; with `run_worker=True` (the all-in-one
+`seawall serve`) the job worker runs inside the same process and event loop. On start, embedded
+mode (SQLite) migrates the database; any other database must already be at the head revision.
+On shutdown, readiness turns false, the worker drains, and pools close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+from fastapi import FastAPI
+
+from seawall import __version__
+from seawall.accounts.api import router as accounts_router
+from seawall.config import Settings
+from seawall.health.api import router as health_router
+from seawall.jobs import load_job_modules
+from seawall.jobs.api import router as jobs_admin_router
+from seawall.jobs.worker import Worker
+from seawall.kit.clock import Clock
+from seawall.runtime import Runtime
+from seawall.web.errors import install_error_handlers
+from seawall.web.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
+
+log = structlog.get_logger("seawall.app")
+
+
+async def prepare_database(runtime: Runtime) -> None:
+    if runtime.settings.is_embedded_database:
+        await runtime.database.migrate()
+    else:
+        await runtime.database.require_current_schema()
+
+
+def create_app(settings: Settings, *, run_worker: bool = False, clock: Clock | None = None) -> FastAPI:
+    load_job_modules(settings.job_module_names)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = Runtime.build(settings, clock=clock)
+        await prepare_database(runtime)
+        app.state.runtime = runtime
+        worker: Worker | None = None
+        worker_task: asyncio.Task[None] | None = None
+        if run_worker:
+            worker = Worker(database=runtime.database, settings=settings, clock=runtime.clock)
+            worker_task = asyncio.create_task(worker.run(), name="seawall-worker")
+        app.state.worker = worker
+        log.info("app.started", worker=run_worker, database=runtime.database.engine.url.render_as_string())
+        try:
+            yield
+        finally:
+            runtime.draining = True
+            if worker is not None and worker_task is not None:
+                worker.stop()
+                await worker_task
+            await runtime.database.dispose()
+            log.info("app.stopped")
+
+    app = FastAPI(
+        title="Seawall",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+    )
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestIdMiddleware)
+    app.include_router(health_router)
+    app.include_router(accounts_router)
+    app.include_router(jobs_admin_router)
+    return app

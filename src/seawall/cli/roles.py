@@ -1,0 +1,77 @@
+"""Process roles: `serve` (API + worker), `api`, `worker`, and `migrate`."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from seawall.app import create_app, prepare_database
+from seawall.cli.runner import load_settings, run_with_runtime
+from seawall.jobs import load_job_modules
+from seawall.jobs.worker import Worker
+from seawall.runtime import Runtime
+
+HostOption = Annotated[str | None, typer.Option(help="Bind address (default SEAWALL_HOST)")]
+PortOption = Annotated[int | None, typer.Option(help="Port (default SEAWALL_PORT)")]
+
+
+def _serve_http(*, run_worker: bool, host: str | None, port: int | None) -> None:
+    settings = load_settings()
+    app = create_app(settings, run_worker=run_worker)
+    config = uvicorn.Config(
+        app,
+        host=host or settings.host,
+        port=port if port is not None else settings.port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=int(settings.job_drain_timeout_seconds) or None,
+        lifespan="on",
+    )
+    server = uvicorn.Server(config)
+    asyncio.run(server.serve())
+    if not server.started:
+        raise typer.Exit(code=1)
+
+
+def serve(host: HostOption = None, port: PortOption = None) -> None:
+    """Run the API and a job worker in one process (the embedded default)."""
+    _serve_http(run_worker=True, host=host, port=port)
+
+
+def api(host: HostOption = None, port: PortOption = None) -> None:
+    """Run the HTTP API only (stateless; scale it out)."""
+    _serve_http(run_worker=False, host=host, port=port)
+
+
+def worker(
+    queues: Annotated[str | None, typer.Option(help="Comma-separated queues (default SEAWALL_WORKER_QUEUES)")] = None,
+    concurrency: Annotated[int | None, typer.Option(min=1, help="Jobs run at once")] = None,
+) -> None:
+    """Run a job worker. SIGTERM drains: running jobs finish or go back to the queue."""
+    settings = load_settings()
+    load_job_modules(settings.job_module_names)
+
+    async def run(runtime: Runtime) -> None:
+        await prepare_database(runtime)
+        names = [q.strip() for q in queues.split(",") if q.strip()] if queues else None
+        job_worker = Worker(database=runtime.database, settings=settings, queues=names, concurrency=concurrency)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, job_worker.stop)
+        await job_worker.run()
+
+    run_with_runtime(run, settings=settings)
+
+
+def migrate() -> None:
+    """Bring the database schema to the newest revision."""
+
+    async def run(runtime: Runtime) -> str | None:
+        return await runtime.database.migrate()
+
+    revision = run_with_runtime(run)
+    typer.echo(f"database at revision {revision}")

@@ -1,0 +1,79 @@
+"""One typed settings object, read once from `SEAWALL_*` environment variables.
+
+Nothing reads the environment anywhere else. With no variables set, Seawall runs embedded: a SQLite
+file under `./var/` and everything else in process.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SEAWALL_", extra="ignore")
+
+    # Where state lives. Unset database URL -> SQLite file in `var_dir`.
+    var_dir: Path = Path("var")
+    database_url: str | None = None
+    database_pool_size: int = Field(default=10, ge=1)
+    database_pool_timeout_seconds: float = Field(default=10.0, gt=0)
+    sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
+
+    # HTTP
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    admin_api_key: SecretStr | None = None  # operator key for /admin; admin routes are off when unset
+    secret_key: SecretStr | None = None  # derives reset tokens; embedded mode keeps one in var_dir
+
+    # Job engine
+    worker_queues: str = "default,notifications,payments,webhooks,maintenance"
+    worker_concurrency: int = Field(default=8, ge=1)
+    job_lease_seconds: float = Field(default=30.0, gt=0)
+    job_poll_interval_seconds: float = Field(default=0.25, gt=0)
+    job_drain_timeout_seconds: float = Field(default=20.0, ge=0)
+    job_backoff_base_seconds: float = Field(default=1.0, gt=0)
+    job_backoff_cap_seconds: float = Field(default=600.0, gt=0)
+    job_modules: str = ""  # extra modules to import so their job handlers register (comma separated)
+
+    # Idempotency
+    idempotency_ttl_hours: float = Field(default=24.0, ge=24.0)
+    idempotency_lock_seconds: float = Field(default=60.0, gt=0)
+
+    # Accounts
+    session_ttl_hours: float = Field(default=24.0 * 14, gt=0)
+    password_reset_ttl_minutes: float = Field(default=30.0, gt=0)
+    argon2_time_cost: int = Field(default=2, ge=2)
+    argon2_memory_kib: int = Field(default=19_456, ge=19_456)
+    argon2_parallelism: int = Field(default=1, ge=1)
+
+    # Notifications (until the email channel lands, messages are written here as .eml files)
+    outbox_dir: Path | None = None
+
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.var_dir / 'seawall.db').resolve()}"
+
+    @property
+    def is_embedded_database(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+    @property
+    def resolved_outbox_dir(self) -> Path:
+        return self.outbox_dir if self.outbox_dir is not None else self.var_dir / "outbox"
+
+    @property
+    def queue_names(self) -> list[str]:
+        return [name.strip() for name in self.worker_queues.split(",") if name.strip()]
+
+    @property
+    def job_module_names(self) -> list[str]:
+        return [name.strip() for name in self.job_modules.split(",") if name.strip()]

@@ -1,0 +1,55 @@
+"""The `Idempotency-Key` dependency for creating routes."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Request
+from fastapi.responses import JSONResponse
+
+from seawall.idempotency import service
+from seawall.runtime import Runtime
+from seawall.web.deps import RuntimeDep
+
+
+class IdempotentRequest:
+    def __init__(self, request: Request, runtime: Runtime, key: str | None) -> None:
+        self.request = request
+        self.runtime = runtime
+        self.key = key
+
+    async def run(
+        self, *, scope: str, body: Any, status_code: int, operation: service.Operation
+    ) -> JSONResponse:
+        """Run `operation` once for this key (see `service.execute_once`) and shape the response."""
+        key = service.validate_key(self.key, required=True)
+        assert key is not None
+        stored = await service.execute_once(
+            database=self.runtime.database,
+            settings=self.runtime.settings,
+            clock=self.runtime.clock,
+            scope=scope,
+            key=key,
+            request_fingerprint=service.fingerprint(
+                method=self.request.method, path=self.request.url.path, body=body
+            ),
+            status_code=status_code,
+            operation=operation,
+        )
+        headers = {"Idempotent-Replayed": "true"} if stored.replayed else {}
+        return JSONResponse(stored.body, status_code=stored.status_code, headers=headers)
+
+
+def idempotent_request(
+    request: Request,
+    runtime: RuntimeDep,
+    idempotency_key: Annotated[
+        str | None,
+        Header(alias="Idempotency-Key", description="Unique per intended operation; at most 255 characters"),
+    ] = None,
+) -> IdempotentRequest:
+    service.validate_key(idempotency_key, required=True)
+    return IdempotentRequest(request, runtime, idempotency_key)
+
+
+IdempotencyDep = Annotated[IdempotentRequest, Depends(idempotent_request)]

@@ -1,0 +1,39 @@
+"""Operator routes for jobs and the dead-letter queue (behind `SEAWALL_ADMIN_API_KEY`)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from seawall.jobs import dead_letters
+from seawall.jobs.schemas import JobAttemptOut, JobDetailOut, JobOut, JobPageOut
+from seawall.web.deps import AdminDep, RuntimeDep, SessionDep
+
+router = APIRouter(prefix="/admin/jobs", tags=["admin"], dependencies=[AdminDep])
+
+
+@router.get("")
+async def list_jobs(
+    session: SessionDep,
+    status: Annotated[str | None, Query(description="queued, running, succeeded or dead")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=32)] = None,
+) -> JobPageOut:
+    jobs, next_cursor = await dead_letters.list_jobs(session, status=status, limit=limit, cursor=cursor)
+    return JobPageOut(data=[JobOut.model_validate(job) for job in jobs], next_cursor=next_cursor)
+
+
+@router.get("/{job_id}")
+async def get_job(job_id: int, session: SessionDep) -> JobDetailOut:
+    job, attempts = await dead_letters.get_job(session, job_id)
+    return JobDetailOut(
+        **JobOut.model_validate(job).model_dump(),
+        attempt_history=[JobAttemptOut.model_validate(a) for a in attempts],
+    )
+
+
+@router.post("/{job_id}/replay")
+async def replay_job(job_id: int, session: SessionDep, runtime: RuntimeDep) -> JobOut:
+    job = await dead_letters.replay(session, job_id, clock=runtime.clock)
+    return JobOut.model_validate(job)

@@ -1,0 +1,57 @@
+"""What a running handler sees: its job, the completion session, and fenced extra transactions."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from seawall.config import Settings
+from seawall.db import Database
+from seawall.jobs import repository
+from seawall.jobs.errors import LeaseLostError
+from seawall.kit.clock import Clock
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    """A snapshot of the job row as this worker claimed it."""
+
+    id: int
+    kind: str
+    queue: str
+    payload: dict[str, Any]
+    attempt: int  # 1-based number of this attempt
+    max_attempts: int
+    lease_token: str
+
+
+@dataclass
+class JobContext:
+    job: ClaimedJob
+    session: AsyncSession  # commits together with the job's completion
+    database: Database
+    settings: Settings
+    clock: Clock
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        return self.job.payload
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A separate, fenced transaction for state that must commit before an external call.
+
+        It commits only if this worker still holds the job's lease (checked inside the
+        transaction); otherwise it rolls back and raises `LeaseLostError`. Use it to read or record
+        state before a slow provider call so `ctx.session` is not held open across that call.
+        """
+        async with self.database.transaction() as session:
+            yield session
+            if not await repository.holds_lease(
+                session, job_id=self.job.id, lease_token=self.job.lease_token, now=self.clock.now()
+            ):
+                raise LeaseLostError(f"job {self.job.id} lost its lease")

@@ -1,0 +1,241 @@
+"""All SQL of the job engine. Every write that records an outcome is fenced by the lease token.
+
+Claims select due rows with `FOR UPDATE SKIP LOCKED` (PostgreSQL; SQLite ignores the clause and is
+already serialized by `BEGIN IMMEDIATE`), then stamp each with a fresh lease token.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from seawall.jobs.models import AttemptOutcome, Job, JobAttempt, JobStatus
+
+
+async def find_by_dedup_key(session: AsyncSession, dedup_key: str) -> Job | None:
+    return (await session.execute(select(Job).where(Job.dedup_key == dedup_key))).scalar_one_or_none()
+
+
+async def get(session: AsyncSession, job_id: int) -> Job | None:
+    return await session.get(Job, job_id, populate_existing=True)
+
+
+async def claim_due(
+    session: AsyncSession,
+    *,
+    queues: Sequence[str],
+    kinds: Sequence[str],
+    limit: int,
+    now: datetime,
+    lease_seconds: float,
+    worker_id: str,
+) -> list[Job]:
+    """Claim up to `limit` due jobs: queued and due, or running with an expired lease."""
+    due = (
+        select(Job)
+        .where(
+            Job.queue.in_(queues),
+            Job.kind.in_(kinds),
+            or_(
+                and_(Job.status == JobStatus.QUEUED, Job.next_run_at <= now),
+                and_(Job.status == JobStatus.RUNNING, Job.lease_expires_at < now),
+            ),
+        )
+        .order_by(Job.next_run_at, Job.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    jobs = list((await session.execute(due)).scalars().all())
+    if not jobs:
+        return []
+    expired_tokens = [job.lease_token for job in jobs if job.status == JobStatus.RUNNING and job.lease_token]
+    if expired_tokens:
+        await session.execute(
+            update(JobAttempt)
+            .where(JobAttempt.lease_token.in_(expired_tokens), JobAttempt.outcome == AttemptOutcome.RUNNING)
+            .values(outcome=AttemptOutcome.LEASE_EXPIRED, finished_at=now, error="lease expired")
+        )
+    expires = now + timedelta(seconds=lease_seconds)
+    for job in jobs:
+        job.status = JobStatus.RUNNING
+        job.lease_token = secrets.token_hex(16)
+        job.lease_expires_at = expires
+        job.locked_by = worker_id
+        job.attempts += 1
+        job.updated_at = now
+        session.add(
+            JobAttempt(
+                job_id=job.id,
+                attempt=job.attempts,
+                worker_id=worker_id,
+                lease_token=job.lease_token,
+                outcome=AttemptOutcome.RUNNING,
+                started_at=now,
+            )
+        )
+    await session.flush()
+    return jobs
+
+
+def _owned(job_id: int, lease_token: str) -> Any:
+    return and_(Job.id == job_id, Job.lease_token == lease_token, Job.status == JobStatus.RUNNING)
+
+
+async def holds_lease(session: AsyncSession, *, job_id: int, lease_token: str, now: datetime) -> bool:
+    """True when the lease is still ours. Takes the row lock (PostgreSQL) so it stays ours until commit."""
+    row = await session.execute(
+        select(Job.id).where(_owned(job_id, lease_token)).with_for_update()
+    )
+    return row.first() is not None
+
+
+async def renew_lease(
+    session: AsyncSession, *, job_id: int, lease_token: str, now: datetime, lease_seconds: float
+) -> bool:
+    result = await session.execute(
+        update(Job)
+        .where(_owned(job_id, lease_token))
+        .values(lease_expires_at=now + timedelta(seconds=lease_seconds), updated_at=now)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def _finish(
+    session: AsyncSession,
+    *,
+    job_id: int,
+    lease_token: str,
+    now: datetime,
+    values: dict[str, Any],
+    outcome: AttemptOutcome,
+    error: str | None,
+) -> bool:
+    result = await session.execute(update(Job).where(_owned(job_id, lease_token)).values(**values))
+    if not result.rowcount:  # type: ignore[attr-defined]
+        return False
+    await session.execute(
+        update(JobAttempt)
+        .where(JobAttempt.job_id == job_id, JobAttempt.lease_token == lease_token)
+        .values(outcome=outcome, error=error, finished_at=now)
+    )
+    return True
+
+
+async def complete(session: AsyncSession, *, job_id: int, lease_token: str, now: datetime) -> bool:
+    return await _finish(
+        session,
+        job_id=job_id,
+        lease_token=lease_token,
+        now=now,
+        values=dict(
+            status=JobStatus.SUCCEEDED, lease_token=None, lease_expires_at=None, finished_at=now, updated_at=now
+        ),
+        outcome=AttemptOutcome.SUCCEEDED,
+        error=None,
+    )
+
+
+async def schedule_retry(
+    session: AsyncSession, *, job_id: int, lease_token: str, now: datetime, run_at: datetime, error: str
+) -> bool:
+    return await _finish(
+        session,
+        job_id=job_id,
+        lease_token=lease_token,
+        now=now,
+        values=dict(
+            status=JobStatus.QUEUED,
+            lease_token=None,
+            lease_expires_at=None,
+            next_run_at=run_at,
+            last_error=error,
+            updated_at=now,
+        ),
+        outcome=AttemptOutcome.RETRY,
+        error=error,
+    )
+
+
+async def bury(session: AsyncSession, *, job_id: int, lease_token: str, now: datetime, error: str) -> bool:
+    """Move an owned job to the dead-letter queue."""
+    return await _finish(
+        session,
+        job_id=job_id,
+        lease_token=lease_token,
+        now=now,
+        values=dict(
+            status=JobStatus.DEAD,
+            lease_token=None,
+            lease_expires_at=None,
+            last_error=error,
+            finished_at=now,
+            updated_at=now,
+        ),
+        outcome=AttemptOutcome.DEAD,
+        error=error,
+    )
+
+
+async def release(session: AsyncSession, *, job_id: int, lease_token: str, now: datetime) -> bool:
+    """Hand an unfinished job back (graceful shutdown); the interrupted attempt does not count."""
+    return await _finish(
+        session,
+        job_id=job_id,
+        lease_token=lease_token,
+        now=now,
+        values=dict(
+            status=JobStatus.QUEUED,
+            lease_token=None,
+            lease_expires_at=None,
+            next_run_at=now,
+            attempts=Job.attempts - 1,
+            updated_at=now,
+        ),
+        outcome=AttemptOutcome.RELEASED,
+        error="released during shutdown",
+    )
+
+
+async def list_jobs(
+    session: AsyncSession, *, status: str | None, limit: int, before_id: int | None
+) -> list[Job]:
+    """Newest first, keyset-paginated on id."""
+    query = select(Job).order_by(Job.id.desc()).limit(limit)
+    if status is not None:
+        query = query.where(Job.status == status)
+    if before_id is not None:
+        query = query.where(Job.id < before_id)
+    return list((await session.execute(query)).scalars().all())
+
+
+async def attempts_of(session: AsyncSession, job_id: int) -> list[JobAttempt]:
+    query = select(JobAttempt).where(JobAttempt.job_id == job_id).order_by(JobAttempt.attempt, JobAttempt.id)
+    return list((await session.execute(query)).scalars().all())
+
+
+async def requeue_dead(session: AsyncSession, *, job_id: int, now: datetime) -> bool:
+    """Replay: a dead job runs again with a fresh attempt budget; its history and last error stay."""
+    result = await session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status == JobStatus.DEAD)
+        .values(status=JobStatus.QUEUED, attempts=0, next_run_at=now, finished_at=None, updated_at=now)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def delete_dead(session: AsyncSession, *, finished_before: datetime | None) -> int:
+    query = delete(Job).where(Job.status == JobStatus.DEAD)
+    if finished_before is not None:
+        query = query.where(Job.finished_at < finished_before)
+    result = await session.execute(query)
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def count_by_status(session: AsyncSession) -> dict[str, int]:
+    rows = await session.execute(select(Job.status, func.count()).group_by(Job.status))
+    return {status: count for status, count in rows.all()}

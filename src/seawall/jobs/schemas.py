@@ -1,0 +1,48 @@
+"""Wire shapes of the operator job API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+
+class JobAttemptOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    attempt: int
+    worker_id: str
+    outcome: str
+    error: str | None
+    started_at: datetime
+    finished_at: datetime | None
+
+
+class JobOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    kind: str
+    queue: str
+    status: str
+    payload: dict[str, Any]
+    dedup_key: str | None
+    attempts: int
+    max_attempts: int
+    next_run_at: datetime
+    lease_expires_at: datetime | None
+    locked_by: str | None
+    last_error: str | None
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+
+
+class JobDetailOut(JobOut):
+    attempt_history: list[JobAttemptOut]
+
+
+class JobPageOut(BaseModel):
+    data: list[JobOut]
+    next_cursor: str | None

@@ -1,0 +1,30 @@
+"""Alembic environment. Seawall runs migrations on a connection it hands over (`seawall migrate`,
+or the server on start in embedded mode); `render_as_batch` keeps ALTERs working on SQLite."""
+
+from __future__ import annotations
+
+from alembic import context
+
+import seawall.accounts.models  # noqa: F401  (register tables on Base.metadata)
+import seawall.idempotency.models  # noqa: F401
+import seawall.jobs.models  # noqa: F401
+from seawall.db import Base
+
+target_metadata = Base.metadata
+
+
+def run_migrations() -> None:
+    connection = context.config.attributes.get("connection")
+    if connection is None:
+        raise RuntimeError("run migrations with `seawall migrate`")
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+run_migrations()

@@ -1,0 +1,1 @@
+"""Notifications: messages to users, sent only from job handlers."""

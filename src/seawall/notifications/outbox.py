@@ -1,0 +1,37 @@
+"""The development mail channel: each message is written to `<var>/outbox/<Message-ID>.eml`.
+
+Writes are atomic (temp file, fsync, rename) and keyed by the stable Message-ID, so a job that runs
+twice leaves one file: the redelivery is deduplicated by construction. The SMTP channel replaces it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+from email.message import EmailMessage
+from pathlib import Path
+
+
+def message_filename(message_id: str) -> str:
+    return message_id.strip("<>").replace("/", "_") + ".eml"
+
+
+def _write_atomically(directory: Path, message: EmailMessage) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / message_filename(str(message["Message-ID"]))
+    fd, temp_path = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".eml")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(message.as_bytes())
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp_path, target)
+    except BaseException:
+        Path(temp_path).unlink(missing_ok=True)
+        raise
+    return target
+
+
+async def deliver_to_outbox(directory: Path, message: EmailMessage) -> Path:
+    return await asyncio.to_thread(_write_atomically, directory, message)

@@ -1,0 +1,1 @@
+"""Logging (structlog JSON); metrics and tracing arrive with their issue."""

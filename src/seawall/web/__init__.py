@@ -1,0 +1,1 @@
+"""The HTTP edge shared by every domain: dependencies, error mapping, middleware."""
