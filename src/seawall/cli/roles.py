@@ -32,9 +32,17 @@ def _serve_http(*, run_worker: bool, host: str | None, port: int | None) -> None
         lifespan="on",
     )
     server = uvicorn.Server(config)
+    # uvicorn drains on SIGTERM/SIGINT, then re-raises the signal to the previous handler: make that
+    # handler a clean exit, so a graceful stop ends with status 0 rather than "killed by SIGTERM".
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _exit_cleanly)
     asyncio.run(server.serve())
     if not server.started:
         raise typer.Exit(code=1)
+
+
+def _exit_cleanly(signum: int, _frame: object) -> None:
+    raise SystemExit(0)
 
 
 def serve(host: HostOption = None, port: PortOption = None) -> None:

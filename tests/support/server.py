@@ -1,0 +1,113 @@
+"""Start real `seawall` processes (serve, api, worker) for acceptance and crash tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class SeawallProcess:
+    role: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    port: int | None = None
+
+    @property
+    def base_url(self) -> str:
+        assert self.port is not None, "this role serves no HTTP"
+        return f"http://127.0.0.1:{self.port}"
+
+    def signal(self, sig: signal.Signals) -> None:
+        if self.process.poll() is None:
+            os.kill(self.process.pid, sig)
+
+    def stop(self, timeout: float = 20.0) -> int:
+        """SIGTERM (graceful drain) and wait; SIGKILL if it does not exit in time."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        return int(self.process.returncode)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+@dataclass
+class ServerFactory:
+    var_dir: Path
+    admin_key: str
+    processes: list[SeawallProcess] = field(default_factory=list)
+
+    def env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SEAWALL_")}
+        env.update(
+            SEAWALL_VAR_DIR=str(self.var_dir),
+            SEAWALL_ADMIN_API_KEY=self.admin_key,
+            SEAWALL_JOB_MODULES="tests.support.effects",
+            SEAWALL_JOB_POLL_INTERVAL_SECONDS="0.05",
+            SEAWALL_LOG_LEVEL="INFO",
+            PYTHONPATH=str(REPO_ROOT) + os.pathsep + env.get("PYTHONPATH", ""),
+        )
+        env.update(extra or {})
+        return env
+
+    def start(self, role: str, *, env: dict[str, str] | None = None, args: list[str] | None = None,
+              wait_ready: bool = True, port: int | None = None) -> SeawallProcess:
+        http = role in ("serve", "api")
+        port = (port or free_port()) if http else None
+        command = [sys.executable, "-m", "seawall", role, *(args or [])]
+        if http:
+            command += ["--host", "127.0.0.1", "--port", str(port)]
+        log_path = self.var_dir / f"{role}-{len(self.processes)}.log"
+        with open(log_path, "wb") as log_file:
+            process = subprocess.Popen(command, env=self.env(env), stdout=log_file, stderr=subprocess.STDOUT,
+                                       stdin=subprocess.DEVNULL, cwd=REPO_ROOT)
+        started = SeawallProcess(role=role, process=process, log_path=log_path, port=port)
+        self.processes.append(started)
+        if http and wait_ready:
+            self.wait_ready(started)
+        return started
+
+    @staticmethod
+    def wait_ready(server: SeawallProcess, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if server.process.poll() is not None:
+                raise RuntimeError(f"{server.role} exited with {server.process.returncode}:\n{server.log()}")
+            try:
+                if httpx.get(f"{server.base_url}/readyz", timeout=1.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"{server.role} was not ready within {timeout}s:\n{server.log()}")
+
+    def close(self) -> None:
+        for process in self.processes:
+            process.kill()
