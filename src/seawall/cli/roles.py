@@ -21,6 +21,8 @@ PortOption = Annotated[int | None, typer.Option(help="Port (default SEAWALL_PORT
 
 def _serve_http(*, run_worker: bool, host: str | None, port: int | None) -> None:
     settings = load_settings()
+    # Fail fast with a one-line message (not a startup traceback) when the schema is not current.
+    run_with_runtime(prepare_database, settings=settings)
     app = create_app(settings, run_worker=run_worker)
     config = uvicorn.Config(
         app,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import structlog
@@ -28,7 +29,7 @@ HTTP_ERROR_TYPES = {
 
 
 def error_response(status_code: int, error_type: str, message: str, details: Any = None,
-                   headers: dict[str, str] | None = None) -> JSONResponse:
+                   headers: Mapping[str, str] | None = None) -> JSONResponse:
     error: dict[str, Any] = {"type": error_type, "message": message}
     if details is not None:
         error["details"] = details
