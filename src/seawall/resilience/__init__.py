@@ -1,0 +1,21 @@
+"""Resilience for every remote call: timeouts, circuit breaker, bulkhead, retry budget, and the
+policy that ties them together per provider."""
+
+from seawall.resilience.breaker import BreakerConfig, BreakerState, CircuitBreaker
+from seawall.resilience.budget import RetryBudget
+from seawall.resilience.bulkhead import Bulkhead
+from seawall.resilience.errors import BulkheadFullError, CallRejectedError, CircuitOpenError
+from seawall.resilience.policy import CallOutcome, ProviderPolicy
+
+__all__ = [
+    "BreakerConfig",
+    "BreakerState",
+    "Bulkhead",
+    "BulkheadFullError",
+    "CallOutcome",
+    "CallRejectedError",
+    "CircuitBreaker",
+    "CircuitOpenError",
+    "ProviderPolicy",
+    "RetryBudget",
+]
