@@ -50,7 +50,7 @@ async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
     try:
         yield runtime
     finally:
-        await runtime.database.dispose()
+        await runtime.aclose()
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from seawall.jobs import load_job_modules
 from seawall.jobs.api import router as jobs_admin_router
 from seawall.jobs.worker import Worker
 from seawall.kit.clock import Clock
+from seawall.payments.api import router as payments_router
 from seawall.runtime import Runtime
 from seawall.web.errors import install_error_handlers
 from seawall.web.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
@@ -48,7 +49,7 @@ def create_app(settings: Settings, *, run_worker: bool = False, clock: Clock | N
         worker: Worker | None = None
         worker_task: asyncio.Task[None] | None = None
         if run_worker:
-            worker = Worker(database=runtime.database, settings=settings, clock=runtime.clock)
+            worker = Worker(database=runtime.database, settings=settings, clock=runtime.clock, runtime=runtime)
             worker_task = asyncio.create_task(worker.run(), name="seawall-worker")
         app.state.worker = worker
         log.info("app.started", worker=run_worker, database=runtime.database.engine.url.render_as_string())
@@ -59,7 +60,7 @@ def create_app(settings: Settings, *, run_worker: bool = False, clock: Clock | N
             if worker is not None and worker_task is not None:
                 worker.stop()
                 await worker_task
-            await runtime.database.dispose()
+            await runtime.aclose()
             log.info("app.stopped")
 
     app = FastAPI(
@@ -74,5 +75,6 @@ def create_app(settings: Settings, *, run_worker: bool = False, clock: Clock | N
     app.add_middleware(RequestIdMiddleware)
     app.include_router(health_router)
     app.include_router(accounts_router)
+    app.include_router(payments_router)
     app.include_router(jobs_admin_router)
     return app

@@ -13,7 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SEAWALL_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="SEAWALL_", extra="ignore", allow_inf_nan=False)
 
     # Where state lives. Unset database URL -> SQLite file in `var_dir`.
     var_dir: Path = Path("var")
@@ -52,6 +52,26 @@ class Settings(BaseSettings):
 
     # Notifications (until the email channel lands, messages are written here as .eml files)
     outbox_dir: Path | None = None
+
+    # Payments: a Stripe-compatible provider, and optionally a second one as the fallback route.
+    stripe_api_key: SecretStr = SecretStr("sk_test_seawall_sandbox")
+    stripe_api_base: str = "http://127.0.0.1:12111"  # the sandbox (`seawall sandbox`) by default
+    payments_fallback_api_base: str | None = None
+    payments_fallback_api_key: SecretStr | None = None
+    provider_connect_timeout_seconds: float = Field(default=2.0, gt=0)
+    provider_read_timeout_seconds: float = Field(default=10.0, gt=0)
+    provider_total_timeout_seconds: float = Field(default=15.0, gt=0)
+    provider_max_concurrent_calls: int = Field(default=10, ge=1)  # bulkhead, per provider per process
+    breaker_failure_rate_threshold: float = Field(default=50.0, gt=0, le=100)
+    breaker_slow_call_rate_threshold: float = Field(default=100.0, gt=0, le=100)
+    breaker_slow_call_duration_seconds: float = Field(default=60.0, gt=0)
+    breaker_sliding_window_size: int = Field(default=100, ge=1)
+    breaker_minimum_number_of_calls: int = Field(default=100, ge=1)
+    breaker_wait_duration_in_open_seconds: float = Field(default=60.0, gt=0)
+    breaker_permitted_calls_in_half_open: int = Field(default=10, ge=1)
+    retry_budget_capacity: float = Field(default=500.0, gt=0)
+    retry_budget_retry_cost: float = Field(default=5.0, ge=0)
+    retry_budget_timeout_cost: float = Field(default=10.0, ge=0)
 
     log_level: str = "INFO"
     log_json: bool = True

@@ -10,6 +10,7 @@ from pathlib import Path
 from seawall.accounts.passwords import Passwords
 from seawall.config import Settings
 from seawall.db import Database
+from seawall.payments.gateway import PaymentGateway, build_gateway
 from seawall.kit.clock import Clock, SystemClock
 
 
@@ -19,6 +20,7 @@ class Runtime:
     database: Database
     secret_key: bytes
     passwords: Passwords
+    payments: PaymentGateway
     clock: Clock = field(default_factory=SystemClock)
     draining: bool = False
 
@@ -29,8 +31,14 @@ class Runtime:
             database=Database(settings),
             secret_key=load_secret_key(settings),
             passwords=Passwords(settings),
+            payments=build_gateway(settings),
             clock=clock or SystemClock(),
         )
+
+
+    async def aclose(self) -> None:
+        await self.payments.aclose()
+        await self.database.dispose()
 
 
 def load_secret_key(settings: Settings) -> bytes:

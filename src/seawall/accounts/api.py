@@ -15,12 +15,14 @@ from seawall.accounts.schemas import (
     LoginIn,
     PasswordResetConfirmIn,
     PasswordResetIn,
+    PlanPaymentIn,
     SessionOut,
     SignupIn,
     SignupOut,
     UserOut,
 )
 from seawall.idempotency.api import IdempotencyDep
+from seawall.payments.schemas import PaymentOut
 from seawall.web.deps import RuntimeDep, SessionDep
 
 router = APIRouter(prefix="/v1", tags=["accounts"])
@@ -31,14 +33,20 @@ RESET_ACCEPTED = "if an account exists for this email, a reset link is on its wa
 
 @router.post("/signups", status_code=status.HTTP_201_CREATED, response_model=SignupOut)
 async def create_signup(body: SignupIn, runtime: RuntimeDep, idempotency: IdempotencyDep) -> JSONResponse:
+    """Sign up; with `plan` and `payment_method` the plan is charged in the background (202)."""
     async def operation(session: AsyncSession) -> SignupOut:
-        user = await service.sign_up(
-            session, passwords=runtime.passwords, clock=runtime.clock, email=body.email, password=body.password
+        signed_up = await service.sign_up(
+            session, passwords=runtime.passwords, clock=runtime.clock, email=body.email, password=body.password,
+            plan=body.plan, payment_method=body.payment_method,
         )
-        return SignupOut(user=UserOut.model_validate(user))
+        return SignupOut(
+            user=UserOut.model_validate(signed_up.user),
+            payment=PaymentOut.model_validate(signed_up.payment) if signed_up.payment else None,
+        )
 
     return await idempotency.run(
-        scope=ANONYMOUS_SCOPE, body=body.model_dump(mode="json"), status_code=201, operation=operation
+        scope=ANONYMOUS_SCOPE, body=body.model_dump(mode="json"),
+        status_code=202 if body.plan else 201, operation=operation,
     )
 
 
@@ -58,13 +66,28 @@ async def create_session(body: LoginIn, runtime: RuntimeDep, session: SessionDep
 
 @router.delete("/sessions/current", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_current_session(principal: CurrentPrincipal, runtime: RuntimeDep, session: SessionDep) -> Response:
-    await service.log_out(session, clock=runtime.clock, auth_session=principal.auth_session)
+    await service.log_out(session, clock=runtime.clock, auth_session_id=principal.auth_session.id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/me")
 async def get_me(principal: CurrentPrincipal) -> UserOut:
     return UserOut.model_validate(principal.user)
+
+
+@router.post("/me/plan-payments", status_code=status.HTTP_202_ACCEPTED, response_model=PaymentOut)
+async def retry_plan_payment(
+    body: PlanPaymentIn, principal: CurrentPrincipal, runtime: RuntimeDep, idempotency: IdempotencyDep
+) -> JSONResponse:
+    """Pay for the plan again after a failed sign-up charge (e.g. with another card)."""
+    async def operation(session: AsyncSession) -> PaymentOut:
+        user = await session.merge(principal.user)
+        payment = await service.retry_plan_payment(
+            session, clock=runtime.clock, user=user, payment_method=body.payment_method)
+        return PaymentOut.model_validate(payment)
+
+    return await idempotency.run(
+        scope=principal.user.id, body=body.model_dump(mode="json"), status_code=202, operation=operation)
 
 
 @router.post("/password-resets", status_code=status.HTTP_202_ACCEPTED, response_model=AcceptedOut)

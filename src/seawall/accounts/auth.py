@@ -10,7 +10,7 @@ from fastapi import Depends
 from seawall.accounts import service
 from seawall.accounts.errors import InvalidSessionError
 from seawall.accounts.models import AuthSession, User
-from seawall.web.deps import BearerDep, RuntimeDep, SessionDep
+from seawall.web.deps import BearerDep, RuntimeDep
 
 
 @dataclass(frozen=True)
@@ -19,10 +19,13 @@ class Principal:
     auth_session: AuthSession
 
 
-async def current_principal(session: SessionDep, runtime: RuntimeDep, credentials: BearerDep) -> Principal:
+async def current_principal(runtime: RuntimeDep, credentials: BearerDep) -> Principal:
+    """Authenticate in a short transaction of its own, so no lock is held while the route runs
+    (an idempotent route opens its own transactions)."""
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise InvalidSessionError("a bearer token is required")
-    user, auth_session = await service.authenticate(session, clock=runtime.clock, token=credentials.credentials)
+    async with runtime.database.transaction() as session:
+        user, auth_session = await service.authenticate(session, clock=runtime.clock, token=credentials.credentials)
     return Principal(user=user, auth_session=auth_session)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from seawall.errors import BadRequestError, ConflictError, UnauthorizedError
+from seawall.errors import BadRequestError, ConflictError, UnauthorizedError, UnprocessableError
 
 
 class EmailTakenError(ConflictError):
@@ -19,3 +19,7 @@ class InvalidSessionError(UnauthorizedError):
 
 class InvalidResetTokenError(BadRequestError):
     error_type = "invalid_reset_token"
+
+
+class PlanPaymentNotDueError(UnprocessableError):
+    error_type = "plan_payment_not_due"

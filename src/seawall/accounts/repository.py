@@ -27,6 +27,14 @@ async def find_live_session(session: AsyncSession, *, token_digest: str, now: da
     return (await session.execute(query)).scalar_one_or_none()
 
 
+async def revoke_session(session: AsyncSession, *, session_id: str, now: datetime) -> None:
+    await session.execute(
+        update(AuthSession)
+        .where(AuthSession.id == session_id, AuthSession.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+
+
 async def revoke_sessions_of(session: AsyncSession, *, user_id: str, now: datetime) -> None:
     await session.execute(
         update(AuthSession)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, model_validator
+
+from seawall.payments.schemas import PaymentOut
 
 Password = Annotated[str, Field(min_length=12, max_length=128)]
 
@@ -21,9 +23,25 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
 
 
+PlanCode = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[a-z0-9_-]+$")]
+PaymentMethodId = Annotated[str, Field(pattern=r"^pm_[A-Za-z0-9_]{1,96}$")]
+
+
 class SignupIn(StrictModel):
     email: Email
     password: Password
+    plan: PlanCode | None = None
+    payment_method: PaymentMethodId | None = None
+
+    @model_validator(mode="after")
+    def _plan_needs_payment_method(self) -> SignupIn:
+        if (self.plan is None) != (self.payment_method is None):
+            raise ValueError("plan and payment_method go together")
+        return self
+
+
+class PlanPaymentIn(StrictModel):
+    payment_method: PaymentMethodId
 
 
 class LoginIn(StrictModel):
@@ -46,11 +64,13 @@ class UserOut(BaseModel):
     id: str
     email: str
     status: str
+    plan: str | None = None
     created_at: datetime
 
 
 class SignupOut(BaseModel):
     user: UserOut
+    payment: PaymentOut | None = None
 
 
 class SessionOut(BaseModel):

@@ -26,15 +26,20 @@ from seawall.accounts.errors import (
     InvalidCredentialsError,
     InvalidResetTokenError,
     InvalidSessionError,
+    PlanPaymentNotDueError,
 )
 from seawall.accounts.models import AuthSession, PasswordReset, User, UserStatus
 from seawall.accounts.passwords import Passwords
+from seawall.payments import plans
+from seawall.payments import service as payments
+from seawall.payments.models import Payment
 from seawall.jobs import enqueue
 from seawall.kit.clock import Clock
 from seawall.kit.ids import new_id
 from seawall.kit.tokens import new_token, token_digest
 
 PASSWORD_RESET_JOB = "notifications.password_reset"
+SIGNUP_PURPOSE_PREFIX = "signup:"
 
 
 @dataclass(frozen=True)
@@ -45,23 +50,69 @@ class IssuedPasswordReset:
     expires_at: datetime
 
 
+@dataclass(frozen=True)
+class SignedUp:
+    user: User
+    payment: Payment | None
+
+
 async def sign_up(
     session: AsyncSession, *, passwords: Passwords, clock: Clock, email: str, password: str,
-    status: UserStatus = UserStatus.ACTIVE,
-) -> User:
+    plan: str | None = None, payment_method: str | None = None,
+) -> SignedUp:
+    """Create the user; with a plan, also its payment and charge job, all in the caller's transaction.
+
+    A paid sign-up starts `pending_payment` and becomes `active` when the charge succeeds
+    (`payment_failed` otherwise; the user can then pay with another method).
+    """
+    chosen_plan = plans.plan_by_code(plan) if plan is not None else None
     password_hash = await passwords.hash(password)  # before the first query: no lock held meanwhile
     if await repository.find_user_by_email(session, email) is not None:
         raise EmailTakenError("an account with this email already exists")
     now = clock.now()
     user = User(
-        id=new_id("usr"), email=email, password_hash=password_hash, status=status, created_at=now, updated_at=now
+        id=new_id("usr"), email=email, password_hash=password_hash,
+        status=UserStatus.PENDING_PAYMENT if chosen_plan else UserStatus.ACTIVE,
+        plan=chosen_plan.code if chosen_plan else None, created_at=now, updated_at=now,
     )
     try:
         async with session.begin_nested():
             session.add(user)
     except IntegrityError:
         raise EmailTakenError("an account with this email already exists") from None
-    return user
+    payment = None
+    if chosen_plan is not None and payment_method is not None:
+        payment = await _charge_plan(session, clock=clock, user=user, plan=chosen_plan, payment_method=payment_method)
+    return SignedUp(user=user, payment=payment)
+
+
+async def _charge_plan(session: AsyncSession, *, clock: Clock, user: User, plan: plans.Plan,
+                       payment_method: str) -> Payment:
+    return await payments.create_payment(
+        session, clock=clock, user_id=user.id, amount=plan.amount, currency=plan.currency,
+        payment_method=payment_method, description=plan.description,
+        purpose=f"{SIGNUP_PURPOSE_PREFIX}{plan.code}",
+    )
+
+
+async def retry_plan_payment(session: AsyncSession, *, clock: Clock, user: User, payment_method: str) -> Payment:
+    """A user whose sign-up charge failed pays again (with another method)."""
+    if user.status != UserStatus.PAYMENT_FAILED or user.plan is None:
+        raise PlanPaymentNotDueError(f"there is no failed plan payment to retry (account is {user.status})")
+    user.status = UserStatus.PENDING_PAYMENT
+    user.updated_at = clock.now()
+    return await _charge_plan(session, clock=clock, user=user, plan=plans.plan_by_code(user.plan),
+                              payment_method=payment_method)
+
+
+async def record_signup_payment(session: AsyncSession, *, clock: Clock, user_id: str, paid: bool) -> None:
+    """Called when a sign-up charge settles: `pending_payment` → `active` or `payment_failed`."""
+    user = await repository.get_user(session, user_id)
+    if user is None or user.status != UserStatus.PENDING_PAYMENT:
+        return
+    user.status = UserStatus.ACTIVE if paid else UserStatus.PAYMENT_FAILED
+    user.updated_at = clock.now()
+    await session.flush()
 
 
 async def log_in(
@@ -90,9 +141,8 @@ async def authenticate(session: AsyncSession, *, clock: Clock, token: str) -> tu
     return user, auth_session
 
 
-async def log_out(session: AsyncSession, *, clock: Clock, auth_session: AuthSession) -> None:
-    auth_session.revoked_at = clock.now()
-    await session.flush()
+async def log_out(session: AsyncSession, *, clock: Clock, auth_session_id: str) -> None:
+    await repository.revoke_session(session, session_id=auth_session_id, now=clock.now())
 
 
 async def request_password_reset(session: AsyncSession, *, clock: Clock, email: str) -> str:
@@ -131,13 +181,14 @@ async def confirm_password_reset(
 ) -> None:
     """Set a new password with a single-use, unexpired token; every session of the user is revoked."""
     now = clock.now()
+    new_hash = await passwords.hash(new_password)  # before the first query: no lock held meanwhile
     reset = await repository.find_password_reset_for_update(session, token_digest=token_digest(token))
     if reset is None or reset.used_at is not None or reset.expires_at <= now:
         raise InvalidResetTokenError("the reset token is invalid, expired or already used")
     user = await repository.get_user(session, reset.user_id)
     if user is None:
         raise InvalidResetTokenError("the reset token is invalid, expired or already used")
-    user.password_hash = await passwords.hash(new_password)
+    user.password_hash = new_hash
     user.updated_at = now
     await repository.retire_password_resets_of(session, user_id=user.id, now=now)
     await repository.revoke_sessions_of(session, user_id=user.id, now=now)

@@ -10,11 +10,12 @@ import typer
 from seawall.cli.runner import run_with_runtime
 from seawall.db import head_revision
 from seawall.jobs import repository as jobs_repository
+from seawall.payments.ledger import check_ledger
 from seawall.runtime import Runtime
 
 
 def doctor(as_json: bool = typer.Option(False, "--json", help="Print JSON")) -> None:
-    """Check the database and the job queue; exit 1 when something is wrong."""
+    """Check the database, the job queue and the ledger (balanced, agrees with payments); exit 1 on a problem."""
 
     async def run(runtime: Runtime) -> dict[str, Any]:
         report: dict[str, Any] = {
@@ -32,12 +33,16 @@ def doctor(as_json: bool = typer.Option(False, "--json", help="Print JSON")) -> 
             if current is not None:
                 async with runtime.database.transaction() as session:
                     report["jobs"] = await jobs_repository.count_by_status(session)
+                    ledger_check = await check_ledger(session)
+                report["ledger"] = {"ok": ledger_check.ok, "transactions": ledger_check.transactions,
+                                    "problems": ledger_check.problems[:50]}
         except Exception as exc:
             report["database"].update(ok=False, error=f"{type(exc).__name__}: {exc}")
         return report
 
     report = run_with_runtime(run)
-    healthy = bool(report["database"].get("ok")) and bool(report["database"].get("schema_current"))
+    healthy = (bool(report["database"].get("ok")) and bool(report["database"].get("schema_current"))
+               and bool(report.get("ledger", {}).get("ok", False)))
     report["healthy"] = healthy
     typer.echo(json.dumps(report, indent=None if as_json else 2, default=str))
     if not healthy:

@@ -6,8 +6,9 @@ import sys
 
 import typer
 
-from seawall.cli import dlq, doctor, roles
+from seawall.cli import dlq, doctor, payments, roles
 from seawall.errors import SeawallError
+from seawall.sandbox.cli import sandbox
 
 app = typer.Typer(help="Seawall: exactly-once backend core.", no_args_is_help=True, add_completion=False)
 app.command()(roles.serve)
@@ -15,6 +16,8 @@ app.command()(roles.api)
 app.command()(roles.worker)
 app.command()(roles.migrate)
 app.command()(doctor.doctor)
+app.command()(sandbox)
+app.command()(payments.reconcile)
 app.add_typer(dlq.app, name="dlq")
 
 

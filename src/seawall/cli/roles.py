@@ -68,7 +68,8 @@ def worker(
     async def run(runtime: Runtime) -> None:
         await prepare_database(runtime)
         names = [q.strip() for q in queues.split(",") if q.strip()] if queues else None
-        job_worker = Worker(database=runtime.database, settings=settings, queues=names, concurrency=concurrency)
+        job_worker = Worker(database=runtime.database, settings=settings, queues=names, concurrency=concurrency,
+                            runtime=runtime)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, job_worker.stop)

@@ -27,6 +27,6 @@ def run_with_runtime(operation: Callable[[Runtime], Awaitable[T]], *, settings: 
         try:
             return await operation(runtime)
         finally:
-            await runtime.database.dispose()
+            await runtime.aclose()
 
     return asyncio.run(main())

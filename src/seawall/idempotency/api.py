@@ -31,7 +31,8 @@ class IdempotentRequest:
             scope=scope,
             key=key,
             request_fingerprint=service.fingerprint(
-                method=self.request.method, path=self.request.url.path, body=body
+                method=self.request.method, path=self.request.url.path, body=body,
+                secret_key=self.runtime.secret_key,
             ),
             status_code=status_code,
             operation=operation,

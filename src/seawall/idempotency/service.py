@@ -20,6 +20,7 @@ original request then tries to finish, its lock token no longer matches and it r
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import secrets
 from collections.abc import Awaitable, Callable
@@ -66,9 +67,15 @@ def validate_key(key: str | None, *, required: bool) -> str | None:
     return key
 
 
-def fingerprint(*, method: str, path: str, body: Any) -> str:
+def fingerprint(*, method: str, path: str, body: Any, secret_key: bytes) -> str:
+    """HMAC-SHA256 of the canonical request, keyed by the server secret.
+
+    Keyed because bodies hold secrets (a sign-up's password): a plain SHA-256 kept for a day would
+    let anyone holding a database copy test password guesses at hash speed, bypassing Argon2.
+    """
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(f"{method.upper()} {path}\n{canonical}".encode()).hexdigest()
+    message = f"{method.upper()} {path}\n{canonical}".encode()
+    return hmac.new(secret_key, message, hashlib.sha256).hexdigest()
 
 
 async def execute_once(

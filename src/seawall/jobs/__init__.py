@@ -5,6 +5,7 @@ It imports no domain. See `worker.py` for the guarantees.
 
 from seawall.jobs.context import ClaimedJob, JobContext
 from seawall.jobs.errors import (
+    DeferJobError,
     JobError,
     LeaseLostError,
     PermanentJobError,
@@ -19,6 +20,7 @@ from seawall.jobs.retry import RetryPolicy
 __all__ = [
     "AttemptOutcome",
     "ClaimedJob",
+    "DeferJobError",
     "Job",
     "JobAttempt",
     "JobContext",

@@ -36,6 +36,7 @@ class JobContext:
     database: Database
     settings: Settings
     clock: Clock
+    runtime: Any = None  # the process's shared objects (providers, secrets); opaque to the engine
 
     @property
     def payload(self) -> dict[str, Any]:

@@ -3,6 +3,8 @@
     SeawallError
     └── JobError
         ├── RetryableJobError     try again after backoff (optionally not before `retry_after`)
+        │   └── DeferJobError     not tried at all (e.g. a bulkhead was full): run again after
+        │                         `retry_after` without spending an attempt
         ├── PermanentJobError     never retry: the job goes straight to the dead-letter queue
         ├── LeaseLostError        fencing: this worker no longer owns the job; its writes roll back
         └── UnknownJobKindError   enqueue or claim of a kind with no registered handler
@@ -26,6 +28,10 @@ class RetryableJobError(JobError):
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class DeferJobError(RetryableJobError):
+    error_type = "job_deferred"
 
 
 class PermanentJobError(JobError):

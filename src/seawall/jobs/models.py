@@ -24,6 +24,7 @@ class AttemptOutcome(StrEnum):
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     RETRY = "retry"
+    DEFERRED = "deferred"  # not tried (e.g. provider bulkhead full); the attempt is given back
     DEAD = "dead"
     LEASE_EXPIRED = "lease_expired"  # the worker vanished (crash, partition) and the lease ran out
     RELEASED = "released"  # handed back unfinished during a graceful shutdown

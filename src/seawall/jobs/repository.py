@@ -161,6 +161,28 @@ async def schedule_retry(
     )
 
 
+async def defer(
+    session: AsyncSession, *, job_id: int, lease_token: str, now: datetime, run_at: datetime, reason: str
+) -> bool:
+    """Put an owned job back without spending the attempt (it was not really tried)."""
+    return await _finish(
+        session,
+        job_id=job_id,
+        lease_token=lease_token,
+        now=now,
+        values=dict(
+            status=JobStatus.QUEUED,
+            lease_token=None,
+            lease_expires_at=None,
+            next_run_at=run_at,
+            attempts=Job.attempts - 1,
+            updated_at=now,
+        ),
+        outcome=AttemptOutcome.DEFERRED,
+        error=reason,
+    )
+
+
 async def bury(session: AsyncSession, *, job_id: int, lease_token: str, now: datetime, error: str) -> bool:
     """Move an owned job to the dead-letter queue."""
     return await _finish(
@@ -214,7 +236,8 @@ async def list_jobs(
 
 
 async def attempts_of(session: AsyncSession, job_id: int) -> list[JobAttempt]:
-    query = select(JobAttempt).where(JobAttempt.job_id == job_id).order_by(JobAttempt.attempt, JobAttempt.id)
+    """Oldest first. By id, not attempt number: a replay or a release starts numbering again."""
+    query = select(JobAttempt).where(JobAttempt.job_id == job_id).order_by(JobAttempt.id)
     return list((await session.execute(query)).scalars().all())
 
 

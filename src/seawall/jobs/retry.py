@@ -8,6 +8,7 @@ A `retry_after` hint (a provider's `Retry-After`) raises the wait to at least th
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 
@@ -21,6 +22,8 @@ class RetryPolicy:
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
+        if not (math.isfinite(self.base_seconds) and math.isfinite(self.cap_seconds)):
+            raise ValueError("base_seconds and cap_seconds must be finite numbers")
         if self.base_seconds <= 0 or self.cap_seconds < self.base_seconds:
             raise ValueError("need 0 < base_seconds <= cap_seconds")
 

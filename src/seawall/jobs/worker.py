@@ -35,7 +35,7 @@ from seawall.config import Settings
 from seawall.db import Database
 from seawall.jobs import repository
 from seawall.jobs.context import ClaimedJob, JobContext
-from seawall.jobs.errors import LeaseLostError, PermanentJobError, RetryableJobError
+from seawall.jobs.errors import DeferJobError, LeaseLostError, PermanentJobError, RetryableJobError
 from seawall.jobs.outbox import enqueue
 from seawall.jobs.registry import JobKind, JobRegistry, registry as default_registry
 from seawall.jobs.retry import RetryPolicy
@@ -65,6 +65,7 @@ class Worker:
         registry: JobRegistry = default_registry,
         clock: Clock | None = None,
         rng: random.Random | None = None,
+        runtime: Any = None,
     ) -> None:
         self.database = database
         self.settings = settings
@@ -73,6 +74,7 @@ class Worker:
         self.registry = registry
         self.clock = clock or SystemClock()
         self.rng = rng or random.Random()
+        self.runtime = runtime
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self.lease_seconds = settings.job_lease_seconds
         self._running: dict[int, asyncio.Task[None]] = {}
@@ -229,7 +231,8 @@ class Worker:
         async with self.database.sessionmaker() as session:
             async with session.begin():
                 context = JobContext(
-                    job=job, session=session, database=self.database, settings=self.settings, clock=self.clock
+                    job=job, session=session, database=self.database, settings=self.settings, clock=self.clock,
+                    runtime=self.runtime,
                 )
                 await asyncio.wait_for(spec.handler(context), timeout=spec.timeout_seconds)
                 completed = await repository.complete(
@@ -263,6 +266,14 @@ class Worker:
         return False
 
     async def _record_failure(self, job: ClaimedJob, spec: JobKind, exc: Exception, log_: Any) -> None:
+        if isinstance(exc, DeferJobError):
+            delay = max(0.0, exc.retry_after or 0.0)
+            log_.info("job.deferred", delay_seconds=round(delay, 3), reason=exc.message)
+            await self._record(job, lambda s, now: repository.defer(
+                s, job_id=job.id, lease_token=job.lease_token, now=now,
+                run_at=now + timedelta(seconds=delay), reason=exc.message,
+            ))
+            return
         error = describe_error(exc)
         if isinstance(exc, TimeoutError):
             error = f"handler timed out after {spec.timeout_seconds}s\n{error}"

@@ -9,7 +9,6 @@ from email.utils import format_datetime
 from seawall.accounts import service as accounts
 from seawall.jobs import JobContext, job_handler
 from seawall.notifications.outbox import deliver_to_outbox
-from seawall.runtime import load_secret_key
 
 
 def password_reset_message(*, to: str, token: str, reset_id: str, expires_minutes: int) -> EmailMessage:
@@ -35,7 +34,7 @@ async def send_password_reset(ctx: JobContext) -> None:
     # Record the reset (and so its token digest) before the message leaves.
     async with ctx.transaction() as session:
         issued = await accounts.issue_password_reset(
-            session, clock=ctx.clock, secret_key=load_secret_key(ctx.settings), ttl=ttl,
+            session, clock=ctx.clock, secret_key=ctx.runtime.secret_key, ttl=ttl,
             request_id=request_id, email=email,
         )
     if issued is None:

@@ -9,6 +9,8 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from seawall.errors import SeawallError, UnauthorizedError
@@ -60,6 +62,13 @@ async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, error_type, str(exc.detail), headers=exc.headers)
 
 
+async def _database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
+    """Lock timeouts, dropped connections, a full pool: transient, so 503 with Retry-After, not 500."""
+    log.warning("request.database_unavailable", error=type(exc).__name__, detail=str(exc).splitlines()[0])
+    return error_response(503, "unavailable", "the database is busy or unreachable; retry shortly",
+                          headers={"Retry-After": "1"})
+
+
 async def _unexpected_error(_request: Request, exc: Exception) -> JSONResponse:
     log.exception("request.unexpected_error", error=repr(exc))
     return error_response(500, "internal_error", "an internal error occurred; it has been logged")
@@ -69,4 +78,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(SeawallError, _seawall_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(OperationalError, _database_unavailable)
+    app.add_exception_handler(InterfaceError, _database_unavailable)
+    app.add_exception_handler(SQLAlchemyTimeoutError, _database_unavailable)
     app.add_exception_handler(Exception, _unexpected_error)

@@ -1,0 +1,112 @@
+"""The payment routes of one process: each provider adapter behind its own resilience policy.
+
+Built once per process from settings. The primary route is `stripe` (`SEAWALL_STRIPE_API_BASE`);
+with `SEAWALL_PAYMENTS_FALLBACK_API_BASE` set, `fallback` is a second Stripe-compatible route used
+only for payments the primary certainly did not take.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import structlog
+
+from seawall.config import Settings
+from seawall.providers.errors import CardDeclinedError, ProviderRejectedError
+from seawall.providers.payments import PaymentProvider
+from seawall.providers.stripe import StripeProvider
+from seawall.resilience import (
+    BreakerConfig,
+    BreakerState,
+    Bulkhead,
+    CallOutcome,
+    CircuitBreaker,
+    ProviderPolicy,
+    RetryBudget,
+)
+
+log = structlog.get_logger("seawall.payments.gateway")
+
+PRIMARY = "stripe"
+FALLBACK = "fallback"
+
+
+def classify_payment_error(exc: BaseException) -> CallOutcome:
+    """Declines and rejected requests are the provider working; everything else counts against it."""
+    if isinstance(exc, CardDeclinedError | ProviderRejectedError):
+        return CallOutcome.SUCCESS
+    return CallOutcome.FAILURE
+
+
+@dataclass
+class PaymentRoute:
+    provider: PaymentProvider
+    policy: ProviderPolicy
+
+
+@dataclass
+class PaymentGateway:
+    routes: dict[str, PaymentRoute]
+    transitions: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def route(self, name: str) -> PaymentRoute:
+        return self.routes[name]
+
+    @property
+    def fallback(self) -> str | None:
+        return FALLBACK if FALLBACK in self.routes else None
+
+    async def aclose(self) -> None:
+        for route in self.routes.values():
+            close = getattr(route.provider, "aclose", None)
+            if close is not None:
+                await close()
+
+
+def build_gateway(settings: Settings, *, provider_factory: Callable[[str, str, str], PaymentProvider] | None = None
+                  ) -> PaymentGateway:
+    gateway = PaymentGateway(routes={})
+
+    def on_transition(name: str, old: BreakerState, new: BreakerState) -> None:
+        gateway.transitions.append((name, old.value, new.value))
+        log.warning("breaker.transition", provider=name, old=old.value, new=new.value)
+
+    def make_provider(name: str, base: str, key: str) -> PaymentProvider:
+        if provider_factory is not None:
+            return provider_factory(name, base, key)
+        return StripeProvider(
+            api_key=key, api_base=base, name=name,
+            connect_timeout=settings.provider_connect_timeout_seconds,
+            read_timeout=settings.provider_read_timeout_seconds,
+            deadline=settings.provider_total_timeout_seconds,
+        )
+
+    breaker_config = BreakerConfig(
+        failure_rate_threshold=settings.breaker_failure_rate_threshold,
+        slow_call_rate_threshold=settings.breaker_slow_call_rate_threshold,
+        slow_call_duration_seconds=settings.breaker_slow_call_duration_seconds,
+        sliding_window_size=settings.breaker_sliding_window_size,
+        minimum_number_of_calls=settings.breaker_minimum_number_of_calls,
+        wait_duration_in_open_seconds=settings.breaker_wait_duration_in_open_seconds,
+        permitted_calls_in_half_open=settings.breaker_permitted_calls_in_half_open,
+    )
+    configured = [(PRIMARY, settings.stripe_api_base, settings.stripe_api_key.get_secret_value())]
+    if settings.payments_fallback_api_base:
+        key = settings.payments_fallback_api_key or settings.stripe_api_key
+        configured.append((FALLBACK, settings.payments_fallback_api_base, key.get_secret_value()))
+    for name, base, key in configured:
+        gateway.routes[name] = PaymentRoute(
+            provider=make_provider(name, base, key),
+            policy=ProviderPolicy(
+                name=name,
+                breaker=CircuitBreaker(name, breaker_config, on_transition=on_transition),
+                bulkhead=Bulkhead(name, settings.provider_max_concurrent_calls),
+                budget=RetryBudget(capacity=settings.retry_budget_capacity,
+                                   retry_cost=settings.retry_budget_retry_cost,
+                                   timeout_cost=settings.retry_budget_timeout_cost),
+                # the adapter enforces its own deadline; this is the outer safety net
+                total_timeout_seconds=settings.provider_total_timeout_seconds + 5.0,
+            ),
+        )
+    return gateway

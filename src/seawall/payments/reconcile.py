@@ -1,0 +1,89 @@
+"""Reconciliation: compare Seawall's payments with the provider's records and settle disagreements.
+
+For every payment that is not yet settled (or every payment, with `all_payments=True`) the
+provider is searched by `metadata['seawall_payment_id']`:
+- charged there but `pending`/`processing` here → settled as succeeded (ledger, activation);
+- declined there but unsettled here → settled as failed;
+- captured here but no succeeded intent there → reported (a person must look: it is never
+  "fixed" automatically);
+- amounts that differ → reported.
+Settling goes through the normal state machine in `settlement`. Only reads reach the provider.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from seawall.db import Database
+from seawall.kit.clock import Clock
+from seawall.payments import repository, settlement
+from seawall.payments.gateway import PRIMARY, PaymentGateway, classify_payment_error
+from seawall.payments.state import CAPTURED_STATUSES, PaymentStatus
+
+
+@dataclass
+class Discrepancy:
+    payment_id: str
+    ours: str
+    theirs: str
+    action: str
+
+
+@dataclass
+class ReconcileReport:
+    checked: int = 0
+    settled: int = 0
+    discrepancies: list[Discrepancy] = field(default_factory=list)
+
+    @property
+    def unresolved(self) -> list[Discrepancy]:
+        return [d for d in self.discrepancies if d.action == "reported"]
+
+
+async def reconcile(database: Database, gateway: PaymentGateway, *, clock: Clock,
+                    all_payments: bool = False) -> ReconcileReport:
+    report = ReconcileReport()
+    async with database.transaction() as session:
+        payments = (await repository.all_payments(session) if all_payments else
+                    await repository.payments_in_status(session, [PaymentStatus.PENDING, PaymentStatus.PROCESSING]))
+        snapshot = [(p.id, p.status, p.amount, p.provider) for p in payments]
+    for payment_id, status, amount, provider in snapshot:
+        report.checked += 1
+        if provider is None and status == PaymentStatus.PENDING:
+            continue  # never sent anywhere yet: the charge job owns it
+        route = gateway.route(provider or PRIMARY)
+        intent = await route.policy.call(
+            lambda pid=payment_id: route.provider.find_payment_intent(seawall_payment_id=pid),
+            classify=classify_payment_error)
+        theirs = intent.status if intent is not None else "absent"
+        if intent is not None and intent.amount != amount:
+            report.discrepancies.append(Discrepancy(payment_id, status, f"{theirs} amount {intent.amount}",
+                                                    "reported"))
+            continue
+        if status in CAPTURED_STATUSES:
+            if intent is None or not intent.succeeded:
+                report.discrepancies.append(Discrepancy(payment_id, status, theirs, "reported"))
+            continue
+        if status == PaymentStatus.FAILED:
+            if intent is not None and intent.succeeded:
+                report.discrepancies.append(Discrepancy(payment_id, status, theirs, "reported"))
+            continue
+        if intent is None:
+            continue  # nothing at the provider yet; the charge job will send or retry
+        async with database.transaction() as session:
+            if intent.succeeded:
+                changed = await settlement.settle_succeeded(session, clock=clock, payment_id=payment_id,
+                                                            intent_id=intent.id)
+            elif intent.status in ("requires_payment_method", "canceled"):
+                failure = intent.last_failure
+                changed = await settlement.settle_failed(
+                    session, clock=clock, payment_id=payment_id,
+                    code=(failure.decline_code or failure.code) if failure else intent.status,
+                    message=failure.message if failure and failure.message else f"intent {intent.status}",
+                    intent_id=intent.id)
+            else:
+                continue
+        if changed:
+            report.settled += 1
+            report.discrepancies.append(Discrepancy(payment_id, status, theirs, f"settled as {theirs}"))
+    return report

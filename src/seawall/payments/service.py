@@ -1,0 +1,109 @@
+"""Payments use cases seen from the API. Services flush; the request or job boundary commits.
+
+Creating a payment writes the payment (`pending`) and its `payments.charge` job in the caller's
+transaction; the charge happens in the worker. Refunds reserve their amount under a row lock on
+the payment (so concurrent refunds can never exceed what was captured) and run as
+`payments.refund` jobs.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from seawall.errors import BadRequestError
+from seawall.jobs import enqueue
+from seawall.kit.clock import Clock
+from seawall.kit.ids import new_id
+from seawall.payments import repository
+from seawall.payments.errors import PaymentNotFoundError, RefundNotAllowedError
+from seawall.payments.models import Payment, Refund
+from seawall.payments.state import CAPTURED_STATUSES, PaymentStatus, RefundStatus
+
+CHARGE_JOB = "payments.charge"
+REFUND_JOB = "payments.refund"
+
+
+async def create_payment(
+    session: AsyncSession,
+    *,
+    clock: Clock,
+    user_id: str,
+    amount: int,
+    currency: str,
+    payment_method: str,
+    description: str | None,
+    purpose: str = "charge",
+) -> Payment:
+    now = clock.now()
+    payment = Payment(
+        id=new_id("pay"), user_id=user_id, amount=amount, currency=currency.lower(), payment_method=payment_method,
+        description=description, purpose=purpose, status=PaymentStatus.PENDING, provider=None,
+        provider_outcome_unknown=False, amount_refunded=0, created_at=now, updated_at=now,
+    )
+    session.add(payment)
+    await session.flush()
+    await enqueue(session, CHARGE_JOB, {"payment_id": payment.id}, dedup_key=f"{CHARGE_JOB}:{payment.id}", clock=clock)
+    return payment
+
+
+async def get_payment_of(session: AsyncSession, *, user_id: str, payment_id: str) -> Payment:
+    """Object-level authorization: another user's payment does not exist for you (404)."""
+    payment = await repository.get_payment(session, payment_id)
+    if payment is None or payment.user_id != user_id:
+        raise PaymentNotFoundError(f"no payment {payment_id}")
+    return payment
+
+
+def encode_cursor(payment: Payment) -> str:
+    raw = f"{payment.created_at.isoformat()}|{payment.id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        created_at, payment_id = raw.split("|", 1)
+        parsed = datetime.fromisoformat(created_at)
+        if parsed.tzinfo is None or not payment_id.startswith("pay_"):
+            raise ValueError(raw)
+        return parsed, payment_id
+    except ValueError:
+        raise BadRequestError("cursor is not valid", details={"cursor": cursor}) from None
+
+
+async def list_payments_of(
+    session: AsyncSession, *, user_id: str, limit: int, cursor: str | None
+) -> tuple[list[Payment], str | None]:
+    after = decode_cursor(cursor) if cursor else None
+    rows = await repository.list_payments_of(session, user_id=user_id, limit=limit + 1, after=after)
+    page = rows[:limit]
+    return page, (encode_cursor(page[-1]) if len(rows) > limit else None)
+
+
+async def request_refund(
+    session: AsyncSession, *, clock: Clock, user_id: str, payment_id: str, amount: int | None
+) -> Refund:
+    payment = await repository.get_payment(session, payment_id, for_update=True)
+    if payment is None or payment.user_id != user_id:
+        raise PaymentNotFoundError(f"no payment {payment_id}")
+    if payment.status not in CAPTURED_STATUSES:
+        raise RefundNotAllowedError(f"payment {payment_id} is {payment.status}; only captured payments refund")
+    reserved = await repository.reserved_refund_total(session, payment_id=payment.id)
+    remaining = payment.amount - reserved
+    amount = remaining if amount is None else amount
+    if amount <= 0 or amount > remaining:
+        raise RefundNotAllowedError(
+            f"refund of {amount} exceeds what is left to refund ({remaining} of {payment.amount})",
+            details={"refundable": remaining},
+        )
+    now = clock.now()
+    refund = Refund(id=new_id("rfd"), payment_id=payment.id, amount=amount, status=RefundStatus.PENDING,
+                    created_at=now, updated_at=now)
+    session.add(refund)
+    payment.updated_at = now  # touch the locked row so concurrent refunds serialize on it
+    await session.flush()
+    await enqueue(session, REFUND_JOB, {"refund_id": refund.id}, dedup_key=f"{REFUND_JOB}:{refund.id}", clock=clock)
+    return refund

@@ -1,0 +1,207 @@
+"""Payment job handlers: `payments.charge` and `payments.refund`.
+
+Exactly-once charging:
+- the provider idempotency key is the Seawall payment id (refund id for refunds), and every intent
+  is tagged `metadata[seawall_payment_id]`;
+- before sending, the payment is marked `processing`, its route (provider) is fixed, and
+  `provider_outcome_unknown` is set: from then on a crash, timeout or lost response leaves a
+  record that the provider may hold an intent;
+- an attempt that finds that mark looks the intent up first and settles from it; if none is found
+  it sends again to the same provider with the same key (the provider answers from its idempotency
+  store if the first request did arrive);
+- failover to the fallback route happens only when the primary certainly did not take the charge
+  (connection refused, breaker open or bulkhead full before sending, 429) and no earlier attempt
+  could have reached it. One Seawall payment therefore never has two intents at one provider, nor
+  intents at two providers.
+Calls refused before sending (breaker open, bulkhead full) defer the job without spending an
+attempt; retries after real failures spend the provider's retry budget, and an empty budget
+defers them to the cap of the backoff.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import structlog
+
+from seawall.jobs import DeferJobError, JobContext, PermanentJobError, RetryableJobError, job_handler
+from seawall.payments import repository, settlement
+from seawall.payments.gateway import PRIMARY, PaymentGateway, classify_payment_error
+from seawall.payments.state import SETTLED_STATUSES, PaymentStatus, RefundStatus, check_payment_transition
+from seawall.providers.errors import (
+    CardDeclinedError,
+    ProviderRejectedError,
+    ProviderUnavailableError,
+)
+from seawall.providers.payments import SEAWALL_PAYMENT_ID_KEY, PaymentIntentResult
+from seawall.resilience import CallRejectedError
+
+log = structlog.get_logger("seawall.payments.tasks")
+
+CHARGE_BACKOFF_CAP_SECONDS = 300.0
+
+
+@dataclass(frozen=True)
+class ChargeSnapshot:
+    payment_id: str
+    amount: int
+    currency: str
+    payment_method: str
+    description: str | None
+    route: str
+    may_exist_at_provider: bool  # an earlier attempt may have reached the provider
+
+
+def gateway_of(ctx: JobContext) -> PaymentGateway:
+    gateway: PaymentGateway = ctx.runtime.payments
+    return gateway
+
+
+async def _begin_charge(ctx: JobContext, payment_id: str, gateway: PaymentGateway) -> ChargeSnapshot | None:
+    async with ctx.transaction() as session:
+        payment = await repository.get_payment(session, payment_id, for_update=True)
+        if payment is None:
+            raise PermanentJobError(f"payment {payment_id} does not exist")
+        if payment.status in SETTLED_STATUSES:
+            return None
+        if payment.status == PaymentStatus.PENDING:
+            payment.status = check_payment_transition(payment.status, PaymentStatus.PROCESSING)
+        snapshot = ChargeSnapshot(
+            payment_id=payment.id, amount=payment.amount, currency=payment.currency,
+            payment_method=payment.payment_method, description=payment.description,
+            route=payment.provider or PRIMARY, may_exist_at_provider=payment.provider_outcome_unknown,
+        )
+        payment.provider = snapshot.route
+        payment.provider_outcome_unknown = True  # from here on, a send may reach the provider
+        payment.updated_at = ctx.clock.now()
+    return snapshot
+
+
+async def _not_sent(ctx: JobContext, snapshot: ChargeSnapshot, gateway: PaymentGateway) -> str:
+    """The route certainly did not take the charge: undo the mark and pick the next route."""
+    next_route = snapshot.route
+    if not snapshot.may_exist_at_provider and snapshot.route == PRIMARY and gateway.fallback is not None:
+        next_route = gateway.fallback
+    async with ctx.transaction() as session:
+        payment = await repository.get_payment(session, snapshot.payment_id, for_update=True)
+        if payment is not None and payment.status == PaymentStatus.PROCESSING:
+            payment.provider_outcome_unknown = snapshot.may_exist_at_provider
+            payment.provider = next_route
+    return next_route
+
+
+async def _settle_from_intent(ctx: JobContext, payment_id: str, intent: PaymentIntentResult) -> bool:
+    """Settle from a provider intent; False when the intent has no final outcome yet."""
+    if intent.succeeded:
+        await settlement.settle_succeeded(ctx.session, clock=ctx.clock, payment_id=payment_id, intent_id=intent.id)
+        return True
+    if intent.status in ("requires_payment_method", "canceled"):
+        failure = intent.last_failure
+        await settlement.settle_failed(
+            ctx.session, clock=ctx.clock, payment_id=payment_id,
+            code=(failure.decline_code or failure.code) if failure else intent.status,
+            message=(failure.message if failure and failure.message else f"intent {intent.status}"),
+            intent_id=intent.id,
+        )
+        return True
+    return False
+
+
+def _retry(ctx: JobContext, gateway: PaymentGateway, route: str, exc: Exception) -> RetryableJobError:
+    budget = gateway.route(route).policy.budget
+    after_timeout = isinstance(exc, TimeoutError) or (
+        isinstance(exc, ProviderUnavailableError) and exc.outcome == "unknown")
+    if not budget.try_spend(after_timeout=after_timeout):
+        return DeferJobError(f"{route}: retry budget exhausted; deferred", retry_after=CHARGE_BACKOFF_CAP_SECONDS)
+    retry_after = exc.retry_after if isinstance(exc, ProviderUnavailableError | CallRejectedError) else None
+    return RetryableJobError(f"{route}: {exc}", retry_after=retry_after)
+
+
+@job_handler("payments.charge", queue="payments", max_attempts=12, backoff_base_seconds=1.0,
+             backoff_cap_seconds=CHARGE_BACKOFF_CAP_SECONDS, timeout_seconds=120)
+async def charge_payment(ctx: JobContext) -> None:
+    gateway = gateway_of(ctx)
+    payment_id = str(ctx.payload["payment_id"])
+    snapshot = await _begin_charge(ctx, payment_id, gateway)
+    if snapshot is None:
+        return
+    route = gateway.route(snapshot.route)
+    try:
+        if snapshot.may_exist_at_provider:
+            found = await route.policy.call(
+                lambda: route.provider.find_payment_intent(seawall_payment_id=payment_id),
+                classify=classify_payment_error)
+            if found is not None and await _settle_from_intent(ctx, payment_id, found):
+                return
+        intent = await route.policy.call(
+            lambda: route.provider.create_payment_intent(
+                amount=snapshot.amount, currency=snapshot.currency, payment_method=snapshot.payment_method,
+                idempotency_key=payment_id, metadata={SEAWALL_PAYMENT_ID_KEY: payment_id},
+                description=snapshot.description),
+            classify=classify_payment_error)
+    except CardDeclinedError as declined:
+        await settlement.settle_failed(ctx.session, clock=ctx.clock, payment_id=payment_id,
+                                       code=declined.decline_code or declined.code or "card_declined",
+                                       message=declined.message, intent_id=declined.payment_intent_id)
+        return
+    except ProviderRejectedError as rejected:
+        await settlement.settle_failed(ctx.session, clock=ctx.clock, payment_id=payment_id,
+                                       code=rejected.code or "provider_rejected", message=rejected.message)
+        return
+    except CallRejectedError as refused:  # breaker open or bulkhead full: nothing was sent
+        next_route = await _not_sent(ctx, snapshot, gateway)
+        raise DeferJobError(f"{snapshot.route}: {refused.message}; next try via {next_route}",
+                            retry_after=0.0 if next_route != snapshot.route else refused.retry_after) from None
+    except ProviderUnavailableError as unavailable:
+        if unavailable.certainly_not_processed:
+            next_route = await _not_sent(ctx, snapshot, gateway)
+            if next_route != snapshot.route:
+                raise DeferJobError(f"{snapshot.route} did not take it; failing over to {next_route}",
+                                    retry_after=0.0) from None
+        raise _retry(ctx, gateway, snapshot.route, unavailable) from None
+    except TimeoutError as timeout:
+        raise _retry(ctx, gateway, snapshot.route, timeout) from None
+    if not await _settle_from_intent(ctx, payment_id, intent):
+        raise RetryableJobError(f"intent {intent.id} is {intent.status}; checking again later")
+
+
+@job_handler("payments.refund", queue="payments", max_attempts=12, backoff_base_seconds=1.0,
+             backoff_cap_seconds=CHARGE_BACKOFF_CAP_SECONDS, timeout_seconds=120)
+async def refund_payment(ctx: JobContext) -> None:
+    gateway = gateway_of(ctx)
+    refund_id = str(ctx.payload["refund_id"])
+    async with ctx.transaction() as session:
+        refund = await repository.get_refund(session, refund_id)
+        if refund is None:
+            raise PermanentJobError(f"refund {refund_id} does not exist")
+        if refund.status != RefundStatus.PENDING:
+            return
+        payment = await repository.get_payment(session, refund.payment_id)
+        assert payment is not None
+        if not payment.provider_intent_id or not payment.provider:
+            raise PermanentJobError(f"payment {payment.id} has no captured intent to refund")
+        intent_id, route_name, amount = payment.provider_intent_id, payment.provider, refund.amount
+        payment_id = payment.id
+    route = gateway.route(route_name)
+    try:
+        result = await route.policy.call(
+            lambda: route.provider.create_refund(
+                payment_intent_id=intent_id, amount=amount, idempotency_key=refund_id,
+                metadata={"seawall_refund_id": refund_id, SEAWALL_PAYMENT_ID_KEY: payment_id}),
+            classify=classify_payment_error)
+    except (ProviderRejectedError, CardDeclinedError) as rejected:
+        await settlement.settle_refund(ctx.session, clock=ctx.clock, refund_id=refund_id, succeeded=False,
+                                       provider_refund_id=None, message=rejected.message)
+        return
+    except CallRejectedError as refused:
+        raise DeferJobError(f"{route_name}: {refused.message}", retry_after=refused.retry_after) from None
+    except (ProviderUnavailableError, TimeoutError) as unavailable:
+        raise _retry(ctx, gateway, route_name, unavailable) from None
+    if result.status in ("failed", "canceled"):
+        await settlement.settle_refund(ctx.session, clock=ctx.clock, refund_id=refund_id, succeeded=False,
+                                       provider_refund_id=result.id, message=f"refund {result.status}")
+        return
+    if not result.succeeded:
+        raise RetryableJobError(f"refund {result.id} is {result.status}; checking again later")
+    await settlement.settle_refund(ctx.session, clock=ctx.clock, refund_id=refund_id, succeeded=True,
+                                   provider_refund_id=result.id)

@@ -1,0 +1,217 @@
+"""`PaymentProvider` over Stripe's HTTP API (and the sandbox, which speaks the same subset).
+
+Wire format: form-encoded bodies with Stripe's bracket syntax (`metadata[seawall_payment_id]=...`),
+`Authorization: Bearer sk_...`, `Idempotency-Key` on every POST, a pinned `Stripe-Version`.
+Every call is bounded three ways: a connect timeout, a read timeout, and a total deadline
+(`asyncio.timeout`) across the whole exchange. Nothing is retried here: the caller's retry policy
+decides, using the error's `outcome` and `retry_after` (see `seawall.providers.errors`).
+
+Stripe's search is eventually consistent (Stripe documents up to a minute before a new intent is
+searchable), so `find_payment_intent` returning None soon after an unknown outcome does not prove
+the intent absent; the sandbox is immediately consistent.
+
+Written on httpx rather than Stripe's SDK: four calls do not justify the SDK's global
+configuration and its own retry loop, which would hide the outcome classification Seawall needs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, Self, TypeVar
+from urllib.parse import quote, urlencode
+
+import httpx
+from pydantic import SecretStr
+
+from seawall.providers.errors import (
+    ProviderError,
+    ProviderUnavailableError,
+    translate_stripe_error,
+    translate_transport_error,
+)
+from seawall.providers.payments import (
+    SEAWALL_PAYMENT_ID_KEY,
+    PaymentFailure,
+    PaymentIntentResult,
+    RefundResult,
+)
+
+STRIPE_API_BASE = "https://api.stripe.com"
+STRIPE_API_VERSION = "2024-06-20"
+FORM = "application/x-www-form-urlencoded"
+T = TypeVar("T")
+
+
+class StripeProvider:
+    def __init__(
+        self,
+        *,
+        api_key: str | SecretStr,
+        api_base: str = STRIPE_API_BASE,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 20.0,
+        deadline: float = 30.0,
+        name: str = "stripe",
+        api_version: str | None = STRIPE_API_VERSION,
+        http_client: httpx.AsyncClient | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        if min(connect_timeout, read_timeout, deadline) <= 0:
+            raise ValueError("timeouts and the deadline must be positive")
+        self.name = name
+        self.api_base = api_base.rstrip("/")
+        self._api_key = api_key if isinstance(api_key, SecretStr) else SecretStr(api_key)
+        self._api_version = api_version
+        self._timeout = httpx.Timeout(connect=connect_timeout, read=read_timeout, write=read_timeout,
+                                      pool=connect_timeout)
+        self._deadline = deadline
+        self._owns_client = http_client is None
+        self._client = http_client or httpx.AsyncClient(transport=transport, timeout=self._timeout)
+
+    def __repr__(self) -> str:
+        return f"StripeProvider(name={self.name!r}, api_base={self.api_base!r})"
+
+    async def aclose(self) -> None:
+        if self._owns_client:
+            await self._client.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.aclose()
+
+    # ---- PaymentProvider ---------------------------------------------------------------------
+
+    async def create_payment_intent(
+        self,
+        *,
+        amount: int,
+        currency: str,
+        payment_method: str,
+        idempotency_key: str,
+        metadata: Mapping[str, str],
+        description: str | None = None,
+    ) -> PaymentIntentResult:
+        form = [("amount", str(amount)), ("currency", currency.lower()), ("payment_method", payment_method),
+                ("confirm", "true"), *_metadata_pairs(metadata)]
+        if description is not None:
+            form.append(("description", description))
+        body, replayed = await self._request("POST", "/v1/payment_intents", form=form,
+                                             idempotency_key=idempotency_key)
+        return self._parse(_intent, body, replayed)
+
+    async def retrieve_payment_intent(self, intent_id: str) -> PaymentIntentResult:
+        body, replayed = await self._request("GET", f"/v1/payment_intents/{quote(intent_id, safe='')}")
+        return self._parse(_intent, body, replayed)
+
+    async def find_payment_intent(self, *, seawall_payment_id: str) -> PaymentIntentResult | None:
+        query = f"metadata['{SEAWALL_PAYMENT_ID_KEY}']:'{_quoted(seawall_payment_id)}'"
+        body, _ = await self._request("GET", "/v1/payment_intents/search", query={"query": query, "limit": "10"})
+        intents = self._parse(lambda b, r: [_intent(item, False) for item in b["data"]], body, False)
+        if not intents:
+            return None
+        return max(intents, key=lambda intent: (intent.succeeded, intent.created))
+
+    async def create_refund(
+        self,
+        *,
+        payment_intent_id: str,
+        amount: int | None,
+        idempotency_key: str,
+        metadata: Mapping[str, str],
+    ) -> RefundResult:
+        form = [("payment_intent", payment_intent_id), *_metadata_pairs(metadata)]
+        if amount is not None:
+            form.append(("amount", str(amount)))
+        body, replayed = await self._request("POST", "/v1/refunds", form=form, idempotency_key=idempotency_key)
+        return self._parse(_refund, body, replayed)
+
+    # ---- the exchange ------------------------------------------------------------------------
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        form: list[tuple[str, str]] | None = None,
+        query: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> tuple[Any, bool]:
+        headers = {"Authorization": f"Bearer {self._api_key.get_secret_value()}", "Accept": "application/json"}
+        if self._api_version:
+            headers["Stripe-Version"] = self._api_version
+        if method == "POST":
+            if not idempotency_key:
+                raise ValueError("every POST to the payment provider needs an idempotency key")
+            headers["Idempotency-Key"] = idempotency_key
+            headers["Content-Type"] = FORM
+        content = urlencode(form or []).encode() if method == "POST" else None
+        failure: ProviderError | None = None
+        try:
+            async with asyncio.timeout(self._deadline):
+                response = await self._client.request(method, f"{self.api_base}{path}", params=query,
+                                                      content=content, headers=headers, timeout=self._timeout)
+        except (httpx.RequestError, TimeoutError) as exc:
+            failure = translate_transport_error(exc, provider=self.name)
+        if failure is not None:
+            raise failure  # raised outside the `except`, so the httpx error (and its headers) is not chained
+        try:
+            body = response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            body = None
+        if not response.is_success:
+            raise translate_stripe_error(status=response.status_code, headers=response.headers, body=body,
+                                         provider=self.name, redact=[self._api_key.get_secret_value()])
+        if body is None:
+            raise self._unreadable(response.status_code)
+        return body, response.headers.get("idempotent-replayed") == "true"
+
+    def _parse(self, parser: Callable[[Any, bool], T], body: Any, replayed: bool) -> T:
+        try:
+            return parser(body, replayed)
+        except (KeyError, TypeError, ValueError):
+            raise self._unreadable(200) from None
+
+    def _unreadable(self, status: int) -> ProviderUnavailableError:
+        return ProviderUnavailableError(f"{self.name}: HTTP {status} with an unreadable body; outcome unknown",
+                                        provider=self.name, outcome="unknown", http_status=status)
+
+
+def _metadata_pairs(metadata: Mapping[str, str]) -> list[tuple[str, str]]:
+    return [(f"metadata[{key}]", str(value)) for key, value in metadata.items()]
+
+
+def _quoted(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("'", "\\'")
+
+
+def _timestamp(value: Any) -> datetime:
+    return datetime.fromtimestamp(int(value), UTC)
+
+
+def _intent(body: Mapping[str, Any], replayed: bool) -> PaymentIntentResult:
+    error = body.get("last_payment_error")
+    failure = None
+    if isinstance(error, Mapping):
+        failure = PaymentFailure(kind=error.get("type"), code=error.get("code"),
+                                 decline_code=error.get("decline_code"), message=error.get("message"))
+    return PaymentIntentResult(
+        id=str(body["id"]), status=str(body["status"]), amount=int(body["amount"]),
+        amount_received=int(body.get("amount_received") or 0), currency=str(body["currency"]),
+        created=_timestamp(body["created"]), metadata=dict(body.get("metadata") or {}),
+        latest_charge=body.get("latest_charge"), last_failure=failure, replayed=replayed,
+    )
+
+
+def _refund(body: Mapping[str, Any], replayed: bool) -> RefundResult:
+    return RefundResult(
+        id=str(body["id"]), status=str(body["status"]), amount=int(body["amount"]),
+        currency=str(body["currency"]), payment_intent_id=body.get("payment_intent"),
+        created=_timestamp(body["created"]), metadata=dict(body.get("metadata") or {}), replayed=replayed,
+    )

@@ -1,0 +1,70 @@
+"""Stored responses survive the process: a replay after a restart (graceful or SIGKILL) answers the same."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.integration.accounts.wire import STRONG_PASSWORD, assert_error, new_email, new_key
+from tests.integration.idempotency.processes import count_users, in_flight_keys, post_signup
+from tests.support.server import ServerFactory
+
+
+@pytest.mark.parametrize("stop", ["sigterm", "sigkill"])
+def test_replay_after_restart_returns_the_stored_response(
+    servers: ServerFactory, var_dir: Path, stop: str
+) -> None:
+    email, key = new_email(), new_key()
+    first_server = servers.start("serve")
+    first = post_signup(first_server.base_url, key=key, email=email, password=STRONG_PASSWORD)
+    assert first.status_code == 201, first.text
+    if stop == "sigkill":
+        first_server.kill()  # right after the 201 arrived: no chance to flush anything more
+    else:
+        assert first_server.stop() == 0
+
+    second_server = servers.start("serve")
+    replay = post_signup(second_server.base_url, key=key, email=email, password=STRONG_PASSWORD)
+    assert replay.status_code == 201, replay.text
+    assert replay.headers["idempotent-replayed"] == "true"
+    assert replay.json() == first.json()
+
+    mismatch = post_signup(second_server.base_url, key=key, email=new_email(), password=STRONG_PASSWORD)
+    assert_error(mismatch, 422, "idempotency_key_reused")
+    assert count_users(var_dir) == 1
+
+
+def test_request_killed_mid_flight_is_taken_over_after_its_lock_expires(
+    servers: ServerFactory, var_dir: Path
+) -> None:
+    """The process dies between reserving the key and committing: the key is not stuck forever."""
+    email, key = new_email("crashed"), new_key()
+    # Slow hashing holds the request in flight; a short lock lets the next process take it over.
+    env = {"SEAWALL_ARGON2_TIME_COST": "60", "SEAWALL_IDEMPOTENCY_LOCK_SECONDS": "1"}
+    doomed = servers.start("serve", env=env)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(post_signup, doomed.base_url, key=key, email=email, password=STRONG_PASSWORD)
+        deadline = time.monotonic() + 30
+        while key not in in_flight_keys(var_dir):
+            assert time.monotonic() < deadline, "the request never reserved its key"
+            assert not pending.done(), pending.result().text
+            time.sleep(0.005)
+        doomed.kill()
+        with pytest.raises(httpx.HTTPError):
+            pending.result()
+    assert count_users(var_dir) == 0
+    assert in_flight_keys(var_dir) == [key]
+
+    successor = servers.start("serve")
+    retry = post_signup(successor.base_url, key=key, email=email, password=STRONG_PASSWORD)
+    assert retry.status_code == 201, retry.text
+    assert "idempotent-replayed" not in retry.headers
+    replay = post_signup(successor.base_url, key=key, email=email, password=STRONG_PASSWORD)
+    assert replay.headers["idempotent-replayed"] == "true"
+    assert replay.json() == retry.json()
+    assert count_users(var_dir) == 1
+    assert in_flight_keys(var_dir) == []

@@ -1,0 +1,189 @@
+"""`execute_once` against the real database: caller scopes, retention and purge, lock takeover."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import pytest
+from pydantic import BaseModel
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from seawall.accounts import service as accounts
+from seawall.accounts.models import User
+from seawall.errors import IdempotencyInFlightError, IdempotencyMismatchError
+from seawall.idempotency import service
+from seawall.idempotency.models import IdempotencyRecord, RecordStatus
+from seawall.jobs import enqueue
+from seawall.jobs.worker import Worker
+from seawall.kit.clock import FakeClock
+from seawall.runtime import Runtime
+
+PURGE_JOB = "idempotency.purge_expired"
+
+
+class Created(BaseModel):
+    label: str
+
+
+class Counter:
+    """An operation that counts its runs and answers with a label."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.runs = 0
+
+    async def __call__(self, _session: AsyncSession) -> Created:
+        self.runs += 1
+        return Created(label=self.label)
+
+
+@pytest.fixture
+def fake_clock() -> FakeClock:
+    return FakeClock(datetime.now(UTC))
+
+
+async def run_once(runtime: Runtime, clock: FakeClock, *, scope: str = "usr_a", key: str = "key-1",
+                   fingerprint: str = "fp-1", operation: service.Operation) -> service.StoredResponse:
+    return await service.execute_once(
+        database=runtime.database, settings=runtime.settings, clock=clock, scope=scope, key=key,
+        request_fingerprint=fingerprint, status_code=201, operation=operation,
+    )
+
+
+async def records(runtime: Runtime) -> list[IdempotencyRecord]:
+    async with runtime.database.transaction() as session:
+        return list((await session.execute(select(IdempotencyRecord))).scalars().all())
+
+
+async def run_purge_job(runtime: Runtime, clock: FakeClock) -> None:
+    async with runtime.database.transaction() as session:
+        await enqueue(session, PURGE_JOB, {}, clock=clock)
+    await Worker(database=runtime.database, settings=runtime.settings, clock=clock,
+                 queues=["maintenance"]).run_until_idle()
+
+
+async def test_keys_are_scoped_to_the_caller(runtime: Runtime, fake_clock: FakeClock) -> None:
+    alice, bob = Counter("alice"), Counter("bob")
+    first = await run_once(runtime, fake_clock, scope="usr_alice", operation=alice)
+    second = await run_once(runtime, fake_clock, scope="usr_bob", operation=bob, fingerprint="fp-other")
+    assert (first.body, first.replayed) == ({"label": "alice"}, False)
+    assert (second.body, second.replayed) == ({"label": "bob"}, False)
+
+    # Within each scope, the key still replays its own answer.
+    again = await run_once(runtime, fake_clock, scope="usr_alice", operation=alice)
+    assert (again.body, again.replayed) == ({"label": "alice"}, True)
+    assert (alice.runs, bob.runs) == (1, 1)
+    assert len(await records(runtime)) == 2
+
+
+async def test_replay_and_mismatch_at_the_service(runtime: Runtime, fake_clock: FakeClock) -> None:
+    operation = Counter("once")
+    await run_once(runtime, fake_clock, operation=operation)
+    replay = await run_once(runtime, fake_clock, operation=operation)
+    assert replay.status_code == 201 and replay.replayed and replay.body == {"label": "once"}
+    with pytest.raises(IdempotencyMismatchError):
+        await run_once(runtime, fake_clock, fingerprint="fp-2", operation=operation)
+    assert operation.runs == 1
+
+
+async def test_keys_are_kept_for_the_ttl(runtime: Runtime, fake_clock: FakeClock) -> None:
+    operation = Counter("kept")
+    await run_once(runtime, fake_clock, operation=operation)
+    assert runtime.settings.idempotency_ttl_hours >= 24
+    fake_clock.advance(runtime.settings.idempotency_ttl_hours * 3600 - 1)
+
+    await run_purge_job(runtime, fake_clock)
+    assert len(await records(runtime)) == 1
+    replay = await run_once(runtime, fake_clock, operation=operation)
+    assert replay.replayed and operation.runs == 1
+
+
+async def test_expired_records_are_purged_by_the_purge_job(runtime: Runtime, fake_clock: FakeClock) -> None:
+    await run_once(runtime, fake_clock, key="old", operation=Counter("old"))
+    fake_clock.advance(3600)
+    await run_once(runtime, fake_clock, key="newer", operation=Counter("newer"))
+    fake_clock.advance(runtime.settings.idempotency_ttl_hours * 3600 - 1800)
+
+    await run_purge_job(runtime, fake_clock)
+    assert [record.key for record in await records(runtime)] == ["newer"]
+
+
+async def test_expired_key_can_be_reused_with_a_different_payload(
+    runtime: Runtime, fake_clock: FakeClock
+) -> None:
+    first, second = Counter("first"), Counter("second")
+    await run_once(runtime, fake_clock, fingerprint="fp-1", operation=first)
+    fake_clock.advance(runtime.settings.idempotency_ttl_hours * 3600)
+
+    # Not purged yet: the expired record is ignored all the same.
+    reused = await run_once(runtime, fake_clock, fingerprint="fp-2", operation=second)
+    assert (reused.body, reused.replayed) == ({"label": "second"}, False)
+    assert (first.runs, second.runs) == (1, 1)
+    [record] = await records(runtime)
+    assert record.fingerprint == "fp-2" and record.response_body == {"label": "second"}
+
+
+async def test_concurrent_request_while_in_flight_is_409(runtime: Runtime, fake_clock: FakeClock) -> None:
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def slow(_session: AsyncSession) -> Created:
+        started.set()
+        await release.wait()
+        return Created(label="slow")
+
+    holder = asyncio.create_task(run_once(runtime, fake_clock, operation=slow))
+    await asyncio.wait_for(started.wait(), timeout=30)
+    second = Counter("second")
+    with pytest.raises(IdempotencyInFlightError):
+        await run_once(runtime, fake_clock, operation=second)
+    release.set()
+    assert (await holder).body == {"label": "slow"}
+    assert second.runs == 0
+
+
+async def test_dead_reservation_is_taken_over_and_the_late_holder_is_rolled_back(
+    runtime: Runtime, fake_clock: FakeClock
+) -> None:
+    """Request A reserves the key and stalls past its lock; B takes over and commits; A's work rolls back."""
+    lock_seconds = runtime.settings.idempotency_lock_seconds
+    holder_started, holder_resume = asyncio.Event(), asyncio.Event()
+
+    async def holder_operation(session: AsyncSession) -> BaseModel:
+        holder_started.set()
+        await holder_resume.wait()  # stalls before touching the database (SQLite has one writer)
+        user = await accounts.sign_up(session, passwords=runtime.passwords, clock=fake_clock,
+                                      email="holder@example.com", password="holder password 1")
+        return Created(label=user.user.email)
+
+    async def taker_operation(session: AsyncSession) -> BaseModel:
+        user = await accounts.sign_up(session, passwords=runtime.passwords, clock=fake_clock,
+                                      email="taker@example.com", password="taker password 12")
+        return Created(label=user.user.email)
+
+    holder = asyncio.create_task(run_once(runtime, fake_clock, operation=holder_operation))
+    await asyncio.wait_for(holder_started.wait(), timeout=30)
+
+    # Within the lock, the key is in flight.
+    with pytest.raises(IdempotencyInFlightError):
+        await run_once(runtime, fake_clock, operation=taker_operation)
+
+    # Past the lock, the reservation counts as dead and is taken over.
+    fake_clock.advance(lock_seconds + 1)
+    taken_over = await run_once(runtime, fake_clock, operation=taker_operation)
+    assert (taken_over.body, taken_over.replayed) == ({"label": "taker@example.com"}, False)
+
+    holder_resume.set()
+    with pytest.raises(IdempotencyInFlightError):
+        await holder
+
+    async with runtime.database.transaction() as session:
+        emails = set((await session.execute(select(User.email))).scalars().all())
+        user_count = (await session.execute(select(func.count()).select_from(User))).scalar_one()
+    assert emails == {"taker@example.com"} and user_count == 1
+    [record] = await records(runtime)
+    assert record.status == RecordStatus.COMPLETED
+    assert record.response_body == {"label": "taker@example.com"}
+    replay = await run_once(runtime, fake_clock, operation=taker_operation)
+    assert replay.replayed and replay.body == {"label": "taker@example.com"}
