@@ -33,7 +33,7 @@ async def test_signup_creates_an_active_user_and_never_returns_the_password_hash
     assert response.status_code == 201, response.text
     body = response.json()
     assert set(body) == {"user", "payment"} and body["payment"] is None  # a free sign-up charges nothing
-    assert set(body["user"]) == {"id", "email", "status", "created_at"}
+    assert set(body["user"]) == {"id", "email", "status", "plan", "created_at"}
     assert body["user"]["email"] == email
     assert body["user"]["status"] == "active"
     assert body["user"]["id"].startswith("usr_")
