@@ -23,6 +23,7 @@ from seawall.jobs import load_job_modules
 from seawall.jobs.api import router as jobs_admin_router
 from seawall.jobs.worker import Worker
 from seawall.kit.clock import Clock
+from seawall.payments.admin_api import router as providers_admin_router
 from seawall.payments.api import router as payments_router
 from seawall.runtime import Runtime
 from seawall.web.errors import install_error_handlers
@@ -77,4 +78,5 @@ def create_app(settings: Settings, *, run_worker: bool = False, clock: Clock | N
     app.include_router(accounts_router)
     app.include_router(payments_router)
     app.include_router(jobs_admin_router)
+    app.include_router(providers_admin_router)
     return app

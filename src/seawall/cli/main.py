@@ -23,14 +23,24 @@ app.add_typer(dlq.app, name="dlq")
 
 @app.command()
 def demo(
-    users: int = typer.Option(5, min=1, max=1000, help="How many users to sign up"),
+    users: int = typer.Option(500, min=1, max=20000, help="How many paid sign-ups to drive"),
+    concurrency: int = typer.Option(16, min=1, max=256, help="Concurrent client requests"),
+    declined_share: float = typer.Option(0.15, min=0, max=1, help="Share of sign-ups with a declined card"),
+    error_rate: float = typer.Option(0.06, min=0, max=0.5, help="Provider 500/503/429 rate"),
+    hang_rate: float = typer.Option(0.01, min=0, max=0.5, help="Provider hang rate"),
+    lost_response_rate: float = typer.Option(0.02, min=0, max=0.5, help="Provider lost-response rate"),
+    outage_seconds: float = typer.Option(2.0, min=0, max=60, help="One provider outage mid-run (0: none)"),
+    seed: int = typer.Option(7, help="Seed for the workload and the faults"),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON"),
     keep: bool = typer.Option(False, help="Keep the demo's data directory"),
 ) -> None:
-    """Start the all-in-one server on a fresh database and drive the core flows against it."""
-    from seawall.cli.demo import run_demo
+    """The main job: sandbox + all-in-one server on a fresh database, a faulty workload, a checked report."""
+    from seawall.cli.demo import DemoOptions, run_demo
 
-    raise typer.Exit(code=run_demo(users=users, as_json=as_json, keep=keep))
+    options = DemoOptions(users=users, concurrency=concurrency, declined_share=declined_share,
+                          error_rate=error_rate, hang_rate=hang_rate, lost_response_rate=lost_response_rate,
+                          outage_seconds=outage_seconds, seed=seed, as_json=as_json, keep=keep)
+    raise typer.Exit(code=run_demo(options))
 
 
 def main() -> None:

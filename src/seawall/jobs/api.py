@@ -24,6 +24,12 @@ async def list_jobs(
     return JobPageOut(data=[JobOut.model_validate(job) for job in jobs], next_cursor=next_cursor)
 
 
+@router.get("/stats")
+async def job_stats(session: SessionDep) -> dict[str, dict[str, int]]:
+    """Jobs per status and attempts per outcome (retry, deferred, lease_expired, ...)."""
+    return await dead_letters.stats(session)
+
+
 @router.get("/{job_id}")
 async def get_job(job_id: int, session: SessionDep) -> JobDetailOut:
     job, attempts = await dead_letters.get_job(session, job_id)

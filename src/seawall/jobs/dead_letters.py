@@ -64,3 +64,10 @@ async def purge(session: AsyncSession, *, older_than_hours: float | None, clock:
 
 
 
+
+
+async def stats(session: AsyncSession) -> dict[str, dict[str, int]]:
+    return {
+        "jobs": await repository.count_by_status(session),
+        "attempts": await repository.count_attempts_by_outcome(session),
+    }

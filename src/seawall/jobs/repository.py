@@ -262,3 +262,8 @@ async def delete_dead(session: AsyncSession, *, finished_before: datetime | None
 async def count_by_status(session: AsyncSession) -> dict[str, int]:
     rows = await session.execute(select(Job.status, func.count()).group_by(Job.status))
     return {status: count for status, count in rows.all()}
+
+
+async def count_attempts_by_outcome(session: AsyncSession) -> dict[str, int]:
+    rows = await session.execute(select(JobAttempt.outcome, func.count()).group_by(JobAttempt.outcome))
+    return {outcome: count for outcome, count in rows.all()}

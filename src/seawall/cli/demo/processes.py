@@ -1,0 +1,109 @@
+"""The demo's real processes: `seawall sandbox` and `seawall serve`, on free loopback ports."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def clean_env(extra: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SEAWALL_")}
+    env.update(extra)
+    return env
+
+
+@dataclass
+class DemoProcess:
+    name: str
+    process: subprocess.Popen[bytes]
+    base_url: str
+    log_path: Path
+
+    @classmethod
+    def start(cls, name: str, args: list[str], *, port: int, env: dict[str, str], log_dir: Path) -> DemoProcess:
+        log_path = log_dir / f"{name}.log"
+        with open(log_path, "wb") as log_file:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "seawall", *args, "--host", "127.0.0.1", "--port", str(port)],
+                env=env, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            )
+        return cls(name=name, process=process, base_url=f"http://127.0.0.1:{port}", log_path=log_path)
+
+    def wait_ready(self, path: str, timeout: float = 60.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                return False
+            try:
+                if httpx.get(f"{self.base_url}{path}", timeout=1.0).status_code == 200:
+                    return True
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        return False
+
+    def stop(self, timeout: float = 30.0) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return int(self.process.returncode)
+
+    def log_tail(self, chars: int = 3000) -> str:
+        return self.log_path.read_text(errors="replace")[-chars:] if self.log_path.exists() else ""
+
+
+def start_sandbox(data_dir: Path, faults: dict[str, Any]) -> DemoProcess:
+    env = clean_env({"SEAWALL_SANDBOX_FAULTS": json.dumps(faults), "SEAWALL_LOG_LEVEL": "WARNING"})
+    return DemoProcess.start("sandbox", ["sandbox"], port=free_port(), env=env, log_dir=data_dir)
+
+
+def start_server(data_dir: Path, *, admin_key: str, sandbox_url: str) -> DemoProcess:
+    """`seawall serve` tuned for a one-minute run: short provider timeouts and a small breaker window."""
+    env = clean_env({
+        "SEAWALL_VAR_DIR": str(data_dir),
+        "SEAWALL_ADMIN_API_KEY": admin_key,
+        "SEAWALL_STRIPE_API_BASE": sandbox_url,
+        "SEAWALL_JOB_POLL_INTERVAL_SECONDS": "0.05",
+        "SEAWALL_WORKER_CONCURRENCY": "16",
+        "SEAWALL_PROVIDER_READ_TIMEOUT_SECONDS": "1",
+        "SEAWALL_PROVIDER_TOTAL_TIMEOUT_SECONDS": "2",
+        "SEAWALL_BREAKER_SLIDING_WINDOW_SIZE": "20",
+        "SEAWALL_BREAKER_MINIMUM_NUMBER_OF_CALLS": "10",
+        "SEAWALL_BREAKER_WAIT_DURATION_IN_OPEN_SECONDS": "2",
+        "SEAWALL_BREAKER_PERMITTED_CALLS_IN_HALF_OPEN": "3",
+        "SEAWALL_LOG_LEVEL": "WARNING",
+    })
+    return DemoProcess.start("server", ["serve"], port=free_port(), env=env, log_dir=data_dir)
+
+
+def run_doctor(data_dir: Path) -> dict[str, Any]:
+    result = subprocess.run(
+        [sys.executable, "-m", "seawall", "doctor", "--json"],
+        env=clean_env({"SEAWALL_VAR_DIR": str(data_dir), "SEAWALL_LOG_LEVEL": "WARNING"}),
+        capture_output=True, text=True, timeout=120,
+    )
+    try:
+        report: dict[str, Any] = json.loads(result.stdout)
+    except json.JSONDecodeError:
+        report = {"healthy": False, "error": result.stderr[-2000:]}
+    return report

@@ -1,0 +1,193 @@
+"""`seawall demo`: the main job, on a fresh embedded database and free loopback ports.
+
+It starts the sandbox providers (with injected faults) and the all-in-one server as real
+processes, then drives a realistic workload over HTTP: paid sign-ups (some cards declined),
+logins, password resets, a short provider outage mid-run, retries of failed sign-up payments with
+another card, and refunds. It waits for every job to finish, checks the promises against the
+sandbox's own records (not only Seawall's tables), stops the server with SIGTERM and prints a
+report. Exit code 0 only when every invariant holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import secrets
+import shutil
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from seawall.cli.demo import workload
+from seawall.cli.demo.processes import DemoProcess, run_doctor, start_sandbox, start_server
+from seawall.cli.demo.report import DemoReport, build_report, print_report
+from seawall.config import Settings
+from seawall.payments.plans import PLANS
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    users: int = 500
+    concurrency: int = 16
+    declined_share: float = 0.15
+    error_rate: float = 0.06  # split over 500, 503 and 429
+    hang_rate: float = 0.01
+    lost_response_rate: float = 0.02
+    outage_seconds: float = 2.0
+    seed: int = 7
+    as_json: bool = False
+    keep: bool = False
+
+    def faults(self) -> dict[str, Any]:
+        return {
+            "seed": self.seed,
+            "error_500_rate": self.error_rate / 3,
+            "error_503_rate": self.error_rate / 3,
+            "error_429_rate": self.error_rate / 3,
+            "retry_after_seconds": 1,
+            "hang_rate": self.hang_rate,
+            "lost_response_rate": self.lost_response_rate,
+            "latency_ms": 5,
+            "latency_jitter_ms": 20,
+            "methods": ["POST"],
+        }
+
+
+def run_demo(options: DemoOptions) -> int:
+    console = Console(stderr=options.as_json)
+    data_dir = (Settings().var_dir / "demo").resolve()
+    shutil.rmtree(data_dir, ignore_errors=True)
+    data_dir.mkdir(parents=True)
+    admin_key = secrets.token_urlsafe(24)
+    started = time.monotonic()
+    sandbox = start_sandbox(data_dir, options.faults())
+    server: DemoProcess | None = None
+    report = DemoReport(data_dir=str(data_dir))
+    try:
+        if report.check("the sandbox providers start", sandbox.wait_ready("/_sandbox/stats")):
+            server = start_server(data_dir, admin_key=admin_key, sandbox_url=sandbox.base_url)
+            if report.check("the all-in-one server starts and is ready", server.wait_ready("/readyz")):
+                asyncio.run(_drive(options, report, server=server, sandbox=sandbox, admin_key=admin_key,
+                                   console=console))
+    finally:
+        if server is not None:
+            code = server.stop()
+            report.check("the server drains and exits cleanly on SIGTERM", code == 0, f"exit code {code}")
+        sandbox.stop()
+    if server is not None and report.ok:
+        doctor = run_doctor(data_dir)
+        ledger = doctor.get("ledger", {})
+        report.check("the ledger balances and agrees with the payments (seawall doctor)",
+                     bool(ledger.get("ok")), f"{ledger.get('transactions', 0)} ledger transactions")
+    report.figures["duration_seconds"] = round(time.monotonic() - started, 1)
+    if not report.ok:
+        report.figures["server_log_tail"] = server.log_tail() if server else sandbox.log_tail()
+    if options.as_json:
+        print(json.dumps(report.as_dict(), indent=2))
+    else:
+        print_report(console, report)
+    if report.ok and not options.keep:
+        shutil.rmtree(data_dir, ignore_errors=True)
+    return 0 if report.ok else 1
+
+
+async def _drive(options: DemoOptions, report: DemoReport, *, server: DemoProcess, sandbox: DemoProcess,
+                 admin_key: str, console: Console) -> None:
+    rng = random.Random(options.seed)
+    users = workload.make_users(options.users, rng=rng, plans=sorted(PLANS), declined_share=options.declined_share)
+    recorder = workload.Recorder()
+    limits = httpx.Limits(max_connections=options.concurrency * 2)
+    async with (
+        httpx.AsyncClient(base_url=server.base_url, timeout=30.0, limits=limits) as http,
+        httpx.AsyncClient(base_url=server.base_url, timeout=30.0,
+                          headers={"Authorization": f"Bearer {admin_key}"}) as admin,
+        httpx.AsyncClient(base_url=sandbox.base_url, timeout=30.0) as provider,
+    ):
+        api = workload.ApiClient(http, recorder)
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*columns, console=console, transient=options.as_json) as progress:
+            task = progress.add_task("paid sign-ups", total=len(users))
+            outage_at = len(users) * 2 // 5
+            done = 0
+
+            def signed_up() -> None:
+                nonlocal done
+                done += 1
+                progress.advance(task)
+                if done == outage_at and options.outage_seconds > 0:
+                    asyncio.get_running_loop().create_task(provider.post(
+                        "/_sandbox/faults", json={**options.faults(), "outage_seconds": options.outage_seconds}))
+
+            await workload.run_concurrently(users, lambda u: workload.sign_up(api, u),
+                                            concurrency=options.concurrency, on_done=signed_up)
+            replays = [await api.call("POST", "/v1/signups", route="POST /v1/signups", headers={
+                "Idempotency-Key": u.signup_key}, json={"email": u.email, "password": u.password, "plan": u.plan,
+                                                          "payment_method": u.card}) for u in users[:5]]
+
+            task = progress.add_task("logins", total=len(users))
+            await workload.run_concurrently(users, lambda u: workload.log_in(api, u),
+                                            concurrency=options.concurrency, on_done=lambda: progress.advance(task))
+
+            resets = users[: max(1, len(users) // 20)]
+            task = progress.add_task("password resets", total=len(resets) + 1)
+            for index, user in enumerate(resets):
+                await api.call("POST", "/v1/password-resets", route="POST /v1/password-resets",
+                               json={"email": user.email}, headers={"Idempotency-Key": f"{user.signup_key}-r{index}"})
+                progress.advance(task)
+            await api.call("POST", "/v1/password-resets", route="POST /v1/password-resets",
+                           json={"email": f"nobody-{secrets.token_hex(3)}@example.com"},
+                           headers={"Idempotency-Key": f"reset-unknown-{secrets.token_hex(3)}"})
+            progress.advance(task)
+
+            task = progress.add_task("charging (worker)", total=None)
+            await workload.wait_for_jobs(admin, timeout=120)
+            await workload.run_concurrently(users, lambda u: workload.load_payments(api, u),
+                                            concurrency=options.concurrency)
+            progress.update(task, total=1, completed=1)
+
+            failed = [u for u in users if u.payments and u.payments[0]["status"] == "failed"]
+            task = progress.add_task("retry failed sign-ups with another card", total=len(failed))
+
+            async def pay_again(user: workload.DemoUser) -> None:
+                await api.call("POST", "/v1/me/plan-payments", route="POST /v1/me/plan-payments",
+                               headers={**workload.bearer(user), "Idempotency-Key": f"{user.signup_key}-retry"},
+                               json={"payment_method": "pm_card_visa"})
+
+            await workload.run_concurrently(failed, pay_again, concurrency=options.concurrency,
+                                            on_done=lambda: progress.advance(task))
+            await workload.wait_for_jobs(admin, timeout=120)
+            await workload.run_concurrently(users, lambda u: workload.load_payments(api, u),
+                                            concurrency=options.concurrency)
+
+            refundable = [(u, p) for u in users for p in u.payments if p["status"] == "succeeded"]
+            refunds = refundable[: max(1, len(refundable) // 10)]
+            task = progress.add_task("refunds", total=len(refunds))
+
+            async def refund(item: tuple[workload.DemoUser, dict[str, Any]]) -> None:
+                user, payment = item
+                amount = payment["amount"] if user.index % 2 else payment["amount"] // 2
+                await api.call("POST", f"/v1/payments/{payment['id']}/refunds", route="POST /v1/payments/{id}/refunds",
+                               headers={**workload.bearer(user), "Idempotency-Key": f"refund-{payment['id']}"},
+                               json={"amount": amount})
+
+            await workload.run_concurrently(refunds, refund, concurrency=options.concurrency,
+                                            on_done=lambda: progress.advance(task))
+            task = progress.add_task("settling", total=None)
+            job_stats = await workload.wait_for_jobs(admin, timeout=120)
+            await workload.run_concurrently(users, lambda u: workload.load_payments(api, u),
+                                            concurrency=options.concurrency)
+            progress.update(task, total=1, completed=1)
+
+        intents = (await provider.get("/_sandbox/payments/intents")).json()["data"]
+        provider_refunds = (await provider.get("/_sandbox/payments/refunds")).json()["data"]
+        sandbox_stats = (await provider.get("/_sandbox/stats")).json()
+        providers = (await admin.get("/admin/providers")).json()
+    build_report(report, users=users, recorder=recorder, replays=replays, job_stats=job_stats, intents=intents,
+                 provider_refunds=provider_refunds, sandbox_stats=sandbox_stats, providers=providers)
+
+

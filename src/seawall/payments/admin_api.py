@@ -1,0 +1,30 @@
+"""Operator view of the payment routes of this process: breaker state, bulkhead, retry budget."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from seawall.web.deps import AdminDep, RuntimeDep
+
+router = APIRouter(prefix="/admin/providers", tags=["admin"], dependencies=[AdminDep])
+
+
+@router.get("")
+async def provider_status(runtime: RuntimeDep) -> dict[str, Any]:
+    gateway = runtime.payments
+    return {
+        "routes": {
+            name: {
+                "breaker": route.policy.breaker.state.value,
+                "bulkhead_in_flight": route.policy.bulkhead.in_flight,
+                "bulkhead_peak": route.policy.bulkhead.peak_in_flight,
+                "retry_budget_tokens": route.policy.budget.tokens,
+            }
+            for name, route in gateway.routes.items()
+        },
+        "breaker_transitions": [
+            {"route": name, "from": old, "to": new} for name, old, new in gateway.transitions
+        ],
+    }
