@@ -4,9 +4,12 @@ Contract:
 - `Database.session()` yields an `AsyncSession` whose transaction the caller's boundary (request or
   job) commits; services only `flush()`.
 - SQLite (embedded mode) runs in WAL with `synchronous=FULL`, so a commit that was answered 2xx
-  survives a power cut, and every transaction starts with `BEGIN IMMEDIATE`: SQLite has a single
-  writer, and taking the write lock up front turns would-be upgrade deadlocks into ordinary waits
-  bounded by `busy_timeout`.
+  survives a power cut, and every writing transaction starts with `BEGIN IMMEDIATE`: SQLite has a
+  single writer, and taking the write lock up front turns would-be upgrade deadlocks into ordinary
+  waits bounded by `busy_timeout`.
+- `Database.read_transaction()` is for work that only reads: on SQLite it runs on a separate
+  `query_only` engine with a deferred BEGIN, so readers never wait for (or block) the writer; on
+  other databases it is an ordinary transaction.
 - The schema is owned by Alembic (`seawall/migrations`). `require_current_schema()` refuses to run
   against a database that is not at the head revision.
 """
@@ -45,7 +48,7 @@ class Base(DeclarativeBase):
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
-def _configure_sqlite(engine: AsyncEngine, *, busy_timeout_ms: int) -> None:
+def _configure_sqlite(engine: AsyncEngine, *, busy_timeout_ms: int, read_only: bool = False) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let us emit BEGIN ourselves (pysqlite's implicit BEGIN is DEFERRED).
@@ -55,14 +58,16 @@ def _configure_sqlite(engine: AsyncEngine, *, busy_timeout_ms: int) -> None:
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = FULL")
         cursor.execute("PRAGMA foreign_keys = ON")
+        if read_only:
+            cursor.execute("PRAGMA query_only = ON")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
-def create_engine(settings: Settings) -> AsyncEngine:
+def create_engine(settings: Settings, *, read_only: bool = False) -> AsyncEngine:
     url = settings.resolved_database_url
     if url.startswith("sqlite"):
         settings.var_dir.mkdir(parents=True, exist_ok=True)
@@ -72,7 +77,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
             pool_timeout=settings.database_pool_timeout_seconds,
             connect_args={"timeout": settings.sqlite_busy_timeout_ms / 1000},
         )
-        _configure_sqlite(engine, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+        _configure_sqlite(engine, busy_timeout_ms=settings.sqlite_busy_timeout_ms, read_only=read_only)
         return engine
     return create_async_engine(
         url,
@@ -89,6 +94,9 @@ class Database:
         self.settings = settings
         self.engine = engine or create_engine(settings)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        separate_reader = engine is None and settings.is_embedded_database
+        self.read_engine = create_engine(settings, read_only=True) if separate_reader else self.engine
+        self.read_sessionmaker = async_sessionmaker(self.read_engine, expire_on_commit=False)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -97,8 +105,15 @@ class Database:
             async with session.begin():
                 yield session
 
+    @asynccontextmanager
+    async def read_transaction(self) -> AsyncIterator[AsyncSession]:
+        """A transaction for reads only (SQLite: it cannot write, and takes no write lock)."""
+        async with self.read_sessionmaker() as session:
+            async with session.begin():
+                yield session
+
     async def ping(self) -> None:
-        async with self.engine.connect() as connection:
+        async with self.read_engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
 
     async def migrate(self) -> str | None:
@@ -121,6 +136,8 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self.read_engine is not self.engine:
+            await self.read_engine.dispose()
 
 
 def alembic_config() -> AlembicConfig:

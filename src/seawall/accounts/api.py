@@ -51,10 +51,10 @@ async def create_signup(body: SignupIn, runtime: RuntimeDep, idempotency: Idempo
 
 
 @router.post("/sessions", status_code=status.HTTP_201_CREATED)
-async def create_session(body: LoginIn, runtime: RuntimeDep, session: SessionDep) -> SessionOut:
+async def create_session(body: LoginIn, runtime: RuntimeDep) -> SessionOut:
     """Log in. Not idempotency-keyed: the answer holds a secret we never store in plain text."""
     auth_session, token = await service.log_in(
-        session,
+        runtime.database,
         passwords=runtime.passwords,
         clock=runtime.clock,
         ttl=timedelta(hours=runtime.settings.session_ttl_hours),

@@ -24,7 +24,7 @@ async def current_principal(runtime: RuntimeDep, credentials: BearerDep) -> Prin
     (an idempotent route opens its own transactions)."""
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise InvalidSessionError("a bearer token is required")
-    async with runtime.database.transaction() as session:
+    async with runtime.database.read_transaction() as session:
         user, auth_session = await service.authenticate(session, clock=runtime.clock, token=credentials.credentials)
     return Principal(user=user, auth_session=auth_session)
 

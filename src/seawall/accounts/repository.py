@@ -58,3 +58,7 @@ async def retire_password_resets_of(session: AsyncSession, *, user_id: str, now:
         .where(PasswordReset.user_id == user_id, PasswordReset.used_at.is_(None))
         .values(used_at=now)
     )
+
+
+async def set_password_hash(session: AsyncSession, *, user_id: str, password_hash: str, now: datetime) -> None:
+    await session.execute(update(User).where(User.id == user_id).values(password_hash=password_hash, updated_at=now))

@@ -30,6 +30,7 @@ from seawall.accounts.errors import (
 )
 from seawall.accounts.models import AuthSession, PasswordReset, User, UserStatus
 from seawall.accounts.passwords import Passwords
+from seawall.db import Database
 from seawall.payments import plans
 from seawall.payments import service as payments
 from seawall.payments.models import Payment
@@ -116,20 +117,28 @@ async def record_signup_payment(session: AsyncSession, *, clock: Clock, user_id:
 
 
 async def log_in(
-    session: AsyncSession, *, passwords: Passwords, clock: Clock, ttl: timedelta, email: str, password: str
+    database: Database, *, passwords: Passwords, clock: Clock, ttl: timedelta, email: str, password: str
 ) -> tuple[AuthSession, str]:
-    user = await repository.find_user_by_email(session, email)
-    if not await passwords.verify(user.password_hash if user else None, password) or user is None:
+    """Log in with two short transactions, so the Argon2 work holds no database lock.
+
+    (The one use case that owns its transactions: reading the hash, verifying it and recording the
+    session cannot share one transaction without holding SQLite's write lock for ~30 ms.)
+    """
+    async with database.read_transaction() as session:
+        user = await repository.find_user_by_email(session, email)
+        user_id, password_hash = (user.id, user.password_hash) if user is not None else (None, None)
+    if not await passwords.verify(password_hash, password) or user_id is None or password_hash is None:
         raise InvalidCredentialsError("email or password is not correct")
-    if passwords.needs_rehash(user.password_hash):
-        user.password_hash = await passwords.hash(password)
+    upgraded_hash = await passwords.hash(password) if passwords.needs_rehash(password_hash) else None
     now = clock.now()
     token = new_token()
     auth_session = AuthSession(
-        id=new_id("ses"), user_id=user.id, token_digest=token_digest(token), created_at=now, expires_at=now + ttl
+        id=new_id("ses"), user_id=user_id, token_digest=token_digest(token), created_at=now, expires_at=now + ttl
     )
-    session.add(auth_session)
-    await session.flush()
+    async with database.transaction() as session:
+        if upgraded_hash is not None:
+            await repository.set_password_hash(session, user_id=user_id, password_hash=upgraded_hash, now=now)
+        session.add(auth_session)
     return auth_session, token
 
 

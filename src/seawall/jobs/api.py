@@ -8,14 +8,14 @@ from fastapi import APIRouter, Query
 
 from seawall.jobs import dead_letters
 from seawall.jobs.schemas import JobAttemptOut, JobDetailOut, JobOut, JobPageOut
-from seawall.web.deps import AdminDep, RuntimeDep, SessionDep
+from seawall.web.deps import AdminDep, ReadSessionDep, RuntimeDep, SessionDep
 
 router = APIRouter(prefix="/admin/jobs", tags=["admin"], dependencies=[AdminDep])
 
 
 @router.get("")
 async def list_jobs(
-    session: SessionDep,
+    session: ReadSessionDep,
     status: Annotated[str | None, Query(description="queued, running, succeeded or dead")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=32)] = None,
@@ -25,13 +25,13 @@ async def list_jobs(
 
 
 @router.get("/stats")
-async def job_stats(session: SessionDep) -> dict[str, dict[str, int]]:
+async def job_stats(session: ReadSessionDep) -> dict[str, dict[str, int]]:
     """Jobs per status and attempts per outcome (retry, deferred, lease_expired, ...)."""
     return await dead_letters.stats(session)
 
 
 @router.get("/{job_id}")
-async def get_job(job_id: int, session: SessionDep) -> JobDetailOut:
+async def get_job(job_id: int, session: ReadSessionDep) -> JobDetailOut:
     job, attempts = await dead_letters.get_job(session, job_id)
     return JobDetailOut(
         **JobOut.model_validate(job).model_dump(),

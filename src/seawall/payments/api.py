@@ -12,7 +12,7 @@ from seawall.accounts.auth import CurrentPrincipal
 from seawall.idempotency.api import IdempotencyDep
 from seawall.payments import service
 from seawall.payments.schemas import PaymentIn, PaymentOut, PaymentPageOut, RefundIn, RefundOut
-from seawall.web.deps import RuntimeDep, SessionDep
+from seawall.web.deps import ReadSessionDep, RuntimeDep
 
 router = APIRouter(prefix="/v1/payments", tags=["payments"])
 
@@ -36,7 +36,7 @@ async def create_payment(
 @router.get("")
 async def list_payments(
     principal: CurrentPrincipal,
-    session: SessionDep,
+    session: ReadSessionDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> PaymentPageOut:
@@ -46,7 +46,7 @@ async def list_payments(
 
 
 @router.get("/{payment_id}")
-async def get_payment(payment_id: str, principal: CurrentPrincipal, session: SessionDep) -> PaymentOut:
+async def get_payment(payment_id: str, principal: CurrentPrincipal, session: ReadSessionDep) -> PaymentOut:
     payment = await service.get_payment_of(session, user_id=principal.user.id, payment_id=payment_id)
     return PaymentOut.model_validate(payment)
 

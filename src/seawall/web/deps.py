@@ -30,6 +30,15 @@ async def transaction(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
 
 SessionDep = Annotated[AsyncSession, Depends(transaction, scope="function")]
 
+
+async def read_transaction(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
+    """A read-only transaction for GET routes (on SQLite it never waits for the writer)."""
+    async with runtime.database.read_transaction() as session:
+        yield session
+
+
+ReadSessionDep = Annotated[AsyncSession, Depends(read_transaction, scope="function")]
+
 bearer_scheme = HTTPBearer(auto_error=False)
 BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)]
 
