@@ -31,6 +31,7 @@ from seawall.accounts.errors import (
 from seawall.accounts.models import AuthSession, PasswordReset, User, UserStatus
 from seawall.accounts.passwords import Passwords
 from seawall.db import Database
+from seawall.errors import NotFoundError
 from seawall.payments import plans
 from seawall.payments import service as payments
 from seawall.payments.models import Payment
@@ -202,3 +203,25 @@ async def confirm_password_reset(
     await repository.retire_password_resets_of(session, user_id=user.id, now=now)
     await repository.revoke_sessions_of(session, user_id=user.id, now=now)
     await session.flush()
+
+
+async def get_user(session: AsyncSession, user_id: str) -> User:
+    user = await repository.get_user(session, user_id)
+    if user is None:
+        raise NotFoundError(f"no user {user_id}")
+    return user
+
+
+async def password_reset_message_data(session: AsyncSession, *, reset_id: str, secret_key: bytes
+                                      ) -> IssuedPasswordReset:
+    """What the reset email needs: the token (derived again, never stored) and its expiry."""
+    reset = await repository.get_password_reset(session, reset_id)
+    user = await repository.get_user(session, reset.user_id) if reset is not None else None
+    if reset is None or user is None:
+        raise NotFoundError(f"no password reset {reset_id}")
+    return IssuedPasswordReset(reset_id=reset.id, email=user.email, token=derive_reset_token(secret_key, reset.id),
+                               expires_at=reset.expires_at)
+
+
+async def find_user_by_email(session: AsyncSession, email: str) -> User | None:
+    return await repository.find_user_by_email(session, email)

@@ -16,15 +16,7 @@ from seawall.config import Settings
 from seawall.providers.errors import CardDeclinedError, ProviderRejectedError
 from seawall.providers.payments import PaymentProvider
 from seawall.providers.stripe import StripeProvider
-from seawall.resilience import (
-    BreakerConfig,
-    BreakerState,
-    Bulkhead,
-    CallOutcome,
-    CircuitBreaker,
-    ProviderPolicy,
-    RetryBudget,
-)
+from seawall.resilience import BreakerState, CallOutcome, ProviderPolicy, policy_from_settings
 
 log = structlog.get_logger("seawall.payments.gateway")
 
@@ -82,15 +74,6 @@ def build_gateway(settings: Settings, *, provider_factory: Callable[[str, str, s
             deadline=settings.provider_total_timeout_seconds,
         )
 
-    breaker_config = BreakerConfig(
-        failure_rate_threshold=settings.breaker_failure_rate_threshold,
-        slow_call_rate_threshold=settings.breaker_slow_call_rate_threshold,
-        slow_call_duration_seconds=settings.breaker_slow_call_duration_seconds,
-        sliding_window_size=settings.breaker_sliding_window_size,
-        minimum_number_of_calls=settings.breaker_minimum_number_of_calls,
-        wait_duration_in_open_seconds=settings.breaker_wait_duration_in_open_seconds,
-        permitted_calls_in_half_open=settings.breaker_permitted_calls_in_half_open,
-    )
     configured = [(PRIMARY, settings.stripe_api_base, settings.stripe_api_key.get_secret_value())]
     if settings.payments_fallback_api_base:
         key = settings.payments_fallback_api_key or settings.stripe_api_key
@@ -98,15 +81,6 @@ def build_gateway(settings: Settings, *, provider_factory: Callable[[str, str, s
     for name, base, key in configured:
         gateway.routes[name] = PaymentRoute(
             provider=make_provider(name, base, key),
-            policy=ProviderPolicy(
-                name=name,
-                breaker=CircuitBreaker(name, breaker_config, on_transition=on_transition),
-                bulkhead=Bulkhead(name, settings.provider_max_concurrent_calls),
-                budget=RetryBudget(capacity=settings.retry_budget_capacity,
-                                   retry_cost=settings.retry_budget_retry_cost,
-                                   timeout_cost=settings.retry_budget_timeout_cost),
-                # the adapter enforces its own deadline; this is the outer safety net
-                total_timeout_seconds=settings.provider_total_timeout_seconds + 5.0,
-            ),
+            policy=policy_from_settings(name, settings, on_transition=on_transition),
         )
     return gateway

@@ -107,3 +107,11 @@ async def request_refund(
     await session.flush()
     await enqueue(session, REFUND_JOB, {"refund_id": refund.id}, dedup_key=f"{REFUND_JOB}:{refund.id}", clock=clock)
     return refund
+
+
+async def get_refund_of(session: AsyncSession, *, user_id: str, refund_id: str) -> Refund:
+    refund = await repository.get_refund(session, refund_id)
+    payment = await repository.get_payment(session, refund.payment_id) if refund is not None else None
+    if refund is None or payment is None or payment.user_id != user_id:
+        raise PaymentNotFoundError(f"no refund {refund_id}")
+    return refund

@@ -5,7 +5,7 @@ from seawall.resilience.breaker import BreakerConfig, BreakerState, CircuitBreak
 from seawall.resilience.budget import RetryBudget
 from seawall.resilience.bulkhead import Bulkhead
 from seawall.resilience.errors import BulkheadFullError, CallRejectedError, CircuitOpenError
-from seawall.resilience.policy import CallOutcome, ProviderPolicy
+from seawall.resilience.policy import CallOutcome, ProviderPolicy, policy_from_settings
 
 __all__ = [
     "BreakerConfig",
@@ -18,4 +18,5 @@ __all__ = [
     "CircuitOpenError",
     "ProviderPolicy",
     "RetryBudget",
+    "policy_from_settings",
 ]

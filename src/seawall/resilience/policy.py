@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TypeVar
 
-from seawall.resilience.breaker import CircuitBreaker
+from seawall.config import Settings
+from seawall.resilience.breaker import BreakerConfig, CircuitBreaker, Transition
 from seawall.resilience.budget import RetryBudget
 from seawall.resilience.bulkhead import Bulkhead
 
@@ -67,3 +68,26 @@ class ProviderPolicy:
             self.breaker.record_success(time.monotonic() - started)
             self.budget.refund()
             return result
+
+
+def policy_from_settings(name: str, settings: Settings, *, on_transition: Transition | None = None,
+                         total_timeout_seconds: float | None = None) -> ProviderPolicy:
+    """A provider's policy with the breaker, bulkhead and budget defaults from `SEAWALL_*` settings."""
+    config = BreakerConfig(
+        failure_rate_threshold=settings.breaker_failure_rate_threshold,
+        slow_call_rate_threshold=settings.breaker_slow_call_rate_threshold,
+        slow_call_duration_seconds=settings.breaker_slow_call_duration_seconds,
+        sliding_window_size=settings.breaker_sliding_window_size,
+        minimum_number_of_calls=settings.breaker_minimum_number_of_calls,
+        wait_duration_in_open_seconds=settings.breaker_wait_duration_in_open_seconds,
+        permitted_calls_in_half_open=settings.breaker_permitted_calls_in_half_open,
+    )
+    return ProviderPolicy(
+        name=name,
+        breaker=CircuitBreaker(name, config, on_transition=on_transition),
+        bulkhead=Bulkhead(name, settings.provider_max_concurrent_calls),
+        budget=RetryBudget(capacity=settings.retry_budget_capacity, retry_cost=settings.retry_budget_retry_cost,
+                           timeout_cost=settings.retry_budget_timeout_cost),
+        # adapters enforce their own deadline; this is the outer safety net
+        total_timeout_seconds=total_timeout_seconds or settings.provider_total_timeout_seconds + 5.0,
+    )
