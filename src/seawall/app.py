@@ -24,7 +24,9 @@ from seawall.jobs.api import router as jobs_admin_router
 from seawall.jobs.worker import Worker
 from seawall.kit.clock import Clock
 from seawall.payments.admin_api import router as providers_admin_router
+from seawall.notifications.api import router as notifications_router
 from seawall.payments.api import router as payments_router
+from seawall.webhooks.api import router as webhooks_router
 from seawall.runtime import Runtime
 from seawall.web.errors import install_error_handlers
 from seawall.web.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
@@ -77,6 +79,8 @@ def create_app(settings: Settings, *, run_worker: bool = False, clock: Clock | N
     app.include_router(health_router)
     app.include_router(accounts_router)
     app.include_router(payments_router)
+    app.include_router(notifications_router)
+    app.include_router(webhooks_router)
     app.include_router(jobs_admin_router)
     app.include_router(providers_admin_router)
     return app

@@ -7,9 +7,37 @@ file under `./var/` and everything else in process.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+FIVE_DAYS_SECONDS = 5 * 24 * 3600.0
+
+
+class WebhookSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SEAWALL_WEBHOOKS_", extra="ignore", allow_inf_nan=False)
+
+    # SSRF guard: private, loopback, link-local, CGNAT... destinations are refused unless this is set
+    # (tests and the sandbox set it; production never should).
+    allow_private: bool = False
+    # The published retry schedule, multiplied by this (e.g. 0.001 to run it in seconds in tests).
+    schedule_scale: float = Field(default=1.0, gt=0, le=1.0)
+    # Up to this fraction of each scheduled delay is added at random, so retries do not arrive in waves.
+    schedule_jitter: float = Field(default=0.1, ge=0, le=1.0)
+    # An endpoint whose every attempt has failed for this long is disabled.
+    disable_after_seconds: float = Field(default=FIVE_DAYS_SECONDS, gt=0)
+    # How long an endpoint is slowed down after 429/502/503/504 without a Retry-After (scaled too).
+    throttle_seconds: float = Field(default=60.0, ge=0)
+    # A Retry-After longer than this is cut to it.
+    max_retry_after_seconds: float = Field(default=24 * 3600.0, gt=0)
+    # Per attempt: connecting, and the whole request (the spec recommends 15-30 s).
+    connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    timeout_seconds: float = Field(default=15.0, gt=0)
+    # Bulkhead: concurrent deliveries to one host from this process.
+    max_concurrent_per_host: int = Field(default=4, ge=1)
+    max_endpoints_per_user: int = Field(default=20, ge=1)
 
 
 class Settings(BaseSettings):
@@ -50,8 +78,19 @@ class Settings(BaseSettings):
     argon2_memory_kib: int = Field(default=19_456, ge=19_456)
     argon2_parallelism: int = Field(default=1, ge=1)
 
-    # Notifications (until the email channel lands, messages are written here as .eml files)
+    # Notifications. Email goes over SMTP when `smtp_host` is set, else to .eml files in `outbox_dir`
+    # (development). SMS needs a Twilio-style API base.
     outbox_dir: Path | None = None
+    email_from: str = "Seawall <no-reply@seawall.invalid>"
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_security: Literal["none", "starttls", "tls"] = "starttls"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    sms_api_base: str | None = None
+    sms_account_sid: str = "AC_seawall_sandbox"
+    sms_auth_token: SecretStr = SecretStr("sandbox-auth-token")
+    sms_from: str = "+15005550006"
 
     # Payments: a Stripe-compatible provider, and optionally a second one as the fallback route.
     stripe_api_key: SecretStr = SecretStr("sk_test_seawall_sandbox")
@@ -72,6 +111,8 @@ class Settings(BaseSettings):
     retry_budget_capacity: float = Field(default=500.0, gt=0)
     retry_budget_retry_cost: float = Field(default=5.0, ge=0)
     retry_budget_timeout_cost: float = Field(default=10.0, ge=0)
+
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)  # SEAWALL_WEBHOOKS_*
 
     log_level: str = "INFO"
     log_json: bool = True

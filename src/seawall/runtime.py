@@ -10,7 +10,10 @@ from pathlib import Path
 from seawall.accounts.passwords import Passwords
 from seawall.config import Settings
 from seawall.db import Database
+from seawall.notifications.channels import Channel, build_channels
 from seawall.payments.gateway import PaymentGateway, build_gateway
+from seawall.webhooks.gateway import WebhookGateway
+from seawall.webhooks.gateway import build_gateway as build_webhook_gateway
 from seawall.kit.clock import Clock, SystemClock
 
 
@@ -21,6 +24,8 @@ class Runtime:
     secret_key: bytes
     passwords: Passwords
     payments: PaymentGateway
+    webhooks: WebhookGateway
+    channels: dict[str, Channel]
     clock: Clock = field(default_factory=SystemClock)
     draining: bool = False
 
@@ -32,12 +37,17 @@ class Runtime:
             secret_key=load_secret_key(settings),
             passwords=Passwords(settings),
             payments=build_gateway(settings),
+            webhooks=build_webhook_gateway(settings.webhooks),
+            channels=build_channels(settings),
             clock=clock or SystemClock(),
         )
 
 
     async def aclose(self) -> None:
         await self.payments.aclose()
+        await self.webhooks.aclose()
+        for channel in self.channels.values():
+            await channel.aclose()
         await self.database.dispose()
 
 

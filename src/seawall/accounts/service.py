@@ -32,6 +32,8 @@ from seawall.accounts.models import AuthSession, PasswordReset, User, UserStatus
 from seawall.accounts.passwords import Passwords
 from seawall.db import Database
 from seawall.errors import NotFoundError
+from seawall.notifications import service as notifications
+from seawall.notifications.events import Welcome
 from seawall.payments import plans
 from seawall.payments import service as payments
 from seawall.payments.models import Payment
@@ -85,6 +87,8 @@ async def sign_up(
     payment = None
     if chosen_plan is not None and payment_method is not None:
         payment = await _charge_plan(session, clock=clock, user=user, plan=chosen_plan, payment_method=payment_method)
+    else:
+        await notifications.notify(session, Welcome(user_id=user.id), clock=clock)  # paid: once the charge succeeds
     return SignedUp(user=user, payment=payment)
 
 

@@ -8,7 +8,9 @@ from alembic import context
 import seawall.accounts.models  # noqa: F401  (register tables on Base.metadata)
 import seawall.idempotency.models  # noqa: F401
 import seawall.jobs.models  # noqa: F401
+import seawall.notifications.models  # noqa: F401
 import seawall.payments.models  # noqa: F401
+import seawall.webhooks.models  # noqa: F401
 from seawall.db import Base
 
 target_metadata = Base.metadata

@@ -1,7 +1,7 @@
-"""The development mail channel: each message is written to `<var>/outbox/<Message-ID>.eml`.
+"""The development mail transport: each message is written to `<outbox>/<Message-ID>.eml`.
 
-Writes are atomic (temp file, fsync, rename) and keyed by the stable Message-ID, so a job that runs
-twice leaves one file: the redelivery is deduplicated by construction. The SMTP channel replaces it.
+Writes are atomic (temp file, fsync, rename) and keyed by the stable Message-ID, so a message sent
+twice leaves one file: the redelivery is deduplicated by construction.
 """
 
 from __future__ import annotations

@@ -1,47 +1,101 @@
-"""Notification job handlers."""
+"""Notification job handlers.
+
+- `notifications.password_reset`: looks the account up (the API answered the same for any email),
+  records the reset and notifies — all in the job's transaction; nothing leaves the process here.
+- `notifications.send`: renders one notification and delivers it through its channel, passing the
+  notification id as the stable message id. A permanent refusal marks it `failed`; a transient
+  error is recorded on the notification and retried by the job engine; success marks it `sent` in
+  the same transaction as the job's completion.
+"""
 
 from __future__ import annotations
 
 from datetime import timedelta
-from email.message import EmailMessage
-from email.utils import format_datetime
+
 
 from seawall.accounts import service as accounts
-from seawall.jobs import JobContext, job_handler
-from seawall.notifications.outbox import deliver_to_outbox
-
-
-def password_reset_message(*, to: str, token: str, reset_id: str, expires_minutes: int) -> EmailMessage:
-    message = EmailMessage()
-    message["From"] = "Seawall <no-reply@seawall.invalid>"
-    message["To"] = to
-    message["Subject"] = "Reset your password"
-    message["Message-ID"] = f"<{reset_id}@seawall.invalid>"
-    message.set_content(
-        "Someone asked to reset the password of your account.\n\n"
-        f"Your reset token: {token}\n\n"
-        f"It works once and expires in {expires_minutes} minutes. "
-        "If you did not ask for this, ignore this message.\n"
-    )
-    return message
+from seawall.jobs import DeferJobError, JobContext, PermanentJobError, RetryableJobError, job_handler
+from seawall.notifications import context as message_context
+from seawall.notifications import repository, service
+from seawall.notifications.channels import Channel
+from seawall.notifications.events import PasswordReset, event_from_payload
+from seawall.notifications.models import NotificationStatus
+from seawall.notifications.rendering import render
+from seawall.providers.errors import ProviderRejectedError, ProviderUnavailableError
+from seawall.resilience import CallRejectedError
 
 
 @job_handler("notifications.password_reset", queue="notifications", max_attempts=8)
-async def send_password_reset(ctx: JobContext) -> None:
-    request_id = str(ctx.payload["request_id"])
-    email = str(ctx.payload["email"])
-    ttl = timedelta(minutes=ctx.settings.password_reset_ttl_minutes)
-    # Record the reset (and so its token digest) before the message leaves.
-    async with ctx.transaction() as session:
-        issued = await accounts.issue_password_reset(
-            session, clock=ctx.clock, secret_key=ctx.runtime.secret_key, ttl=ttl,
-            request_id=request_id, email=email,
-        )
+async def issue_password_reset(ctx: JobContext) -> None:
+    issued = await accounts.issue_password_reset(
+        ctx.session, clock=ctx.clock, secret_key=ctx.runtime.secret_key,
+        ttl=timedelta(minutes=ctx.settings.password_reset_ttl_minutes),
+        request_id=str(ctx.payload["request_id"]), email=str(ctx.payload["email"]),
+    )
     if issued is None:
         return  # no account: nothing to send, and the API answered exactly as for a real one
-    message = password_reset_message(
-        to=issued.email, token=issued.token, reset_id=issued.reset_id,
-        expires_minutes=int(ctx.settings.password_reset_ttl_minutes),
-    )
-    message["Date"] = format_datetime(ctx.clock.now())
-    await deliver_to_outbox(ctx.settings.resolved_outbox_dir, message)
+    user = await accounts.find_user_by_email(ctx.session, issued.email)
+    assert user is not None
+    await service.notify(ctx.session, PasswordReset(user_id=user.id, reset_id=issued.reset_id), clock=ctx.clock)
+
+
+@job_handler("notifications.send", queue="notifications", max_attempts=10, backoff_base_seconds=2.0,
+             backoff_cap_seconds=600.0)
+async def send_notification(ctx: JobContext) -> None:
+    notification_id = str(ctx.payload["notification_id"])
+    async with ctx.transaction() as session:
+        notification = await repository.get(session, notification_id)
+        if notification is None:
+            raise PermanentJobError(f"notification {notification_id} does not exist")
+        if notification.status != NotificationStatus.PENDING:
+            return
+        event = event_from_payload(notification.payload)
+        recipient = await message_context.recipient_of(session, event)
+        template = await message_context.template_context(session, event, secret_key=ctx.runtime.secret_key,
+                                                           recipient=recipient)
+        channel_name = notification.channel
+    channels: dict[str, Channel] = ctx.runtime.channels
+    channel = channels.get(channel_name)
+    if channel is None or not channel.can_reach(recipient):
+        await _finish(ctx, notification_id, status=NotificationStatus.FAILED,
+                      error=f"channel {channel_name} cannot reach this user")
+        return
+    rendered = render(event.type, template)
+    try:
+        provider_id = await channel.send(message_id=notification_id, recipient=recipient, rendered=rendered,
+                                         event=notification.payload, session=ctx.session)
+    except ProviderRejectedError as rejected:
+        await _finish(ctx, notification_id, status=NotificationStatus.FAILED, error=rejected.message)
+        return
+    except CallRejectedError as refused:
+        raise DeferJobError(f"{channel_name}: {refused.message}", retry_after=refused.retry_after) from None
+    except (ProviderUnavailableError, TimeoutError) as unavailable:
+        message = unavailable.message if isinstance(unavailable, ProviderUnavailableError) else "timed out"
+        await _record_attempt(ctx, notification_id, error=message)
+        retry_after = unavailable.retry_after if isinstance(unavailable, ProviderUnavailableError) else None
+        raise RetryableJobError(f"{channel_name}: {message}", retry_after=retry_after) from None
+    await _finish(ctx, notification_id, status=NotificationStatus.SENT, error=None, provider_id=provider_id)
+
+
+async def _record_attempt(ctx: JobContext, notification_id: str, *, error: str) -> None:
+    async with ctx.transaction() as session:
+        notification = await repository.get(session, notification_id, for_update=True)
+        if notification is not None:
+            notification.attempts += 1
+            notification.last_error = error[:2000]
+
+
+async def _finish(ctx: JobContext, notification_id: str, *, status: NotificationStatus, error: str | None,
+                  provider_id: str | None = None) -> None:
+    notification = await repository.get(ctx.session, notification_id, for_update=True)
+    if notification is None or notification.status != NotificationStatus.PENDING:
+        return
+    notification.attempts += 1
+    notification.status = status
+    notification.last_error = error[:2000] if error else None
+    notification.provider_message_id = provider_id
+    if status == NotificationStatus.SENT:
+        notification.sent_at = ctx.clock.now()
+    await ctx.session.flush()
+
+

@@ -7,12 +7,17 @@ changes nothing.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from seawall.accounts import service as accounts
 from seawall.accounts.service import SIGNUP_PURPOSE_PREFIX
 from seawall.errors import NotFoundError
 from seawall.kit.clock import Clock
+from seawall.notifications import service as notifications
+from seawall.notifications.events import PaymentFailed, PaymentReceipt, RefundIssued, Welcome
+from seawall.webhooks import service as webhooks
 from seawall.payments import ledger, repository
 from seawall.payments.models import Payment
 from seawall.payments.state import (
@@ -47,8 +52,18 @@ async def settle_succeeded(session: AsyncSession, *, clock: Clock, payment_id: s
     ledger.record_charge(session, payment, now=now)
     if payment.purpose.startswith(SIGNUP_PURPOSE_PREFIX):
         await accounts.record_signup_payment(session, clock=clock, user_id=payment.user_id, paid=True)
+        await notifications.notify(session, Welcome(user_id=payment.user_id), clock=clock)
+    await notifications.notify(session, PaymentReceipt(user_id=payment.user_id, payment_id=payment.id), clock=clock)
+    await webhooks.publish_event(session, clock=clock, user_id=payment.user_id, event_type="payment.succeeded",
+                                 data=_payment_data(payment), dedup_key=f"payment.succeeded:{payment.id}")
     await session.flush()
     return True
+
+
+def _payment_data(payment: Payment) -> dict[str, Any]:
+    return {"payment_id": payment.id, "amount": payment.amount, "currency": payment.currency,
+            "status": payment.status, "amount_refunded": payment.amount_refunded,
+            "failure_code": payment.failure_code}
 
 
 async def settle_failed(session: AsyncSession, *, clock: Clock, payment_id: str, code: str | None,
@@ -63,6 +78,9 @@ async def settle_failed(session: AsyncSession, *, clock: Clock, payment_id: str,
     payment.updated_at = clock.now()
     if payment.purpose.startswith(SIGNUP_PURPOSE_PREFIX):
         await accounts.record_signup_payment(session, clock=clock, user_id=payment.user_id, paid=False)
+    await notifications.notify(session, PaymentFailed(user_id=payment.user_id, payment_id=payment.id), clock=clock)
+    await webhooks.publish_event(session, clock=clock, user_id=payment.user_id, event_type="payment.failed",
+                                 data=_payment_data(payment), dedup_key=f"payment.failed:{payment.id}")
     await session.flush()
     return True
 
@@ -90,6 +108,11 @@ async def settle_refund(session: AsyncSession, *, clock: Clock, refund_id: str, 
         payment.status, PaymentStatus.REFUNDED if fully else PaymentStatus.PARTIALLY_REFUNDED)
     payment.updated_at = now
     ledger.record_refund(session, payment, refund, now=now)
+    await notifications.notify(session, RefundIssued(user_id=payment.user_id, payment_id=payment.id,
+                                                     refund_id=refund.id), clock=clock)
+    await webhooks.publish_event(session, clock=clock, user_id=payment.user_id, event_type="refund.created",
+                                 data={"refund_id": refund.id, "amount": refund.amount, **_payment_data(payment)},
+                                 dedup_key=f"refund.created:{refund.id}")
     await session.flush()
     return True
 

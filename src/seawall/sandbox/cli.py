@@ -1,4 +1,4 @@
-"""`seawall sandbox`: the fake providers with fault injection, on one HTTP port."""
+"""`seawall sandbox`: the fake providers with fault injection, on one HTTP port, plus the SMTP sink."""
 
 from __future__ import annotations
 
@@ -7,21 +7,27 @@ from typing import Annotated
 import typer
 
 from seawall.sandbox.server import DEFAULT_PORT, run_sandbox
+from seawall.sandbox.smtp import DEFAULT_SMTP_PORT
 
 
 def sandbox(
     host: Annotated[str, typer.Option(help="Bind address")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port")] = DEFAULT_PORT,
+    smtp_port: Annotated[int, typer.Option(help="Port of the SMTP sink (0: a free port)")] = DEFAULT_SMTP_PORT,
 ) -> None:
-    """Run the sandbox providers (a Stripe-compatible payments API under /v1) with fault injection.
+    """Run the sandbox providers with fault injection: a Stripe-compatible payments API under /v1,
+    a Twilio-style SMS API under /2010-04-01, and an SMTP sink on its own port.
 
-    Faults come from SEAWALL_SANDBOX_FAULTS (JSON) or SEAWALL_SANDBOX_FAULTS__<FIELD>, and can be
-    changed at runtime with POST /_sandbox/faults.
+    Faults come from SEAWALL_SANDBOX_FAULTS (payments), SEAWALL_SANDBOX_SMS_FAULTS and
+    SEAWALL_SANDBOX_SMTP_FAULTS (JSON), or one variable per field (SEAWALL_SANDBOX_FAULTS__<FIELD>),
+    and can be changed at runtime with POST /_sandbox/faults, /_sandbox/sms/faults, /_sandbox/smtp/faults.
     """
     from seawall.config import Settings
     from seawall.observability.logging import configure_logging
 
     settings = Settings()
     configure_logging(level=settings.log_level, json_output=settings.log_json)
-    typer.echo(f"Seawall sandbox on http://{host}:{port}  (payments: /v1, steering: /_sandbox)", err=True)
-    run_sandbox(host=host, port=port)
+    typer.echo(f"Seawall sandbox on http://{host}:{port}  (payments: /v1, SMS: /2010-04-01, steering: /_sandbox)",
+               err=True)
+    run_sandbox(host=host, port=port, smtp_port=smtp_port,
+                on_smtp_ready=lambda bound: typer.echo(f"SMTP sink on {host}:{bound}", err=True))

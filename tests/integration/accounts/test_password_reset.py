@@ -29,10 +29,11 @@ from tests.integration.accounts.wire import (
 
 RunJobs = Callable[[], Awaitable[None]]
 NEW_PASSWORD = "a brand new passphrase 42"
-TOKEN_LINE = re.compile(r"^Your reset token: (\S+)$", re.MULTILINE)
+TOKEN_LINE = re.compile(r"^Your reset token: (\S+)\r?$", re.MULTILINE)
 
 
 def outbox_messages(settings: Settings) -> list[EmailMessage]:
+    """The password-reset messages in the development outbox (welcome mails are there too)."""
     directory: Path = settings.resolved_outbox_dir
     if not directory.exists():
         return []
@@ -40,7 +41,8 @@ def outbox_messages(settings: Settings) -> list[EmailMessage]:
     for path in sorted(directory.glob("*.eml")):
         message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
         assert isinstance(message, EmailMessage)
-        messages.append(message)
+        if message["Subject"] == "Reset your password":
+            messages.append(message)
     return messages
 
 

@@ -1,0 +1,80 @@
+"""Notifying: called by other domains inside their own transaction.
+
+`notify(session, event)` writes one notification record per channel the user wants (email by
+default) and one `notifications.send` job per record, in the caller's transaction: the notification
+exists if and only if the change that caused it committed. The same event notified twice (a
+handler running again) finds the existing records: one message per event and channel.
+"""
+
+from __future__ import annotations
+
+
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from seawall.jobs import enqueue
+from seawall.kit.clock import Clock
+from seawall.kit.ids import new_id
+from seawall.kit.pagination import decode_cursor, encode_cursor
+from seawall.notifications import repository
+from seawall.notifications.events import NotificationEvent, PasswordReset
+from seawall.notifications.models import Notification, NotificationPreference, NotificationStatus
+
+SEND_JOB = "notifications.send"
+DEFAULT_CHANNELS = ("email",)
+
+
+async def channels_for(session: AsyncSession, event: NotificationEvent) -> list[str]:
+    if isinstance(event, PasswordReset) or event.user_id is None:
+        return ["email"]  # secrets go only to the address that asked for them
+    preference = await repository.preferences_of(session, event.user_id)
+    return list(preference.channels) if preference is not None else list(DEFAULT_CHANNELS)
+
+
+async def notify(session: AsyncSession, event: NotificationEvent, *, clock: Clock) -> list[Notification]:
+    created = []
+    for channel in await channels_for(session, event):
+        existing = await repository.find(session, event_key=event.key, channel=channel)
+        if existing is not None:
+            created.append(existing)
+            continue
+        notification = Notification(
+            id=new_id("ntf"), user_id=event.user_id, event_type=event.type, event_key=event.key, channel=channel,
+            payload=event.model_dump(mode="json"), status=NotificationStatus.PENDING, attempts=0,
+            created_at=clock.now(),
+        )
+        session.add(notification)
+        await session.flush()
+        await enqueue(session, SEND_JOB, {"notification_id": notification.id},
+                      dedup_key=f"{SEND_JOB}:{notification.id}", clock=clock)
+        created.append(notification)
+    return created
+
+
+async def set_preferences(session: AsyncSession, *, clock: Clock, user_id: str, channels: list[str],
+                          phone_number: str | None) -> NotificationPreference:
+    preference = await repository.preferences_of(session, user_id)
+    if preference is None:
+        preference = NotificationPreference(user_id=user_id, channels=channels, phone_number=phone_number,
+                                            updated_at=clock.now())
+        session.add(preference)
+    else:
+        preference.channels = channels
+        preference.phone_number = phone_number
+        preference.updated_at = clock.now()
+    await session.flush()
+    return preference
+
+
+async def preferences(session: AsyncSession, *, user_id: str) -> NotificationPreference | None:
+    return await repository.preferences_of(session, user_id)
+
+
+async def list_notifications(session: AsyncSession, *, user_id: str, limit: int, cursor: str | None
+                             ) -> tuple[list[Notification], str | None]:
+    after = decode_cursor(cursor, prefix="ntf_") if cursor else None
+    rows = await repository.list_of(session, user_id=user_id, limit=limit + 1, after=after)
+    page = rows[:limit]
+    return page, (encode_cursor(page[-1].created_at, page[-1].id) if len(rows) > limit else None)
+
+

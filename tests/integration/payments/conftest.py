@@ -1,0 +1,85 @@
+"""Payments fixtures: a fake Stripe (the sandbox) on loopback, settings pointing at it with short
+timeouts and small breaker windows, the API in process, and workers on the payments queue.
+
+The root `client` and `runtime` fixtures pick up the `settings` overridden here, so the API and the
+worker share one SQLite file and one sandbox.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from seawall.config import Settings
+from seawall.runtime import Runtime
+from seawall.sandbox import SandboxServer
+from tests.integration.accounts.wire import bearer, new_email, sign_up, token_for
+
+# What every payments test runs with; tests override single fields through `make_runtime`.
+PAYMENT_SETTINGS: dict[str, Any] = {
+    "worker_queues": "payments",
+    "worker_concurrency": 8,
+    "job_lease_seconds": 3.0,
+    "provider_connect_timeout_seconds": 0.5,
+    "provider_read_timeout_seconds": 0.5,
+    "provider_total_timeout_seconds": 1.0,
+    "breaker_sliding_window_size": 20,
+    "breaker_minimum_number_of_calls": 10,
+    "breaker_wait_duration_in_open_seconds": 0.5,
+    "breaker_permitted_calls_in_half_open": 2,
+    # The budget has its own tests (tests/unit/resilience); here it must never defer a job to the
+    # 300 s cap, which would only make these tests wait.
+    "retry_budget_capacity": 1_000_000.0,
+}
+
+
+@pytest.fixture
+async def sandbox() -> AsyncIterator[SandboxServer]:
+    """The primary provider: a fake Stripe on a free loopback port, in this event loop."""
+    async with SandboxServer() as server:
+        yield server
+
+
+@pytest.fixture
+def settings(settings: Settings, sandbox: SandboxServer) -> Settings:
+    return settings.model_copy(update={**PAYMENT_SETTINGS, "stripe_api_base": sandbox.base_url})
+
+
+@pytest.fixture
+async def make_runtime(runtime: Runtime) -> AsyncIterator[Callable[..., Runtime]]:
+    """Another process-like Runtime on the same (already migrated) database, with settings overrides:
+    `make_runtime(provider_max_concurrent_calls=2)`. Closed at the end of the test."""
+    built: list[Runtime] = []
+
+    def make(**overrides: Any) -> Runtime:
+        other = Runtime.build(runtime.settings.model_copy(update=overrides))
+        built.append(other)
+        return other
+
+    try:
+        yield make
+    finally:
+        for other in built:
+            await other.aclose()
+
+
+@pytest.fixture
+async def token(client: httpx.AsyncClient) -> str:
+    """A signed-up, logged-in user (free sign-up, so active at once)."""
+    return await new_user(client)
+
+
+async def new_user(client: httpx.AsyncClient) -> str:
+    email = new_email("payer")
+    response = await sign_up(client, email)
+    assert response.status_code == 201, response.text
+    return await token_for(client, email)
+
+
+@pytest.fixture
+def auth(token: str) -> dict[str, str]:
+    return bearer(token)
+
