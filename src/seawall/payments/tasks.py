@@ -154,7 +154,7 @@ async def charge_payment(ctx: JobContext) -> None:
         raise DeferJobError(f"{snapshot.route}: {refused.message}; next try via {next_route}",
                             retry_after=0.0 if next_route != snapshot.route else refused.retry_after) from None
     except ProviderUnavailableError as unavailable:
-        if True:
+        if unavailable.certainly_not_processed:
             next_route = await _not_sent(ctx, snapshot, gateway)
             if next_route != snapshot.route:
                 raise DeferJobError(f"{snapshot.route} did not take it; failing over to {next_route}",

@@ -60,7 +60,7 @@ async def test_deliveries_are_listed_with_their_status_by_cursor(
     succeeded = (await client.get(base, params={"status": "succeeded"}, headers=user.headers)).json()["data"]
     assert [d["id"] for d in pending] == [failed_once["id"]] and len(succeeded) == 2
     assert_error(await client.get(base, params={"status": "lost"}, headers=user.headers), 400)
-    one = await client.get(f"{base}/{ids[1]}", headers=user.headers)
+    one = await client.get(f"{base}/{succeeded[0]['id']}", headers=user.headers)
     assert one.json()["status"] == "succeeded" and one.json()["event_id"].startswith("evt_")
 
 
