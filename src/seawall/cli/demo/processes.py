@@ -77,7 +77,8 @@ def start_sandbox(data_dir: Path, faults: dict[str, Any]) -> DemoProcess:
     return DemoProcess.start("sandbox", ["sandbox"], port=free_port(), env=env, log_dir=data_dir)
 
 
-def start_server(data_dir: Path, *, admin_key: str, sandbox_url: str) -> DemoProcess:
+def start_server(data_dir: Path, *, admin_key: str, sandbox_url: str,
+                 extra: dict[str, str] | None = None) -> DemoProcess:
     """`seawall serve` tuned for a one-minute run: short provider timeouts and a small breaker window."""
     env = clean_env({
         "SEAWALL_VAR_DIR": str(data_dir),
@@ -91,7 +92,10 @@ def start_server(data_dir: Path, *, admin_key: str, sandbox_url: str) -> DemoPro
         "SEAWALL_BREAKER_MINIMUM_NUMBER_OF_CALLS": "10",
         "SEAWALL_BREAKER_WAIT_DURATION_IN_OPEN_SECONDS": "2",
         "SEAWALL_BREAKER_PERMITTED_CALLS_IN_HALF_OPEN": "3",
+        "SEAWALL_WEBHOOKS_ALLOW_PRIVATE": "1",  # the subscribers' receiver listens on 127.0.0.1
+        "SEAWALL_WEBHOOKS_SCHEDULE_SCALE": "0.01",  # the published retry schedule, compressed 100x
         "SEAWALL_LOG_LEVEL": "WARNING",
+        **(extra or {}),
     })
     return DemoProcess.start("server", ["serve"], port=free_port(), env=env, log_dir=data_dir)
 

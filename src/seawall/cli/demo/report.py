@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime
+from email import message_from_bytes
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -53,9 +56,47 @@ def percentiles(samples: list[float]) -> dict[str, float]:
     return {"p50_ms": at(0.50), "p95_ms": at(0.95), "p99_ms": at(0.99), "count": len(ordered)}
 
 
+def delivered_message_ids(data_dir: str) -> set[str]:
+    """Message-IDs the mail transport delivered (the development outbox of the demo's server)."""
+    ids = set()
+    for path in Path(data_dir, "outbox").glob("*.eml"):
+        message = message_from_bytes(path.read_bytes())
+        if message["Message-ID"]:
+            ids.add(str(message["Message-ID"]).strip())
+    return ids
+
+
+def _parse_time(value: str) -> float:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+def notification_findings(users: list[DemoUser], delivered: set[str]) -> dict[str, Any]:
+    """Every captured payment has a sent receipt, every paid user a sent welcome, each one delivered."""
+    missing: list[str] = []
+    welcome_latencies: list[float] = []
+    for user in users:
+        by_kind: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for notification in user.notifications:
+            by_kind[notification["event_type"]].append(notification)
+        captured = [p for p in user.payments if p["status"] in CAPTURED]
+        receipts = [n for n in by_kind["payment_receipt"] if n["status"] == "sent"]
+        if len(receipts) < len(captured):
+            missing.append(f"receipt for {user.email}")
+        welcomes = [n for n in by_kind["welcome"] if n["status"] == "sent"]
+        if captured and len(welcomes) != 1:
+            missing.append(f"welcome for {user.email}")
+        for notification in receipts + welcomes:
+            if f"<{notification['id']}@seawall.invalid>" not in delivered:
+                missing.append(f"{notification['event_type']} {notification['id']} not delivered")
+        if welcomes and welcomes[0]["sent_at"]:
+            welcome_latencies.append(_parse_time(welcomes[0]["sent_at"]) - user.signed_up_at)
+    return {"missing": missing, "welcome_latency": percentiles(welcome_latencies)}
+
+
 def build_report(report: DemoReport, *, users: list[DemoUser], recorder: Recorder, replays: list[Any],
                  job_stats: dict[str, Any], intents: list[dict[str, Any]], provider_refunds: list[dict[str, Any]],
-                 sandbox_stats: dict[str, Any], providers: dict[str, Any]) -> None:
+                 sandbox_stats: dict[str, Any], providers: dict[str, Any], webhooks: dict[str, Any],
+                 delivered_message_ids: set[str]) -> None:
     accepted = [u for u in users if u.signup_status == 202]
     payments = [p for u in users for p in u.payments]
     intents_by_payment: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -82,8 +123,12 @@ def build_report(report: DemoReport, *, users: list[DemoUser], recorder: Recorde
         if there != payment["amount_refunded"]:
             refund_mismatch.append(payment["id"])
 
+    notified = notification_findings(users, delivered_message_ids)
     invariants = {
         "accepted_signups_lost": len(lost),
+        "succeeded_payments_missing_receipt_or_welcome": len(notified["missing"]),
+        "webhook_deliveries_unverified": webhooks["unverified"],
+        "webhook_events_not_delivered": len(webhooks["missing"]),
         "payments_charged_twice": len(charged_twice),
         "payment_states_disagreeing_with_provider": len(mismatched),
         "refunds_disagreeing_with_provider": len(refund_mismatch),
@@ -96,6 +141,12 @@ def build_report(report: DemoReport, *, users: list[DemoUser], recorder: Recorde
     report.check("payments charged twice at the provider = 0", not charged_twice, ", ".join(charged_twice[:3]))
     report.check("every payment's state matches the provider's records", not mismatched, ", ".join(mismatched[:3]))
     report.check("every refund matches the provider's records", not refund_mismatch, ", ".join(refund_mismatch[:3]))
+    report.check("every succeeded payment has its receipt and welcome email, delivered", not notified["missing"],
+                 ", ".join(notified["missing"][:3]))
+    report.check("every webhook delivery carries a valid Standard Webhooks signature", webhooks["unverified"] == 0,
+                 f"{webhooks['unverified']} unverified")
+    report.check("every webhook event reached its subscriber", not webhooks["missing"],
+                 ", ".join(webhooks["missing"][:3]) or f"{webhooks['events_delivered']} events")
     active = sum(1 for u in accepted if any(p["status"] in CAPTURED for p in u.payments))
     report.check("every user with a captured payment paid exactly one plan charge",
                  all(sum(p["status"] in CAPTURED for p in u.payments) <= 1 for u in accepted))
@@ -114,6 +165,8 @@ def build_report(report: DemoReport, *, users: list[DemoUser], recorder: Recorde
         "job_retries": job_stats.get("attempts", {}).get("retry", 0),
         "dead_lettered_jobs": job_stats.get("jobs", {}).get("dead", 0),
         "breaker_transitions": providers.get("breaker_transitions", []),
+        "signup_to_welcome_email": notified["welcome_latency"],
+        "webhooks": {"events_delivered": webhooks["events_delivered"], "redeliveries": webhooks["redeliveries"]},
         "provider_outcomes": sandbox_stats.get("outcomes", {}),
     })
 
@@ -133,7 +186,12 @@ def print_report(console: Console, report: DemoReport) -> None:
         ("requests (client retries)", f"{figures.get('requests', 0)} ({figures.get('client_retries_with_same_key', 0)})"),
         ("API latency p50 / p95 / p99",
          f"{latency.get('p50_ms', '-')} / {latency.get('p95_ms', '-')} / {latency.get('p99_ms', '-')} ms"),
+        ("sign-up → welcome email p50 / p95 / p99",
+         " / ".join(str(figures.get("signup_to_welcome_email", {}).get(k, "-")) for k in ("p50_ms", "p95_ms", "p99_ms"))
+         + " ms"),
         ("payments by status", str(figures.get("payments_by_status", {}))),
+        ("webhook events delivered (redeliveries)",
+         f"{figures.get('webhooks', {}).get('events_delivered', 0)} ({figures.get('webhooks', {}).get('redeliveries', 0)})"),
         ("provider outcomes (injected faults)", str(figures.get("provider_outcomes", {}))),
         ("job retries / deferrals", f"{figures.get('job_retries', 0)} / "
                                     f"{figures.get('job_attempts_by_outcome', {}).get('deferred', 0)}"),

@@ -25,9 +25,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from seawall.cli.demo import workload
 from seawall.cli.demo.processes import DemoProcess, run_doctor, start_sandbox, start_server
-from seawall.cli.demo.report import DemoReport, build_report, print_report
+from seawall.cli.demo.report import DemoReport, build_report, delivered_message_ids, print_report
+from seawall.cli.demo.subscribers import create_subscriber, pay, refund_some, webhook_findings
 from seawall.config import Settings
 from seawall.payments.plans import PLANS
+from seawall.sandbox.webhook_receiver import WebhookReceiverServer
 
 
 @dataclass(frozen=True)
@@ -107,8 +109,11 @@ async def _drive(options: DemoOptions, report: DemoReport, *, server: DemoProces
         httpx.AsyncClient(base_url=server.base_url, timeout=30.0,
                           headers={"Authorization": f"Bearer {admin_key}"}) as admin,
         httpx.AsyncClient(base_url=sandbox.base_url, timeout=30.0) as provider,
+        WebhookReceiverServer(faults={"seed": options.seed, "error_503_rate": 0.05, "retry_after_seconds": 1}
+                              ) as receiver,
     ):
         api = workload.ApiClient(http, recorder)
+        subscribers = [await create_subscriber(api, receiver, index) for index in range(2)]
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns, console=console, transient=options.as_json) as progress:
             task = progress.add_task("paid sign-ups", total=len(users))
@@ -132,6 +137,11 @@ async def _drive(options: DemoOptions, report: DemoReport, *, server: DemoProces
             task = progress.add_task("logins", total=len(users))
             await workload.run_concurrently(users, lambda u: workload.log_in(api, u),
                                             concurrency=options.concurrency, on_done=lambda: progress.advance(task))
+
+            task = progress.add_task("webhook subscribers' payments", total=len(subscribers))
+            for subscriber in subscribers:
+                await pay(api, subscriber, count=10)
+                progress.advance(task)
 
             resets = users[: max(1, len(users) // 20)]
             task = progress.add_task("password resets", total=len(resets) + 1)
@@ -177,17 +187,25 @@ async def _drive(options: DemoOptions, report: DemoReport, *, server: DemoProces
 
             await workload.run_concurrently(refunds, refund, concurrency=options.concurrency,
                                             on_done=lambda: progress.advance(task))
-            task = progress.add_task("settling", total=None)
+            for subscriber in subscribers:
+                await refund_some(api, subscriber)
+            task = progress.add_task("settling and delivering", total=None)
             job_stats = await workload.wait_for_jobs(admin, timeout=120)
-            await workload.run_concurrently(users, lambda u: workload.load_payments(api, u),
+            await workload.run_concurrently([*users, *(s.user for s in subscribers)],
+                                            lambda u: workload.load_payments(api, u),
+                                            concurrency=options.concurrency)
+            await workload.run_concurrently(users, lambda u: workload.load_notifications(api, u),
                                             concurrency=options.concurrency)
             progress.update(task, total=1, completed=1)
+        webhooks = webhook_findings(receiver, subscribers,
+                                    {s.name: s.user.payments for s in subscribers})
 
         intents = (await provider.get("/_sandbox/payments/intents")).json()["data"]
         provider_refunds = (await provider.get("/_sandbox/payments/refunds")).json()["data"]
         sandbox_stats = (await provider.get("/_sandbox/stats")).json()
         providers = (await admin.get("/admin/providers")).json()
     build_report(report, users=users, recorder=recorder, replays=replays, job_stats=job_stats, intents=intents,
-                 provider_refunds=provider_refunds, sandbox_stats=sandbox_stats, providers=providers)
+                 provider_refunds=provider_refunds, sandbox_stats=sandbox_stats, providers=providers,
+                 webhooks=webhooks, delivered_message_ids=delivered_message_ids(report.data_dir))
 
 

@@ -34,6 +34,7 @@ class DemoUser:
     token: str | None = None
     signed_up_at: float = 0.0
     payments: list[dict[str, Any]] = field(default_factory=list)
+    notifications: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -133,6 +134,15 @@ async def load_payments(api: ApiClient, user: DemoUser) -> None:
                               params={"limit": 100})
     if response.status_code == 200:
         user.payments = response.json()["data"]
+
+
+async def load_notifications(api: ApiClient, user: DemoUser) -> None:
+    if user.token is None:
+        return
+    response = await api.call("GET", "/v1/notifications", route="GET /v1/notifications", headers=bearer(user),
+                              params={"limit": 100})
+    if response.status_code == 200:
+        user.notifications = response.json()["data"]
 
 
 async def wait_for_jobs(admin: httpx.AsyncClient, *, timeout: float) -> dict[str, Any]:
