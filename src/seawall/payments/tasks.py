@@ -9,6 +9,9 @@ Exactly-once charging:
 - an attempt that finds that mark looks the intent up first and settles from it; if none is found
   it sends again to the same provider with the same key (the provider answers from its idempotency
   store if the first request did arrive);
+- once an attempt may have reached the provider, a refusal of a later request (e.g. a 401 after a
+  key rotation) proves nothing about the earlier one: the charge (or refund) is retried, never
+  settled as failed, until the provider answers for it (or reconciliation does);
 - failover to the fallback route happens only when the primary certainly did not take the charge
   (connection refused, breaker open or bulkhead full before sending, 429) and no earlier attempt
   could have reached it. One Seawall payment therefore never has two intents at one provider, nor
@@ -146,6 +149,9 @@ async def charge_payment(ctx: JobContext) -> None:
                                        message=declined.message, intent_id=declined.payment_intent_id)
         return
     except ProviderRejectedError as rejected:
+        if snapshot.may_exist_at_provider:  # this request was refused, but an earlier one may have charged
+            raise RetryableJobError(f"{snapshot.route} refused the request and an earlier attempt may have "
+                                    f"charged; the payment stays processing: {rejected.message}") from None
         await settlement.settle_failed(ctx.session, clock=ctx.clock, payment_id=payment_id,
                                        code=rejected.code or "provider_rejected", message=rejected.message)
         return
@@ -191,6 +197,9 @@ async def refund_payment(ctx: JobContext) -> None:
                 metadata={"seawall_refund_id": refund_id, SEAWALL_PAYMENT_ID_KEY: payment_id}),
             classify=classify_payment_error)
     except (ProviderRejectedError, CardDeclinedError) as rejected:
+        if ctx.job.attempt > 1:  # this request was refused, but an earlier attempt may have refunded
+            raise RetryableJobError(f"{route_name} refused the refund and an earlier attempt may have made "
+                                    f"it; the refund stays pending: {rejected.message}") from None
         await settlement.settle_refund(ctx.session, clock=ctx.clock, refund_id=refund_id, succeeded=False,
                                        provider_refund_id=None, message=rejected.message)
         return

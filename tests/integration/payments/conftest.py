@@ -16,11 +16,11 @@ import pytest
 from seawall.config import Settings
 from seawall.runtime import Runtime
 from seawall.sandbox import SandboxServer
-from tests.integration.accounts.wire import bearer, new_email, sign_up, token_for
+from tests.integration.accounts.wire import bearer
+from tests.integration.payments.flow import new_user
 
 # What every payments test runs with; tests override single fields through `make_runtime`.
 PAYMENT_SETTINGS: dict[str, Any] = {
-    "worker_queues": "payments",
     "worker_concurrency": 8,
     "job_lease_seconds": 3.0,
     "provider_connect_timeout_seconds": 0.5,
@@ -70,13 +70,6 @@ async def make_runtime(runtime: Runtime) -> AsyncIterator[Callable[..., Runtime]
 async def token(client: httpx.AsyncClient) -> str:
     """A signed-up, logged-in user (free sign-up, so active at once)."""
     return await new_user(client)
-
-
-async def new_user(client: httpx.AsyncClient) -> str:
-    email = new_email("payer")
-    response = await sign_up(client, email)
-    assert response.status_code == 201, response.text
-    return await token_for(client, email)
 
 
 @pytest.fixture

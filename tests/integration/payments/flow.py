@@ -24,7 +24,7 @@ from seawall.payments.models import LedgerEntry, Payment, Refund
 from seawall.payments.service import CHARGE_JOB
 from seawall.runtime import Runtime
 from seawall.sandbox import SandboxServer
-from tests.integration.accounts.wire import new_key
+from tests.integration.accounts.wire import new_email, new_key, sign_up, token_for
 from tests.integration.jobs.harness import DEADLINE_SECONDS, outcomes, wait_until
 
 TERMINAL = ("succeeded", "failed")
@@ -34,6 +34,14 @@ PAYMENT_DEADLINE_SECONDS = 60.0
 
 
 # -- the API -------------------------------------------------------------------------------------
+
+async def new_user(client: httpx.AsyncClient) -> str:
+    """Sign up (free, so active at once) and log in; the bearer token."""
+    email = new_email("payer")
+    response = await sign_up(client, email)
+    assert response.status_code == 201, response.text
+    return await token_for(client, email)
+
 
 async def post_payment(client: httpx.AsyncClient, auth: Mapping[str, str], *, amount: int = 2000,
                        currency: str = "usd", payment_method: str = "pm_card_visa",
@@ -126,6 +134,12 @@ async def wait_for_failed_attempts(database: Database, payment_ids: Iterable[str
     await wait_until(check, timeout=timeout, what="every charge to have failed at least once")
 
 
+async def refunds_of(database: Database, payment_id: str) -> list[Refund]:
+    async with database.transaction() as session:
+        query = select(Refund).where(Refund.payment_id == payment_id).order_by(Refund.created_at)
+        return list((await session.execute(query)).scalars().all())
+
+
 async def wait_for_refunds(database: Database, payment_id: str, *,
                            worker_task: asyncio.Task[None] | None = None) -> list[Refund]:
     """Until no refund of the payment is pending any more."""
@@ -134,9 +148,7 @@ async def wait_for_refunds(database: Database, payment_id: str, *,
         if worker_task is not None and worker_task.done():
             worker_task.result()
             raise AssertionError("the worker stopped on its own")
-        async with database.transaction() as session:
-            query = select(Refund).where(Refund.payment_id == payment_id).order_by(Refund.created_at)
-            refunds = list((await session.execute(query)).scalars().all())
+        refunds = await refunds_of(database, payment_id)
         return refunds if refunds and all(r.status != "pending" for r in refunds) else None
 
     return await wait_until(check, timeout=PAYMENT_DEADLINE_SECONDS, what=f"the refunds of {payment_id} to settle")

@@ -9,8 +9,7 @@ from typing import Any
 import httpx
 
 from tests.integration.accounts.wire import assert_error, bearer, new_key
-from tests.integration.payments.conftest import new_user
-from tests.integration.payments.flow import post_payment
+from tests.integration.payments.flow import new_user, post_payment
 
 VALID: dict[str, Any] = {"amount": 2000, "currency": "usd", "payment_method": "pm_card_visa"}
 

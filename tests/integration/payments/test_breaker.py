@@ -29,7 +29,8 @@ async def test_breaker_opens_in_an_outage_sends_nothing_while_open_then_half_ope
 ) -> None:
     worker_runtime = make_runtime(
         breaker_sliding_window_size=4, breaker_minimum_number_of_calls=4, breaker_failure_rate_threshold=50.0,
-        breaker_wait_duration_in_open_seconds=1.0, breaker_permitted_calls_in_half_open=1)
+        breaker_wait_duration_in_open_seconds=1.0, breaker_permitted_calls_in_half_open=1,
+        provider_read_timeout_seconds=10.0, provider_total_timeout_seconds=15.0)  # only the 503s fail
     gateway = worker_runtime.payments
     breaker = gateway.route("stripe").policy.breaker
     payment_ids = await post_payments(client, auth, ["pm_card_visa"] * 3)

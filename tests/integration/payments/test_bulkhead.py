@@ -24,7 +24,9 @@ from tests.integration.payments.flow import (
 async def test_the_provider_never_sees_more_concurrent_calls_than_the_bulkhead_allows(
     client: httpx.AsyncClient, auth: dict[str, str], make_runtime: Callable[..., Runtime], sandbox: SandboxServer,
 ) -> None:
-    worker_runtime = make_runtime(provider_max_concurrent_calls=2)
+    # Generous timeouts: here a slow answer must never turn into a retry, only the bulkhead may refuse.
+    worker_runtime = make_runtime(provider_max_concurrent_calls=2, provider_read_timeout_seconds=10.0,
+                                  provider_total_timeout_seconds=15.0)
     payment_ids = await post_payments(client, auth, ["pm_card_visa"] * 20)
     sandbox.set_faults(latency_ms=200)
 

@@ -1,26 +1,33 @@
 """Refunds never exceed what was captured, even when many are requested at once (promise 2 for
 refunds), at the provider as well as here; a partial then a full refund moves the payment to
-`partially_refunded` then `refunded`; the ledger balances after every step."""
+`partially_refunded` then `refunded`; a refund whose outcome was unknown is never failed on a later
+refusal; the ledger balances after every step."""
 
 from __future__ import annotations
 
 import asyncio
+import random
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+from pydantic import SecretStr
 
+from seawall.kit.clock import FakeClock
 from seawall.runtime import Runtime
 from seawall.sandbox import SandboxServer
-from tests.integration.accounts.wire import assert_error, bearer, new_email, new_key, sign_up, token_for
+from tests.integration.accounts.wire import assert_error, bearer, new_key
 from tests.integration.payments.flow import (
     assert_agrees_with_provider,
     assert_ledger_ok,
     load_payment,
+    new_user,
     payments_worker,
     post_payment,
+    refunds_of,
     running,
     wait_for_payments,
     wait_for_refunds,
@@ -112,15 +119,9 @@ async def test_refunds_of_a_payment_that_is_not_captured_are_refused(
     async with running(payments_worker(runtime)) as worker_task:
         await wait_for_payments(runtime.database, [pending, declined], worker_task=worker_task)
     assert_error(await request_refund(client, auth, declined, None), 422, "refund_not_allowed")
-    other = bearer(await _other_user(client))
+    other = bearer(await new_user(client))
     assert_error(await request_refund(client, other, pending, None), 404)
     await assert_ledger_ok(runtime.database)
-
-
-async def _other_user(client: httpx.AsyncClient) -> str:
-    email = new_email("other")
-    assert (await sign_up(client, email)).status_code == 201
-    return await token_for(client, email)
 
 
 async def test_refunds_from_threads_against_two_api_processes_never_exceed_the_captured_amount(
@@ -151,3 +152,37 @@ async def test_refunds_from_threads_against_two_api_processes_never_exceed_the_c
     payment = await load_payment(runtime.database, payment_id)
     assert refunded_at_provider(sandbox, payment.provider_intent_id) == AMOUNT
     await assert_ledger_ok(runtime.database)
+
+
+async def test_a_refused_retry_after_a_lost_refund_response_never_fails_a_refund_the_provider_made(
+    client: httpx.AsyncClient, auth: dict[str, str], make_runtime: Callable[..., Runtime],
+) -> None:
+    """The refund's first response is lost (the provider did refund); the retry is refused (401, a
+    badly rotated key). The refund must stay pending — failing it would free its amount to be refunded
+    again and leave our books short of the provider's — and settle once a retry gets through."""
+    good_key, bad_key = "sk_test_good_0123456789", "sk_test_rotated_badly_0123"
+    async with SandboxServer(api_keys=[good_key]) as provider:
+        good = make_runtime(stripe_api_base=provider.base_url, stripe_api_key=SecretStr(good_key))
+        rotated = make_runtime(stripe_api_base=provider.base_url, stripe_api_key=SecretStr(bad_key))
+        payment_id = (await post_payment(client, auth, amount=AMOUNT))["id"]
+        await payments_worker(good).run_until_idle()
+        assert (await load_payment(good.database, payment_id)).status == "succeeded"
+        assert (await request_refund(client, auth, payment_id, 400)).status_code == 202
+        provider.set_faults(lost_response_rate=1.0, methods=["POST"])
+        clock = FakeClock(datetime.now(UTC))  # moved by hand: each run below is one attempt
+        await payments_worker(good, clock=clock, rng=random.Random(3)).run_until_idle()
+        intent_id = (await load_payment(good.database, payment_id)).provider_intent_id
+        assert refunded_at_provider(provider, intent_id) == 400
+        provider.set_faults()
+
+        clock.advance(60)
+        await payments_worker(rotated, clock=clock, rng=random.Random(3)).run_until_idle()
+
+        [refund] = await refunds_of(good.database, payment_id)
+        assert refund.status == "pending", (refund.status, refund.failure_message)
+        clock.advance(60)  # the key is fixed
+        await payments_worker(good, clock=clock, rng=random.Random(3)).run_until_idle()
+        [refund] = await refunds_of(good.database, payment_id)
+        assert refund.status == "succeeded"
+        await assert_agrees_with_provider(good.database, provider, [payment_id])
+        assert len(provider.state.payments.refunds_for(intent_id or "")) == 1
