@@ -1,7 +1,15 @@
-"""Shared fixtures: an isolated embedded Seawall per test (its own var dir and SQLite file)."""
+"""Shared fixtures: an isolated Seawall per test, on every database backend.
+
+`settings` is parametrized by `backend`: `sqlite` (the embedded default: its own var dir and SQLite
+file) and `postgres` (a fresh database per test on 127.0.0.1:5432, dropped afterwards). With
+`CI=true` PostgreSQL is required; elsewhere its variants skip with the reason when it is not
+reachable. `SEAWALL_TEST_BACKENDS=sqlite` runs one backend only. Tests that inspect the SQLite file
+itself are marked `sqlite_only`.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -12,9 +20,18 @@ from seawall.app import create_app
 from seawall.config import Settings
 from seawall.jobs import load_job_modules
 from seawall.runtime import Runtime
+from tests.support.databases import (
+    create_migrated_template,
+    create_postgres_database,
+    drop_postgres_database,
+    require_postgres,
+)
 from tests.support.server import ServerFactory
 
 ADMIN_KEY = "test-admin-key-0123456789"
+SECRET_KEY = "test-secret-key-0123456789abcdef"
+BACKENDS = [name.strip() for name in os.environ.get("SEAWALL_TEST_BACKENDS", "sqlite,postgres").split(",")
+            if name.strip()]
 
 
 @pytest.fixture
@@ -24,11 +41,45 @@ def var_dir(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    name = str(request.param)
+    if name == "postgres":
+        if request.node.get_closest_marker("sqlite_only"):
+            pytest.skip("this test inspects the embedded SQLite file itself")
+        require_postgres()
+    return name
+
+
+@pytest.fixture(scope="session")
+def postgres_template() -> Iterator[str]:
+    """One migrated PostgreSQL database per test run; each test gets a copy."""
+    name = create_migrated_template()
+    try:
+        yield name
+    finally:
+        drop_postgres_database(f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}")
+
+
 @pytest.fixture
-def settings(var_dir: Path) -> Settings:
+def database_url(backend: str, request: pytest.FixtureRequest) -> Iterator[str | None]:
+    if backend == "sqlite":
+        yield None
+        return
+    url = create_postgres_database(template=request.getfixturevalue("postgres_template"))
+    try:
+        yield url
+    finally:
+        drop_postgres_database(url)
+
+
+@pytest.fixture
+def settings(var_dir: Path, database_url: str | None) -> Settings:
     load_job_modules(["tests.support.effects"])
     return Settings(
         var_dir=var_dir,
+        database_url=database_url,
+        secret_key=SECRET_KEY if database_url else None,
         admin_api_key=ADMIN_KEY,
         job_lease_seconds=2.0,
         job_poll_interval_seconds=0.05,
@@ -54,8 +105,8 @@ async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
 
 
 @pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """The API in process (no worker), with its lifespan run."""
+async def client(settings: Settings, runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
+    """The API in process (no worker), with its lifespan run, on a migrated database."""
     app = create_app(settings, run_worker=False)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
@@ -64,9 +115,10 @@ async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-def servers(var_dir: Path) -> Iterator[ServerFactory]:
-    """Real `seawall` processes on loopback; every one is killed at the end of the test."""
-    factory = ServerFactory(var_dir=var_dir, admin_key=ADMIN_KEY)
+def servers(var_dir: Path, settings: Settings, runtime: Runtime) -> Iterator[ServerFactory]:
+    """Real `seawall` processes on loopback, on the test's database; every one is killed at the end."""
+    factory = ServerFactory(var_dir=var_dir, admin_key=ADMIN_KEY, database_url=settings.database_url,
+                            secret_key=SECRET_KEY if settings.database_url else None)
     try:
         yield factory
     finally:

@@ -59,19 +59,38 @@ def require_postgres() -> None:
         pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_DSN} (start it, or run with CI=true to require it)")
 
 
-def create_postgres_database() -> str:
-    """Create an empty database and return its SQLAlchemy async URL."""
+def create_postgres_database(*, template: str | None = None) -> str:
+    """Create a database (empty, or a copy of `template`) and return its SQLAlchemy async URL."""
     name = f"seawall_test_{uuid.uuid4().hex[:16]}"
+    clause = f' TEMPLATE "{template}"' if template else ""
 
     async def create() -> None:
         connection = await asyncpg.connect(PG_ADMIN_DSN)
         try:
-            await connection.execute(f'CREATE DATABASE "{name}"')
+            await connection.execute(f'CREATE DATABASE "{name}"{clause}')
         finally:
             await connection.close()
 
     _run_in_thread(create)
     return f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+
+
+def create_migrated_template() -> str:
+    """A database at the newest schema revision, to copy per test (far faster than migrating each)."""
+    from seawall.config import Settings
+    from seawall.db import Database
+
+    url = create_postgres_database()
+
+    async def migrate() -> None:
+        database = Database(Settings(database_url=url))
+        try:
+            await database.migrate()
+        finally:
+            await database.dispose()
+
+    _run_in_thread(migrate)
+    return url.rsplit("/", 1)[1]
 
 
 def drop_postgres_database(url: str) -> None:

@@ -62,6 +62,8 @@ class SeawallProcess:
 class ServerFactory:
     var_dir: Path
     admin_key: str
+    database_url: str | None = None  # None: the embedded SQLite file in var_dir
+    secret_key: str | None = None
     processes: list[SeawallProcess] = field(default_factory=list)
 
     def env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -74,6 +76,10 @@ class ServerFactory:
             SEAWALL_LOG_LEVEL="INFO",
             PYTHONPATH=str(REPO_ROOT) + os.pathsep + env.get("PYTHONPATH", ""),
         )
+        if self.database_url:
+            env["SEAWALL_DATABASE_URL"] = self.database_url
+        if self.secret_key:
+            env["SEAWALL_SECRET_KEY"] = self.secret_key
         env.update(extra or {})
         return env
 

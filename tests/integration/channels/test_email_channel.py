@@ -176,8 +176,10 @@ async def test_a_refused_connection_is_not_processed() -> None:
 
 
 async def test_a_server_that_never_greets_is_a_connect_timeout_and_not_processed() -> None:
+    accepted: list[asyncio.StreamWriter] = []
+
     async def silent(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await asyncio.sleep(10)
+        accepted.append(writer)  # and say nothing
 
     server = await asyncio.start_server(silent, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
@@ -188,7 +190,10 @@ async def test_a_server_that_never_greets_is_a_connect_timeout_and_not_processed
             await sender.send(message())
         assert caught.value.outcome == "not_processed"
     finally:
+        for writer in accepted:
+            writer.close()
         server.close()
+        await server.wait_closed()
 
 
 async def test_starttls_required_but_not_offered_is_a_configuration_error(sink: SmtpSink) -> None:

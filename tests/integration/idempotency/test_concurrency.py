@@ -7,12 +7,16 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.integration.accounts.wire import STRONG_PASSWORD, assert_error, new_email, new_key
 from tests.integration.idempotency.processes import count_users, log_in, post_signup
 from tests.support.server import ServerFactory
 
 CONCURRENT_REQUESTS = 8
+
+# The helpers read the server's embedded SQLite file directly.
+pytestmark = pytest.mark.sqlite_only
 
 
 def test_concurrent_requests_with_one_key_run_it_once_and_get_409_or_the_replay(

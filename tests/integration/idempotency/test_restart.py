@@ -13,6 +13,9 @@ from tests.integration.accounts.wire import STRONG_PASSWORD, assert_error, new_e
 from tests.integration.idempotency.processes import count_users, in_flight_keys, post_signup
 from tests.support.server import ServerFactory
 
+# The helpers read the server's embedded SQLite file directly.
+pytestmark = pytest.mark.sqlite_only
+
 
 @pytest.mark.parametrize("stop", ["sigterm", "sigkill"])
 def test_replay_after_restart_returns_the_stored_response(

@@ -17,10 +17,13 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import asyncpg
+
 from seawall.config import Settings
 from seawall.db import Database
 from seawall.jobs import Job, JobAttempt, enqueue, repository
 from seawall.jobs.worker import Worker
+from tests.support.databases import _run_in_thread
 from tests.support.server import REPO_ROOT, SeawallProcess, ServerFactory
 
 T = TypeVar("T")
@@ -150,6 +153,21 @@ async def wait_for_log(process: SeawallProcess, needle: str, *, timeout: float =
     return await wait_until(check, timeout=timeout, interval=0.1, what=f"{needle!r} in the {process.role} log")
 
 
+def postgres_transaction_open(url: str) -> bool:
+    """True when another connection to the test database is inside a transaction."""
+    async def probe() -> bool:
+        connection = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+        try:
+            count = await connection.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid() AND xact_start IS NOT NULL")
+        finally:
+            await connection.close()
+        return bool(count)
+
+    return _run_in_thread(probe)
+
+
 def write_lock_is_free(database_path: Path) -> bool:
     """True when a writer can start a transaction now (nobody holds SQLite's write lock)."""
     connection = sqlite3.connect(database_path, timeout=1.0, isolation_level=None)
@@ -163,23 +181,31 @@ def write_lock_is_free(database_path: Path) -> bool:
         connection.close()
 
 
-def pause_outside_transaction(process: SeawallProcess, database_path: Path, *, tries: int = 20) -> None:
-    """SIGSTOP a process, but never while it holds the SQLite write lock (that would stall every
-    other process for the busy timeout, which is not the partition this test means to simulate)."""
+def pause_outside_transaction(process: SeawallProcess, settings: Settings, *, tries: int = 20) -> None:
+    """SIGSTOP a process, but never inside a transaction: on SQLite it would hold the write lock and
+    stall every other process; on PostgreSQL its row locks would hide the job from SKIP LOCKED. Neither
+    is the partition this test means to simulate."""
     for _ in range(tries):
         process.signal(signal.SIGSTOP)
-        if write_lock_is_free(database_path):
+        if settings.database_url:
+            if not postgres_transaction_open(settings.database_url):
+                return
+        elif write_lock_is_free(settings.var_dir / "seawall.db"):
             return
         process.signal(signal.SIGCONT)
         time.sleep(0.05)
     raise AssertionError("could not pause the worker outside a write transaction")
 
 
-def run_cli(var_dir: Path, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
-    """`python -m seawall ARGS` against the test's var dir, as an operator would run it."""
+def run_cli(settings: Settings, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+    """`python -m seawall ARGS` against the test's database, as an operator would run it."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SEAWALL_")}
+    if settings.database_url:
+        env["SEAWALL_DATABASE_URL"] = settings.database_url
+    if settings.secret_key:
+        env["SEAWALL_SECRET_KEY"] = settings.secret_key.get_secret_value()
     env.update(
-        SEAWALL_VAR_DIR=str(var_dir),
+        SEAWALL_VAR_DIR=str(settings.var_dir),
         SEAWALL_LOG_LEVEL="WARNING",
         PYTHONPATH=str(REPO_ROOT) + os.pathsep + env.get("PYTHONPATH", ""),
     )
@@ -189,5 +215,5 @@ def run_cli(var_dir: Path, *args: str, timeout: float = 60.0) -> subprocess.Comp
     )
 
 
-async def run_cli_async(var_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return await asyncio.to_thread(run_cli, var_dir, *args)
+async def run_cli_async(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    return await asyncio.to_thread(run_cli, settings, *args)

@@ -142,9 +142,8 @@ async def test_admin_api_shows_a_job_with_its_attempt_history(
 
 async def test_cli_lists_dead_jobs_as_json(runtime: Runtime) -> None:
     ids = await make_jobs(runtime, dead=3, succeeded=2, queued=0)
-    var_dir = runtime.settings.var_dir
 
-    listed = await run_cli_async(var_dir, "dlq", "list", "--json")
+    listed = await run_cli_async(runtime.settings, "dlq", "list", "--json")
     assert listed.returncode == 0, listed.stderr
     document = json.loads(listed.stdout)
     assert [job["id"] for job in document["data"]] == sorted(ids["dead"], reverse=True)
@@ -166,7 +165,7 @@ async def existing(runtime: Runtime, job_ids: list[int]) -> list[int]:
 async def test_cli_purge_deletes_dead_jobs_and_nothing_else(runtime: Runtime) -> None:
     ids = await make_jobs(runtime, dead=3, succeeded=2, queued=1)
 
-    purged = await run_cli_async(runtime.settings.var_dir, "dlq", "purge", "--yes")
+    purged = await run_cli_async(runtime.settings, "dlq", "purge", "--yes")
 
     assert purged.returncode == 0, purged.stderr
     assert "deleted 3 dead jobs" in purged.stdout

@@ -79,8 +79,7 @@ async def test_job_of_a_frozen_worker_is_taken_over_and_the_old_worker_is_fenced
     frozen = start_worker(servers, env=SHORT_LEASE)
     await wait_until_running_in(runtime, job.id, frozen)
 
-    database_path = runtime.settings.var_dir / "seawall.db"
-    pause_outside_transaction(frozen, database_path)
+    pause_outside_transaction(frozen, runtime.settings)
     flag.unlink()
     try:
         # Worker B claims once A's lease (no longer renewed) has expired, and finishes the job.

@@ -130,7 +130,7 @@ async def replay_with_admin_api(runtime: Runtime, job_id: int, client: httpx.Asy
 
 
 async def replay_with_cli(runtime: Runtime, job_id: int, _client: httpx.AsyncClient) -> None:
-    result = await run_cli_async(runtime.settings.var_dir, "dlq", "replay", str(job_id))
+    result = await run_cli_async(runtime.settings, "dlq", "replay", str(job_id))
     assert result.returncode == 0, result.stderr
     assert f"job {job_id}" in result.stdout
 

@@ -77,7 +77,7 @@ async def test_a_payment_left_processing_after_a_lost_response_is_settled_by_rec
     assert sum(sandbox.state.requests.outcomes.values()) == requests_before
     await assert_agrees_with_provider(runtime.database, sandbox, [charged_id, declined_id])
 
-    doctor = await run_cli_async(var_dir, "doctor", "--json")
+    doctor = await run_cli_async(runtime.settings, "doctor", "--json")
     assert doctor.returncode == 0, doctor.stdout + doctor.stderr
     checked = json.loads(doctor.stdout)
     assert checked["ledger"] == {"ok": True, "transactions": 1, "problems": []}
