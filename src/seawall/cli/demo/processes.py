@@ -72,18 +72,30 @@ class DemoProcess:
         return self.log_path.read_text(errors="replace")[-chars:] if self.log_path.exists() else ""
 
 
-def start_sandbox(data_dir: Path, faults: dict[str, Any]) -> DemoProcess:
-    env = clean_env({"SEAWALL_SANDBOX_FAULTS": json.dumps(faults), "SEAWALL_LOG_LEVEL": "WARNING"})
-    return DemoProcess.start("sandbox", ["sandbox"], port=free_port(), env=env, log_dir=data_dir)
+@dataclass
+class Sandbox:
+    process: DemoProcess
+    smtp_port: int
 
 
-def start_server(data_dir: Path, *, admin_key: str, sandbox_url: str,
-                 extra: dict[str, str] | None = None) -> DemoProcess:
+def start_sandbox(data_dir: Path, faults: dict[str, Any], smtp_faults: dict[str, Any]) -> Sandbox:
+    env = clean_env({"SEAWALL_SANDBOX_FAULTS": json.dumps(faults), "SEAWALL_SANDBOX_SMTP_FAULTS":
+                     json.dumps(smtp_faults), "SEAWALL_LOG_LEVEL": "WARNING"})
+    smtp_port = free_port()
+    process = DemoProcess.start("sandbox", ["sandbox", "--smtp-port", str(smtp_port)], port=free_port(), env=env,
+                                log_dir=data_dir)
+    return Sandbox(process=process, smtp_port=smtp_port)
+
+
+def start_server(data_dir: Path, *, admin_key: str, sandbox: Sandbox) -> DemoProcess:
     """`seawall serve` tuned for a one-minute run: short provider timeouts and a small breaker window."""
     env = clean_env({
         "SEAWALL_VAR_DIR": str(data_dir),
         "SEAWALL_ADMIN_API_KEY": admin_key,
-        "SEAWALL_STRIPE_API_BASE": sandbox_url,
+        "SEAWALL_STRIPE_API_BASE": sandbox.process.base_url,
+        "SEAWALL_SMTP_HOST": "127.0.0.1",
+        "SEAWALL_SMTP_PORT": str(sandbox.smtp_port),
+        "SEAWALL_SMTP_SECURITY": "none",
         "SEAWALL_JOB_POLL_INTERVAL_SECONDS": "0.05",
         "SEAWALL_WORKER_CONCURRENCY": "16",
         "SEAWALL_PROVIDER_READ_TIMEOUT_SECONDS": "1",
@@ -95,7 +107,6 @@ def start_server(data_dir: Path, *, admin_key: str, sandbox_url: str,
         "SEAWALL_WEBHOOKS_ALLOW_PRIVATE": "1",  # the subscribers' receiver listens on 127.0.0.1
         "SEAWALL_WEBHOOKS_SCHEDULE_SCALE": "0.01",  # the published retry schedule, compressed 100x
         "SEAWALL_LOG_LEVEL": "WARNING",
-        **(extra or {}),
     })
     return DemoProcess.start("server", ["serve"], port=free_port(), env=env, log_dir=data_dir)
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
-from email import message_from_bytes
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -56,16 +54,6 @@ def percentiles(samples: list[float]) -> dict[str, float]:
     return {"p50_ms": at(0.50), "p95_ms": at(0.95), "p99_ms": at(0.99), "count": len(ordered)}
 
 
-def delivered_message_ids(data_dir: str) -> set[str]:
-    """Message-IDs the mail transport delivered (the development outbox of the demo's server)."""
-    ids = set()
-    for path in Path(data_dir, "outbox").glob("*.eml"):
-        message = message_from_bytes(path.read_bytes())
-        if message["Message-ID"]:
-            ids.add(str(message["Message-ID"]).strip())
-    return ids
-
-
 def _parse_time(value: str) -> float:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
@@ -96,7 +84,7 @@ def notification_findings(users: list[DemoUser], delivered: set[str]) -> dict[st
 def build_report(report: DemoReport, *, users: list[DemoUser], recorder: Recorder, replays: list[Any],
                  job_stats: dict[str, Any], intents: list[dict[str, Any]], provider_refunds: list[dict[str, Any]],
                  sandbox_stats: dict[str, Any], providers: dict[str, Any], webhooks: dict[str, Any],
-                 delivered_message_ids: set[str]) -> None:
+                 mail: dict[str, Any]) -> None:
     accepted = [u for u in users if u.signup_status == 202]
     payments = [p for u in users for p in u.payments]
     intents_by_payment: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -123,7 +111,8 @@ def build_report(report: DemoReport, *, users: list[DemoUser], recorder: Recorde
         if there != payment["amount_refunded"]:
             refund_mismatch.append(payment["id"])
 
-    notified = notification_findings(users, delivered_message_ids)
+    delivered = {str(m["message_id"]) for m in mail.get("data", [])}
+    notified = notification_findings(users, delivered)
     invariants = {
         "accepted_signups_lost": len(lost),
         "succeeded_payments_missing_receipt_or_welcome": len(notified["missing"]),
@@ -166,6 +155,8 @@ def build_report(report: DemoReport, *, users: list[DemoUser], recorder: Recorde
         "dead_lettered_jobs": job_stats.get("jobs", {}).get("dead", 0),
         "breaker_transitions": providers.get("breaker_transitions", []),
         "signup_to_welcome_email": notified["welcome_latency"],
+        "emails_at_smtp_sink": {"messages": len(mail.get("data", [])),
+                                "redelivered_message_ids": len(mail.get("duplicates", {}) or {})},
         "webhooks": {"events_delivered": webhooks["events_delivered"], "redeliveries": webhooks["redeliveries"]},
         "provider_outcomes": sandbox_stats.get("outcomes", {}),
     })

@@ -25,7 +25,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from seawall.cli.demo import workload
 from seawall.cli.demo.processes import DemoProcess, run_doctor, start_sandbox, start_server
-from seawall.cli.demo.report import DemoReport, build_report, delivered_message_ids, print_report
+from seawall.cli.demo.report import DemoReport, build_report, print_report
 from seawall.cli.demo.subscribers import create_subscriber, pay, refund_some, webhook_findings
 from seawall.config import Settings
 from seawall.payments.plans import PLANS
@@ -44,6 +44,10 @@ class DemoOptions:
     seed: int = 7
     as_json: bool = False
     keep: bool = False
+
+    def smtp_faults(self) -> dict[str, Any]:
+        return {"seed": self.seed, "error_451_rate": self.error_rate / 3, "lost_response_rate": self.lost_response_rate,
+                "latency_ms": 2, "latency_jitter_ms": 10}
 
     def faults(self) -> dict[str, Any]:
         return {
@@ -67,12 +71,13 @@ def run_demo(options: DemoOptions) -> int:
     data_dir.mkdir(parents=True)
     admin_key = secrets.token_urlsafe(24)
     started = time.monotonic()
-    sandbox = start_sandbox(data_dir, options.faults())
+    sandbox_processes = start_sandbox(data_dir, options.faults(), options.smtp_faults())
+    sandbox = sandbox_processes.process
     server: DemoProcess | None = None
     report = DemoReport(data_dir=str(data_dir))
     try:
         if report.check("the sandbox providers start", sandbox.wait_ready("/_sandbox/stats")):
-            server = start_server(data_dir, admin_key=admin_key, sandbox_url=sandbox.base_url)
+            server = start_server(data_dir, admin_key=admin_key, sandbox=sandbox_processes)
             if report.check("the all-in-one server starts and is ready", server.wait_ready("/readyz")):
                 asyncio.run(_drive(options, report, server=server, sandbox=sandbox, admin_key=admin_key,
                                    console=console))
@@ -203,9 +208,10 @@ async def _drive(options: DemoOptions, report: DemoReport, *, server: DemoProces
         intents = (await provider.get("/_sandbox/payments/intents")).json()["data"]
         provider_refunds = (await provider.get("/_sandbox/payments/refunds")).json()["data"]
         sandbox_stats = (await provider.get("/_sandbox/stats")).json()
+        mail = (await provider.get("/_sandbox/smtp/messages")).json()
         providers = (await admin.get("/admin/providers")).json()
     build_report(report, users=users, recorder=recorder, replays=replays, job_stats=job_stats, intents=intents,
                  provider_refunds=provider_refunds, sandbox_stats=sandbox_stats, providers=providers,
-                 webhooks=webhooks, delivered_message_ids=delivered_message_ids(report.data_dir))
+                 webhooks=webhooks, mail=mail)
 
 
