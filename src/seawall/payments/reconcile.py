@@ -53,7 +53,7 @@ async def reconcile(database: Database, gateway: PaymentGateway, *, clock: Clock
             continue  # never sent anywhere yet: the charge job owns it
         route = gateway.route(provider or PRIMARY)
         intent = await route.policy.call(
-            lambda pid=payment_id: route.provider.find_payment_intent(seawall_payment_id=pid),
+            lambda pid=payment_id, r=route: r.provider.find_payment_intent(seawall_payment_id=pid),
             classify=classify_payment_error)
         theirs = intent.status if intent is not None else "absent"
         if intent is not None and intent.amount != amount:
