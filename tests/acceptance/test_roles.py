@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from email import message_from_bytes
+from email.message import Message
 from pathlib import Path
 
 import httpx
@@ -26,10 +27,15 @@ def test_api_and_worker_processes_share_the_work(servers: ServerFactory, var_dir
                           headers={"Idempotency-Key": "roles-reset-1"})
         assert reset.status_code == 202
     outbox = var_dir / "outbox"
+
+    def reset_messages() -> list[Message]:
+        found = [message_from_bytes(p.read_bytes()) for p in outbox.glob("*.eml")]
+        return [m for m in found if m["Subject"] == "Reset your password"]
+
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and not list(outbox.glob("*.eml")):
+    while time.monotonic() < deadline and not reset_messages():
         time.sleep(0.1)
-    messages = [message_from_bytes(p.read_bytes()) for p in outbox.glob("*.eml")]
+    messages = reset_messages()
     assert len(messages) == 1, "the worker process, not the API, sends the reset message"
     assert messages[0]["To"] == "roles@example.com"
 

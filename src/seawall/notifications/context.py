@@ -24,6 +24,8 @@ from seawall.notifications.events import (
 )
 from seawall.payments import service as payments
 
+FREE_PLAN = "free"
+
 
 def money(amount: int, currency: str) -> str:
     return f"{amount / 100:,.2f} {currency.upper()}"
@@ -43,7 +45,7 @@ async def template_context(session: AsyncSession, event: NotificationEvent, *, s
     context: dict[str, Any] = {"email": recipient.email}
     if isinstance(event, Welcome):
         user = await accounts.get_user(session, event.user_id)
-        context.update(plan=user.plan)
+        context.update(plan=user.plan or FREE_PLAN)  # a free sign-up has no plan code
     elif isinstance(event, PaymentReceipt | PaymentFailed | RefundIssued):
         payment = await payments.get_payment_of(session, user_id=event.user_id, payment_id=event.payment_id)
         context.update(payment_id=payment.id, amount=money(payment.amount, payment.currency),

@@ -20,7 +20,7 @@ def message_filename(message_id: str) -> str:
 def _write_atomically(directory: Path, message: EmailMessage) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / message_filename(str(message["Message-ID"]))
-    fd, temp_path = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".eml")
+    fd, temp_path = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".partial")  # never matches *.eml
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(message.as_bytes())

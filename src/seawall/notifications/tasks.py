@@ -63,7 +63,8 @@ async def send_notification(ctx: JobContext) -> None:
     rendered = render(event.type, template)
     try:
         provider_id = await channel.send(message_id=notification_id, recipient=recipient, rendered=rendered,
-                                         event=notification.payload, session=ctx.session)
+                                         event=notification.payload, session=ctx.session,
+                                         clock=ctx.clock)
     except ProviderRejectedError as rejected:
         await _finish(ctx, notification_id, status=NotificationStatus.FAILED, error=rejected.message)
         return

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from seawall.config import Settings
+from seawall.kit.clock import Clock
 from seawall.notifications.rendering import RenderedMessage
 
 
@@ -32,8 +33,9 @@ class Channel(Protocol):
     def can_reach(self, recipient: Recipient) -> bool: ...
 
     async def send(self, *, message_id: str, recipient: Recipient, rendered: RenderedMessage,
-                   event: dict[str, Any], session: AsyncSession) -> str | None:
-        """Deliver; returns the provider's message id if it gives one."""
+                   event: dict[str, Any], session: AsyncSession, clock: Clock) -> str | None:
+        """Deliver; returns the provider's message id if it gives one. Anything recorded is timed by
+        `clock`, the job's."""
         ...
 
     async def aclose(self) -> None: ...

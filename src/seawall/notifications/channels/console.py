@@ -8,6 +8,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from seawall.config import Settings
+from seawall.kit.clock import Clock
 from seawall.notifications.channels.base import Recipient, register_channel
 from seawall.notifications.rendering import RenderedMessage
 
@@ -21,7 +22,7 @@ class ConsoleChannel:
         return True
 
     async def send(self, *, message_id: str, recipient: Recipient, rendered: RenderedMessage,
-                   event: dict[str, Any], session: AsyncSession) -> str | None:
+                   event: dict[str, Any], session: AsyncSession, clock: Clock) -> str | None:
         log.info("notification.console", message_id=message_id, user_id=recipient.user_id,
                  subject=rendered.subject, text=rendered.text)
         return message_id

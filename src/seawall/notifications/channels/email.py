@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from seawall.config import Settings
+from seawall.kit.clock import Clock
 from seawall.notifications.channels.base import Recipient, register_channel
 from seawall.notifications.outbox import deliver_to_outbox
 from seawall.notifications.rendering import RenderedMessage
@@ -38,7 +39,7 @@ class EmailChannel:
         return bool(recipient.email)
 
     async def send(self, *, message_id: str, recipient: Recipient, rendered: RenderedMessage,
-                   event: dict[str, Any], session: AsyncSession) -> str | None:
+                   event: dict[str, Any], session: AsyncSession, clock: Clock) -> str | None:
         assert recipient.email is not None
         message = OutgoingEmail(sender=self.sender_address, to=recipient.email, subject=rendered.subject,
                                 text=rendered.text, html=rendered.html,

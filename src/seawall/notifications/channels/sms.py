@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from seawall.config import Settings
+from seawall.kit.clock import Clock
 from seawall.notifications.channels.base import Recipient, register_channel
 from seawall.notifications.channels.email import classify_delivery_error
 from seawall.notifications.rendering import RenderedMessage
@@ -29,7 +30,7 @@ class SmsChannel:
         return self.sender is not None and bool(recipient.phone_number)
 
     async def send(self, *, message_id: str, recipient: Recipient, rendered: RenderedMessage,
-                   event: dict[str, Any], session: AsyncSession) -> str | None:
+                   event: dict[str, Any], session: AsyncSession, clock: Clock) -> str | None:
         sender = self.sender
         if sender is None or recipient.phone_number is None:
             raise ProviderRejectedError("no SMS provider or phone number", provider="sms")

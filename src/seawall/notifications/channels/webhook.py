@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from seawall.config import Settings
-from seawall.kit.clock import SystemClock
+from seawall.kit.clock import Clock
 from seawall.notifications.channels.base import Recipient, register_channel
 from seawall.notifications.rendering import RenderedMessage
 from seawall.webhooks import service as webhooks
@@ -24,10 +24,10 @@ class WebhookChannel:
         return recipient.user_id is not None
 
     async def send(self, *, message_id: str, recipient: Recipient, rendered: RenderedMessage,
-                   event: dict[str, Any], session: AsyncSession) -> str | None:
+                   event: dict[str, Any], session: AsyncSession, clock: Clock) -> str | None:
         assert recipient.user_id is not None
         published = await webhooks.publish_event(
-            session, clock=SystemClock(), user_id=recipient.user_id, event_type="notification.created",
+            session, clock=clock, user_id=recipient.user_id, event_type="notification.created",
             data={"notification_id": message_id, "subject": rendered.subject, "text": rendered.text, **event},
             dedup_key=f"notification.created:{message_id}",
         )
