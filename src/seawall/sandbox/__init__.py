@@ -1,7 +1,11 @@
 """Local fake providers with fault injection, for tests, the demo and `seawall sandbox`.
 
-Today: a Stripe-compatible payments API (`payments.py`) behind seedable fault injection
-(`faults.py`), in one ASGI app (`app.py`) served in process or standalone (`server.py`).
+- `payments.py`: a Stripe-compatible payments API; `sms.py`: a Twilio-style SMS API — both in one
+  ASGI app (`app.py`) with seedable fault injection (`faults.py`);
+- `smtp.py`: an SMTP sink (aiosmtpd) that counts deliveries per Message-ID, with SMTP faults;
+- `webhook_receiver.py`: a receiver that verifies Standard Webhooks signatures (run in process by
+  the demo and the tests);
+- `server.py`: serves them in process (`SandboxServer`) or standalone (`seawall sandbox`).
 Only the CLI and the tests import this package.
 """
 
