@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from seawall.db import Base
@@ -53,6 +53,9 @@ class Job(Base):
     __table_args__ = (
         Index("ix_jobs_claim", "queue", "status", "next_run_at"),
         Index("ix_jobs_status_id", "status", "id"),
+        # Only queued rows: the claim query's hot path stays small however many jobs have finished.
+        Index("ix_jobs_due", "queue", "next_run_at", postgresql_where=text("status = 'queued'"),
+              sqlite_where=text("status = 'queued'")),
     )
 
 

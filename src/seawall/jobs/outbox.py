@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from seawall.jobs import repository
 from seawall.jobs.models import Job, JobStatus
 from seawall.jobs.registry import JobRegistry, registry as default_registry
+from seawall.jobs.wakeup import notify_enqueued
 from seawall.kit.clock import Clock, SystemClock
 
 DEFAULT_MAX_ATTEMPTS = 10
@@ -55,6 +56,8 @@ async def enqueue(
         created_at=now,
         updated_at=now,
     )
+    if job.next_run_at <= now:
+        await notify_enqueued(session, job.queue)
     if dedup_key is None:
         session.add(job)
         await session.flush()

@@ -39,6 +39,7 @@ from seawall.jobs.errors import DeferJobError, LeaseLostError, PermanentJobError
 from seawall.jobs.outbox import enqueue
 from seawall.jobs.registry import JobKind, JobRegistry, registry as default_registry
 from seawall.jobs.retry import RetryPolicy
+from seawall.jobs.wakeup import Listener
 from seawall.kit.clock import Clock, SystemClock
 
 log = structlog.get_logger("seawall.jobs.worker")
@@ -99,6 +100,10 @@ class Worker:
     async def run(self) -> None:
         kinds = self.registry.names_for_queues(self.queues)
         log.info("worker.started", worker_id=self.worker_id, queues=self.queues, kinds=kinds)
+        listener = None
+        if self.database.engine.dialect.name == "postgresql":
+            listener = Listener(self.database.engine.url, self.queues, self.wake)
+            listener.start()
         try:
             while not self._stopping.is_set():
                 claimed = 0
@@ -117,6 +122,8 @@ class Worker:
                 except TimeoutError:
                     pass
         finally:
+            if listener is not None:
+                await listener.stop()
             await self._drain()
             log.info("worker.stopped", worker_id=self.worker_id)
 

@@ -1,0 +1,72 @@
+"""Prompt wake-ups for workers on PostgreSQL: `LISTEN seawall_jobs`, with polling as the fallback.
+
+`enqueue()` issues `pg_notify('seawall_jobs', <queue>)` in the caller's transaction, so the
+notification is delivered only if the job commits. A worker listens on a connection of its own and
+wakes at once for its queues. If the listener cannot connect or its connection drops, nothing is
+lost: the worker's poll (`job_poll_interval_seconds`) still finds every due job, and the listener
+reconnects in the background.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import asyncpg
+import structlog
+from sqlalchemy import text
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncSession
+
+CHANNEL = "seawall_jobs"
+RECONNECT_SECONDS = 5.0
+
+log = structlog.get_logger("seawall.jobs.wakeup")
+
+
+async def notify_enqueued(session: AsyncSession, queue: str) -> None:
+    """Tell listening workers a job is due on `queue` (delivered at commit; PostgreSQL only)."""
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_notify(:channel, :queue)"), {"channel": CHANNEL, "queue": queue})
+
+
+class Listener:
+    def __init__(self, url: URL, queues: list[str], wake: Callable[[], None]) -> None:
+        self.dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self.queues = set(queues)
+        self.wake = wake
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="seawall-job-listener")
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    def _on_notify(self, _connection: object, _pid: int, _channel: str, payload: str) -> None:
+        if payload in self.queues:
+            self.wake()
+
+    async def _run(self) -> None:
+        while not self._stopping.is_set():
+            connection = None
+            try:
+                connection = await asyncpg.connect(self.dsn, timeout=10)
+                await connection.add_listener(CHANNEL, self._on_notify)
+                self.wake()  # jobs may have been enqueued while we were not listening
+                while not self._stopping.is_set() and not connection.is_closed():
+                    await asyncio.sleep(1.0)
+            except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+                log.warning("jobs.listener_unavailable", error=f"{type(exc).__name__}: {exc}")
+            finally:
+                if connection is not None and not connection.is_closed():
+                    await connection.close()
+            if not self._stopping.is_set():
+                try:
+                    await asyncio.wait_for(self._stopping.wait(), RECONNECT_SECONDS)
+                except TimeoutError:
+                    pass
