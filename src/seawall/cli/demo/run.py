@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from seawall.cli.demo import workload
 from seawall.cli.demo.processes import DemoProcess, run_doctor, start_sandbox, start_server
@@ -120,8 +120,14 @@ async def _drive(options: DemoOptions, report: DemoReport, *, server: DemoProces
         api = workload.ApiClient(http, recorder)
         subscribers = [await create_subscriber(api, receiver, index) for index in range(2)]
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        phases: list[tuple[str, float]] = []
+
+        def phase(progress: Progress, name: str, total: float | None) -> TaskID:
+            phases.append((name, time.monotonic()))
+            return progress.add_task(name, total=total)
+
         with Progress(*columns, console=console, transient=options.as_json) as progress:
-            task = progress.add_task("paid sign-ups", total=len(users))
+            task = phase(progress, "paid sign-ups", len(users))
             outage_at = len(users) * 2 // 5
             done = 0
 
@@ -139,17 +145,17 @@ async def _drive(options: DemoOptions, report: DemoReport, *, server: DemoProces
                 "Idempotency-Key": u.signup_key}, json={"email": u.email, "password": u.password, "plan": u.plan,
                                                           "payment_method": u.card}) for u in users[:5]]
 
-            task = progress.add_task("logins", total=len(users))
+            task = phase(progress, "logins", len(users))
             await workload.run_concurrently(users, lambda u: workload.log_in(api, u),
                                             concurrency=options.concurrency, on_done=lambda: progress.advance(task))
 
-            task = progress.add_task("webhook subscribers' payments", total=len(subscribers))
+            task = phase(progress, "webhook subscribers' payments", len(subscribers))
             for subscriber in subscribers:
                 await pay(api, subscriber, count=10)
                 progress.advance(task)
 
             resets = users[: max(1, len(users) // 20)]
-            task = progress.add_task("password resets", total=len(resets) + 1)
+            task = phase(progress, "password resets", len(resets) + 1)
             for index, user in enumerate(resets):
                 await api.call("POST", "/v1/password-resets", route="POST /v1/password-resets",
                                json={"email": user.email}, headers={"Idempotency-Key": f"{user.signup_key}-r{index}"})
@@ -159,14 +165,14 @@ async def _drive(options: DemoOptions, report: DemoReport, *, server: DemoProces
                            headers={"Idempotency-Key": f"reset-unknown-{secrets.token_hex(3)}"})
             progress.advance(task)
 
-            task = progress.add_task("charging (worker)", total=None)
+            task = phase(progress, "charging (worker)", None)
             await workload.wait_for_jobs(admin, timeout=120)
             await workload.run_concurrently(users, lambda u: workload.load_payments(api, u),
                                             concurrency=options.concurrency)
             progress.update(task, total=1, completed=1)
 
             failed = [u for u in users if u.payments and u.payments[0]["status"] == "failed"]
-            task = progress.add_task("retry failed sign-ups with another card", total=len(failed))
+            task = phase(progress, "retry failed sign-ups with another card", len(failed))
 
             async def pay_again(user: workload.DemoUser) -> None:
                 await api.call("POST", "/v1/me/plan-payments", route="POST /v1/me/plan-payments",
@@ -181,7 +187,7 @@ async def _drive(options: DemoOptions, report: DemoReport, *, server: DemoProces
 
             refundable = [(u, p) for u in users for p in u.payments if p["status"] == "succeeded"]
             refunds = refundable[: max(1, len(refundable) // 10)]
-            task = progress.add_task("refunds", total=len(refunds))
+            task = phase(progress, "refunds", len(refunds))
 
             async def refund(item: tuple[workload.DemoUser, dict[str, Any]]) -> None:
                 user, payment = item
@@ -194,7 +200,7 @@ async def _drive(options: DemoOptions, report: DemoReport, *, server: DemoProces
                                             on_done=lambda: progress.advance(task))
             for subscriber in subscribers:
                 await refund_some(api, subscriber)
-            task = progress.add_task("settling and delivering", total=None)
+            task = phase(progress, "settling and delivering", None)
             job_stats = await workload.wait_for_jobs(admin, timeout=120)
             await workload.run_concurrently([*users, *(s.user for s in subscribers)],
                                             lambda u: workload.load_payments(api, u),
@@ -202,6 +208,9 @@ async def _drive(options: DemoOptions, report: DemoReport, *, server: DemoProces
             await workload.run_concurrently(users, lambda u: workload.load_notifications(api, u),
                                             concurrency=options.concurrency)
             progress.update(task, total=1, completed=1)
+        phases.append(("end", time.monotonic()))
+        report.figures["phase_seconds"] = {name: round(phases[i + 1][1] - start, 1)
+                                           for i, (name, start) in enumerate(phases[:-1])}
         webhooks = webhook_findings(receiver, subscribers,
                                     {s.name: s.user.payments for s in subscribers})
 
