@@ -23,13 +23,13 @@ from seawall.jobs import load_job_modules
 from seawall.jobs.api import router as jobs_admin_router
 from seawall.jobs.worker import Worker
 from seawall.kit.clock import Clock
-from seawall.payments.admin_api import router as providers_admin_router
 from seawall.notifications.api import router as notifications_router
+from seawall.payments.admin_api import router as providers_admin_router
 from seawall.payments.api import router as payments_router
-from seawall.webhooks.api import router as webhooks_router
 from seawall.runtime import Runtime
 from seawall.web.errors import install_error_handlers
 from seawall.web.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
+from seawall.webhooks.api import router as webhooks_router
 
 log = structlog.get_logger("seawall.app")
 

@@ -12,7 +12,6 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-
 FIVE_DAYS_SECONDS = 5 * 24 * 3600.0
 
 

@@ -10,11 +10,11 @@ from pathlib import Path
 from seawall.accounts.passwords import Passwords
 from seawall.config import Settings
 from seawall.db import Database
+from seawall.kit.clock import Clock, SystemClock
 from seawall.notifications.channels import Channel, build_channels
 from seawall.payments.gateway import PaymentGateway, build_gateway
 from seawall.webhooks.gateway import WebhookGateway
 from seawall.webhooks.gateway import build_gateway as build_webhook_gateway
-from seawall.kit.clock import Clock, SystemClock
 
 
 @dataclass

@@ -43,7 +43,7 @@ def _run_in_thread(factory: Callable[[], Awaitable[T]]) -> T:
 async def _probe() -> bool:
     try:
         connection = await asyncpg.connect(PG_ADMIN_DSN, timeout=3)
-    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
+    except (TimeoutError, OSError, asyncpg.PostgresError):
         return False
     await connection.close()
     return True

@@ -32,15 +32,15 @@ from seawall.accounts.models import AuthSession, PasswordReset, User, UserStatus
 from seawall.accounts.passwords import Passwords
 from seawall.db import Database
 from seawall.errors import NotFoundError
+from seawall.jobs import enqueue
+from seawall.kit.clock import Clock
+from seawall.kit.ids import new_id
+from seawall.kit.tokens import new_token, token_digest
 from seawall.notifications import service as notifications
 from seawall.notifications.events import Welcome
 from seawall.payments import plans
 from seawall.payments import service as payments
 from seawall.payments.models import Payment
-from seawall.jobs import enqueue
-from seawall.kit.clock import Clock
-from seawall.kit.ids import new_id
-from seawall.kit.tokens import new_token, token_digest
 
 PASSWORD_RESET_JOB = "notifications.password_reset"
 SIGNUP_PURPOSE_PREFIX = "signup:"

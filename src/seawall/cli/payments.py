@@ -9,7 +9,8 @@ from typing import Annotated
 import typer
 
 from seawall.cli.runner import run_with_runtime
-from seawall.payments.reconcile import ReconcileReport, reconcile as reconcile_payments
+from seawall.payments.reconcile import ReconcileReport
+from seawall.payments.reconcile import reconcile as reconcile_payments
 from seawall.runtime import Runtime
 
 

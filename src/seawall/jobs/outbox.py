@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from seawall.jobs import repository
 from seawall.jobs.models import Job, JobStatus
-from seawall.jobs.registry import JobRegistry, registry as default_registry
+from seawall.jobs.registry import JobRegistry
+from seawall.jobs.registry import registry as default_registry
 from seawall.jobs.wakeup import notify_enqueued
 from seawall.kit.clock import Clock, SystemClock
 

@@ -24,9 +24,9 @@ import random
 import secrets
 import socket
 import traceback
-from typing import Any
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -37,7 +37,8 @@ from seawall.jobs import repository
 from seawall.jobs.context import ClaimedJob, JobContext
 from seawall.jobs.errors import DeferJobError, LeaseLostError, PermanentJobError, RetryableJobError
 from seawall.jobs.outbox import enqueue
-from seawall.jobs.registry import JobKind, JobRegistry, registry as default_registry
+from seawall.jobs.registry import JobKind, JobRegistry
+from seawall.jobs.registry import registry as default_registry
 from seawall.jobs.retry import RetryPolicy
 from seawall.jobs.wakeup import Listener
 from seawall.kit.clock import Clock, SystemClock

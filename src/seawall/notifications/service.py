@@ -8,8 +8,6 @@ handler running again) finds the existing records: one message per event and cha
 
 from __future__ import annotations
 
-
-
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from seawall.jobs import enqueue

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-
 from seawall.accounts import service as accounts
 from seawall.jobs import DeferJobError, JobContext, PermanentJobError, RetryableJobError, job_handler
 from seawall.notifications import context as message_context

@@ -17,7 +17,6 @@ from seawall.errors import NotFoundError
 from seawall.kit.clock import Clock
 from seawall.notifications import service as notifications
 from seawall.notifications.events import PaymentFailed, PaymentReceipt, RefundIssued, Welcome
-from seawall.webhooks import service as webhooks
 from seawall.payments import ledger, repository
 from seawall.payments.models import Payment
 from seawall.payments.state import (
@@ -27,7 +26,7 @@ from seawall.payments.state import (
     check_payment_transition,
     check_refund_transition,
 )
-
+from seawall.webhooks import service as webhooks
 
 
 async def _locked_payment(session: AsyncSession, payment_id: str) -> Payment:
