@@ -19,6 +19,7 @@ Guarantees (Seawall's own core; no job library gave all of them with the outbox 
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import random
 import secrets
@@ -179,10 +180,10 @@ class Worker:
         for job in claimed:
             task = asyncio.create_task(self._execute(job), name=f"job-{job.id}")
             self._running[job.id] = task
-            task.add_done_callback(lambda _t, job_id=job.id: self._finished(job_id))
+            task.add_done_callback(functools.partial(self._finished, job.id))
         return len(claimed)
 
-    def _finished(self, job_id: int) -> None:
+    def _finished(self, job_id: int, _task: asyncio.Task[None] | None = None) -> None:
         self._running.pop(job_id, None)
         self._wakeup.set()
 

@@ -76,11 +76,11 @@ def build_gateway(settings: Settings, *, provider_factory: Callable[[str, str, s
 
     configured = [(PRIMARY, settings.stripe_api_base, settings.stripe_api_key.get_secret_value())]
     if settings.payments_fallback_api_base:
-        key = settings.payments_fallback_api_key or settings.stripe_api_key
-        configured.append((FALLBACK, settings.payments_fallback_api_base, key.get_secret_value()))
-    for name, base, key in configured:
+        fallback_key = settings.payments_fallback_api_key or settings.stripe_api_key
+        configured.append((FALLBACK, settings.payments_fallback_api_base, fallback_key.get_secret_value()))
+    for name, base, api_key in configured:
         gateway.routes[name] = PaymentRoute(
-            provider=make_provider(name, base, key),
+            provider=make_provider(name, base, api_key),
             policy=policy_from_settings(name, settings, on_transition=on_transition),
         )
     return gateway

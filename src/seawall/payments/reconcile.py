@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from seawall.db import Database
 from seawall.kit.clock import Clock
 from seawall.payments import repository, settlement
-from seawall.payments.gateway import PRIMARY, PaymentGateway, classify_payment_error
+from seawall.payments.gateway import PRIMARY, PaymentGateway, PaymentRoute, classify_payment_error
 from seawall.payments.state import CAPTURED_STATUSES, PaymentStatus
+from seawall.providers.payments import PaymentIntentResult
 
 
 @dataclass
@@ -51,10 +52,7 @@ async def reconcile(database: Database, gateway: PaymentGateway, *, clock: Clock
         report.checked += 1
         if provider is None and status == PaymentStatus.PENDING:
             continue  # never sent anywhere yet: the charge job owns it
-        route = gateway.route(provider or PRIMARY)
-        intent = await route.policy.call(
-            lambda pid=payment_id, r=route: r.provider.find_payment_intent(seawall_payment_id=pid),
-            classify=classify_payment_error)
+        intent = await _find_intent(gateway.route(provider or PRIMARY), payment_id)
         theirs = intent.status if intent is not None else "absent"
         if intent is not None and intent.amount != amount:
             report.discrepancies.append(Discrepancy(payment_id, status, f"{theirs} amount {intent.amount}",
@@ -87,3 +85,8 @@ async def reconcile(database: Database, gateway: PaymentGateway, *, clock: Clock
             report.settled += 1
             report.discrepancies.append(Discrepancy(payment_id, status, theirs, f"settled as {theirs}"))
     return report
+
+
+async def _find_intent(route: PaymentRoute, payment_id: str) -> PaymentIntentResult | None:
+    return await route.policy.call(lambda: route.provider.find_payment_intent(seawall_payment_id=payment_id),
+                                   classify=classify_payment_error)
