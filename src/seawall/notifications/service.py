@@ -8,6 +8,7 @@ handler running again) finds the existing records: one message per event and cha
 
 from __future__ import annotations
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from seawall.jobs import enqueue
@@ -41,8 +42,15 @@ async def notify(session: AsyncSession, event: NotificationEvent, *, clock: Cloc
             payload=event.model_dump(mode="json"), status=NotificationStatus.PENDING, attempts=0,
             created_at=clock.now(),
         )
-        session.add(notification)
-        await session.flush()
+        try:
+            async with session.begin_nested():
+                session.add(notification)
+        except IntegrityError:  # a concurrent transaction notified the same event first
+            existing = await repository.find(session, event_key=event.key, channel=channel)
+            if existing is None:
+                raise
+            created.append(existing)
+            continue
         await enqueue(session, SEND_JOB, {"notification_id": notification.id},
                       dedup_key=f"{SEND_JOB}:{notification.id}", clock=clock)
         created.append(notification)
