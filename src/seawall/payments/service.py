@@ -8,15 +8,12 @@ the payment (so concurrent refunds can never exceed what was captured) and run a
 
 from __future__ import annotations
 
-import base64
-from datetime import datetime
-
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from seawall.errors import BadRequestError
 from seawall.jobs import enqueue
 from seawall.kit.clock import Clock
 from seawall.kit.ids import new_id
+from seawall.kit.pagination import decode_cursor, encode_cursor
 from seawall.payments import repository
 from seawall.payments.errors import PaymentNotFoundError, RefundNotAllowedError
 from seawall.payments.models import Payment, Refund
@@ -57,30 +54,13 @@ async def get_payment_of(session: AsyncSession, *, user_id: str, payment_id: str
     return payment
 
 
-def encode_cursor(payment: Payment) -> str:
-    raw = f"{payment.created_at.isoformat()}|{payment.id}"
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        created_at, payment_id = raw.split("|", 1)
-        parsed = datetime.fromisoformat(created_at)
-        if parsed.tzinfo is None or not payment_id.startswith("pay_"):
-            raise ValueError(raw)
-        return parsed, payment_id
-    except ValueError:
-        raise BadRequestError("cursor is not valid", details={"cursor": cursor}) from None
-
-
 async def list_payments_of(
     session: AsyncSession, *, user_id: str, limit: int, cursor: str | None
 ) -> tuple[list[Payment], str | None]:
-    after = decode_cursor(cursor) if cursor else None
+    after = decode_cursor(cursor, prefix="pay_") if cursor else None
     rows = await repository.list_payments_of(session, user_id=user_id, limit=limit + 1, after=after)
     page = rows[:limit]
-    return page, (encode_cursor(page[-1]) if len(rows) > limit else None)
+    return page, (encode_cursor(page[-1].created_at, page[-1].id) if len(rows) > limit else None)
 
 
 async def request_refund(
