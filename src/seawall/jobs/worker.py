@@ -132,10 +132,18 @@ class Worker:
     async def run_until_idle(self, *, max_rounds: int = 10_000) -> None:
         """Run until no job is due and none is running (tests and one-shot tools)."""
         kinds = self.registry.names_for_queues(self.queues)
+        idle_checks = 0
         for _ in range(max_rounds):
             claimed = await self._claim_and_start(kinds, self.concurrency - len(self._running))
             if not claimed and not self._running:
-                return
+                # Idle only when a few claims in a row find nothing: a job enqueued by a handler that
+                # just finished can reach other connections a moment after that handler's task ends.
+                idle_checks += 1
+                if idle_checks >= 3:
+                    return
+                await asyncio.sleep(0.05)
+                continue
+            idle_checks = 0
             if self._running:
                 await asyncio.wait(list(self._running.values()), return_when=asyncio.FIRST_COMPLETED)
         raise RuntimeError("run_until_idle did not become idle")
