@@ -1,10 +1,13 @@
 """Shared fixtures: an isolated Seawall per test, on every database backend.
 
-`settings` is parametrized by `backend`: `sqlite` (the embedded default: its own var dir and SQLite
-file) and `postgres` (a fresh database per test on 127.0.0.1:5432, dropped afterwards). With
-`CI=true` PostgreSQL is required; elsewhere its variants skip with the reason when it is not
-reachable. `SEAWALL_TEST_BACKENDS=sqlite` runs one backend only. Tests that inspect the SQLite file
-itself are marked `sqlite_only`.
+`settings` is parametrized by `backend`, the three deployment combinations:
+- `sqlite`: the embedded default (its own var dir and SQLite file; everything else in process);
+- `postgres`: a fresh PostgreSQL database per test on 127.0.0.1:5432 with the database transport;
+- `full`: PostgreSQL + RabbitMQ (this run's vhost, the test's own queue prefix) + Redis (the test's
+  own key prefix).
+With `CI=true` the servers are required; elsewhere those variants skip with the reason when a server
+is not reachable. `SEAWALL_TEST_BACKENDS=sqlite,postgres` runs some only. Tests that inspect the
+SQLite file itself are marked `sqlite_only`.
 """
 
 from __future__ import annotations
@@ -27,10 +30,20 @@ from tests.support.databases import (
     require_postgres,
 )
 from tests.support.server import ServerFactory
+from tests.support.services import (
+    REDIS_URL,
+    broker_url,
+    create_vhost,
+    delete_redis_keys,
+    delete_vhost,
+    require_rabbitmq,
+    require_redis,
+    unique_prefix,
+)
 
 ADMIN_KEY = "test-admin-key-0123456789"
 SECRET_KEY = "test-secret-key-0123456789abcdef"
-BACKENDS = [name.strip() for name in os.environ.get("SEAWALL_TEST_BACKENDS", "sqlite,postgres").split(",")
+BACKENDS = [name.strip() for name in os.environ.get("SEAWALL_TEST_BACKENDS", "sqlite,postgres,full").split(",")
             if name.strip()]
 
 
@@ -44,10 +57,13 @@ def var_dir(tmp_path: Path) -> Path:
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     name = str(request.param)
-    if name == "postgres":
+    if name != "sqlite":
         if request.node.get_closest_marker("sqlite_only"):
             pytest.skip("this test inspects the embedded SQLite file itself")
         require_postgres()
+    if name == "full":
+        require_redis()
+        require_rabbitmq()
     return name
 
 
@@ -73,10 +89,39 @@ def database_url(backend: str, request: pytest.FixtureRequest) -> Iterator[str |
         drop_postgres_database(url)
 
 
+@pytest.fixture(scope="session")
+def rabbitmq_vhost() -> Iterator[str]:
+    """One RabbitMQ vhost per test run; each test uses its own queue prefix inside it."""
+    name = create_vhost()
+    try:
+        yield name
+    finally:
+        delete_vhost(name)
+
+
 @pytest.fixture
-def settings(var_dir: Path, database_url: str | None) -> Settings:
+def services(backend: str, request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
+    """Settings for the `full` backend's Redis and RabbitMQ (nothing for the others)."""
+    if backend != "full":
+        yield {}
+        return
+    key_prefix = unique_prefix("redis") + ":"
+    try:
+        yield {
+            "redis_url": REDIS_URL,
+            "redis_key_prefix": key_prefix,
+            "broker_url": broker_url(request.getfixturevalue("rabbitmq_vhost")),
+            "broker_queue_prefix": unique_prefix("queue") + ".",
+        }
+    finally:
+        delete_redis_keys(key_prefix)
+
+
+@pytest.fixture
+def settings(var_dir: Path, database_url: str | None, services: dict[str, str]) -> Settings:
     load_job_modules(["tests.support.effects"])
     return Settings(
+        **services,  # type: ignore[arg-type]
         var_dir=var_dir,
         database_url=database_url,
         secret_key=SECRET_KEY if database_url else None,
@@ -115,10 +160,10 @@ async def client(settings: Settings, runtime: Runtime) -> AsyncIterator[httpx.As
 
 
 @pytest.fixture
-def servers(var_dir: Path, settings: Settings, runtime: Runtime) -> Iterator[ServerFactory]:
-    """Real `seawall` processes on loopback, on the test's database; every one is killed at the end."""
+def servers(var_dir: Path, settings: Settings, runtime: Runtime, services: dict[str, str]) -> Iterator[ServerFactory]:
+    """Real `seawall` processes on loopback, on the test's backends; every one is killed at the end."""
     factory = ServerFactory(var_dir=var_dir, admin_key=ADMIN_KEY, database_url=settings.database_url,
-                            secret_key=SECRET_KEY if settings.database_url else None)
+                            secret_key=SECRET_KEY if settings.database_url else None, services=services)
     try:
         yield factory
     finally:

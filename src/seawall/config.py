@@ -111,6 +111,22 @@ class Settings(BaseSettings):
     retry_budget_retry_cost: float = Field(default=5.0, ge=0)
     retry_budget_timeout_cost: float = Field(default=10.0, ge=0)
 
+
+    # Redis (server mode): rate limits, cache and shared breaker state. Unset -> all in process.
+    redis_url: str | None = None
+    redis_key_prefix: str = "seawall:"  # every key Seawall writes starts with this
+    redis_socket_timeout_seconds: float = Field(default=0.5, gt=0)
+    # Rate limiting (moving window). Limits use the `limits` notation, e.g. "100/minute;2000/hour".
+    # [rate limiting settings: owned by the rate-limit module]
+
+    # Cache-aside for hot reads.
+    # [cache settings: owned by the cache module]
+
+    # RabbitMQ job transport (server mode). Unset -> workers claim straight from the jobs table.
+    broker_url: str | None = None
+    broker_queue_prefix: str = "seawall."  # queue names: <prefix><seawall queue>, e.g. seawall.payments
+    # [broker settings: owned by the jobs transport]
+
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)  # SEAWALL_WEBHOOKS_*
 
     log_level: str = "INFO"

@@ -64,6 +64,7 @@ class ServerFactory:
     admin_key: str
     database_url: str | None = None  # None: the embedded SQLite file in var_dir
     secret_key: str | None = None
+    services: dict[str, str] = field(default_factory=dict)  # settings names -> values (Redis, broker)
     processes: list[SeawallProcess] = field(default_factory=list)
 
     def env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -80,6 +81,7 @@ class ServerFactory:
             env["SEAWALL_DATABASE_URL"] = self.database_url
         if self.secret_key:
             env["SEAWALL_SECRET_KEY"] = self.secret_key
+        env.update({f"SEAWALL_{name.upper()}": value for name, value in self.services.items()})
         env.update(extra or {})
         return env
 
