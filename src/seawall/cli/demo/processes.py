@@ -68,6 +68,14 @@ class DemoProcess:
                 self.process.wait()
         return int(self.process.returncode)
 
+    def cpu_seconds(self) -> float | None:
+        """CPU time (user + system) the process has used so far; None where /proc is not available."""
+        try:
+            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            return None
+        return round((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), 1)
+
     def log_tail(self, chars: int = 3000) -> str:
         return self.log_path.read_text(errors="replace")[-chars:] if self.log_path.exists() else ""
 
@@ -106,6 +114,8 @@ def start_server(data_dir: Path, *, admin_key: str, sandbox: Sandbox) -> DemoPro
         "SEAWALL_BREAKER_PERMITTED_CALLS_IN_HALF_OPEN": "3",
         "SEAWALL_WEBHOOKS_ALLOW_PRIVATE": "1",  # the subscribers' receiver listens on 127.0.0.1
         "SEAWALL_WEBHOOKS_SCHEDULE_SCALE": "0.01",  # the published retry schedule, compressed 100x
+        # The whole workload comes from one loopback address: raise every rate limit for this load test.
+        "SEAWALL_RATE_LIMIT_SCALE": "100",
         "SEAWALL_LOG_LEVEL": "WARNING",
     })
     return DemoProcess.start("server", ["serve"], port=free_port(), env=env, log_dir=data_dir)

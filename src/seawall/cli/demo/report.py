@@ -190,6 +190,7 @@ def print_report(console: Console, report: DemoReport) -> None:
          or "none"),
         ("dead-lettered jobs", str(figures.get("dead_lettered_jobs", 0))),
         ("duration", f"{figures.get('duration_seconds', '-')} s"),
+        ("CPU seconds by process", str(figures.get("cpu_seconds", {}))),
     ]
     for name, value in rows:
         numbers.add_row(name, value)

@@ -82,6 +82,9 @@ def run_demo(options: DemoOptions) -> int:
                 asyncio.run(_drive(options, report, server=server, sandbox=sandbox, admin_key=admin_key,
                                    console=console))
     finally:
+        report.figures["cpu_seconds"] = {"server": server.cpu_seconds() if server else None,
+                                         "sandbox": sandbox.cpu_seconds(),
+                                         "demo_client": round(time.process_time(), 1)}
         if server is not None:
             code = server.stop()
             report.check("the server drains and exits cleanly on SIGTERM", code == 0, f"exit code {code}")
