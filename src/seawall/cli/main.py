@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from seawall.cli import dlq, doctor, payments, roles
+from seawall.cli import bench, dlq, doctor, payments, roles
 from seawall.errors import SeawallError
 from seawall.sandbox.cli import sandbox
 
@@ -19,6 +19,7 @@ app.command()(doctor.doctor)
 app.command()(sandbox)
 app.command()(payments.reconcile)
 app.add_typer(dlq.app, name="dlq")
+app.add_typer(bench.app, name="bench")
 
 
 @app.command()
