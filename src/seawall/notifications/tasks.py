@@ -42,7 +42,9 @@ async def issue_password_reset(ctx: JobContext) -> None:
              backoff_cap_seconds=600.0)
 async def send_notification(ctx: JobContext) -> None:
     notification_id = str(ctx.payload["notification_id"])
-    async with ctx.transaction() as session:
+    # Only reads before the send: a read transaction takes no write lock (the outcome is written, fenced,
+    # with the job's completion, after checking the notification is still pending).
+    async with ctx.database.read_transaction() as session:
         notification = await repository.get(session, notification_id)
         if notification is None:
             raise PermanentJobError(f"notification {notification_id} does not exist")
