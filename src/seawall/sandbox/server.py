@@ -10,18 +10,14 @@ The fake Twilio is served on the same port (`sandbox.base_url`); the SMTP sink r
 its own when asked for: `SandboxServer(smtp_port=0)` (a free port) → `sandbox.smtp.port`.
 `seawall sandbox` always starts the sink (`--smtp-port`, default 12125).
 
-`SandboxServer` runs uvicorn (h11, so dropped connections look the same everywhere) on a socket it
-binds itself, leaves the process's signal handlers alone, and on exit releases hanging requests
-so it stops promptly.
+`SandboxServer` serves through `embedded.EmbeddedHttpServer` (uvicorn in this loop, on a socket it
+binds itself, signal handlers left alone) and on exit releases hanging requests so it stops promptly.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
-import socket
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Mapping
 from types import TracebackType
 from typing import Any, Self
 
@@ -30,6 +26,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from seawall.sandbox.app import SandboxState, as_fault_config, create_sandbox_app
+from seawall.sandbox.embedded import EmbeddedHttpServer, uvicorn_config
 from seawall.sandbox.faults import FaultConfig
 from seawall.sandbox.smtp import DEFAULT_SMTP_PORT, SmtpFaultConfig, SmtpSink, as_smtp_fault_config
 
@@ -45,28 +42,6 @@ class SandboxSettings(BaseSettings):
     faults: FaultConfig = Field(default_factory=FaultConfig)
     sms_faults: FaultConfig = Field(default_factory=FaultConfig)
     smtp_faults: SmtpFaultConfig = Field(default_factory=SmtpFaultConfig)
-
-
-class _DroppedResponseFilter(logging.Filter):
-    """Injected dropped responses are the point, not server errors: keep them out of the log."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "without completing response" not in record.getMessage()
-
-
-_DROPPED_RESPONSE_FILTER = _DroppedResponseFilter()
-
-
-class _EmbeddedUvicorn(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield  # the embedding process owns its signals
-
-
-def _uvicorn_config(app: Any, *, host: str, port: int) -> uvicorn.Config:
-    logging.getLogger("uvicorn.error").addFilter(_DROPPED_RESPONSE_FILTER)
-    return uvicorn.Config(app, host=host, port=port, http="h11", lifespan="off", log_config=None,
-                          access_log=False, timeout_graceful_shutdown=2, timeout_keep_alive=5)
 
 
 class SandboxServer:
@@ -90,20 +65,15 @@ class SandboxServer:
         if smtp_port is not None:
             self.smtp = SmtpSink(host=host, port=smtp_port, mailbox=self.state.mail, injector=self.state.mail_faults,
                                  credentials=smtp_credentials)
-        self._requested_port = port
-        self._socket: socket.socket | None = None
-        self._server: _EmbeddedUvicorn | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._http = EmbeddedHttpServer(self.app, host=host, port=port, name="sandbox server")
 
     @property
     def port(self) -> int:
-        if self._socket is None:
-            raise RuntimeError("the sandbox is not running")
-        return int(self._socket.getsockname()[1])
+        return self._http.port
 
     @property
     def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return self._http.base_url
 
     @property
     def faults(self) -> FaultConfig:
@@ -130,46 +100,27 @@ class SandboxServer:
         return new_config
 
     async def start(self) -> None:
-        # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that say so (no 40 ms Nagle stalls).
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((self.host, self._requested_port))
-        except OSError:
-            sock.close()
-            raise
-        self._socket = sock
+        self._http.bind()  # a taken HTTP port fails before the sink starts
         if self.smtp is not None:
             try:
                 await self.smtp.start()
             except BaseException:
-                sock.close()
-                self._socket = None
+                self._http.close_socket()
                 raise
-        self._server = _EmbeddedUvicorn(_uvicorn_config(self.app, host=self.host, port=self.port))
-        self._task = asyncio.create_task(self._server.serve(sockets=[sock]), name="seawall-sandbox")
-        while not self._server.started:
-            if self._task.done():
-                if self.smtp is not None:
-                    await self.smtp.stop()
-                await self._task  # raises what stopped it
-                raise RuntimeError("the sandbox server stopped during startup")
-            await asyncio.sleep(0.005)
+        try:
+            await self._http.serve()
+        except BaseException:
+            if self.smtp is not None:
+                await self.smtp.stop()
+            raise
 
     async def stop(self) -> None:
         if self.smtp is not None:
             await self.smtp.stop()
-        if self._server is None or self._task is None:
-            return
-        self.state.faults.release_hangs()
-        self.state.sms.faults.release_hangs()
-        self._server.should_exit = True
-        try:
-            await self._task
-        finally:
-            if self._socket is not None:
-                self._socket.close()
-            self._socket = self._server = self._task = None
+        if self._http.running:
+            self.state.faults.release_hangs()
+            self.state.sms.faults.release_hangs()
+        await self._http.stop()
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -196,7 +147,7 @@ def run_sandbox(host: str = "127.0.0.1", port: int = DEFAULT_PORT, *, smtp_port:
     state.mail_faults.configure(settings.smtp_faults)
     config = as_fault_config(faults) if faults is not None else settings.faults
     app = create_sandbox_app(state=state, faults=config)
-    server = uvicorn.Server(_uvicorn_config(app, host=host, port=port))
+    server = uvicorn.Server(uvicorn_config(app, host=host, port=port))
     sink = SmtpSink(host=host, port=smtp_port, mailbox=state.mail, injector=state.mail_faults)
     asyncio.run(_serve(server, sink, on_smtp_ready))
 

@@ -25,9 +25,7 @@ refused before they are recorded, as an overloaded receiver would.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import socket
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -39,8 +37,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from seawall.sandbox.app import as_fault_config
+from seawall.sandbox.embedded import EmbeddedHttpServer
 from seawall.sandbox.faults import FaultConfig, FaultInjector, FaultMiddleware, RequestStats
-from seawall.sandbox.server import _EmbeddedUvicorn, _uvicorn_config
 
 
 class Respond(BaseModel):
@@ -187,20 +185,15 @@ class WebhookReceiverServer:
         self.host = host
         self.state = ReceiverState()
         self.app = create_webhook_receiver_app(state=self.state, faults=faults)
-        self._requested_port = port
-        self._socket: socket.socket | None = None
-        self._server: _EmbeddedUvicorn | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._http = EmbeddedHttpServer(self.app, host=host, port=port, name="webhook receiver")
 
     @property
     def port(self) -> int:
-        if self._socket is None:
-            raise RuntimeError("the webhook receiver is not running")
-        return int(self._socket.getsockname()[1])
+        return self._http.port
 
     @property
     def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return self._http.base_url
 
     def url(self, name: str) -> str:
         return f"{self.base_url}/hooks/{name}"
@@ -228,33 +221,12 @@ class WebhookReceiverServer:
         return self.state.received(webhook_id, name=name)
 
     async def start(self) -> None:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((self.host, self._requested_port))
-        except OSError:
-            sock.close()
-            raise
-        self._socket = sock
-        self._server = _EmbeddedUvicorn(_uvicorn_config(self.app, host=self.host, port=self.port))
-        self._task = asyncio.create_task(self._server.serve(sockets=[sock]), name="seawall-webhook-receiver")
-        while not self._server.started:
-            if self._task.done():
-                await self._task
-                raise RuntimeError("the webhook receiver stopped during startup")
-            await asyncio.sleep(0.005)
+        await self._http.serve()
 
     async def stop(self) -> None:
-        if self._server is None or self._task is None:
-            return
-        self.state.faults.release_hangs()
-        self._server.should_exit = True
-        try:
-            await self._task
-        finally:
-            if self._socket is not None:
-                self._socket.close()
-            self._socket = self._server = self._task = None
+        if self._http.running:
+            self.state.faults.release_hangs()
+        await self._http.stop()
 
     async def __aenter__(self) -> Self:
         await self.start()
