@@ -44,7 +44,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -102,20 +102,35 @@ class FaultDecision:
     latency_seconds: float = 0.0
 
 
-class FaultInjector:
-    """Decides, request by request, which fault (if any) to inject."""
+class _DrawnConfig(Protocol):
+    @property
+    def seed(self) -> int | None: ...
+    @property
+    def latency_ms(self) -> float: ...
+    @property
+    def latency_jitter_ms(self) -> float: ...
+    @property
+    def outage_seconds(self) -> float: ...
+    def weighted_kinds(self) -> Any: ...
 
-    def __init__(self, config: FaultConfig | None = None, *,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+
+ConfigT = TypeVar("ConfigT", bound=_DrawnConfig)
+
+
+class RandomFaults(Generic[ConfigT]):
+    """The seeded draw both injectors share: which weighted fault kind (if any) and how much latency,
+    an outage window started by `configure`, and the release of hanging requests on stop."""
+
+    def __init__(self, config: ConfigT, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._released = asyncio.Event()
-        self.configure(config or FaultConfig())
+        self.configure(config)
 
     @property
-    def config(self) -> FaultConfig:
+    def config(self) -> ConfigT:
         return self._config
 
-    def configure(self, config: FaultConfig) -> None:
+    def configure(self, config: ConfigT) -> None:
         self._config = config
         self._rng = random.Random(config.seed)
         self._outage_until = self._clock() + config.outage_seconds if config.outage_seconds else 0.0
@@ -123,20 +138,17 @@ class FaultInjector:
     def outage_remaining(self) -> float:
         return max(0.0, self._outage_until - self._clock())
 
-    def decide(self, method: str) -> FaultDecision:
-        if self.outage_remaining() > 0:
-            return FaultDecision(FaultKind.OUTAGE)
+    def draw(self) -> tuple[Any, float]:
+        """(the fault kind or None, the latency in seconds) for the next request or transaction."""
         config = self._config
-        if config.methods is not None and method.upper() not in {m.upper() for m in config.methods}:
-            return FaultDecision(None)
         pick, jitter = self._rng.random(), self._rng.random()
         latency = (config.latency_ms + jitter * config.latency_jitter_ms) / 1000.0
         threshold = 0.0
         for kind, rate in config.weighted_kinds():
             threshold += rate
             if pick < threshold:
-                return FaultDecision(kind, latency)
-        return FaultDecision(None, latency)
+                return kind, latency
+        return None, latency
 
     def release_hangs(self) -> None:
         """End every request hanging now (the sandbox is stopping); later ones hang again."""
@@ -145,6 +157,23 @@ class FaultInjector:
 
     async def wait_released(self) -> None:
         await self._released.wait()
+
+
+class FaultInjector(RandomFaults[FaultConfig]):
+    """Decides, request by request, which fault (if any) to inject."""
+
+    def __init__(self, config: FaultConfig | None = None, *,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__(config or FaultConfig(), clock=clock)
+
+    def decide(self, method: str) -> FaultDecision:
+        if self.outage_remaining() > 0:
+            return FaultDecision(FaultKind.OUTAGE)
+        config = self.config
+        if config.methods is not None and method.upper() not in {m.upper() for m in config.methods}:
+            return FaultDecision(None)
+        kind, latency = self.draw()
+        return FaultDecision(kind, latency)
 
 
 @dataclass

@@ -36,7 +36,6 @@ aiosmtpd's threaded `Controller`), so tests read the records directly, without l
 from __future__ import annotations
 
 import asyncio
-import random
 import secrets
 import socket
 import time
@@ -56,6 +55,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from seawall.kit.ids import new_id
+from seawall.sandbox.faults import RandomFaults
 
 DEFAULT_SMTP_PORT = 12125
 SINK_HOSTNAME = "sink.sandbox.seawall.invalid"
@@ -105,44 +105,16 @@ class SmtpFaultDecision:
     latency_seconds: float = 0.0
 
 
-class SmtpFaultInjector:
+class SmtpFaultInjector(RandomFaults[SmtpFaultConfig]):
     """Decides, transaction by transaction, which fault (if any) the sink injects."""
 
     def __init__(self, config: SmtpFaultConfig | None = None, *,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self._released = asyncio.Event()
-        self.configure(config or SmtpFaultConfig())
-
-    @property
-    def config(self) -> SmtpFaultConfig:
-        return self._config
-
-    def configure(self, config: SmtpFaultConfig) -> None:
-        self._config = config
-        self._rng = random.Random(config.seed)
-        self._outage_until = self._clock() + config.outage_seconds if config.outage_seconds else 0.0
-
-    def outage_remaining(self) -> float:
-        return max(0.0, self._outage_until - self._clock())
+        super().__init__(config or SmtpFaultConfig(), clock=clock)
 
     def decide(self) -> SmtpFaultDecision:
-        config = self._config
-        pick, jitter = self._rng.random(), self._rng.random()
-        latency = (config.latency_ms + jitter * config.latency_jitter_ms) / 1000.0
-        threshold = 0.0
-        for kind, rate in config.weighted_kinds():
-            threshold += rate
-            if pick < threshold:
-                return SmtpFaultDecision(kind, latency)
-        return SmtpFaultDecision(None, latency)
-
-    def release_hangs(self) -> None:
-        released, self._released = self._released, asyncio.Event()
-        released.set()
-
-    async def wait_released(self) -> None:
-        await self._released.wait()
+        kind, latency = self.draw()
+        return SmtpFaultDecision(kind, latency)
 
 
 def as_smtp_fault_config(faults: SmtpFaultConfig | Mapping[str, Any] | None) -> SmtpFaultConfig:
