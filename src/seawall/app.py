@@ -26,6 +26,7 @@ from seawall.kit.clock import Clock
 from seawall.notifications.api import router as notifications_router
 from seawall.payments.admin_api import router as providers_admin_router
 from seawall.payments.api import router as payments_router
+from seawall.ratelimit import RateLimitMiddleware
 from seawall.runtime import Runtime
 from seawall.web.errors import install_error_handlers
 from seawall.web.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
@@ -41,12 +42,16 @@ async def prepare_database(runtime: Runtime) -> None:
         await runtime.database.require_current_schema()
 
 
-def create_app(settings: Settings, *, run_worker: bool = False, clock: Clock | None = None) -> FastAPI:
+def create_app(settings: Settings, *, run_worker: bool = False, clock: Clock | None = None,
+               in_process_cache: bool | None = None) -> FastAPI:
+    """`in_process_cache` (embedded mode, no Redis): cache reads in this process; by default only
+    when the worker runs here too, since a worker in another process could not invalidate it."""
     load_job_modules(settings.job_module_names)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runtime = Runtime.build(settings, clock=clock)
+        local_cache = run_worker if in_process_cache is None else in_process_cache
+        runtime = Runtime.build(settings, clock=clock, in_process_cache=local_cache)
         await prepare_database(runtime)
         app.state.runtime = runtime
         worker: Worker | None = None
@@ -74,6 +79,7 @@ def create_app(settings: Settings, *, run_worker: bool = False, clock: Clock | N
         openapi_url="/openapi.json",
     )
     install_error_handlers(app)
+    app.add_middleware(RateLimitMiddleware)  # innermost: request ids and the body size limit apply first
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
     app.include_router(health_router)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 FIVE_DAYS_SECONDS = 5 * 24 * 3600.0
@@ -76,6 +76,10 @@ class Settings(BaseSettings):
     argon2_time_cost: int = Field(default=2, ge=2)
     argon2_memory_kib: int = Field(default=19_456, ge=19_456)
     argon2_parallelism: int = Field(default=1, ge=1)
+    # Threads that hash and verify passwords (each hash takes tens of ms of CPU and ~19 MiB of memory
+    # bandwidth). Unset: one fewer than the CPUs (at least one), so a burst of sign-ups or logins queues
+    # for the pool instead of taking every core from requests and jobs.
+    password_hashing_threads: int | None = Field(default=None, ge=1, le=64)
 
     # Notifications. Email goes over SMTP when `smtp_host` is set, else to .eml files in `outbox_dir`
     # (development). SMS needs a Twilio-style API base.
@@ -118,14 +122,61 @@ class Settings(BaseSettings):
     redis_socket_timeout_seconds: float = Field(default=0.5, gt=0)
     # Rate limiting (moving window). Limits use the `limits` notation, e.g. "100/minute;2000/hour".
     # [rate limiting settings: owned by the rate-limit module]
+    rate_limit_enabled: bool = True
+    # Multiplies every limit below (e.g. 100 for a load test or the demo driven from one IP).
+    rate_limit_scale: float = Field(default=1.0, gt=0)
+    rate_limit_per_ip: str = "1200/minute"  # every route but health, per client IP (IPv6: per /64)
+    rate_limit_per_user: str = "600/minute"  # per session token (hashed), on top of the IP limit
+    rate_limit_per_api_key: str = "1200/minute"  # per operator key (hashed) on /admin
+    rate_limit_login_per_ip: str = "30/minute;300/hour"  # POST /v1/sessions
+    rate_limit_login_per_email: str = "10/minute;50/hour"
+    rate_limit_signup_per_ip: str = "20/minute;200/hour"  # POST /v1/signups
+    rate_limit_password_reset_per_ip: str = "10/minute;50/hour"  # POST /v1/password-resets
+    rate_limit_password_reset_per_email: str = "3/minute;10/hour"
+    # Comma-separated addresses/CIDRs of reverse proxies whose X-Forwarded-For is believed. Empty (the
+    # default): the client is the socket peer.
+    rate_limit_trusted_proxies: str = ""
+    # Redis unreachable: true = serve, limited per process meanwhile (and log); false = 503 + Retry-After.
+    rate_limit_fail_open: bool = True
+
+    @field_validator(
+        "rate_limit_per_ip", "rate_limit_per_user", "rate_limit_per_api_key", "rate_limit_login_per_ip",
+        "rate_limit_login_per_email", "rate_limit_signup_per_ip", "rate_limit_password_reset_per_ip",
+        "rate_limit_password_reset_per_email",
+    )
+    @classmethod
+    def _parse_limits(cls, value: str) -> str:
+        from limits import parse_many
+
+        try:
+            parse_many(value)
+        except ValueError as exc:
+            raise ValueError(f"not a limit in the `limits` notation (e.g. '100/minute;2000/hour'): {exc}") from exc
+        return value
 
     # Cache-aside for hot reads.
     # [cache settings: owned by the cache module]
+    cache_enabled: bool = True
+    cache_ttl_seconds: float = Field(default=30.0, gt=0)  # a backstop: every write invalidates after commit
+    cache_max_entries: int = Field(default=10_000, ge=1)  # the in-process cache (embedded mode)
+    cache_lock_seconds: float = Field(default=2.0, gt=0)  # one loader per key across processes (Redis lock)
 
     # RabbitMQ job transport (server mode). Unset -> workers claim straight from the jobs table.
     broker_url: str | None = None
     broker_queue_prefix: str = "seawall."  # queue names: <prefix><seawall queue>, e.g. seawall.payments
     # [broker settings: owned by the jobs transport]
+    # Unacknowledged deliveries per worker process (basic.qos); unset -> the worker's concurrency.
+    broker_prefetch_count: int | None = Field(default=None, ge=1, le=10_000)
+    # Quorum queue `x-delivery-limit`: a message redelivered more often is dead-lettered to <queue>.dead.
+    broker_delivery_limit: int = Field(default=20, ge=1, le=1000)
+    # The relay: due rows published per transaction, and how often it looks (unset -> job_poll_interval).
+    broker_relay_batch_size: int = Field(default=200, ge=1, le=10_000)
+    broker_relay_interval_seconds: float | None = Field(default=None, gt=0, le=60)
+    # While the broker is up, workers still claim from the table this often (lost or dead-lettered messages).
+    broker_sweep_interval_seconds: float = Field(default=30.0, gt=0)
+    broker_connect_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
+    broker_reconnect_interval_seconds: float = Field(default=5.0, gt=0, le=300)
+    broker_confirm_timeout_seconds: float = Field(default=10.0, gt=0, le=300)  # publisher confirm wait
 
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)  # SEAWALL_WEBHOOKS_*
 

@@ -1,4 +1,5 @@
-"""The objects one process role shares: settings, database, clock and the server secret."""
+"""The objects one process role shares: settings, database, clock, the server secret, and (server
+mode) the Redis link behind the read cache, the rate limits and the shared breaker state."""
 
 from __future__ import annotations
 
@@ -8,11 +9,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from seawall.accounts.passwords import Passwords
+from seawall.cache import ReadCache, build_read_cache
+from seawall.cache import register as register_cache
 from seawall.config import Settings
 from seawall.db import Database
 from seawall.kit.clock import Clock, SystemClock
+from seawall.kit.redis import RedisLink
 from seawall.notifications.channels import Channel, build_channels
 from seawall.payments.gateway import PaymentGateway, build_gateway
+from seawall.ratelimit import RateLimits
+from seawall.resilience import ProviderPolicy, SharedBreakerState
 from seawall.webhooks.gateway import WebhookGateway
 from seawall.webhooks.gateway import build_gateway as build_webhook_gateway
 
@@ -26,28 +32,56 @@ class Runtime:
     payments: PaymentGateway
     webhooks: WebhookGateway
     channels: dict[str, Channel]
+    cache: ReadCache
+    rate_limits: RateLimits
+    redis: RedisLink | None = None
     clock: Clock = field(default_factory=SystemClock)
     draining: bool = False
 
     @classmethod
-    def build(cls, settings: Settings, *, clock: Clock | None = None) -> Runtime:
-        return cls(
+    def build(cls, settings: Settings, *, clock: Clock | None = None, in_process_cache: bool = True) -> Runtime:
+        """`in_process_cache=False`: without Redis, do not cache (an API whose workers run elsewhere)."""
+        redis = RedisLink.build(settings)
+        secret_key = load_secret_key(settings)
+        database = Database(settings)
+        cache = build_read_cache(settings, redis, in_process=in_process_cache)
+        register_cache(database.engine.sync_engine, cache)
+        runtime = cls(
             settings=settings,
-            database=Database(settings),
-            secret_key=load_secret_key(settings),
+            database=database,
+            secret_key=secret_key,
             passwords=Passwords(settings),
             payments=build_gateway(settings),
             webhooks=build_webhook_gateway(settings.webhooks),
             channels=build_channels(settings),
+            cache=cache,
+            rate_limits=RateLimits.build(settings, link=redis, secret=secret_key),
+            redis=redis,
             clock=clock or SystemClock(),
         )
+        if redis is not None:
+            shared = SharedBreakerState(redis)
+            for policy in runtime.provider_policies():
+                policy.shared = shared
+        return runtime
 
+    def provider_policies(self) -> list[ProviderPolicy]:
+        policies = [route.policy for route in self.payments.routes.values()]
+        for channel in self.channels.values():
+            policy = getattr(channel, "policy", None)
+            if isinstance(policy, ProviderPolicy):
+                policies.append(policy)
+        return policies
 
     async def aclose(self) -> None:
         await self.payments.aclose()
         await self.webhooks.aclose()
         for channel in self.channels.values():
             await channel.aclose()
+        await self.rate_limits.aclose()
+        if self.redis is not None:
+            await self.redis.aclose()
+        self.passwords.close()
         await self.database.dispose()
 
 

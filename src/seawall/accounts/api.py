@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from seawall.accounts import service
-from seawall.accounts.auth import CurrentPrincipal
+from seawall.accounts.auth import CurrentPrincipal, CurrentSession
 from seawall.accounts.schemas import (
     AcceptedOut,
     LoginIn,
@@ -71,8 +71,8 @@ async def delete_current_session(principal: CurrentPrincipal, runtime: RuntimeDe
 
 
 @router.get("/me")
-async def get_me(principal: CurrentPrincipal) -> UserOut:
-    return UserOut.model_validate(principal.user)
+async def get_me(auth_session: CurrentSession, runtime: RuntimeDep) -> UserOut:
+    return await service.get_user_view(runtime.database, runtime.cache, user_id=auth_session.user_id)
 
 
 @router.post("/me/plan-payments", status_code=status.HTTP_202_ACCEPTED, response_model=PaymentOut)

@@ -30,6 +30,8 @@ from seawall.accounts.errors import (
 )
 from seawall.accounts.models import AuthSession, PasswordReset, User, UserStatus
 from seawall.accounts.passwords import Passwords
+from seawall.accounts.schemas import UserOut
+from seawall.cache import CacheKey, ReadCache, invalidate_on_commit, track
 from seawall.db import Database
 from seawall.errors import NotFoundError
 from seawall.jobs import enqueue
@@ -44,6 +46,13 @@ from seawall.payments.models import Payment
 
 PASSWORD_RESET_JOB = "notifications.password_reset"
 SIGNUP_PURPOSE_PREFIX = "signup:"
+
+
+def user_view_key(user_id: str) -> CacheKey:
+    return ("user", user_id)
+
+
+track(User, lambda user: [user_view_key(user.id)])  # every committed change of a user row invalidates its view
 
 
 @dataclass(frozen=True)
@@ -143,6 +152,7 @@ async def log_in(
     async with database.transaction() as session:
         if upgraded_hash is not None:
             await repository.set_password_hash(session, user_id=user_id, password_hash=upgraded_hash, now=now)
+            invalidate_on_commit(session, [user_view_key(user_id)])  # a bulk UPDATE: not seen by flush
         session.add(auth_session)
     return auth_session, token
 
@@ -153,6 +163,23 @@ async def authenticate(session: AsyncSession, *, clock: Clock, token: str) -> tu
     if auth_session is None or user is None:
         raise InvalidSessionError("the bearer token is invalid, expired or revoked")
     return user, auth_session
+
+
+async def authenticate_session(session: AsyncSession, *, clock: Clock, token: str) -> AuthSession:
+    """The live session of a bearer token (never cached: a revocation takes effect at once)."""
+    auth_session = await repository.find_live_session(session, token_digest=token_digest(token), now=clock.now())
+    if auth_session is None:
+        raise InvalidSessionError("the bearer token is invalid, expired or revoked")
+    return auth_session
+
+
+async def get_user_view(database: Database, cache: ReadCache, *, user_id: str) -> UserOut:
+    """A user's own view (`GET /v1/me`), cache-aside; the key is the user's own id."""
+    async def load() -> dict[str, object]:
+        async with database.read_transaction() as session:
+            return UserOut.model_validate(await get_user(session, user_id)).model_dump(mode="json")
+
+    return UserOut.model_validate(await cache.get_or_load(user_view_key(user_id), load))
 
 
 async def log_out(session: AsyncSession, *, clock: Clock, auth_session_id: str) -> None:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, status
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from seawall.accounts.auth import CurrentPrincipal
+from seawall.accounts.auth import CurrentPrincipal, CurrentSession
 from seawall.idempotency.api import IdempotencyDep
 from seawall.payments import service
 from seawall.payments.schemas import PaymentIn, PaymentOut, PaymentPageOut, RefundIn, RefundOut
@@ -46,9 +46,9 @@ async def list_payments(
 
 
 @router.get("/{payment_id}")
-async def get_payment(payment_id: str, principal: CurrentPrincipal, session: ReadSessionDep) -> PaymentOut:
-    payment = await service.get_payment_of(session, user_id=principal.user.id, payment_id=payment_id)
-    return PaymentOut.model_validate(payment)
+async def get_payment(payment_id: str, auth_session: CurrentSession, runtime: RuntimeDep) -> PaymentOut:
+    return await service.get_payment_view(runtime.database, runtime.cache, user_id=auth_session.user_id,
+                                          payment_id=payment_id)
 
 
 @router.post("/{payment_id}/refunds", status_code=status.HTTP_202_ACCEPTED, response_model=RefundOut)

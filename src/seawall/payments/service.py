@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from seawall.cache import CacheKey, ReadCache, track
+from seawall.db import Database
 from seawall.jobs import enqueue
 from seawall.kit.clock import Clock
 from seawall.kit.ids import new_id
@@ -17,10 +19,20 @@ from seawall.kit.pagination import decode_cursor, encode_cursor
 from seawall.payments import repository
 from seawall.payments.errors import PaymentNotFoundError, RefundNotAllowedError
 from seawall.payments.models import Payment, Refund
+from seawall.payments.schemas import PaymentOut
 from seawall.payments.state import CAPTURED_STATUSES, PaymentStatus, RefundStatus
 
 CHARGE_JOB = "payments.charge"
 REFUND_JOB = "payments.refund"
+
+
+def payment_view_key(user_id: str, payment_id: str) -> CacheKey:
+    """The owner is part of the key: another user's request can never reach this entry."""
+    return ("payment", user_id, payment_id)
+
+
+# Every committed change of a payment row (API, charge and refund jobs, reconciliation) invalidates it.
+track(Payment, lambda payment: [payment_view_key(payment.user_id, payment.id)])
 
 
 async def create_payment(
@@ -52,6 +64,20 @@ async def get_payment_of(session: AsyncSession, *, user_id: str, payment_id: str
     if payment is None or payment.user_id != user_id:
         raise PaymentNotFoundError(f"no payment {payment_id}")
     return payment
+
+
+async def get_payment_view(database: Database, cache: ReadCache, *, user_id: str, payment_id: str) -> PaymentOut:
+    """`GET /v1/payments/{id}`, cache-aside. A miss loads through `get_payment_of` (404 for another
+    user's payment, never cached); a hit is checked against its recorded owner once more."""
+    async def load() -> dict[str, object]:
+        async with database.read_transaction() as session:
+            payment = await get_payment_of(session, user_id=user_id, payment_id=payment_id)
+            return {"owner": payment.user_id, "payment": PaymentOut.model_validate(payment).model_dump(mode="json")}
+
+    view = await cache.get_or_load(payment_view_key(user_id, payment_id), load)
+    if view.get("owner") != user_id:
+        raise PaymentNotFoundError(f"no payment {payment_id}")
+    return PaymentOut.model_validate(view["payment"])
 
 
 async def list_payments_of(

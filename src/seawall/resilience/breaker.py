@@ -16,6 +16,8 @@ States:
   finished, the breaker closes if their rates are under the thresholds and opens again otherwise.
 
 Defaults are Resilience4j's. Every transition is reported to `on_transition` (metrics, logs).
+The window is per process; an opening is shared across processes by `shared.SharedBreakerState`
+(server mode), which calls `adopt_open` on the other processes' breakers.
 """
 
 from __future__ import annotations
@@ -95,6 +97,22 @@ class CircuitBreaker:
         """A permitted call that was not sent after all (e.g. the bulkhead refused it)."""
         if self.state == BreakerState.HALF_OPEN and self._half_open_started > len(self._half_open_results):
             self._half_open_started -= 1
+
+    def adopt_open(self, opened_at: datetime) -> bool:
+        """Another process opened this provider's breaker at `opened_at`: open here until the same time.
+
+        Ignored when that opening has already run its course or is not newer than ours.
+        """
+        if opened_at + timedelta(seconds=self.config.wait_duration_in_open_seconds) <= self.clock.now():
+            return False
+        if self.state == BreakerState.OPEN and self.opened_at is not None and self.opened_at >= opened_at:
+            return False
+        if self.state == BreakerState.OPEN:
+            self.opened_at = opened_at
+            return True
+        self._transition(BreakerState.OPEN)
+        self.opened_at = opened_at
+        return True
 
     def seconds_until_half_open(self) -> float:
         if self.state != BreakerState.OPEN or self.opened_at is None:

@@ -19,9 +19,10 @@ from enum import StrEnum
 from typing import TypeVar
 
 from seawall.config import Settings
-from seawall.resilience.breaker import BreakerConfig, CircuitBreaker, Transition
+from seawall.resilience.breaker import BreakerConfig, BreakerState, CircuitBreaker, Transition
 from seawall.resilience.budget import RetryBudget
 from seawall.resilience.bulkhead import Bulkhead
+from seawall.resilience.shared import SharedBreakerState
 
 T = TypeVar("T")
 
@@ -42,6 +43,7 @@ class ProviderPolicy:
     bulkhead: Bulkhead
     budget: RetryBudget
     total_timeout_seconds: float = 30.0
+    shared: SharedBreakerState | None = None  # server mode: openings shared across processes
 
     async def call(
         self,
@@ -49,8 +51,11 @@ class ProviderPolicy:
         *,
         classify: Callable[[BaseException], CallOutcome] = count_every_error_as_failure,
     ) -> T:
+        if self.shared is not None:
+            await self.shared.pull(self.breaker)
         async with self.bulkhead.slot():
             self.breaker.acquire()
+            before = self.breaker.state
             started = time.monotonic()
             try:
                 async with asyncio.timeout(self.total_timeout_seconds):
@@ -61,13 +66,19 @@ class ProviderPolicy:
                     self.breaker.record_failure(duration)
                 else:
                     self.breaker.record_success(duration)
+                await self._publish(before)
                 raise
             except BaseException:
                 self.breaker.release_unused()  # cancelled: no outcome to record
                 raise
             self.breaker.record_success(time.monotonic() - started)
+            await self._publish(before)
             self.budget.refund()
             return result
+
+    async def _publish(self, before: BreakerState) -> None:
+        if self.shared is not None and self.breaker.state != before:
+            await self.shared.push(self.breaker, before)
 
 
 def policy_from_settings(name: str, settings: Settings, *, on_transition: Transition | None = None,

@@ -1,0 +1,125 @@
+"""Pure ASGI middleware: spend the request's quotas before the app runs; 429/503 in the one error shape.
+
+Health routes (`/livez`, `/readyz`, `/metrics`) are never limited. Every limited response, allowed
+or refused, carries `RateLimit-Policy` and `RateLimit`; a refusal adds `Retry-After`.
+For login and password reset the body is read (bounded by the body-size middleware outside this
+one), its `email` spends the per-email quota, and the body is replayed to the app unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from seawall.ratelimit.guard import RateLimits, client_address
+from seawall.ratelimit.limiter import Verdict
+from seawall.ratelimit.policy import EXEMPT_PATHS, limit_header, policy_header
+from seawall.web.errors import error_response
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def _bearer(scope: Scope) -> str | None:
+    authorization = _header(scope, b"authorization")
+    if authorization is None:
+        return None
+    scheme, _, credentials = authorization.partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return credentials.strip() or None
+
+
+async def _read_body(receive: Receive) -> tuple[bytes, list[Message]]:
+    messages: list[Message] = []
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks), messages
+
+
+def _email_of(body: bytes) -> str | None:
+    try:
+        parsed: Any = json.loads(body)
+    except ValueError:
+        return None
+    email = parsed.get("email") if isinstance(parsed, dict) else None
+    return email if isinstance(email, str) and 0 < len(email) <= 320 else None
+
+
+class RateLimitMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in EXEMPT_PATHS:
+            await self.app(scope, receive, send)
+            return
+        app_state = getattr(scope.get("app"), "state", None)
+        runtime = getattr(app_state, "runtime", None)
+        limits: RateLimits | None = getattr(runtime, "rate_limits", None)
+        if limits is None or not limits.enabled:
+            await self.app(scope, receive, send)
+            return
+        method, path = scope["method"], scope["path"]
+        peer = scope["client"][0] if scope.get("client") else None
+        client = client_address(peer, _header(scope, b"x-forwarded-for"), limits.trusted_proxies)
+        partitions = limits.partitions(method=method, path=path, client=client, bearer=_bearer(scope))
+        verdict = await limits.limiter.check(partitions)
+        if verdict.allowed and limits.quotas.by_email(method, path) is not None:
+            body, messages = await _read_body(receive)
+            receive = _replay(messages, receive)
+            email = _email_of(body)
+            by_email = limits.email_partition(method=method, path=path, email=email) if email else None
+            if by_email is not None:
+                partitions.append(by_email)
+                more = await limits.limiter.check([by_email])
+                verdict = Verdict(allowed=more.allowed, unavailable=more.unavailable, retry_after=more.retry_after,
+                                  violated=more.violated, states=verdict.states + more.states)
+        headers = {"RateLimit-Policy": policy_header(partitions)}
+        if verdict.states:
+            headers["RateLimit"] = limit_header(verdict.states)
+        if verdict.unavailable:
+            response = error_response(503, "unavailable", "rate limiting is unavailable; retry shortly",
+                                      headers={"Retry-After": str(verdict.retry_after)})
+            await response(scope, receive, send)
+            return
+        if not verdict.allowed:
+            headers["Retry-After"] = str(verdict.retry_after)
+            response = error_response(429, "rate_limited", "too many requests; retry after the given delay",
+                                      details={"policy": verdict.violated, "retry_after": verdict.retry_after},
+                                      headers=headers)
+            await response(scope, receive, send)
+            return
+        encoded = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *encoded]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _replay(messages: list[Message], receive: Receive) -> Receive:
+    pending = list(messages)
+
+    async def replay() -> Message:
+        if pending:
+            return pending.pop(0)
+        return await receive()
+
+    return replay
+

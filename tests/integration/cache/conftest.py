@@ -1,0 +1,58 @@
+"""Cache fixtures: the API in process *with* its read cache (Redis on `full`, in process otherwise),
+a fake Stripe for the charge jobs, and a one-shot payments worker on the test's own Runtime (which
+stands for a worker process: it shares the database and, on `full`, Redis — not the app's objects)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from seawall.app import create_app
+from seawall.config import Settings
+from seawall.jobs.worker import Worker
+from seawall.runtime import Runtime
+from seawall.sandbox import SandboxServer
+
+
+@pytest.fixture
+async def sandbox() -> AsyncIterator[SandboxServer]:
+    async with SandboxServer() as server:
+        yield server
+
+
+@pytest.fixture
+def settings(settings: Settings, sandbox: SandboxServer) -> Settings:
+    return settings.model_copy(update={"stripe_api_base": sandbox.base_url, "cache_ttl_seconds": 300.0})
+
+
+@dataclass
+class CachedApi:
+    http: httpx.AsyncClient
+    app: FastAPI
+
+    @property
+    def runtime(self) -> Runtime:
+        runtime: Runtime = self.app.state.runtime
+        return runtime
+
+
+@pytest.fixture
+async def api(settings: Settings, runtime: Runtime) -> AsyncIterator[CachedApi]:
+    app = create_app(settings, run_worker=False, in_process_cache=True)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://seawall.test") as http:
+            yield CachedApi(http=http, app=app)
+
+
+@pytest.fixture
+def run_payment_jobs(runtime: Runtime) -> Callable[[], Awaitable[None]]:
+    async def run() -> None:
+        worker = Worker(database=runtime.database, settings=runtime.settings, runtime=runtime, queues=["payments"])
+        await worker.run_until_idle()
+
+    return run
