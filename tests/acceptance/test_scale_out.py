@@ -28,6 +28,8 @@ from tests.support.server import ServerFactory
 PAYMENTS = int(os.environ.get("SEAWALL_SCALE_OUT_PAYMENTS", "1000"))
 PAYERS = 8
 CLIENT_CONCURRENCY = 24
+LOGINS_ALLOWED = 5
+LOGIN_ATTEMPTS = 12
 
 
 @pytest.fixture
@@ -60,6 +62,13 @@ def worker_env(sandbox: SandboxServer) -> dict[str, str]:
         "SEAWALL_JOB_BACKOFF_BASE_SECONDS": "0.05",
         "SEAWALL_JOB_BACKOFF_CAP_SECONDS": "0.5",
         "SEAWALL_LOG_LEVEL": "WARNING",
+        # One loopback client drives everything: lift the per-address and per-user limits, keep the
+        # per-email login limit (checked across both APIs below) at its default.
+        "SEAWALL_RATE_LIMIT_PER_IP": "1000000/minute",
+        "SEAWALL_RATE_LIMIT_PER_USER": "1000000/minute",
+        "SEAWALL_RATE_LIMIT_SIGNUP_PER_IP": "1000/minute",
+        "SEAWALL_RATE_LIMIT_LOGIN_PER_IP": "1000/minute",
+        "SEAWALL_RATE_LIMIT_LOGIN_PER_EMAIL": f"{LOGINS_ALLOWED}/minute",
     }
 
 
@@ -71,6 +80,7 @@ async def pay(http: httpx.AsyncClient, token: str, index: int) -> str:
     return str(response.json()["id"])
 
 
+@pytest.mark.timeout(1200)
 async def test_two_apis_and_three_workers_share_the_work_with_every_effect_exactly_once(
     servers: ServerFactory, runtime: Runtime, sandbox: SandboxServer
 ) -> None:
@@ -93,6 +103,17 @@ async def test_two_apis_and_three_workers_share_the_work_with_every_effect_exact
                 return await pay(clients[index % 2], tokens[index % PAYERS], index)
 
         payment_ids = await asyncio.gather(*(one(index) for index in range(PAYMENTS)))
+
+        # A rate limit holds across both APIs (they count in the same Redis): truly concurrent logins
+        # for one email, spread over the two processes, get exactly the allowed number through.
+        email = new_email("limited")
+        assert (await sign_up(clients[0], email)).status_code == 201
+        logins = await asyncio.gather(*(
+            clients[index % 2].post("/v1/sessions", json={"email": email, "password": "wrong-password-1"})
+            for index in range(LOGIN_ATTEMPTS)))
+        login_statuses = Counter(response.status_code for response in logins)
+        assert login_statuses[429] == LOGIN_ATTEMPTS - LOGINS_ALLOWED, login_statuses
+        assert all(r.headers.get("Retry-After") for r in logins if r.status_code == 429)
     finally:
         for client in clients:
             await client.aclose()
