@@ -30,6 +30,9 @@ def _serve_http(*, run_worker: bool, host: str | None, port: int | None) -> None
         port=port if port is not None else settings.port,
         log_config=None,
         access_log=False,
+        # The client address is the socket peer unless SEAWALL_RATE_LIMIT_TRUSTED_PROXIES says which
+        # proxies' X-Forwarded-For to believe (uvicorn would otherwise trust 127.0.0.1's by default).
+        proxy_headers=False,
         timeout_graceful_shutdown=int(settings.job_drain_timeout_seconds) or None,
         lifespan="on",
     )
