@@ -1,4 +1,9 @@
-"""`seawall doctor`: which backends are configured, are they reachable, is the schema current."""
+"""`seawall doctor`: which backends are in use, are they reachable, is the schema current.
+
+Reports the database (embedded SQLite or server), the job transport (the jobs table, or RabbitMQ
+with the depth of each queue and its dead-letter queue) and Redis (or "in process"). Exit code 1
+when any configured backend is unreachable, the schema is not current, or the ledger disagrees.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +15,14 @@ import typer
 from seawall.cli.runner import run_with_runtime
 from seawall.db import head_revision
 from seawall.jobs import repository as jobs_repository
+from seawall.jobs.transport.health import broker_health
+from seawall.kit.redis import redis_health
 from seawall.payments.ledger import check_ledger
 from seawall.runtime import Runtime
 
 
 def doctor(as_json: bool = typer.Option(False, "--json", help="Print JSON")) -> None:
-    """Check the database, the job queue and the ledger (balanced, agrees with payments); exit 1 on a problem."""
+    """Check the database, job transport, Redis and the ledger (balanced, agrees with payments); exit 1 on a problem."""
 
     async def run(runtime: Runtime) -> dict[str, Any]:
         report: dict[str, Any] = {
@@ -23,7 +30,8 @@ def doctor(as_json: bool = typer.Option(False, "--json", help="Print JSON")) -> 
                 "url": runtime.database.engine.url.render_as_string(hide_password=True),
                 "mode": "embedded (SQLite)" if runtime.settings.is_embedded_database else "server",
             },
-            "job_transport": "database (jobs table)",
+            "job_transport": await broker_health(runtime.settings),
+            "redis": await redis_health(runtime.settings),
         }
         try:
             await runtime.database.ping()
@@ -42,7 +50,8 @@ def doctor(as_json: bool = typer.Option(False, "--json", help="Print JSON")) -> 
 
     report = run_with_runtime(run)
     healthy = (bool(report["database"].get("ok")) and bool(report["database"].get("schema_current"))
-               and bool(report.get("ledger", {}).get("ok", False)))
+               and bool(report.get("ledger", {}).get("ok", False))
+               and bool(report["job_transport"].get("ok")) and bool(report["redis"].get("ok")))
     report["healthy"] = healthy
     typer.echo(json.dumps(report, indent=None if as_json else 2, default=str))
     if not healthy:

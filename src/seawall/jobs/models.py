@@ -49,6 +49,9 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Broker transport only: when the relay last had the broker confirm a message for this job. Every
+    # requeue clears it, so the relay publishes the job again once it is due (see transport/relay.py).
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (
         Index("ix_jobs_claim", "queue", "status", "next_run_at"),
@@ -56,6 +59,10 @@ class Job(Base):
         # Only queued rows: the claim query's hot path stays small however many jobs have finished.
         Index("ix_jobs_due", "queue", "next_run_at", postgresql_where=text("status = 'queued'"),
               sqlite_where=text("status = 'queued'")),
+        # What the relay has yet to publish: small however long the queues are.
+        Index("ix_jobs_unpublished", "queue", "next_run_at",
+              postgresql_where=text("status = 'queued' AND published_at IS NULL"),
+              sqlite_where=text("status = 'queued' AND published_at IS NULL")),
     )
 
 

@@ -1,7 +1,12 @@
 """All SQL of the job engine. Every write that records an outcome is fenced by the lease token.
 
 Claims select due rows with `FOR UPDATE SKIP LOCKED` (PostgreSQL; SQLite ignores the clause and is
-already serialized by `BEGIN IMMEDIATE`), then stamp each with a fresh lease token.
+already serialized by `BEGIN IMMEDIATE`), then stamp each with a fresh lease token. A claim by id (a
+broker delivery) uses the same conditions, so a message never overrides the row.
+
+The broker relay's mark, `published_at`, is cleared by every requeue (retry, defer, release, replay),
+so a job that goes back to the queue is published again when it is due; a running job whose lease
+expired is publishable again until the relay has published it after that expiry.
 """
 
 from __future__ import annotations
@@ -25,6 +30,14 @@ async def get(session: AsyncSession, job_id: int) -> Job | None:
     return await session.get(Job, job_id, populate_existing=True)
 
 
+def _claimable(now: datetime) -> Any:
+    """Queued and due, or running with an expired lease."""
+    return or_(
+        and_(Job.status == JobStatus.QUEUED, Job.next_run_at <= now),
+        and_(Job.status == JobStatus.RUNNING, Job.lease_expires_at < now),
+    )
+
+
 async def claim_due(
     session: AsyncSession,
     *,
@@ -38,19 +51,49 @@ async def claim_due(
     """Claim up to `limit` due jobs: queued and due, or running with an expired lease."""
     due = (
         select(Job)
-        .where(
-            Job.queue.in_(queues),
-            Job.kind.in_(kinds),
-            or_(
-                and_(Job.status == JobStatus.QUEUED, Job.next_run_at <= now),
-                and_(Job.status == JobStatus.RUNNING, Job.lease_expires_at < now),
-            ),
-        )
+        .where(Job.queue.in_(queues), Job.kind.in_(kinds), _claimable(now))
         .order_by(Job.next_run_at, Job.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
     jobs = list((await session.execute(due)).scalars().all())
+    return await _stamp_claims(session, jobs, now=now, lease_seconds=lease_seconds, worker_id=worker_id)
+
+
+async def claim_by_ids(
+    session: AsyncSession,
+    *,
+    job_ids: Sequence[int],
+    queues: Sequence[str],
+    kinds: Sequence[str],
+    now: datetime,
+    lease_seconds: float,
+    worker_id: str,
+) -> tuple[list[Job], set[int]]:
+    """Claim these jobs where the row says they may run now (a broker delivery names them).
+
+    Returns the claimed jobs and the ids that are claimable but locked by another transaction right
+    now (typically the relay that published them, which marks them only after the broker confirmed):
+    ask again shortly. Every other id is finished, not due, leased elsewhere or unknown here.
+    """
+    if not job_ids:
+        return [], set()
+    wanted = and_(Job.id.in_(job_ids), Job.queue.in_(queues), Job.kind.in_(kinds), _claimable(now))
+    locked = select(Job).where(wanted).order_by(Job.id).with_for_update(skip_locked=True)
+    jobs = list((await session.execute(locked)).scalars().all())
+    claimed_ids = {job.id for job in jobs}
+    busy: set[int] = set()
+    if len(claimed_ids) < len(set(job_ids)):
+        # A plain read does not wait for row locks: it shows the last committed state.
+        rest = select(Job.id).where(wanted, Job.id.not_in(claimed_ids))
+        busy = set((await session.execute(rest)).scalars().all())
+    jobs = await _stamp_claims(session, jobs, now=now, lease_seconds=lease_seconds, worker_id=worker_id)
+    return jobs, busy
+
+
+async def _stamp_claims(
+    session: AsyncSession, jobs: list[Job], *, now: datetime, lease_seconds: float, worker_id: str
+) -> list[Job]:
     if not jobs:
         return []
     expired_tokens = [job.lease_token for job in jobs if job.status == JobStatus.RUNNING and job.lease_token]
@@ -80,6 +123,43 @@ async def claim_due(
         )
     await session.flush()
     return jobs
+
+
+async def lock_publishable(
+    session: AsyncSession, *, queues: Sequence[str], kinds: Sequence[str], now: datetime, limit: int
+) -> list[tuple[int, str]]:
+    """(id, queue) of jobs the relay should publish, locked (`SKIP LOCKED`) until its transaction ends.
+
+    Due queued jobs not yet published, then running jobs whose lease expired and that were not
+    published since. Selected by state, never by an id high-water mark: ids commit out of order.
+    """
+    unpublished = (
+        select(Job.id, Job.queue)
+        .where(Job.queue.in_(queues), Job.kind.in_(kinds), Job.status == JobStatus.QUEUED,
+               Job.published_at.is_(None), Job.next_run_at <= now)
+        .order_by(Job.next_run_at, Job.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    rows = [(job_id, queue) for job_id, queue in (await session.execute(unpublished)).all()]
+    if len(rows) < limit:
+        expired = (
+            select(Job.id, Job.queue)
+            .where(Job.queue.in_(queues), Job.kind.in_(kinds), Job.status == JobStatus.RUNNING,
+                   Job.lease_expires_at < now,
+                   or_(Job.published_at.is_(None), Job.published_at < Job.lease_expires_at))
+            .order_by(Job.lease_expires_at, Job.id)
+            .limit(limit - len(rows))
+            .with_for_update(skip_locked=True)
+        )
+        rows += [(job_id, queue) for job_id, queue in (await session.execute(expired)).all()]
+    return rows
+
+
+async def mark_published(session: AsyncSession, *, job_ids: Sequence[int], now: datetime) -> None:
+    """The broker confirmed a message for each of these (their rows are locked by the caller)."""
+    if job_ids:
+        await session.execute(update(Job).where(Job.id.in_(job_ids)).values(published_at=now))
 
 
 def _owned(job_id: int, lease_token: str) -> Any:
@@ -150,6 +230,7 @@ async def schedule_retry(
         now=now,
         values=dict(
             status=JobStatus.QUEUED,
+            published_at=None,
             lease_token=None,
             lease_expires_at=None,
             next_run_at=run_at,
@@ -172,6 +253,7 @@ async def defer(
         now=now,
         values=dict(
             status=JobStatus.QUEUED,
+            published_at=None,
             lease_token=None,
             lease_expires_at=None,
             next_run_at=run_at,
@@ -212,6 +294,7 @@ async def release(session: AsyncSession, *, job_id: int, lease_token: str, now: 
         now=now,
         values=dict(
             status=JobStatus.QUEUED,
+            published_at=None,
             lease_token=None,
             lease_expires_at=None,
             next_run_at=now,
@@ -246,7 +329,8 @@ async def requeue_dead(session: AsyncSession, *, job_id: int, now: datetime) -> 
     result = await session.execute(
         update(Job)
         .where(Job.id == job_id, Job.status == JobStatus.DEAD)
-        .values(status=JobStatus.QUEUED, attempts=0, next_run_at=now, finished_at=None, updated_at=now)
+        .values(status=JobStatus.QUEUED, attempts=0, next_run_at=now, finished_at=None, published_at=None,
+                updated_at=now)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
 

@@ -14,6 +14,14 @@ Guarantees (Seawall's own core; no job library gave all of them with the outbox 
   keeping its last error and its attempt history.
 - On shutdown, no new jobs are claimed, running handlers get `job_drain_timeout_seconds` to
   finish, and any still running are cancelled and handed back to the queue at once.
+
+Transports. Without `broker_url` the worker claims due rows straight from the table (SQLite, or
+PostgreSQL with SKIP LOCKED, woken by LISTEN/NOTIFY). With it, job ids arrive from RabbitMQ
+(`transport/`): the worker claims each delivered id through the same conditional, lease-stamping
+update, acks a message whose row has nothing to run (finished, not due, leased elsewhere), and acks
+the others once the job's outcome is recorded. While the broker is unreachable (not yet connected,
+or reconnecting) the worker claims from the table at its poll interval, so work never stalls; while
+it is up, a slow sweep (`broker_sweep_interval_seconds`) still claims from the table.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ import os
 import random
 import secrets
 import socket
+import time
 import traceback
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -37,10 +46,12 @@ from seawall.db import Database
 from seawall.jobs import repository
 from seawall.jobs.context import ClaimedJob, JobContext
 from seawall.jobs.errors import DeferJobError, LeaseLostError, PermanentJobError, RetryableJobError
+from seawall.jobs.models import Job
 from seawall.jobs.outbox import enqueue
 from seawall.jobs.registry import JobKind, JobRegistry
 from seawall.jobs.registry import registry as default_registry
 from seawall.jobs.retry import RetryPolicy
+from seawall.jobs.transport import BrokerTransport, Delivery
 from seawall.jobs.wakeup import Listener
 from seawall.kit.clock import Clock, SystemClock
 
@@ -85,6 +96,14 @@ class Worker:
         self._stopping = asyncio.Event()
         self._wakeup = asyncio.Event()
         self._periodic_buckets: dict[str, int] = {}
+        self.transport: BrokerTransport | None = None  # set while running with a broker
+
+    def _broker_transport(self, kinds: list[str]) -> BrokerTransport | None:
+        if not self.settings.broker_url:
+            return None
+        return BrokerTransport(database=self.database, settings=self.settings, queues=self.queues, kinds=kinds,
+                               clock=self.clock, prefetch=self.settings.broker_prefetch_count or self.concurrency,
+                               on_delivery=self._wakeup.set)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -94,6 +113,8 @@ class Worker:
 
     def wake(self) -> None:
         self._wakeup.set()
+        if self.transport is not None:
+            self.transport.wake()
 
     @property
     def running_count(self) -> int:
@@ -106,19 +127,29 @@ class Worker:
         if self.database.engine.dialect.name == "postgresql":
             listener = Listener(self.database.engine.url, self.queues, self.wake)
             listener.start()
+        transport = self.transport = self._broker_transport(kinds)
+        if transport is not None:
+            transport.start()
+        next_sweep = time.monotonic() + self.settings.broker_sweep_interval_seconds
         try:
             while not self._stopping.is_set():
+                self._wakeup.clear()
                 claimed = 0
                 try:
                     await self._enqueue_periodic()
+                    if kinds and transport is not None:
+                        claimed = await self._claim_deliveries(transport, kinds)
                     capacity = self.concurrency - len(self._running)
                     if capacity > 0 and kinds:
-                        claimed = await self._claim_and_start(kinds, capacity)
+                        if transport is None or transport.polling:
+                            claimed += await self._claim_and_start(kinds, capacity)
+                        elif transport.available and time.monotonic() >= next_sweep:
+                            next_sweep = time.monotonic() + self.settings.broker_sweep_interval_seconds
+                            claimed += await self._claim_and_start(kinds, capacity)
                 except Exception as exc:  # the database may be briefly unavailable; keep going
                     log.warning("worker.loop_error", error=describe_error(exc))
                 if claimed and len(self._running) < self.concurrency:
                     continue
-                self._wakeup.clear()
                 try:
                     await asyncio.wait_for(self._wakeup.wait(), self.settings.job_poll_interval_seconds)
                 except TimeoutError:
@@ -126,15 +157,40 @@ class Worker:
         finally:
             if listener is not None:
                 await listener.stop()
+            if transport is not None:
+                await transport.stop_intake()
             await self._drain()
+            if transport is not None:
+                await transport.aclose()
+            self.transport = None
             log.info("worker.stopped", worker_id=self.worker_id)
 
     async def run_until_idle(self, *, max_rounds: int = 10_000) -> None:
-        """Run until no job is due and none is running (tests and one-shot tools)."""
+        """Run until no job is due and none is running (tests and one-shot tools).
+
+        With a broker, each round relays due jobs and fetches deliveries (`basic.get`) before it
+        falls back to claiming from the table.
+        """
         kinds = self.registry.names_for_queues(self.queues)
+        transport = self._broker_transport(kinds)
+        if transport is not None and not await transport.open():
+            transport = None
+        try:
+            await self._run_until_idle(kinds, transport, max_rounds)
+        finally:
+            if transport is not None:
+                await transport.aclose()
+
+    async def _run_until_idle(self, kinds: list[str], transport: BrokerTransport | None, max_rounds: int) -> None:
         idle_checks = 0
         for _ in range(max_rounds):
-            claimed = await self._claim_and_start(kinds, self.concurrency - len(self._running))
+            claimed = 0
+            if transport is not None and kinds:
+                claimed += await transport.relay.publish_due()
+                await transport.consumer.fetch(self.concurrency - len(self._running) - transport.consumer.pending)
+                claimed += await self._claim_deliveries(transport, kinds)
+            if not claimed:
+                claimed = await self._claim_and_start(kinds, self.concurrency - len(self._running))
             if not claimed and not self._running:
                 # Idle only when a few claims in a row find nothing: a job enqueued by a handler that
                 # just finished can reach other connections a moment after that handler's task ends.
@@ -173,23 +229,62 @@ class Worker:
                 lease_seconds=self.lease_seconds,
                 worker_id=self.worker_id,
             )
-            claimed = [
-                ClaimedJob(
-                    id=job.id,
-                    kind=job.kind,
-                    queue=job.queue,
-                    payload=dict(job.payload),
-                    attempt=job.attempts,
-                    max_attempts=job.max_attempts,
-                    lease_token=job.lease_token or "",
-                )
-                for job in jobs
-            ]
+            claimed = [self._snapshot(job) for job in jobs]
         for job in claimed:
-            task = asyncio.create_task(self._execute(job), name=f"job-{job.id}")
-            self._running[job.id] = task
-            task.add_done_callback(functools.partial(self._finished, job.id))
+            self._start(job, None)
         return len(claimed)
+
+    async def _claim_deliveries(self, transport: BrokerTransport, kinds: list[str]) -> int:
+        """Claim the jobs that delivered messages name, as far as there are free slots; return how
+        many deliveries were dealt with (started, skipped or dead-lettered)."""
+        deliveries = transport.consumer.take(self.concurrency - len(self._running))
+        if not deliveries:
+            return 0
+        for delivery in deliveries:
+            if delivery.job_id is None:
+                log.warning("job.delivery_malformed", body=delivery.message.body[:200])
+                await delivery.dead_letter()
+        deliveries = [delivery for delivery in deliveries if delivery.job_id is not None]
+        try:
+            async with self.database.transaction() as session:
+                jobs, busy = await repository.claim_by_ids(
+                    session, job_ids=[d.job_id for d in deliveries if d.job_id is not None], queues=self.queues,
+                    kinds=kinds, now=self.clock.now(), lease_seconds=self.lease_seconds, worker_id=self.worker_id,
+                )
+                claimed = {job.id: self._snapshot(job) for job in jobs}
+        except BaseException:
+            transport.consumer.put_back(deliveries)  # not settled: try again on the next round
+            raise
+        held: list[Delivery] = []
+        for delivery in deliveries:
+            job = claimed.pop(delivery.job_id, None) if delivery.job_id is not None else None
+            if job is not None:
+                self._start(job, delivery)
+            elif delivery.job_id in busy:
+                held.append(delivery)  # its row is locked (the relay has yet to commit): ask again soon
+            else:
+                transport.consumer.skipped += 1
+                await delivery.ack()  # the row has nothing to run: finished, not due or leased elsewhere
+        transport.consumer.put_back(held)
+        return len(deliveries) - len(held)
+
+    def _snapshot(self, job: Job) -> ClaimedJob:
+        return ClaimedJob(id=job.id, kind=job.kind, queue=job.queue, payload=dict(job.payload),
+                          attempt=job.attempts, max_attempts=job.max_attempts, lease_token=job.lease_token or "")
+
+    def _start(self, job: ClaimedJob, delivery: Delivery | None) -> None:
+        task = asyncio.create_task(self._execute_and_ack(job, delivery), name=f"job-{job.id}")
+        self._running[job.id] = task
+        task.add_done_callback(functools.partial(self._finished, job.id))
+
+    async def _execute_and_ack(self, job: ClaimedJob, delivery: Delivery | None) -> None:
+        try:
+            await self._execute(job)
+        finally:
+            # After the outcome is recorded. Also when recording failed: the row is then still
+            # running, and once its lease expires the relay publishes it again.
+            if delivery is not None:
+                await delivery.ack()
 
     def _finished(self, job_id: int, _task: asyncio.Task[None] | None = None) -> None:
         self._running.pop(job_id, None)

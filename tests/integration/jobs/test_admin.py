@@ -105,7 +105,8 @@ async def test_admin_api_lists_jobs_by_status_with_cursor_pagination(
     assert seen == sorted(ids["dead"], reverse=True)  # newest first, each exactly once
 
     everything = (await client.get("/admin/jobs", params={"limit": 200}, headers=ADMIN)).json()
-    assert sorted(job["id"] for job in everything["data"]) == sorted(job_id for group in ids.values() for job_id in group)
+    every_id = sorted(job_id for group in ids.values() for job_id in group)
+    assert sorted(job["id"] for job in everything["data"]) == every_id
     assert everything["next_cursor"] is None
     queued = (await client.get("/admin/jobs", params={"status": "queued"}, headers=ADMIN)).json()
     assert [job["id"] for job in queued["data"]] == sorted(ids["queued"], reverse=True)
