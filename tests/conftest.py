@@ -34,6 +34,7 @@ from tests.support.services import (
     REDIS_URL,
     broker_url,
     create_vhost,
+    delete_queues,
     delete_redis_keys,
     delete_vhost,
     require_rabbitmq,
@@ -106,15 +107,14 @@ def services(backend: str, request: pytest.FixtureRequest) -> Iterator[dict[str,
         yield {}
         return
     key_prefix = unique_prefix("redis") + ":"
+    url = broker_url(request.getfixturevalue("rabbitmq_vhost"))
+    queue_prefix = unique_prefix("queue") + "."
     try:
-        yield {
-            "redis_url": REDIS_URL,
-            "redis_key_prefix": key_prefix,
-            "broker_url": broker_url(request.getfixturevalue("rabbitmq_vhost")),
-            "broker_queue_prefix": unique_prefix("queue") + ".",
-        }
+        yield {"redis_url": REDIS_URL, "redis_key_prefix": key_prefix, "broker_url": url,
+               "broker_queue_prefix": queue_prefix}
     finally:
         delete_redis_keys(key_prefix)
+        delete_queues(url, queue_prefix)
 
 
 @pytest.fixture

@@ -15,6 +15,8 @@ import uuid
 
 import pytest
 
+from tests.support.databases import _run_in_thread
+
 REDIS_URL = os.environ.get("SEAWALL_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 RABBITMQ_HOST, RABBITMQ_PORT = "127.0.0.1", 5672
 _reachable: dict[tuple[str, int], bool] = {}
@@ -60,7 +62,39 @@ def create_vhost() -> str:
 
 
 def delete_vhost(name: str) -> None:
-    subprocess.run(["rabbitmqctl", "-q", "delete_vhost", name], capture_output=True, timeout=60)
+    try:
+        subprocess.run(["rabbitmqctl", "-q", "delete_vhost", name], capture_output=True, timeout=120)
+    except subprocess.TimeoutExpired:  # the broker finishes it on its own; never fail a run over cleanup
+        pass
+
+
+def delete_queues(url: str, queue_prefix: str) -> None:
+    """Delete one test's quorum queues (work and dead-letter) and its dead-letter exchange.
+
+    Each quorum queue is a Raft group with its own processes: a run that left every test's queues
+    alive until the vhost goes would keep thousands of them on one node."""
+    import aio_pika
+
+    from seawall.config import Settings
+    from seawall.jobs.transport import topology
+
+    settings = Settings(broker_url=url, broker_queue_prefix=queue_prefix)
+
+    async def delete() -> None:
+        connection = await aio_pika.connect(url, timeout=10)
+        try:
+            channel = await connection.channel()
+            for queue in settings.queue_names:
+                for name in (topology.queue_name(settings, queue), topology.dead_letter_queue_name(settings, queue)):
+                    await channel.queue_delete(name)
+            await channel.exchange_delete(topology.dead_letter_exchange_name(settings))
+        finally:
+            await connection.close()
+
+    try:
+        _run_in_thread(delete)
+    except Exception:  # cleanup only: the run's vhost is deleted at the end anyway
+        pass
 
 
 def broker_url(vhost: str) -> str:
