@@ -17,7 +17,6 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
 import structlog
 from redis.asyncio import Redis
@@ -26,6 +25,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from seawall.config import Settings
+from seawall.kit.urls import redacted_url
 
 log = structlog.get_logger("seawall.redis")
 
@@ -94,14 +94,6 @@ class RedisLink:
 
     async def aclose(self) -> None:
         await self.client.aclose()
-
-
-def redacted_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = f"{parts.username or ''}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 async def redis_health(settings: Settings) -> dict[str, object]:

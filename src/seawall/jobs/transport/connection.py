@@ -17,17 +17,11 @@ import aio_pika
 import structlog
 from aio_pika.abc import AbstractQueue, AbstractRobustChannel, AbstractRobustConnection
 from aio_pika.exceptions import AMQPError
-from yarl import URL
 
 from seawall.config import Settings
 from seawall.jobs.transport import topology
 
 log = structlog.get_logger("seawall.jobs.transport")
-
-
-def redacted(url: str) -> str:
-    parsed = URL(url)
-    return str(parsed.with_password("***")) if parsed.password else str(parsed)
 
 
 async def connect(settings: Settings, *, name: str) -> AbstractRobustConnection:

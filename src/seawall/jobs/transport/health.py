@@ -13,7 +13,7 @@ from aio_pika.exceptions import ChannelNotFoundEntity
 
 from seawall.config import Settings
 from seawall.jobs.transport import topology
-from seawall.jobs.transport.connection import redacted
+from seawall.kit.urls import redacted_url
 
 
 async def _depth(connection: AbstractConnection, name: str) -> dict[str, object]:
@@ -30,7 +30,7 @@ async def _depth(connection: AbstractConnection, name: str) -> dict[str, object]
 async def broker_health(settings: Settings) -> dict[str, object]:
     if not settings.broker_url:
         return {"configured": False, "ok": True, "transport": "database (jobs table)"}
-    report: dict[str, object] = {"configured": True, "url": redacted(settings.broker_url)}
+    report: dict[str, object] = {"configured": True, "url": redacted_url(settings.broker_url)}
     try:
         connection = await aio_pika.connect(settings.broker_url, timeout=settings.broker_connect_timeout_seconds)
     except Exception as exc:
