@@ -55,7 +55,7 @@ def worker_env(sandbox: SandboxServer) -> dict[str, str]:
         "SEAWALL_SMTP_PORT": str(sandbox.smtp.port),
         "SEAWALL_SMTP_SECURITY": "none",
         "SEAWALL_WORKER_CONCURRENCY": "8",
-        "SEAWALL_JOB_LEASE_SECONDS": "10",
+        "SEAWALL_JOB_LEASE_SECONDS": "30",  # ample under load: a lost lease re-sends a receipt
         "SEAWALL_PROVIDER_READ_TIMEOUT_SECONDS": "1",
         "SEAWALL_PROVIDER_TOTAL_TIMEOUT_SECONDS": "2",
         "SEAWALL_RETRY_BUDGET_CAPACITY": "1000000",
