@@ -6,7 +6,9 @@ Contract:
 - SQLite (embedded mode) runs in WAL with `synchronous=FULL`, so a commit that was answered 2xx
   survives a power cut, and every writing transaction starts with `BEGIN IMMEDIATE`: SQLite has a
   single writer, and taking the write lock up front turns would-be upgrade deadlocks into ordinary
-  waits bounded by `busy_timeout`.
+  waits bounded by `busy_timeout`. Within one process, writers also queue first on a FIFO gate
+  (`WriteGate`), taken at `BEGIN` and opened right after `COMMIT`: SQLite's busy handler polls with
+  sleeps of up to 100 ms, which under many concurrent writers left the lock idle most of the time.
 - `Database.read_transaction()` is for work that only reads: on SQLite it runs on a separate
   `query_only` engine with a deferred BEGIN, so readers never wait for (or block) the writer; on
   other databases it is an ordinary transaction.
@@ -16,6 +18,7 @@ Contract:
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -28,9 +31,11 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, MetaData, event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.util import await_only
 
 from seawall.config import Settings
 from seawall.errors import SchemaNotCurrentError
+from seawall.sqlite_driver import OneHopDbapi
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -48,6 +53,41 @@ class Base(DeclarativeBase):
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
+class WriteGate:
+    """One process's queue for SQLite's single write lock: first come, first served, no polling.
+
+    Only an optimization: SQLite's own lock still decides (other processes, and a gate that times
+    out, fall back to `busy_timeout`). A connection holds the gate from its `BEGIN IMMEDIATE` until
+    its `COMMIT` has run, or until it rolls back or goes back to the pool.
+    """
+
+    HELD = "seawall_write_gate"
+
+    def __init__(self, timeout_seconds: float) -> None:
+        self.timeout_seconds = timeout_seconds
+        self._lock: asyncio.Lock | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def enter(self, connection_info: dict[str, Any]) -> None:
+        """Wait for the gate (called in SQLAlchemy's greenlet, on the event loop)."""
+        if connection_info.get(self.HELD):
+            return
+        loop = asyncio.get_running_loop()
+        if self._lock is None or self._loop is not loop:  # a new event loop (tests): a new gate
+            self._lock, self._loop = asyncio.Lock(), loop
+        lock = self._lock
+        try:
+            await_only(asyncio.wait_for(lock.acquire(), self.timeout_seconds))
+        except TimeoutError:
+            return  # let SQLite's busy timeout decide
+        connection_info[self.HELD] = lock
+
+    def leave(self, connection_info: dict[str, Any]) -> None:
+        lock = connection_info.pop(self.HELD, None)
+        if lock is not None and lock.locked():
+            lock.release()
+
+
 def _configure_sqlite(engine: AsyncEngine, *, busy_timeout_ms: int, read_only: bool = False) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -62,9 +102,37 @@ def _configure_sqlite(engine: AsyncEngine, *, busy_timeout_ms: int, read_only: b
             cursor.execute("PRAGMA query_only = ON")
         cursor.close()
 
+    if read_only:
+        @event.listens_for(engine.sync_engine, "begin")
+        def _on_read_begin(connection: Connection) -> None:
+            connection.exec_driver_sql("BEGIN")
+        return
+
+    gate = WriteGate(busy_timeout_ms / 1000)
+
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        gate.enter(connection.info)
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            gate.leave(connection.info)
+            raise
+
+    @event.listens_for(engine.sync_engine, "commit")
+    def _on_commit(connection: Connection) -> None:
+        # COMMIT here, so the next writer is let in once it has run (the driver's own commit that
+        # follows finds no open transaction and does nothing).
+        connection.exec_driver_sql("COMMIT")
+        gate.leave(connection.info)
+
+    @event.listens_for(engine.sync_engine, "rollback")
+    def _on_rollback(connection: Connection) -> None:
+        gate.leave(connection.info)  # the ROLLBACK that follows is brief; SQLite's lock covers it
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        gate.leave(record.info)
 
 
 def create_engine(settings: Settings, *, read_only: bool = False) -> AsyncEngine:
@@ -73,6 +141,7 @@ def create_engine(settings: Settings, *, read_only: bool = False) -> AsyncEngine
         settings.var_dir.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(
             url,
+            module=OneHopDbapi.build() if url.startswith("sqlite+aiosqlite") else None,
             pool_size=settings.database_pool_size,
             pool_timeout=settings.database_pool_timeout_seconds,
             connect_args={"timeout": settings.sqlite_busy_timeout_ms / 1000},

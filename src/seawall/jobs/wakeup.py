@@ -1,10 +1,14 @@
-"""Prompt wake-ups for workers on PostgreSQL: `LISTEN seawall_jobs`, with polling as the fallback.
+"""Prompt wake-ups for workers, with polling as the fallback.
 
-`enqueue()` issues `pg_notify('seawall_jobs', <queue>)` in the caller's transaction, so the
-notification is delivered only if the job commits. A worker listens on a connection of its own and
-wakes at once for its queues. If the listener cannot connect or its connection drops, nothing is
-lost: the worker's poll (`job_poll_interval_seconds`) still finds every due job, and the listener
-reconnects in the background.
+- In the same process (`seawall serve`, embedded mode): `enqueue()` notes the job's queue on the
+  session, and when that session commits, the workers running in this process for that queue wake
+  at once. Nothing happens on rollback.
+- Across processes on PostgreSQL: `enqueue()` issues `pg_notify('seawall_jobs', <queue>)` in the
+  caller's transaction, so the notification is delivered only if the job commits. A worker listens
+  on a connection of its own and wakes at once for its queues.
+
+Neither is needed for correctness: the worker's poll (`job_poll_interval_seconds`) still finds every
+due job, e.g. while the listener reconnects in the background, or on SQLite across processes.
 """
 
 from __future__ import annotations
@@ -14,20 +18,53 @@ from collections.abc import Callable
 
 import asyncpg
 import structlog
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session, SessionTransaction
 
 CHANNEL = "seawall_jobs"
 RECONNECT_SECONDS = 5.0
+ENQUEUED = "seawall_enqueued_queues"  # session.info: queues that get a due job if this session commits
 
 log = structlog.get_logger("seawall.jobs.wakeup")
 
+_local_workers: dict[int, tuple[frozenset[str], Callable[[], None]]] = {}
+
+
+def wake_locally(queues: list[str], wake: Callable[[], None]) -> Callable[[], None]:
+    """Call `wake` whenever a session of this process commits a due job on one of `queues`;
+    returns the function that stops it."""
+    token = id(wake)
+    _local_workers[token] = (frozenset(queues), wake)
+
+    def stop() -> None:
+        _local_workers.pop(token, None)
+
+    return stop
+
 
 async def notify_enqueued(session: AsyncSession, queue: str) -> None:
-    """Tell listening workers a job is due on `queue` (delivered at commit; PostgreSQL only)."""
+    """Tell workers a job is due on `queue`, once the transaction commits."""
+    session.info.setdefault(ENQUEUED, set()).add(queue)
     if session.bind is not None and session.bind.dialect.name == "postgresql":
         await session.execute(text("SELECT pg_notify(:channel, :queue)"), {"channel": CHANNEL, "queue": queue})
+
+
+@event.listens_for(Session, "after_commit")
+def _wake_local_workers(session: Session) -> None:
+    queues = session.info.pop(ENQUEUED, None)
+    if not queues:
+        return
+    for worker_queues, wake in list(_local_workers.values()):
+        if not worker_queues.isdisjoint(queues):
+            wake()
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_rolled_back(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(ENQUEUED, None)
 
 
 class Listener:

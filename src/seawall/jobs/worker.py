@@ -16,8 +16,10 @@ Guarantees (Seawall's own core; no job library gave all of them with the outbox 
   finish, and any still running are cancelled and handed back to the queue at once.
 
 Transports. Without `broker_url` the worker claims due rows straight from the table (SQLite, or
-PostgreSQL with SKIP LOCKED, woken by LISTEN/NOTIFY). With it, job ids arrive from RabbitMQ
-(`transport/`): the worker claims each delivered id through the same conditional, lease-stamping
+PostgreSQL with SKIP LOCKED), woken at once by a commit that enqueued due work (`wakeup`), else
+every `job_poll_interval_seconds`. Finished jobs free slots, but it claims again only once half its
+slots are free (or work arrived, or the poll came round), so claims come in batches.
+With `broker_url`, job ids arrive from RabbitMQ (`transport/`): the worker claims each delivered id through the same conditional, lease-stamping
 update, acks a message whose row has nothing to run (finished, not due, leased elsewhere), and acks
 the others once the job's outcome is recorded. While the broker is unreachable (not yet connected,
 or reconnecting) the worker claims from the table at its poll interval, so work never stalls; while
@@ -52,7 +54,7 @@ from seawall.jobs.registry import JobKind, JobRegistry
 from seawall.jobs.registry import registry as default_registry
 from seawall.jobs.retry import RetryPolicy
 from seawall.jobs.transport import BrokerTransport, Delivery
-from seawall.jobs.wakeup import Listener
+from seawall.jobs.wakeup import Listener, wake_locally
 from seawall.kit.clock import Clock, SystemClock
 
 log = structlog.get_logger("seawall.jobs.worker")
@@ -95,6 +97,7 @@ class Worker:
         self._tokens: dict[int, str] = {}
         self._stopping = asyncio.Event()
         self._wakeup = asyncio.Event()
+        self._work_signalled = False  # woken because work arrived, not only because a job finished
         self._periodic_buckets: dict[str, int] = {}
         self.transport: BrokerTransport | None = None  # set while running with a broker
 
@@ -112,9 +115,16 @@ class Worker:
         self._wakeup.set()
 
     def wake(self) -> None:
+        self._work_signalled = True
         self._wakeup.set()
         if self.transport is not None:
             self.transport.wake()
+
+    @property
+    def _claim_batch(self) -> int:
+        """Free slots worth a claim when only finished jobs woke us: claiming one job per finished
+        job would cost a write transaction each; waiting for half the slots batches them."""
+        return max(1, self.concurrency // 2)
 
     @property
     def running_count(self) -> int:
@@ -127,13 +137,16 @@ class Worker:
         if self.database.engine.dialect.name == "postgresql":
             listener = Listener(self.database.engine.url, self.queues, self.wake)
             listener.start()
+        stop_waking = wake_locally(self.queues, self.wake)
         transport = self.transport = self._broker_transport(kinds)
         if transport is not None:
             transport.start()
         next_sweep = time.monotonic() + self.settings.broker_sweep_interval_seconds
+        polled = True
         try:
             while not self._stopping.is_set():
                 self._wakeup.clear()
+                signalled, self._work_signalled = self._work_signalled, False
                 claimed = 0
                 try:
                     await self._enqueue_periodic()
@@ -142,19 +155,23 @@ class Worker:
                     capacity = self.concurrency - len(self._running)
                     if capacity > 0 and kinds:
                         if transport is None or transport.polling:
-                            claimed += await self._claim_and_start(kinds, capacity)
+                            if polled or signalled or capacity >= self._claim_batch:
+                                claimed += await self._claim_and_start(kinds, capacity)
                         elif transport.available and time.monotonic() >= next_sweep:
                             next_sweep = time.monotonic() + self.settings.broker_sweep_interval_seconds
                             claimed += await self._claim_and_start(kinds, capacity)
                 except Exception as exc:  # the database may be briefly unavailable; keep going
                     log.warning("worker.loop_error", error=describe_error(exc))
                 if claimed and len(self._running) < self.concurrency:
+                    polled = True  # there may be more due right now
                     continue
                 try:
                     await asyncio.wait_for(self._wakeup.wait(), self.settings.job_poll_interval_seconds)
+                    polled = False
                 except TimeoutError:
-                    pass
+                    polled = True
         finally:
+            stop_waking()
             if listener is not None:
                 await listener.stop()
             if transport is not None:

@@ -104,7 +104,7 @@ def start_server(data_dir: Path, *, admin_key: str, sandbox: Sandbox) -> DemoPro
         "SEAWALL_SMTP_HOST": "127.0.0.1",
         "SEAWALL_SMTP_PORT": str(sandbox.smtp_port),
         "SEAWALL_SMTP_SECURITY": "none",
-        "SEAWALL_JOB_POLL_INTERVAL_SECONDS": "0.05",
+        "SEAWALL_JOB_BACKOFF_BASE_SECONDS": "0.25",  # retries come round 4x sooner than the default
         "SEAWALL_WORKER_CONCURRENCY": "16",
         "SEAWALL_PROVIDER_READ_TIMEOUT_SECONDS": "1",
         "SEAWALL_PROVIDER_TOTAL_TIMEOUT_SECONDS": "2",

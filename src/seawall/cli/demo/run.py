@@ -185,8 +185,6 @@ async def _drive(options: DemoOptions, report: DemoReport, *, server: DemoProces
             await workload.run_concurrently(failed, pay_again, concurrency=options.concurrency,
                                             on_done=lambda: progress.advance(task))
             await workload.wait_for_jobs(admin, timeout=120)
-            await workload.run_concurrently(failed, lambda u: workload.load_payments(api, u),
-                                            concurrency=options.concurrency)
 
             refundable = [(u, p) for u in users for p in u.payments if p["status"] == "succeeded"]
             refunds = refundable[: max(1, len(refundable) // 10)]
