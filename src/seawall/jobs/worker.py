@@ -19,9 +19,10 @@ Transports. Without `broker_url` the worker claims due rows straight from the ta
 PostgreSQL with SKIP LOCKED), woken at once by a commit that enqueued due work (`wakeup`), else
 every `job_poll_interval_seconds`. Finished jobs free slots, but it claims again only once half its
 slots are free (or work arrived, or the poll came round), so claims come in batches.
-With `broker_url`, job ids arrive from RabbitMQ (`transport/`): the worker claims each delivered id through the same conditional, lease-stamping
-update, acks a message whose row has nothing to run (finished, not due, leased elsewhere), and acks
-the others once the job's outcome is recorded. While the broker is unreachable (not yet connected,
+With `broker_url`, job ids arrive from RabbitMQ (`transport/`): the worker claims each delivered
+id through the same conditional, lease-stamping update, acks a message whose row has nothing to
+run (finished, not due, leased elsewhere), and acks the others once the job's outcome is recorded.
+While the broker is unreachable (not yet connected,
 or reconnecting) the worker claims from the table at its poll interval, so work never stalls; while
 it is up, a slow sweep (`broker_sweep_interval_seconds`) still claims from the table.
 """
