@@ -209,6 +209,24 @@ class Database:
             await self.read_engine.dispose()
 
 
+@asynccontextmanager
+async def guarded_insert(session: AsyncSession) -> AsyncIterator[None]:
+    """Wrap the INSERT of a row whose unique key the caller has just looked up in this transaction,
+    so that losing a race to a concurrent transaction raises `IntegrityError` and rolls back only
+    that INSERT (a savepoint), leaving the caller's transaction usable.
+
+    SQLite needs no savepoint: a writing transaction holds the database's only write lock from its
+    first statement (`BEGIN IMMEDIATE`), so nothing can insert between the lookup and the INSERT.
+    Skipping it saves two statements per insert on the embedded hot path.
+    """
+    if session.bind is not None and session.bind.dialect.name == "sqlite":
+        yield
+        await session.flush()
+        return
+    async with session.begin_nested():
+        yield
+
+
 def alembic_config() -> AlembicConfig:
     config = AlembicConfig()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))

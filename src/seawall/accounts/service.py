@@ -32,7 +32,7 @@ from seawall.accounts.models import AuthSession, PasswordReset, User, UserStatus
 from seawall.accounts.passwords import Passwords
 from seawall.accounts.schemas import UserOut
 from seawall.cache import CacheKey, ReadCache, invalidate_on_commit, track
-from seawall.db import Database
+from seawall.db import Database, guarded_insert
 from seawall.errors import NotFoundError
 from seawall.jobs import enqueue
 from seawall.kit.clock import Clock
@@ -89,7 +89,7 @@ async def sign_up(
         plan=chosen_plan.code if chosen_plan else None, created_at=now, updated_at=now,
     )
     try:
-        async with session.begin_nested():
+        async with guarded_insert(session):
             session.add(user)
     except IntegrityError:
         raise EmailTakenError("an account with this email already exists") from None

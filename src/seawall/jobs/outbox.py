@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from seawall.db import guarded_insert
 from seawall.jobs import repository
 from seawall.jobs.models import Job, JobStatus
 from seawall.jobs.registry import JobRegistry
@@ -64,7 +65,7 @@ async def enqueue(
         await session.flush()
         return job
     try:
-        async with session.begin_nested():
+        async with guarded_insert(session):
             session.add(job)
     except IntegrityError:
         # A concurrent transaction inserted the same dedup key first and has committed.

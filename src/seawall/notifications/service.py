@@ -11,6 +11,7 @@ from __future__ import annotations
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from seawall.db import guarded_insert
 from seawall.jobs import enqueue
 from seawall.kit.clock import Clock
 from seawall.kit.ids import new_id
@@ -43,7 +44,7 @@ async def notify(session: AsyncSession, event: NotificationEvent, *, clock: Cloc
             created_at=clock.now(),
         )
         try:
-            async with session.begin_nested():
+            async with guarded_insert(session):
                 session.add(notification)
         except IntegrityError:  # a concurrent transaction notified the same event first
             existing = await repository.find(session, event_key=event.key, channel=channel)

@@ -173,8 +173,10 @@ def print_report(console: Console, report: DemoReport) -> None:
     console.print(table)
     numbers = Table(title="Figures", show_header=False)
     latency = figures.get("api_latency", {})
+    webhooks = figures.get("webhooks", {})
     rows = [
-        ("requests (client retries)", f"{figures.get('requests', 0)} ({figures.get('client_retries_with_same_key', 0)})"),
+        ("requests (client retries)",
+         f"{figures.get('requests', 0)} ({figures.get('client_retries_with_same_key', 0)})"),
         ("API latency p50 / p95 / p99",
          f"{latency.get('p50_ms', '-')} / {latency.get('p95_ms', '-')} / {latency.get('p99_ms', '-')} ms"),
         ("sign-up → welcome email p50 / p95 / p99",
@@ -182,7 +184,7 @@ def print_report(console: Console, report: DemoReport) -> None:
          + " ms"),
         ("payments by status", str(figures.get("payments_by_status", {}))),
         ("webhook events delivered (redeliveries)",
-         f"{figures.get('webhooks', {}).get('events_delivered', 0)} ({figures.get('webhooks', {}).get('redeliveries', 0)})"),
+         f"{webhooks.get('events_delivered', 0)} ({webhooks.get('redeliveries', 0)})"),
         ("provider outcomes (injected faults)", str(figures.get("provider_outcomes", {}))),
         ("job retries / deferrals", f"{figures.get('job_retries', 0)} / "
                                     f"{figures.get('job_attempts_by_outcome', {}).get('deferred', 0)}"),

@@ -130,7 +130,7 @@ async def _drive(options: DemoOptions, report: DemoReport, *, server: DemoProces
             return progress.add_task(name, total=total)
 
         with Progress(*columns, console=console, transient=options.as_json) as progress:
-            task = phase(progress, "paid sign-ups", len(users))
+            task = phase(progress, "paid sign-ups, each followed by a login", len(users))
             outage_at = len(users) * 2 // 5
             done = 0
 
@@ -142,31 +142,40 @@ async def _drive(options: DemoOptions, report: DemoReport, *, server: DemoProces
                     asyncio.get_running_loop().create_task(provider.post(
                         "/_sandbox/faults", json={**options.faults(), "outage_seconds": options.outage_seconds}))
 
-            await workload.run_concurrently(users, lambda u: workload.sign_up(api, u),
-                                            concurrency=options.concurrency, on_done=signed_up)
+            async def sign_up_and_log_in(user: workload.DemoUser) -> None:
+                await workload.sign_up(api, user)
+                await workload.log_in(api, user)
+
+            await workload.run_concurrently(users, sign_up_and_log_in, concurrency=options.concurrency,
+                                            on_done=signed_up)
             replays = [await api.call("POST", "/v1/signups", route="POST /v1/signups", headers={
                 "Idempotency-Key": u.signup_key}, json={"email": u.email, "password": u.password, "plan": u.plan,
                                                           "payment_method": u.card}) for u in users[:5]]
 
-            task = phase(progress, "logins", len(users))
-            await workload.run_concurrently(users, lambda u: workload.log_in(api, u),
-                                            concurrency=options.concurrency, on_done=lambda: progress.advance(task))
-
-            task = phase(progress, "webhook subscribers' payments", len(subscribers))
-            for subscriber in subscribers:
-                await pay(api, subscriber, count=10)
-                progress.advance(task)
-
             resets = users[: max(1, len(users) // 20)]
-            task = phase(progress, "password resets", len(resets) + 1)
-            for index, user in enumerate(resets):
+            task = phase(progress, "webhook subscribers' payments and password resets",
+                         len(subscribers) + len(resets) + 1)
+
+            async def reset(item: tuple[int, workload.DemoUser]) -> None:
+                index, user = item
                 await api.call("POST", "/v1/password-resets", route="POST /v1/password-resets",
                                json={"email": user.email}, headers={"Idempotency-Key": f"{user.signup_key}-r{index}"})
+
+            async def reset_unknown() -> None:
+                await api.call("POST", "/v1/password-resets", route="POST /v1/password-resets",
+                               json={"email": f"nobody-{secrets.token_hex(3)}@example.com"},
+                               headers={"Idempotency-Key": f"reset-unknown-{secrets.token_hex(3)}"})
                 progress.advance(task)
-            await api.call("POST", "/v1/password-resets", route="POST /v1/password-resets",
-                           json={"email": f"nobody-{secrets.token_hex(3)}@example.com"},
-                           headers={"Idempotency-Key": f"reset-unknown-{secrets.token_hex(3)}"})
-            progress.advance(task)
+
+            async def subscribers_pay() -> None:
+                for subscriber in subscribers:
+                    await pay(api, subscriber, count=10)
+                    progress.advance(task)
+
+            await asyncio.gather(
+                subscribers_pay(), reset_unknown(),
+                workload.run_concurrently(list(enumerate(resets)), reset, concurrency=options.concurrency,
+                                          on_done=lambda: progress.advance(task)))
 
             task = phase(progress, "charging (worker)", None)
             await workload.wait_for_jobs(admin, timeout=120)

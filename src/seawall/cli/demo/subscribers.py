@@ -3,6 +3,7 @@ every delivery's Standard Webhooks signature, who make payments and refunds of t
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -43,15 +44,18 @@ async def create_subscriber(api: ApiClient, receiver: WebhookReceiverServer, ind
 
 
 async def pay(api: ApiClient, subscriber: Subscriber, *, count: int) -> None:
-    for number in range(count):
+    """`count` payments at once, every fifth with a card that is declined."""
+    async def one(number: int) -> str | None:
         card = "pm_card_chargeDeclined" if number % 5 == 4 else "pm_card_visa"
         response = await api.call(
             "POST", "/v1/payments", route="POST /v1/payments",
             headers={**bearer(subscriber.user), "Idempotency-Key": f"{subscriber.user.signup_key}-pay-{number}"},
             json={"amount": 1500 + number, "currency": "usd", "payment_method": card,
                   "description": f"order {number}"})
-        if response.status_code == 202:
-            subscriber.payment_ids.append(response.json()["id"])
+        return str(response.json()["id"]) if response.status_code == 202 else None
+
+    paid = await asyncio.gather(*(one(number) for number in range(count)))
+    subscriber.payment_ids.extend(payment_id for payment_id in paid if payment_id is not None)
 
 
 async def refund_some(api: ApiClient, subscriber: Subscriber) -> None:
