@@ -4,7 +4,8 @@ aiosqlite runs every call on the connection's own thread, and SQLAlchemy's adapt
 calls per statement (open a cursor, execute, fetch, close), each a round trip through the event
 loop. In embedded mode those round trips dominated both the event loop's CPU and the time a
 transaction holds SQLite's single write lock. Here one function does all four on the connection's
-thread and hands back the rows with the cursor's description, rowcount and lastrowid.
+thread and hands back the rows with the cursor's description, rowcount and lastrowid; a COMMIT or
+ROLLBACK with no transaction open (the pool's reset of every returned connection) costs no hop.
 
 It uses aiosqlite's `_execute` (queue a function for the connection's thread) and `_conn`, as
 SQLAlchemy's own adapter does for `isolation_level`; `tests/unit/test_sqlite_driver.py` pins the
@@ -80,8 +81,25 @@ class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
 
 
 class OneHopConnection(AsyncAdapt_aiosqlite_connection):
+    """Also skips the thread hop for a COMMIT or ROLLBACK with no transaction open: the pool's
+    rollback whenever a connection is returned, and the driver's commit after our own `COMMIT`."""
+
     __slots__ = ()
     _cursor_cls = OneHopCursor
+
+    def _in_transaction(self) -> bool:
+        # sqlite3 reads this flag (sqlite3_get_autocommit) without touching the connection's thread,
+        # and nothing else runs on this connection while SQLAlchemy commits or rolls it back.
+        raw: sqlite3.Connection | None = self._connection._connection  # type: ignore[attr-defined]
+        return raw is not None and raw.in_transaction
+
+    def commit(self) -> None:
+        if self._in_transaction():
+            super().commit()
+
+    def rollback(self) -> None:
+        if self._in_transaction():
+            super().rollback()
 
 
 class OneHopDbapi(AsyncAdapt_aiosqlite_dbapi):

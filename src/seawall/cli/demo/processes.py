@@ -106,6 +106,7 @@ def start_server(data_dir: Path, *, admin_key: str, sandbox: Sandbox) -> DemoPro
         "SEAWALL_SMTP_SECURITY": "none",
         "SEAWALL_JOB_BACKOFF_BASE_SECONDS": "0.25",  # retries come round 4x sooner than the default
         "SEAWALL_WORKER_CONCURRENCY": "16",
+        "SEAWALL_DATABASE_POOL_SIZE": "32",  # 16 jobs and 16 client connections, none opened and closed per use
         "SEAWALL_PROVIDER_READ_TIMEOUT_SECONDS": "1",
         "SEAWALL_PROVIDER_TOTAL_TIMEOUT_SECONDS": "2",
         "SEAWALL_BREAKER_SLIDING_WINDOW_SIZE": "20",
