@@ -139,12 +139,18 @@ def create_engine(settings: Settings, *, read_only: bool = False) -> AsyncEngine
     url = settings.resolved_database_url
     if url.startswith("sqlite"):
         settings.var_dir.mkdir(parents=True, exist_ok=True)
+        connect_args: dict[str, Any] = {"timeout": settings.sqlite_busy_timeout_ms / 1000}
+        module = None
+        if url.startswith("sqlite+aiosqlite"):
+            module = OneHopDbapi.build(inline_busy_timeout_ms=None if read_only else settings.sqlite_busy_timeout_ms)
+            if not read_only:
+                connect_args["check_same_thread"] = False  # see OneHopDbapi: its transactions run inline
         engine = create_async_engine(
             url,
-            module=OneHopDbapi.build() if url.startswith("sqlite+aiosqlite") else None,
+            module=module,
             pool_size=settings.database_pool_size,
             pool_timeout=settings.database_pool_timeout_seconds,
-            connect_args={"timeout": settings.sqlite_busy_timeout_ms / 1000},
+            connect_args=connect_args,
         )
         _configure_sqlite(engine, busy_timeout_ms=settings.sqlite_busy_timeout_ms, read_only=read_only)
         return engine

@@ -5,7 +5,8 @@ calls per statement (open a cursor, execute, fetch, close), each a round trip th
 loop. In embedded mode those round trips dominated both the event loop's CPU and the time a
 transaction holds SQLite's single write lock. Here one function does all four on the connection's
 thread and hands back the rows with the cursor's description, rowcount and lastrowid; a COMMIT or
-ROLLBACK with no transaction open (the pool's reset of every returned connection) costs no hop.
+ROLLBACK with no transaction open (the pool's reset of every returned connection) costs no hop; and
+on the writing engine a transaction runs on the event loop's thread (`OneHopDbapi`).
 
 It uses aiosqlite's `_execute` (queue a function for the connection's thread) and `_conn`, as
 SQLAlchemy's own adapter does for `isolation_level`; `tests/unit/test_sqlite_driver.py` pins the
@@ -75,9 +76,34 @@ class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
 
     async def _run(self, operation: Any, parameters: Any, *, many: bool) -> None:
         connection: aiosqlite.Connection = self._connection  # type: ignore[assignment]
+        dbapi: OneHopDbapi = self._adapt_connection.dbapi  # type: ignore[assignment]
         async with self._adapt_connection._execute_mutex:
-            self._cursor, rows = await connection._execute(_run, connection._conn, operation, parameters, many)
+            raw = connection._conn
+            result = None
+            if dbapi.inline_busy_timeout_ms is not None:
+                if raw.in_transaction:
+                    result = _run(raw, operation, parameters, many)
+                elif operation.startswith("BEGIN"):
+                    result = _begin_unless_busy(raw, operation, dbapi.inline_busy_timeout_ms)
+            if result is None:
+                result = await connection._execute(_run, raw, operation, parameters, many)
+            self._cursor, rows = result  # type: ignore[assignment]  # _Ran answers what SQLAlchemy reads
             self._rows = collections.deque(rows)
+
+
+def _begin_unless_busy(connection: sqlite3.Connection, operation: str, busy_timeout_ms: int
+                       ) -> tuple[_Ran, list[Any]] | None:
+    """BEGIN on the event loop's thread if the lock is free right now; None if another process holds
+    it (then the caller waits for it on the connection's thread, up to the usual busy timeout)."""
+    connection.execute("PRAGMA busy_timeout = 0")
+    try:
+        return _run(connection, operation, None, False)
+    except sqlite3.OperationalError as exc:
+        if connection.in_transaction or "locked" not in str(exc):
+            raise
+        return None
+    finally:
+        connection.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
 
 
 class OneHopConnection(AsyncAdapt_aiosqlite_connection):
@@ -103,11 +129,25 @@ class OneHopConnection(AsyncAdapt_aiosqlite_connection):
 
 
 class OneHopDbapi(AsyncAdapt_aiosqlite_dbapi):
-    """Pass as `create_async_engine(..., module=OneHopDbapi.build())` for a `sqlite+aiosqlite` URL."""
+    """Pass as `create_async_engine(..., module=OneHopDbapi.build())` for a `sqlite+aiosqlite` URL.
+
+    `inline_busy_timeout_ms` (the writing engine, whose connections then need `check_same_thread`
+    off, and whose writers queue on `db.WriteGate` first): a writing transaction runs on the event
+    loop's thread, with no hop at all. Its `BEGIN IMMEDIATE` runs there when SQLite's write lock is
+    free (another process holding it sends the BEGIN to the connection's thread, to wait there up to
+    the busy timeout); the statements inside then never wait for a lock and touch a few rows by
+    index; `COMMIT` includes the WAL fsync (well under a millisecond on a local disk). Without this
+    a writing transaction waited behind every other task on the event loop once per statement while
+    it held the database's only write lock, and that lock was the embedded mode's bottleneck.
+    """
+
+    def __init__(self, aiosqlite: Any, sqlite: Any, *, inline_busy_timeout_ms: int | None = None) -> None:
+        super().__init__(aiosqlite, sqlite)
+        self.inline_busy_timeout_ms = inline_busy_timeout_ms
 
     @classmethod
-    def build(cls) -> OneHopDbapi:
-        return cls(aiosqlite, sqlite3)
+    def build(cls, *, inline_busy_timeout_ms: int | None = None) -> OneHopDbapi:
+        return cls(aiosqlite, sqlite3, inline_busy_timeout_ms=inline_busy_timeout_ms)
 
     def connect(self, *arg: Any, **kw: Any) -> OneHopConnection:
         adapted = super().connect(*arg, **kw)

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -97,3 +98,39 @@ async def test_the_gate_opens_again_after_a_rollback_or_an_error(database: Datab
     async with database.read_transaction() as session:
         labels = (await session.execute(text("SELECT label FROM items"))).scalars().all()
     assert labels == ["after"]
+
+
+async def test_a_writer_waits_for_another_process_lock_without_blocking_the_event_loop(
+    database: Database, tmp_path: Path
+) -> None:
+    """Writing transactions run on the event loop's thread, but a BEGIN that finds SQLite's lock held
+    elsewhere (another process; here a plain sqlite3 connection) waits on the connection's thread."""
+    other = sqlite3.connect(tmp_path / "seawall.db", isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0.01)
+
+    async def write() -> None:
+        async with database.transaction() as session:
+            await session.execute(text("INSERT INTO items (label) VALUES ('waited')"))
+
+    ticking = asyncio.create_task(ticker())
+    writing = asyncio.create_task(write())
+    try:
+        await asyncio.sleep(0.5)
+        assert not writing.done()  # still waiting for the other connection's lock
+        ticks_while_waiting = ticks
+        other.execute("COMMIT")
+        async with asyncio.timeout(20):
+            await writing
+    finally:
+        ticking.cancel()
+        other.close()
+    assert ticks_while_waiting >= 10  # the loop kept running (a blocked loop would show 1 or 2)
+    async with database.read_transaction() as session:
+        assert (await session.execute(text("SELECT label FROM items"))).scalars().all() == ["waited"]
