@@ -3,6 +3,7 @@ checked against the sandbox's own records."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import subprocess
@@ -27,3 +28,19 @@ def test_demo_small_run_holds_every_invariant(tmp_path: Path) -> None:
     assert invariants["payment_states_disagreeing_with_provider"] == 0
     assert invariants["refunds_disagreeing_with_provider"] == 0
     assert report["figures"]["payments_by_status"].get("failed", 0) < 40  # declines happened, not everything
+
+
+def test_a_second_demo_on_the_same_data_directory_refuses_to_start(tmp_path: Path) -> None:
+    """It would otherwise delete the running demo's database."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SEAWALL_")}
+    env["SEAWALL_VAR_DIR"] = str(tmp_path / "var")
+    running = tmp_path / "var" / "demo" / "seawall.db"
+    running.parent.mkdir(parents=True)
+    running.write_bytes(b"the first demo's database")
+    with open(tmp_path / "var" / "demo.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as the first demo holds it
+        result = subprocess.run([sys.executable, "-m", "seawall", "demo", "--users", "1", "--json"], env=env,
+                                cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "another `seawall demo` is running" in result.stderr
+    assert running.read_bytes() == b"the first demo's database"

@@ -11,12 +11,14 @@ report. Exit code 0 only when every invariant holds.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import random
 import secrets
 import shutil
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -67,6 +69,18 @@ class DemoOptions:
 def run_demo(options: DemoOptions) -> int:
     console = Console(stderr=options.as_json)
     data_dir = (Settings().var_dir / "demo").resolve()
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    # One demo per data directory: a second one would delete the first one's database mid-run.
+    with open(data_dir.parent / "demo.lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            console.print(f"[red]another `seawall demo` is running on {data_dir}; wait for it to finish[/]")
+            return 2
+        return _run_demo(options, console, data_dir)
+
+
+def _run_demo(options: DemoOptions, console: Console, data_dir: Path) -> int:
     shutil.rmtree(data_dir, ignore_errors=True)
     data_dir.mkdir(parents=True)
     admin_key = secrets.token_urlsafe(24)
