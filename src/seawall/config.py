@@ -90,6 +90,8 @@ class Settings(BaseSettings):
     smtp_security: Literal["none", "starttls", "tls"] = "starttls"
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
+    # Connections kept open between messages (each closed after 30 s unused, or at its first error).
+    smtp_max_idle_connections: int = Field(default=8, ge=0, le=100)
     sms_api_base: str | None = None
     sms_account_sid: str = "AC_seawall_sandbox"
     sms_auth_token: SecretStr = SecretStr("sandbox-auth-token")

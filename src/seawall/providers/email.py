@@ -1,7 +1,11 @@
 """`EmailSender` over SMTP (any relay, and the sandbox's sink), on aiosmtplib.
 
-One message, one connection: connect (TCP, then STARTTLS or implicit TLS when configured, then
-AUTH), `MAIL FROM`, `RCPT TO`, `DATA`, `QUIT`. The caller's stable `Message-ID` goes out as the
+Per message: a connection (TCP, then STARTTLS or implicit TLS when configured, then AUTH), then
+`MAIL FROM`, `RCPT TO`, `DATA`. A connection that delivered a message stays open for the next one
+(up to `max_idle_connections`, each for `idle_seconds`; the rest get `QUIT`); one that saw any
+error is closed, since it may be mid-transaction. If the server has closed an idle connection
+meanwhile (or answers `MAIL FROM` on it with 421), nothing of the message was sent, and it goes
+over a new connection. The caller's stable `Message-ID` goes out as the
 header, so a resend after an unknown outcome reaches the recipient as the same message and is
 detectable (and deduplicated by most mail stores and by the sandbox's sink).
 
@@ -21,7 +25,7 @@ Until the message text has gone (`DATA`), the server holds nothing it could deli
 
 An SMTP error reply to the message text is a refusal: the server did not take the message. Only
 the silence after it leaves the outcome unknown. Once the server answers 250 the message is
-accepted; a failure of the QUIT that follows changes nothing.
+accepted; a failure of a later QUIT changes nothing.
 
 Envelope addresses must be ASCII (no SMTPUTF8). A malformed `Message-ID` or an extra header that
 would override the message's own fields is the caller's bug: ValueError. The password never
@@ -35,6 +39,7 @@ import email.policy
 import re
 import socket
 import ssl
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -146,6 +151,8 @@ class SmtpEmailSender:
         local_hostname: str | None = None,
         tls_context: ssl.SSLContext | None = None,
         name: str = "smtp",
+        max_idle_connections: int = 8,
+        idle_seconds: float = 30.0,
     ) -> None:
         if min(connect_timeout, command_timeout, deadline) <= 0:
             raise ValueError("timeouts and the deadline must be positive")
@@ -162,12 +169,67 @@ class SmtpEmailSender:
         self._deadline = deadline
         self._local_hostname = local_hostname
         self._tls_context = tls_context
+        # Connections that delivered a message and can take the next (newest last). One that
+        # failed in any way is closed instead: it may be mid-transaction.
+        self._idle: list[tuple[aiosmtplib.SMTP, float]] = []
+        self._max_idle = max_idle_connections
+        self._idle_seconds = idle_seconds
 
     def __repr__(self) -> str:
         return f"SmtpEmailSender(name={self.name!r}, host={self.host!r}, port={self.port}, security={self.security!r})"
 
     async def aclose(self) -> None:
-        return None  # a connection lives for one message
+        idle, self._idle = self._idle, []
+        for client, _since in idle:
+            await self._quit(client)
+
+    def _take_idle(self) -> aiosmtplib.SMTP | None:
+        now = time.monotonic()
+        while self._idle:
+            client, since = self._idle.pop()
+            if client.is_connected and now - since < self._idle_seconds:
+                return client
+            client.close()
+        return None
+
+    async def _keep_or_quit(self, client: aiosmtplib.SMTP) -> None:
+        if len(self._idle) < self._max_idle and client.is_connected:
+            self._idle.append((client, time.monotonic()))
+        else:
+            await self._quit(client)
+
+    def _new_client(self) -> aiosmtplib.SMTP:
+        return aiosmtplib.SMTP(
+            hostname=self.host, port=self.port, timeout=self._command_timeout,
+            use_tls=self.security == "tls", start_tls=self.security == "starttls",
+            username=self._username,
+            password=self._password.get_secret_value() if self._password is not None else None,
+            local_hostname=self._local_hostname, tls_context=self._tls_context,
+        )
+
+    async def _begin(self, sender: str) -> aiosmtplib.SMTP:
+        """A connection on which MAIL FROM was accepted: an idle one if the server still takes it,
+        else a new one. An idle connection the server has since closed (or closes with a 421) has
+        sent nothing of this message, so moving to a new one is safe."""
+        client = self._take_idle()
+        if client is not None:
+            try:
+                await client.mail(sender)
+                return client
+            except (aiosmtplib.SMTPServerDisconnected, OSError):
+                client.close()
+            except aiosmtplib.SMTPResponseException as exc:
+                client.close()
+                if exc.code != 421:
+                    raise
+        client = self._new_client()
+        try:
+            await client.connect(timeout=self._connect_timeout)
+            await client.mail(sender)
+        except BaseException:
+            client.close()
+            raise
+        return client
 
     async def send(self, message: OutgoingEmail) -> SentEmail:
         mime = build_mime(message)
@@ -181,32 +243,28 @@ class SmtpEmailSender:
         content = mime.as_bytes(policy=_POLICY)
         if self._local_hostname is None:  # looked up once per sender, not once per message
             self._local_hostname = await asyncio.to_thread(socket.getfqdn)
-        client = aiosmtplib.SMTP(
-            hostname=self.host, port=self.port, timeout=self._command_timeout,
-            use_tls=self.security == "tls", start_tls=self.security == "starttls",
-            username=self._username,
-            password=self._password.get_secret_value() if self._password is not None else None,
-            local_hostname=self._local_hostname, tls_context=self._tls_context,
-        )
         phase: Phase = "connect"
         failure: ProviderError | None = None
+        client: aiosmtplib.SMTP | None = None
         try:
             async with asyncio.timeout(self._deadline):
-                await client.connect(timeout=self._connect_timeout)
+                client = await self._begin(sender)  # `_begin` closes what it could not use
                 phase = "envelope"
-                await client.mail(sender)
                 await client.rcpt(recipient)
                 phase = "data"
                 reply = await client.data(content)
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-            failure = self._translate(exc, phase)
+            failure = self._translate(exc, "envelope" if phase == "connect" and _refused_mail(exc) else phase)
         except BaseException:  # cancelled: leave no connection behind
-            client.close()
+            if client is not None:
+                client.close()
             raise
         if failure is not None:
-            client.close()
+            if client is not None:
+                client.close()
             raise failure  # raised outside the `except`: nothing of the exchange is chained
-        await self._quit(client)
+        assert client is not None
+        await self._keep_or_quit(client)
         return SentEmail(message_id=message_id, reply=reply.message)
 
     async def _quit(self, client: aiosmtplib.SMTP) -> None:
@@ -242,6 +300,12 @@ class SmtpEmailSender:
     def _describe(self, summary: str, server_text: str) -> str:
         text = _redacted(server_text, [self._password.get_secret_value() if self._password else ""])
         return f"{self.name}: {summary}: {text}" if text else f"{self.name}: {summary}"
+
+
+def _refused_mail(exc: BaseException) -> bool:
+    """A reply refusing MAIL FROM (connected and greeted), not the greeting or EHLO."""
+    return isinstance(exc, aiosmtplib.SMTPResponseException) and not isinstance(
+        exc, aiosmtplib.SMTPConnectResponseError | aiosmtplib.SMTPHeloError)
 
 
 def _reply_of(exc: BaseException) -> tuple[int | None, str]:

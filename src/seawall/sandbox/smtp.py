@@ -158,6 +158,7 @@ class Mailbox:
     messages: list[ReceivedMessage] = field(default_factory=list)
     deliveries_by_message_id: Counter[str] = field(default_factory=Counter)
     outcomes: Counter[str] = field(default_factory=Counter)
+    connections_accepted: int = 0
 
     def record(self, *, mail_from: str, rcpt_tos: list[str], content: bytes) -> ReceivedMessage:
         parsed = cast(EmailMessage, message_from_bytes(content.replace(b"\r\n", b"\n"), policy=default_policy))
@@ -182,6 +183,7 @@ class Mailbox:
         self.messages.clear()
         self.deliveries_by_message_id.clear()
         self.outcomes.clear()
+        self.connections_accepted = 0
 
 
 class _Transaction:
@@ -304,6 +306,7 @@ class _SinkProtocol(SMTP):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._connections.add(self)
+        self.event_handler.mailbox.connections_accepted += 1
         super().connection_made(transport)
 
     def connection_lost(self, error: Exception | None) -> None:
@@ -385,6 +388,15 @@ class SmtpSink:
             sock.close()
             raise
         self._socket = sock
+
+    def drop_connections(self) -> int:
+        """Close every client connection, as a server's idle timeout would; returns how many."""
+        dropped = 0
+        for connection in list(self._connections):
+            if connection.transport is not None:
+                connection.transport.close()
+                dropped += 1
+        return dropped
 
     async def stop(self) -> None:
         if self._server is None:

@@ -260,3 +260,47 @@ async def test_the_sandbox_runs_the_sink_and_shows_deliveries_over_http() -> Non
 def test_fault_rates_must_fit_in_one() -> None:
     with pytest.raises(ValueError, match="at most 1"):
         SmtpFaultConfig(error_451_rate=0.6, lost_response_rate=0.6)
+
+
+async def test_messages_in_a_row_share_one_connection(sink: SmtpSink) -> None:
+    sender = sender_for(sink)
+    for number in range(3):
+        await sender.send(message(f"<ntf_{number}@seawall.invalid>"))
+    await sender.aclose()
+    assert len(sink.messages) == 3 and not sink.mailbox.duplicates()
+    assert sink.mailbox.connections_accepted == 1
+
+
+async def test_an_idle_connection_the_server_closed_is_replaced_and_the_message_goes_once(sink: SmtpSink) -> None:
+    sender = sender_for(sink)
+    await sender.send(message("<ntf_1@seawall.invalid>"))
+    assert sink.drop_connections() == 1
+    await asyncio.sleep(0.05)  # the close reaches the client
+    await sender.send(message("<ntf_2@seawall.invalid>"))
+    await sender.aclose()
+    assert sink.mailbox.deliveries_by_message_id == {"<ntf_1@seawall.invalid>": 1, "<ntf_2@seawall.invalid>": 1}
+    assert sink.mailbox.connections_accepted == 2
+
+
+async def test_a_connection_that_failed_is_not_reused(sink: SmtpSink) -> None:
+    sender = sender_for(sink)
+    await sender.send(message("<ntf_1@seawall.invalid>"))
+    sink.set_faults(error_451_rate=1.0)
+    with pytest.raises(ProviderUnavailableError):
+        await sender.send(message("<ntf_2@seawall.invalid>"))
+    sink.set_faults()
+    await sender.send(message("<ntf_2@seawall.invalid>"))
+    await sender.aclose()
+    assert sink.mailbox.connections_accepted == 2  # the one that saw the 451 was closed
+    assert sink.mailbox.deliveries_by_message_id["<ntf_2@seawall.invalid>"] == 1
+
+
+async def test_an_outage_on_a_reused_connection_is_not_processed(sink: SmtpSink) -> None:
+    sender = sender_for(sink)
+    await sender.send(message("<ntf_1@seawall.invalid>"))
+    sink.set_faults(outage_seconds=60)
+    with pytest.raises(ProviderUnavailableError) as caught:
+        await sender.send(message("<ntf_2@seawall.invalid>"))
+    assert caught.value.outcome == "not_processed" and caught.value.code == "421"
+    await sender.aclose()
+    assert [m.message_id for m in sink.messages] == ["<ntf_1@seawall.invalid>"]

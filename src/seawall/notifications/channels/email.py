@@ -66,6 +66,7 @@ def email_channel(settings: Settings) -> EmailChannel:
             connect_timeout=settings.provider_connect_timeout_seconds,
             command_timeout=settings.provider_read_timeout_seconds,
             deadline=settings.provider_total_timeout_seconds,
+            max_idle_connections=settings.smtp_max_idle_connections,
         )
     return EmailChannel(sender_address=settings.email_from, smtp=smtp, outbox_dir=settings.resolved_outbox_dir,
                         policy=policy_from_settings("smtp", settings))
