@@ -9,6 +9,8 @@ Contract:
   waits bounded by `busy_timeout`. Within one process, writers also queue first on a FIFO gate
   (`WriteGate`), taken at `BEGIN` and opened right after `COMMIT`: SQLite's busy handler polls with
   sleeps of up to 100 ms, which under many concurrent writers left the lock idle most of the time.
+  The writing engine's transactions then run on the event loop's thread, and everything else makes
+  one thread hop per statement (`seawall.sqlite_driver`).
 - `Database.read_transaction()` is for work that only reads: on SQLite it runs on a separate
   `query_only` engine with a deferred BEGIN, so readers never wait for (or block) the writer; on
   other databases it is an ordinary transaction.

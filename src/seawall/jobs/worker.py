@@ -22,9 +22,9 @@ slots are free (or work arrived, or the poll came round), so claims come in batc
 With `broker_url`, job ids arrive from RabbitMQ (`transport/`): the worker claims each delivered
 id through the same conditional, lease-stamping update, acks a message whose row has nothing to
 run (finished, not due, leased elsewhere), and acks the others once the job's outcome is recorded.
-While the broker is unreachable (not yet connected,
-or reconnecting) the worker claims from the table at its poll interval, so work never stalls; while
-it is up, a slow sweep (`broker_sweep_interval_seconds`) still claims from the table.
+While the broker is unreachable (not yet connected, or reconnecting) the worker claims from the
+table at its poll interval, so work never stalls; while it is up, a slow sweep
+(`broker_sweep_interval_seconds`) still claims from the table.
 """
 
 from __future__ import annotations
