@@ -22,9 +22,9 @@ from tests.support.server import ServerFactory
 JOBS = 200
 
 
-async def enqueue_batch(runtime: Runtime, count: int) -> list[int]:
+async def enqueue_batch(runtime: Runtime, count: int, **payload: object) -> list[int]:
     async with runtime.database.transaction() as session:
-        jobs = [await enqueue(session, EFFECT, {"label": f"job-{n}"}) for n in range(count)]
+        jobs = [await enqueue(session, EFFECT, {"label": f"job-{n}", **payload}) for n in range(count)]
     return [job.id for job in jobs]
 
 
@@ -52,7 +52,7 @@ async def assert_each_job_applied_once(runtime: Runtime, job_ids: list[int]) -> 
 
 
 async def test_committed_jobs_run_exactly_once_with_three_workers_in_one_loop(runtime: Runtime) -> None:
-    job_ids = await enqueue_batch(runtime, JOBS)
+    job_ids = await enqueue_batch(runtime, JOBS, sleep_on_attempts=[1], sleep_seconds=0.02)
     workers = [in_process_worker(runtime.database, runtime.settings, concurrency=4) for _ in range(3)]
 
     await asyncio.gather(*(worker.run_until_idle() for worker in workers))
@@ -69,7 +69,10 @@ async def test_committed_jobs_run_exactly_once_with_three_worker_processes(
     for process in processes:
         await wait_for_log(process, "worker.started")
 
-    job_ids = await enqueue_batch(runtime, JOBS)
+    # Each job waits 20 ms before its write, as a provider call would. Jobs that only write let one
+    # process, its writing transactions back to back, finish them all before another process's
+    # writer (polling SQLite's lock) gets in: the processes would not compete.
+    job_ids = await enqueue_batch(runtime, JOBS, sleep_on_attempts=[1], sleep_seconds=0.02)
 
     async def all_finished() -> bool:
         counts = await statuses(runtime)
