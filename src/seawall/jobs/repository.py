@@ -220,49 +220,35 @@ async def complete(session: AsyncSession, *, job_id: int, lease_token: str, now:
     )
 
 
+async def _requeue(
+    session: AsyncSession, *, job_id: int, lease_token: str, now: datetime, run_at: datetime,
+    spend_attempt: bool, outcome: AttemptOutcome, error: str, last_error: str | None = None,
+) -> bool:
+    """Back to the queue, publishable again (`published_at` cleared); without `spend_attempt` the
+    attempt does not count (it was not really tried)."""
+    values: dict[str, Any] = dict(status=JobStatus.QUEUED, published_at=None, lease_token=None, lease_expires_at=None,
+                                  next_run_at=run_at, updated_at=now)
+    if not spend_attempt:
+        values["attempts"] = Job.attempts - 1
+    if last_error is not None:
+        values["last_error"] = last_error
+    return await _finish(session, job_id=job_id, lease_token=lease_token, now=now, values=values, outcome=outcome,
+                         error=error)
+
+
 async def schedule_retry(
     session: AsyncSession, *, job_id: int, lease_token: str, now: datetime, run_at: datetime, error: str
 ) -> bool:
-    return await _finish(
-        session,
-        job_id=job_id,
-        lease_token=lease_token,
-        now=now,
-        values=dict(
-            status=JobStatus.QUEUED,
-            published_at=None,
-            lease_token=None,
-            lease_expires_at=None,
-            next_run_at=run_at,
-            last_error=error,
-            updated_at=now,
-        ),
-        outcome=AttemptOutcome.RETRY,
-        error=error,
-    )
+    return await _requeue(session, job_id=job_id, lease_token=lease_token, now=now, run_at=run_at,
+                          spend_attempt=True, outcome=AttemptOutcome.RETRY, error=error, last_error=error)
 
 
 async def defer(
     session: AsyncSession, *, job_id: int, lease_token: str, now: datetime, run_at: datetime, reason: str
 ) -> bool:
     """Put an owned job back without spending the attempt (it was not really tried)."""
-    return await _finish(
-        session,
-        job_id=job_id,
-        lease_token=lease_token,
-        now=now,
-        values=dict(
-            status=JobStatus.QUEUED,
-            published_at=None,
-            lease_token=None,
-            lease_expires_at=None,
-            next_run_at=run_at,
-            attempts=Job.attempts - 1,
-            updated_at=now,
-        ),
-        outcome=AttemptOutcome.DEFERRED,
-        error=reason,
-    )
+    return await _requeue(session, job_id=job_id, lease_token=lease_token, now=now, run_at=run_at,
+                          spend_attempt=False, outcome=AttemptOutcome.DEFERRED, error=reason)
 
 
 async def bury(session: AsyncSession, *, job_id: int, lease_token: str, now: datetime, error: str) -> bool:
@@ -287,23 +273,8 @@ async def bury(session: AsyncSession, *, job_id: int, lease_token: str, now: dat
 
 async def release(session: AsyncSession, *, job_id: int, lease_token: str, now: datetime) -> bool:
     """Hand an unfinished job back (graceful shutdown); the interrupted attempt does not count."""
-    return await _finish(
-        session,
-        job_id=job_id,
-        lease_token=lease_token,
-        now=now,
-        values=dict(
-            status=JobStatus.QUEUED,
-            published_at=None,
-            lease_token=None,
-            lease_expires_at=None,
-            next_run_at=now,
-            attempts=Job.attempts - 1,
-            updated_at=now,
-        ),
-        outcome=AttemptOutcome.RELEASED,
-        error="released during shutdown",
-    )
+    return await _requeue(session, job_id=job_id, lease_token=lease_token, now=now, run_at=now,
+                          spend_attempt=False, outcome=AttemptOutcome.RELEASED, error="released during shutdown")
 
 
 async def list_jobs(
