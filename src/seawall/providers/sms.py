@@ -28,12 +28,9 @@ synchronous by default and hides the classification above behind its own excepti
 
 from __future__ import annotations
 
-import asyncio
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any, Protocol
 from urllib.parse import quote, urlencode
 
 import httpx
@@ -44,8 +41,8 @@ from seawall.providers.errors import (
     ProviderRejectedError,
     ProviderUnavailableError,
     parse_retry_after,
-    translate_transport_error,
 )
+from seawall.providers.http import HttpProvider
 
 TWILIO_API_BASE = "https://api.twilio.com"
 TWILIO_API_VERSION = "2010-04-01"
@@ -70,7 +67,7 @@ class SmsSender(Protocol):
     async def aclose(self) -> None: ...
 
 
-class TwilioSmsSender:
+class TwilioSmsSender(HttpProvider):
     def __init__(
         self,
         *,
@@ -85,32 +82,14 @@ class TwilioSmsSender:
         http_client: httpx.AsyncClient | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        if min(connect_timeout, read_timeout, deadline) <= 0:
-            raise ValueError("timeouts and the deadline must be positive")
-        self.name = name
-        self.api_base = api_base.rstrip("/")
+        super().__init__(name=name, api_base=api_base, connect_timeout=connect_timeout, read_timeout=read_timeout,
+                         deadline=deadline, http_client=http_client, transport=transport)
         self.account_sid = account_sid
         self.from_number = from_number
         self._auth_token = auth_token if isinstance(auth_token, SecretStr) else SecretStr(auth_token)
-        self._timeout = httpx.Timeout(connect=connect_timeout, read=read_timeout, write=read_timeout,
-                                      pool=connect_timeout)
-        self._deadline = deadline
-        self._owns_client = http_client is None
-        self._client = http_client or httpx.AsyncClient(transport=transport, timeout=self._timeout)
 
     def __repr__(self) -> str:
         return f"TwilioSmsSender(name={self.name!r}, api_base={self.api_base!r}, account_sid={self.account_sid!r})"
-
-    async def aclose(self) -> None:
-        if self._owns_client:
-            await self._client.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
-        await self.aclose()
 
     @property
     def messages_url(self) -> str:
@@ -122,19 +101,8 @@ class TwilioSmsSender:
         content = urlencode([("To", to), ("From", self.from_number), ("Body", body)]).encode()
         headers = {"Content-Type": FORM, "Accept": "application/json", "Idempotency-Key": idempotency_key}
         auth = httpx.BasicAuth(self.account_sid, self._auth_token.get_secret_value())
-        failure: ProviderError | None = None
-        try:
-            async with asyncio.timeout(self._deadline):
-                response = await self._client.post(self.messages_url, content=content, headers=headers, auth=auth,
-                                                   timeout=self._timeout)
-        except (httpx.RequestError, TimeoutError) as exc:
-            failure = translate_transport_error(exc, provider=self.name)
-        if failure is not None:
-            raise failure  # outside the `except`: the httpx error (and its request headers) is not chained
-        try:
-            payload = response.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            payload = None
+        response, payload = await self._exchange("POST", self.messages_url, content=content, headers=headers,
+                                                  auth=auth)
         if not response.is_success:
             raise translate_twilio_error(status=response.status_code, headers=response.headers, body=payload,
                                          provider=self.name, redact=[self._auth_token.get_secret_value()])

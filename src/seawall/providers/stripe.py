@@ -16,23 +16,19 @@ configuration and its own retry loop, which would hide the outcome classificatio
 
 from __future__ import annotations
 
-import asyncio
-import json
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
 import httpx
 from pydantic import SecretStr
 
 from seawall.providers.errors import (
-    ProviderError,
     ProviderUnavailableError,
     translate_stripe_error,
-    translate_transport_error,
 )
+from seawall.providers.http import HttpProvider
 from seawall.providers.payments import (
     SEAWALL_PAYMENT_ID_KEY,
     PaymentFailure,
@@ -46,7 +42,7 @@ FORM = "application/x-www-form-urlencoded"
 T = TypeVar("T")
 
 
-class StripeProvider:
+class StripeProvider(HttpProvider):
     def __init__(
         self,
         *,
@@ -60,31 +56,13 @@ class StripeProvider:
         http_client: httpx.AsyncClient | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        if min(connect_timeout, read_timeout, deadline) <= 0:
-            raise ValueError("timeouts and the deadline must be positive")
-        self.name = name
-        self.api_base = api_base.rstrip("/")
+        super().__init__(name=name, api_base=api_base, connect_timeout=connect_timeout, read_timeout=read_timeout,
+                         deadline=deadline, http_client=http_client, transport=transport)
         self._api_key = api_key if isinstance(api_key, SecretStr) else SecretStr(api_key)
         self._api_version = api_version
-        self._timeout = httpx.Timeout(connect=connect_timeout, read=read_timeout, write=read_timeout,
-                                      pool=connect_timeout)
-        self._deadline = deadline
-        self._owns_client = http_client is None
-        self._client = http_client or httpx.AsyncClient(transport=transport, timeout=self._timeout)
 
     def __repr__(self) -> str:
         return f"StripeProvider(name={self.name!r}, api_base={self.api_base!r})"
-
-    async def aclose(self) -> None:
-        if self._owns_client:
-            await self._client.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
-        await self.aclose()
 
     # ---- PaymentProvider ---------------------------------------------------------------------
 
@@ -152,19 +130,8 @@ class StripeProvider:
             headers["Idempotency-Key"] = idempotency_key
             headers["Content-Type"] = FORM
         content = urlencode(form or []).encode() if method == "POST" else None
-        failure: ProviderError | None = None
-        try:
-            async with asyncio.timeout(self._deadline):
-                response = await self._client.request(method, f"{self.api_base}{path}", params=query,
-                                                      content=content, headers=headers, timeout=self._timeout)
-        except (httpx.RequestError, TimeoutError) as exc:
-            failure = translate_transport_error(exc, provider=self.name)
-        if failure is not None:
-            raise failure  # raised outside the `except`, so the httpx error (and its headers) is not chained
-        try:
-            body = response.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            body = None
+        response, body = await self._exchange(method, f"{self.api_base}{path}", params=query, content=content,
+                                              headers=headers)
         if not response.is_success:
             raise translate_stripe_error(status=response.status_code, headers=response.headers, body=body,
                                          provider=self.name, redact=[self._api_key.get_secret_value()])
