@@ -13,8 +13,9 @@ SQLite file itself are marked `sqlite_only`.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -23,6 +24,7 @@ from seawall.app import create_app
 from seawall.config import Settings
 from seawall.jobs import load_job_modules
 from seawall.runtime import Runtime
+from seawall.sandbox import SandboxServer
 from tests.support.databases import (
     create_migrated_template,
     create_postgres_database,
@@ -147,6 +149,31 @@ async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
         yield runtime
     finally:
         await runtime.aclose()
+
+
+@pytest.fixture
+async def make_runtime(runtime: Runtime) -> AsyncIterator[Callable[..., Runtime]]:
+    """Another process-like Runtime on the same (already migrated) database, with settings overrides:
+    `make_runtime(provider_max_concurrent_calls=2)`. Closed at the end of the test."""
+    built: list[Runtime] = []
+
+    def make(**overrides: Any) -> Runtime:
+        other = Runtime.build(runtime.settings.model_copy(update=overrides))
+        built.append(other)
+        return other
+
+    try:
+        yield make
+    finally:
+        for other in built:
+            await other.aclose()
+
+
+@pytest.fixture
+async def sandbox() -> AsyncIterator[SandboxServer]:
+    """The sandbox's fake Stripe on a free loopback port, in this event loop."""
+    async with SandboxServer() as server:
+        yield server
 
 
 @pytest.fixture

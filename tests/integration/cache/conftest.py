@@ -19,12 +19,6 @@ from seawall.sandbox import SandboxServer
 
 
 @pytest.fixture
-async def sandbox() -> AsyncIterator[SandboxServer]:
-    async with SandboxServer() as server:
-        yield server
-
-
-@pytest.fixture
 def settings(settings: Settings, sandbox: SandboxServer) -> Settings:
     return settings.model_copy(update={"stripe_api_base": sandbox.base_url, "cache_ttl_seconds": 300.0})
 

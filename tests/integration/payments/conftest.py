@@ -7,14 +7,12 @@ worker share one SQLite file and one sandbox.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
 import pytest
 
 from seawall.config import Settings
-from seawall.runtime import Runtime
 from seawall.sandbox import SandboxServer
 from tests.integration.accounts.wire import bearer
 from tests.integration.payments.flow import new_user
@@ -37,33 +35,8 @@ PAYMENT_SETTINGS: dict[str, Any] = {
 
 
 @pytest.fixture
-async def sandbox() -> AsyncIterator[SandboxServer]:
-    """The primary provider: a fake Stripe on a free loopback port, in this event loop."""
-    async with SandboxServer() as server:
-        yield server
-
-
-@pytest.fixture
 def settings(settings: Settings, sandbox: SandboxServer) -> Settings:
     return settings.model_copy(update={**PAYMENT_SETTINGS, "stripe_api_base": sandbox.base_url})
-
-
-@pytest.fixture
-async def make_runtime(runtime: Runtime) -> AsyncIterator[Callable[..., Runtime]]:
-    """Another process-like Runtime on the same (already migrated) database, with settings overrides:
-    `make_runtime(provider_max_concurrent_calls=2)`. Closed at the end of the test."""
-    built: list[Runtime] = []
-
-    def make(**overrides: Any) -> Runtime:
-        other = Runtime.build(runtime.settings.model_copy(update=overrides))
-        built.append(other)
-        return other
-
-    try:
-        yield make
-    finally:
-        for other in built:
-            await other.aclose()
 
 
 @pytest.fixture

@@ -3,8 +3,7 @@ others through Redis; with Redis down each process decides alone."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import Callable
 
 import pytest
 
@@ -18,19 +17,8 @@ BREAKER = {"breaker_sliding_window_size": 2, "breaker_minimum_number_of_calls": 
 
 
 @pytest.fixture
-async def make_runtime(settings: Settings, runtime: Runtime) -> AsyncIterator[Callable[..., Runtime]]:
-    built: list[Runtime] = []
-
-    def make(**overrides: Any) -> Runtime:
-        other = Runtime.build(settings.model_copy(update={**BREAKER, **overrides}))
-        built.append(other)
-        return other
-
-    try:
-        yield make
-    finally:
-        for other in built:
-            await other.aclose()
+def settings(settings: Settings) -> Settings:
+    return settings.model_copy(update=BREAKER)
 
 
 async def fail() -> None:
