@@ -21,7 +21,7 @@ Contract:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, MetaData, event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Session, SessionTransaction
 from sqlalchemy.util import await_only
 
 from seawall.config import Settings
@@ -215,6 +215,29 @@ class Database:
         await self.engine.dispose()
         if self.read_engine is not self.engine:
             await self.read_engine.dispose()
+
+
+class CommitHook:
+    """What a transaction gathers on its session (`add`), handed to `run` in the committing greenlet
+    once the outermost transaction has committed; dropped when it rolls back instead."""
+
+    def __init__(self, key: str, run: Callable[[Session, set[Any]], None]) -> None:
+        self.key = key
+        self.run = run
+        event.listen(Session, "after_commit", self._after_commit)
+        event.listen(Session, "after_transaction_end", self._after_transaction_end)
+
+    def add(self, session: AsyncSession | Session, items: Iterable[Any]) -> None:
+        session.info.setdefault(self.key, set()).update(items)
+
+    def _after_commit(self, session: Session) -> None:
+        items = session.info.pop(self.key, None)
+        if items:
+            self.run(session, items)
+
+    def _after_transaction_end(self, session: Session, transaction: SessionTransaction) -> None:
+        if transaction.parent is None:
+            session.info.pop(self.key, None)
 
 
 @asynccontextmanager

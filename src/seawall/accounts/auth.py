@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends
+from fastapi.security import HTTPAuthorizationCredentials
 
 from seawall.accounts import service
 from seawall.accounts.errors import InvalidSessionError
@@ -19,13 +20,18 @@ class Principal:
     auth_session: AuthSession
 
 
+def _bearer_token(credentials: HTTPAuthorizationCredentials | None) -> str:
+    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
+        raise InvalidSessionError("a bearer token is required")
+    return credentials.credentials
+
+
 async def current_principal(runtime: RuntimeDep, credentials: BearerDep) -> Principal:
     """Authenticate in a short transaction of its own, so no lock is held while the route runs
     (an idempotent route opens its own transactions)."""
-    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
-        raise InvalidSessionError("a bearer token is required")
+    token = _bearer_token(credentials)
     async with runtime.database.read_transaction() as session:
-        user, auth_session = await service.authenticate(session, clock=runtime.clock, token=credentials.credentials)
+        user, auth_session = await service.authenticate(session, clock=runtime.clock, token=token)
     return Principal(user=user, auth_session=auth_session)
 
 
@@ -34,10 +40,9 @@ CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 async def current_session(runtime: RuntimeDep, credentials: BearerDep) -> AuthSession:
     """Like `current_principal` without loading the user: for routes that read through the cache."""
-    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
-        raise InvalidSessionError("a bearer token is required")
+    token = _bearer_token(credentials)
     async with runtime.database.read_transaction() as session:
-        return await service.authenticate_session(session, clock=runtime.clock, token=credentials.credentials)
+        return await service.authenticate_session(session, clock=runtime.clock, token=token)
 
 
 CurrentSession = Annotated[AuthSession, Depends(current_session)]

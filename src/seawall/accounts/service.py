@@ -158,9 +158,9 @@ async def log_in(
 
 
 async def authenticate(session: AsyncSession, *, clock: Clock, token: str) -> tuple[User, AuthSession]:
-    auth_session = await repository.find_live_session(session, token_digest=token_digest(token), now=clock.now())
-    user = await repository.get_user(session, auth_session.user_id) if auth_session else None
-    if auth_session is None or user is None:
+    auth_session = await authenticate_session(session, clock=clock, token=token)
+    user = await repository.get_user(session, auth_session.user_id)
+    if user is None:
         raise InvalidSessionError("the bearer token is invalid, expired or revoked")
     return user, auth_session
 

@@ -17,29 +17,26 @@ A failed Redis invalidation is logged and left to the TTL; it never fails the co
 
 from __future__ import annotations
 
-import asyncio
 import weakref
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import structlog
 from sqlalchemy import Engine, event
-from sqlalchemy.exc import MissingGreenlet
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session, SessionTransaction, UOWTransaction
+from sqlalchemy.orm import Session, UOWTransaction
 from sqlalchemy.util import await_only
 
 from seawall.cache.read_cache import ReadCache
 from seawall.cache.stores import CacheKey
+from seawall.db import CommitHook
 
 log = structlog.get_logger("seawall.cache")
 
-PENDING = "seawall.cache.pending_invalidations"
 KeysOf = Callable[[Any], Iterable[CacheKey]]
 
 _tracked: dict[type, KeysOf] = {}
 _caches: weakref.WeakKeyDictionary[Engine, ReadCache] = weakref.WeakKeyDictionary()
-_background: set[asyncio.Task[None]] = set()
 
 
 def track(model: type, keys_of: KeysOf) -> None:
@@ -52,47 +49,33 @@ def register(engine: Engine, cache: ReadCache) -> None:
     _caches[engine] = cache
 
 
+def _invalidate_committed(session: Session, keys: set[CacheKey]) -> None:
+    bind = session.bind
+    cache = _caches.get(bind) if isinstance(bind, Engine) else None
+    if cache is None:
+        return
+    cache.invalidate_local(keys)
+    if cache.redis is not None:
+        await_only(cache.invalidate_shared(keys))  # never raises for Redis errors: it logs them
+
+
+_pending = CommitHook("seawall.cache.pending_invalidations", _invalidate_committed)
+
+
 def invalidate_on_commit(session: AsyncSession | Session, keys: Iterable[CacheKey]) -> None:
-    sync_session = session.sync_session if isinstance(session, AsyncSession) else session
-    sync_session.info.setdefault(PENDING, set()).update(keys)
+    _pending.add(session, keys)
 
 
 @event.listens_for(Session, "after_flush")
 def _record_flushed_rows(session: Session, _flush_context: UOWTransaction) -> None:
     if not _tracked:
         return
-    pending: set[CacheKey] | None = None
-    for instance in (*session.new, *session.dirty, *session.deleted):
+    dirty = session.dirty
+    keys: set[CacheKey] = set()
+    for instance in (*session.new, *dirty, *session.deleted):
         keys_of = _tracked.get(type(instance))
-        if keys_of is None or (instance in session.dirty and not session.is_modified(instance)):
+        if keys_of is None or (instance in dirty and not session.is_modified(instance)):
             continue
-        if pending is None:
-            pending = session.info.setdefault(PENDING, set())
-        pending.update(keys_of(instance))
-
-
-@event.listens_for(Session, "after_commit")
-def _invalidate_committed(session: Session) -> None:
-    keys = session.info.pop(PENDING, None)
-    if not keys:
-        return
-    bind = session.bind
-    cache = _caches.get(bind) if isinstance(bind, Engine) else None
-    if cache is None:
-        return
-    cache.stats.invalidations += len(keys)
-    cache.invalidate_local(keys)
-    if cache.redis is None:
-        return
-    try:
-        await_only(cache.invalidate_shared(keys))  # never raises for Redis errors: it logs them
-    except MissingGreenlet:  # a sync session (not an AsyncSession's greenlet): finish in the background
-        task = asyncio.get_running_loop().create_task(cache.invalidate_shared(keys))
-        _background.add(task)
-        task.add_done_callback(_background.discard)
-
-
-@event.listens_for(Session, "after_transaction_end")
-def _forget_rolled_back(session: Session, transaction: SessionTransaction) -> None:
-    if transaction.parent is None:
-        session.info.pop(PENDING, None)
+        keys.update(keys_of(instance))
+    if keys:
+        _pending.add(session, keys)

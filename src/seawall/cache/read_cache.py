@@ -41,10 +41,7 @@ Loader = Callable[[], Awaitable[Any]]
 @dataclass
 class CacheStats:
     hits: int = 0
-    misses: int = 0
-    loads: int = 0
     bypassed: int = 0  # loads made without the cache because Redis was unavailable
-    invalidations: int = 0
     loads_by_key: dict[CacheKey, int] = field(default_factory=dict)
 
 
@@ -55,7 +52,6 @@ class ReadCache:
         self.ttl_seconds = ttl_seconds
         self.lock_seconds = lock_seconds
         self.memory = memory  # embedded mode (None in server mode or when this process may not cache)
-        self.link = link
         self.redis = RedisStore(link) if link is not None else None
         self.stats = CacheStats()
         self._flights: dict[CacheKey, asyncio.Future[Any]] = {}
@@ -95,7 +91,6 @@ class ReadCache:
         if cached is not None:
             self.stats.hits += 1
             return cached
-        self.stats.misses += 1
         token = self.memory.token()
         value = await self._load(key, loader)
         self.memory.set_if_unchanged(key, value, token=token, ttl=self.ttl_seconds)
@@ -108,7 +103,6 @@ class ReadCache:
             if cached is not None:
                 self.stats.hits += 1
                 return cached
-            self.stats.misses += 1
             locked = await redis.try_lock(key, owner=owner, seconds=self.lock_seconds)
             if not locked:
                 cached = await self._await_other_loader(redis, key)
@@ -142,7 +136,6 @@ class ReadCache:
         return None
 
     async def _load(self, key: CacheKey, loader: Loader) -> Any:
-        self.stats.loads += 1
         self.stats.loads_by_key[key] = self.stats.loads_by_key.get(key, 0) + 1
         if len(self.stats.loads_by_key) > 10_000:
             self.stats.loads_by_key.clear()
@@ -169,6 +162,5 @@ class ReadCache:
 
     async def invalidate(self, keys: Iterable[CacheKey]) -> None:
         batch = list(keys)
-        self.stats.invalidations += len(batch)
         self.invalidate_local(batch)
         await self.invalidate_shared(batch)

@@ -30,12 +30,17 @@ async def get(session: AsyncSession, job_id: int) -> Job | None:
     return await session.get(Job, job_id, populate_existing=True)
 
 
+def _due(now: datetime) -> Any:
+    return and_(Job.status == JobStatus.QUEUED, Job.next_run_at <= now)
+
+
+def _lease_expired(now: datetime) -> Any:
+    return and_(Job.status == JobStatus.RUNNING, Job.lease_expires_at < now)
+
+
 def _claimable(now: datetime) -> Any:
     """Queued and due, or running with an expired lease."""
-    return or_(
-        and_(Job.status == JobStatus.QUEUED, Job.next_run_at <= now),
-        and_(Job.status == JobStatus.RUNNING, Job.lease_expires_at < now),
-    )
+    return or_(_due(now), _lease_expired(now))
 
 
 async def claim_due(
@@ -135,8 +140,7 @@ async def lock_publishable(
     """
     unpublished = (
         select(Job.id, Job.queue)
-        .where(Job.queue.in_(queues), Job.kind.in_(kinds), Job.status == JobStatus.QUEUED,
-               Job.published_at.is_(None), Job.next_run_at <= now)
+        .where(Job.queue.in_(queues), Job.kind.in_(kinds), _due(now), Job.published_at.is_(None))
         .order_by(Job.next_run_at, Job.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -145,8 +149,7 @@ async def lock_publishable(
     if len(rows) < limit:
         expired = (
             select(Job.id, Job.queue)
-            .where(Job.queue.in_(queues), Job.kind.in_(kinds), Job.status == JobStatus.RUNNING,
-                   Job.lease_expires_at < now,
+            .where(Job.queue.in_(queues), Job.kind.in_(kinds), _lease_expired(now),
                    or_(Job.published_at.is_(None), Job.published_at < Job.lease_expires_at))
             .order_by(Job.lease_expires_at, Job.id)
             .limit(limit - len(rows))

@@ -18,14 +18,15 @@ from collections.abc import Callable
 
 import asyncpg
 import structlog
-from sqlalchemy import event, text
+from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.orm import Session
+
+from seawall.db import CommitHook
 
 CHANNEL = "seawall_jobs"
 RECONNECT_SECONDS = 5.0
-ENQUEUED = "seawall_enqueued_queues"  # session.info: queues that get a due job if this session commits
 
 log = structlog.get_logger("seawall.jobs.wakeup")
 
@@ -44,27 +45,20 @@ def wake_locally(queues: list[str], wake: Callable[[], None]) -> Callable[[], No
     return stop
 
 
-async def notify_enqueued(session: AsyncSession, queue: str) -> None:
-    """Tell workers a job is due on `queue`, once the transaction commits."""
-    session.info.setdefault(ENQUEUED, set()).add(queue)
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
-        await session.execute(text("SELECT pg_notify(:channel, :queue)"), {"channel": CHANNEL, "queue": queue})
-
-
-@event.listens_for(Session, "after_commit")
-def _wake_local_workers(session: Session) -> None:
-    queues = session.info.pop(ENQUEUED, None)
-    if not queues:
-        return
+def _wake_local_workers(_session: Session, queues: set[str]) -> None:
     for worker_queues, wake in list(_local_workers.values()):
         if not worker_queues.isdisjoint(queues):
             wake()
 
 
-@event.listens_for(Session, "after_transaction_end")
-def _forget_rolled_back(session: Session, transaction: SessionTransaction) -> None:
-    if transaction.parent is None:
-        session.info.pop(ENQUEUED, None)
+_enqueued = CommitHook("seawall_enqueued_queues", _wake_local_workers)
+
+
+async def notify_enqueued(session: AsyncSession, queue: str) -> None:
+    """Tell workers a job is due on `queue`, once the transaction commits."""
+    _enqueued.add(session, [queue])
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_notify(:channel, :queue)"), {"channel": CHANNEL, "queue": queue})
 
 
 class Listener:

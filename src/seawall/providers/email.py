@@ -222,6 +222,9 @@ class SmtpEmailSender:
                 client.close()
                 if exc.code != 421:
                     raise
+            except BaseException:  # cancelled, or the deadline: leave no connection behind
+                client.close()
+                raise
         client = self._new_client()
         try:
             await client.connect(timeout=self._connect_timeout)
@@ -254,7 +257,8 @@ class SmtpEmailSender:
                 phase = "data"
                 reply = await client.data(content)
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-            failure = self._translate(exc, "envelope" if phase == "connect" and _refused_mail(exc) else phase)
+            refused_mail = isinstance(exc, aiosmtplib.SMTPSenderRefused)
+            failure = self._translate(exc, "envelope" if refused_mail else phase)
         except BaseException:  # cancelled: leave no connection behind
             if client is not None:
                 client.close()
@@ -300,12 +304,6 @@ class SmtpEmailSender:
     def _describe(self, summary: str, server_text: str) -> str:
         text = _redacted(server_text, [self._password.get_secret_value() if self._password else ""])
         return f"{self.name}: {summary}: {text}" if text else f"{self.name}: {summary}"
-
-
-def _refused_mail(exc: BaseException) -> bool:
-    """A reply refusing MAIL FROM (connected and greeted), not the greeting or EHLO."""
-    return isinstance(exc, aiosmtplib.SMTPResponseException) and not isinstance(
-        exc, aiosmtplib.SMTPConnectResponseError | aiosmtplib.SMTPHeloError)
 
 
 def _reply_of(exc: BaseException) -> tuple[int | None, str]:

@@ -70,10 +70,11 @@ class RateLimits:
     def partitions(self, *, method: str, path: str, client: str, bearer: str | None) -> list[Partition]:
         """Every partition the request spends except the per-email one (that needs the body)."""
         quotas = self.quotas
-        found = [Partition(quotas.ip, self.hasher("ip", client))]
+        client_key = self.hasher("ip", client)
+        found = [Partition(quotas.ip, client_key)]
         route_quota = quotas.by_route(method, path)
         if route_quota is not None:
-            found.append(Partition(route_quota, self.hasher("ip", client)))
+            found.append(Partition(route_quota, client_key))
         if bearer:
             if path == "/admin" or path.startswith("/admin/"):
                 found.append(Partition(quotas.operator, self.hasher("operator", bearer)))

@@ -78,7 +78,7 @@ class ProviderPolicy:
 
     async def _publish(self, before: BreakerState) -> None:
         if self.shared is not None and self.breaker.state != before:
-            await self.shared.push(self.breaker, before)
+            await self.shared.push(self.breaker)
 
 
 def policy_from_settings(name: str, settings: Settings, *, on_transition: Transition | None = None,

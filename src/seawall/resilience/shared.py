@@ -4,8 +4,8 @@ Each process keeps its own sliding window of outcomes (simplest, and a window of
 what each process can judge). What is shared is the decision to stop calling a provider:
 - when a process's breaker opens (from CLOSED or from a failed HALF_OPEN trial), it writes
   `<prefix>breaker:<provider>` = `{"opened_at": ISO-8601}` with a TTL of the open wait;
-- before each call, a process reads that key (one GET; a provider call costs far more, and
-  `poll_interval` can space the reads out) and, if the opening is newer than its own, opens its
+- before each call, a process reads that key (one GET; a provider call costs far more) and, if
+  the opening is newer than its own, opens its
   breaker until the same instant (`CircuitBreaker.adopt_open`); all processes then turn
   HALF_OPEN together and probe;
 - a process whose trial calls close its breaker deletes the key.
@@ -17,7 +17,6 @@ process, as without Redis.
 from __future__ import annotations
 
 import json
-import time
 from datetime import datetime
 
 import structlog
@@ -27,25 +26,15 @@ from seawall.resilience.breaker import BreakerState, CircuitBreaker
 
 log = structlog.get_logger("seawall.resilience")
 
-POLL_INTERVAL_SECONDS = 0.0
-
-
 class SharedBreakerState:
-    def __init__(self, link: RedisLink, *, poll_interval: float = POLL_INTERVAL_SECONDS) -> None:
+    def __init__(self, link: RedisLink) -> None:
         self.link = link
-        self.poll_interval = poll_interval
-        self._polled_at: dict[str, float] = {}
 
     def _key(self, breaker: CircuitBreaker) -> str:
         return self.link.key("breaker", breaker.name)
 
     async def pull(self, breaker: CircuitBreaker) -> None:
         """Open `breaker` if another process has opened it."""
-        if self.poll_interval > 0:
-            now = time.monotonic()
-            if now - self._polled_at.get(breaker.name, float("-inf")) < self.poll_interval:
-                return
-            self._polled_at[breaker.name] = now
         try:
             raw = await self.link.run(lambda: self.link.client.get(self._key(breaker)))
         except RedisUnavailableError:
@@ -59,11 +48,10 @@ class SharedBreakerState:
         if breaker.adopt_open(opened_at):
             log.warning("breaker.opened_by_peer", provider=breaker.name, opened_at=opened_at.isoformat())
 
-    async def push(self, breaker: CircuitBreaker, before: BreakerState) -> None:
-        """Publish this process's transition: an opening (SET with TTL) or a closing (DEL)."""
+    async def push(self, breaker: CircuitBreaker) -> None:
+        """Publish this process's transition (the caller saw the state change): an opening (SET
+        with TTL) or a closing (DEL)."""
         after = breaker.state
-        if after == before:
-            return
         key = self._key(breaker)
         try:
             if after == BreakerState.OPEN and breaker.opened_at is not None:

@@ -27,12 +27,6 @@ API_KEY = "sk_test_sandbox_0123456789"
 
 
 @pytest.fixture
-async def sandbox() -> AsyncIterator[SandboxServer]:
-    async with SandboxServer() as server:
-        yield server
-
-
-@pytest.fixture
 async def stripe(sandbox: SandboxServer) -> AsyncIterator[StripeProvider]:
     async with StripeProvider(api_key=API_KEY, api_base=sandbox.base_url, connect_timeout=2, read_timeout=2,
                               deadline=5) as provider:

@@ -43,7 +43,6 @@ class BrokerLink:
         self.rpc_timeout = settings.broker_connect_timeout_seconds  # any single request-reply with the broker
         self.connection: AbstractRobustConnection | None = None
         self.publisher: AbstractRobustChannel | None = None
-        self._consumer_channel: AbstractRobustChannel | None = None
 
     @property
     def available(self) -> bool:
@@ -70,16 +69,16 @@ class BrokerLink:
                 await topology.declare(self.publisher, self.settings, self.queues)
 
     async def consuming_channel(self, *, prefetch: int) -> dict[str, AbstractQueue]:
-        """A channel for consuming, with `basic.qos(prefetch)`; the worker's queues declared on it."""
+        """A channel for consuming, with `basic.qos(prefetch)`; the worker's queues declared on it
+        (`connect` declared the rest of the topology on the publishing channel)."""
         assert self.connection is not None, "connect() first"
-        async with asyncio.timeout(self.rpc_timeout * (3 + 4 * len(self.queues))):
+        async with asyncio.timeout(self.rpc_timeout * (2 + len(self.queues))):
             channel = await self.connection.channel(publisher_confirms=False)
             await channel.set_qos(prefetch_count=prefetch)
-            self._consumer_channel = channel
-            return await topology.declare(channel, self.settings, self.queues)
+            return await topology.declare_work_queues(channel, self.settings, self.queues)
 
     async def close(self) -> None:
-        connection, self.connection, self.publisher, self._consumer_channel = self.connection, None, None, None
+        connection, self.connection, self.publisher = self.connection, None, None
         if connection is not None:
             await self._close(connection)
 

@@ -53,11 +53,16 @@ DEAD_LETTER_ARGUMENTS: dict[str, Any] = {"x-queue-type": "quorum"}
 async def declare(channel: AbstractChannel, settings: Settings, queues: list[str]) -> dict[str, AbstractQueue]:
     """Declare (idempotently) the dead-letter exchange and, per queue, its work and dead-letter queues."""
     exchange = await channel.declare_exchange(dead_letter_exchange_name(settings), ExchangeType.DIRECT, durable=True)
-    declared: dict[str, AbstractQueue] = {}
     for queue in queues:
         dead = await channel.declare_queue(dead_letter_queue_name(settings, queue), durable=True,
                                            arguments=DEAD_LETTER_ARGUMENTS)
         await dead.bind(exchange, routing_key=queue_name(settings, queue))
-        declared[queue] = await channel.declare_queue(queue_name(settings, queue), durable=True,
-                                                      arguments=queue_arguments(settings, queue))
-    return declared
+    return await declare_work_queues(channel, settings, queues)
+
+
+async def declare_work_queues(channel: AbstractChannel, settings: Settings, queues: list[str]
+                              ) -> dict[str, AbstractQueue]:
+    """Only the work queues (a consuming channel, once `declare` has run on another channel)."""
+    return {queue: await channel.declare_queue(queue_name(settings, queue), durable=True,
+                                               arguments=queue_arguments(settings, queue))
+            for queue in queues}
