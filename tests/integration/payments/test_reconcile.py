@@ -13,7 +13,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import pytest
 
+from seawall.config import Settings
 from seawall.kit.clock import FakeClock
 from seawall.payments.reconcile import reconcile
 from seawall.runtime import Runtime
@@ -31,6 +33,14 @@ from tests.integration.payments.flow import (
     running,
     wait_for_payments,
 )
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """Reconciliation needs the provider's answers, and no fault here is a timeout: the payments
+    suite's 0.5 s timeouts would turn a loaded CI machine's slowness into failed lookups."""
+    return settings.model_copy(update={"provider_connect_timeout_seconds": 5.0, "provider_read_timeout_seconds": 5.0,
+                                       "provider_total_timeout_seconds": 10.0})
 
 
 async def test_a_payment_left_processing_after_a_lost_response_is_settled_by_reconciliation(
