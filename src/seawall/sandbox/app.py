@@ -4,7 +4,9 @@
     /2010-04-01/...                         the fake Twilio (`sms.py`), behind its own fault injection
     GET  /_sandbox/faults                   the payments fault configuration and the outage time left
     POST /_sandbox/faults                   replace it (JSON `FaultConfig`, see `faults.py`)
-    GET  /_sandbox/payments/intents         intents recorded, `?seawall_payment_id=` to filter
+    GET  /_sandbox/payments/intents         intents recorded, `?seawall_payment_id=` to filter; each in
+                                            Stripe's shape plus `sandbox_succeeded_at` (epoch seconds
+                                            when the charge was captured, or null)
     GET  /_sandbox/payments/refunds         refunds recorded, `?payment_intent=` to filter
     GET  /_sandbox/stats                    payments requests by outcome, in flight, most ever in flight
     GET  /_sandbox/sms/faults               the SMS fault configuration (POST: replace, `FaultConfig`)
@@ -122,7 +124,8 @@ def _admin_router(state: SandboxState) -> APIRouter:
     async def list_intents(seawall_payment_id: str | None = None) -> dict[str, Any]:
         intents = (state.payments.intents_for(seawall_payment_id) if seawall_payment_id is not None
                    else list(state.payments.intents.values()))
-        return {"object": "list", "count": len(intents), "data": [i.to_stripe() for i in intents]}
+        return {"object": "list", "count": len(intents),
+                "data": [{**i.to_stripe(), "sandbox_succeeded_at": i.succeeded_at} for i in intents]}
 
     @router.get("/payments/refunds")
     async def list_refunds(payment_intent: str | None = None) -> dict[str, Any]:

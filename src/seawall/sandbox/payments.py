@@ -89,6 +89,7 @@ class IntentRecord:
     amount_received: int = 0
     latest_charge: str | None = None
     last_payment_error: dict[str, Any] | None = None
+    succeeded_at: float | None = None  # time.time() when a confirm captured it (sandbox only, not in Stripe's shape)
 
     @property
     def seawall_payment_id(self) -> str | None:
@@ -339,6 +340,7 @@ def confirm_intent(intent: IntentRecord) -> tuple[int, dict[str, Any]]:
     if decline is None:
         intent.status = "succeeded"
         intent.amount_received = intent.amount
+        intent.succeeded_at = time.time()
         return 200, intent.to_stripe()
     intent.status = "requires_payment_method"
     intent.last_payment_error = {

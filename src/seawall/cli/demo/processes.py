@@ -95,8 +95,12 @@ def start_sandbox(data_dir: Path, faults: dict[str, Any], smtp_faults: dict[str,
     return Sandbox(process=process, smtp_port=smtp_port)
 
 
-def start_server(data_dir: Path, *, admin_key: str, sandbox: Sandbox) -> DemoProcess:
-    """`seawall serve` tuned for a one-minute run: short provider timeouts and a small breaker window."""
+def start_server(data_dir: Path, *, admin_key: str, sandbox: Sandbox,
+                 extra_env: dict[str, str] | None = None) -> DemoProcess:
+    """`seawall serve` tuned for a one-minute run: short provider timeouts and a small breaker window.
+
+    `extra_env` adds or overrides `SEAWALL_*` settings (e.g. `SEAWALL_DATABASE_URL` for `seawall bench pipeline`).
+    """
     env = clean_env({
         "SEAWALL_VAR_DIR": str(data_dir),
         "SEAWALL_ADMIN_API_KEY": admin_key,
@@ -118,6 +122,7 @@ def start_server(data_dir: Path, *, admin_key: str, sandbox: Sandbox) -> DemoPro
         # The whole workload comes from one loopback address: raise every rate limit for this load test.
         "SEAWALL_RATE_LIMIT_SCALE": "100",
         "SEAWALL_LOG_LEVEL": "WARNING",
+        **(extra_env or {}),
     })
     return DemoProcess.start("server", ["serve"], port=free_port(), env=env, log_dir=data_dir)
 
