@@ -28,3 +28,32 @@ def bench_jobs(
     else:
         for name, value in result.items():
             typer.echo(f"{name:>26}: {value}")
+
+
+@app.command("pipeline")
+def bench_pipeline(
+    signups: int = typer.Option(300, min=1, max=20_000, help="Paid sign-ups to send"),
+    concurrency: int = typer.Option(16, min=1, max=256, help="Requests in flight at once"),
+    webhook_payments: int | None = typer.Option(
+        None, min=0, max=20_000, help="Webhook subscribers' payments among them (default: one per four sign-ups)"),
+    database_url: str | None = typer.Option(
+        None, help="A PostgreSQL URL: a fresh database on its server per run (default: an embedded SQLite file)"),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object (the last stdout line)"),
+) -> None:
+    """The whole paid path end to end (API → charge → emails → webhook), faults off: throughput,
+    latencies from each request to its effects, server CPU and RSS, and an exactly-once check."""
+    from rich.console import Console
+
+    from seawall.bench import pipeline
+    from seawall.bench.pipeline_report import print_report
+
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    options = pipeline.PipelineOptions(signups=signups, concurrency=concurrency, webhook_payments=webhook_payments,
+                                       database_url=database_url)
+    result = pipeline.run(options)
+    if as_json:
+        typer.echo(json.dumps(result))
+    else:
+        print_report(Console(), result)
+    if not result["ok"]:
+        raise typer.Exit(code=1)

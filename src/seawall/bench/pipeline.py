@@ -1,0 +1,282 @@
+"""`seawall bench pipeline`: the whole paid path end to end, over real processes, faults off.
+
+It starts `seawall sandbox` (no injected faults) and `seawall serve` (API + worker in one process) on
+free loopback ports with the demo's own pieces (`cli.demo.processes`, `workload`, `subscribers`), on
+a fresh database: the embedded SQLite file in a temporary directory, or, with a PostgreSQL URL, a new
+database on that server (random suffix), migrated before and dropped after the run.
+
+Before the clock starts, two webhook subscribers sign up and register an endpoint on an in-process
+receiver, and the queue drains. Then, at a fixed client concurrency, it sends `signups` paid sign-ups
+(`POST /v1/signups`, a plan and a card that is always accepted) interleaved with `webhook_payments`
+subscribers' payments (`POST /v1/payments`). Webhook events go to the paying user's own endpoints,
+and a new sign-up has none when its charge settles, so the `payment.succeeded` webhook leg is driven
+by the subscribers' payments (same charge job, same settlement, plus the delivery job).
+
+The measured window runs from the first request sent to the last effect recorded by a provider
+(charge captured at the sandbox, mail accepted by the SMTP sink, webhook accepted by the receiver).
+Server CPU seconds and RSS come from `ProcessGroupMeter` (the server and its children), read just
+before the first request and once the queue is idle again. Jobs succeeded are counted from the admin
+API's `/admin/jobs/stats` (after minus before). Afterwards every sign-up logs in to read its payments
+and notifications, and the exactly-once check is made against the providers' records
+(`pipeline_report.check_exactly_once`); the result's `ok` is false when any effect was lost or
+duplicated.
+
+This module imports the demo's drivers from `seawall.cli.demo`: the bench is a CLI feature, and the
+demo's client is the one a benchmark of the public API should use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+from sqlalchemy.engine import make_url
+
+from seawall.bench.meter import GroupReading, ProcessGroupMeter
+from seawall.bench.pipeline_report import (
+    Effects,
+    WebhookPayment,
+    check_exactly_once,
+    latency_summary,
+    measure_latencies,
+)
+from seawall.cli.demo import workload
+from seawall.cli.demo.processes import DemoProcess, clean_env, start_sandbox, start_server
+from seawall.cli.demo.subscribers import Subscriber, create_subscriber
+from seawall.payments.plans import PLANS
+from seawall.sandbox.webhook_receiver import WebhookReceiverServer
+
+SUBSCRIBERS = 2
+SETTLE_TIMEOUT_SECONDS = 300.0  # the queue must drain within this after the last request
+LOAD_TIMEOUT_SECONDS = 600.0  # the whole request phase is bounded by this too
+
+
+@dataclass(frozen=True)
+class PipelineOptions:
+    signups: int = 300
+    concurrency: int = 16
+    webhook_payments: int | None = None  # None: one for every four sign-ups
+    database_url: str | None = None  # a PostgreSQL URL; None: the embedded SQLite file
+    seed: int = 7
+
+    @property
+    def payments(self) -> int:
+        return self.webhook_payments if self.webhook_payments is not None else max(1, self.signups // 4)
+
+
+@dataclass
+class Window:
+    """The measured window: its start (epoch seconds) and readings of the server and the sandbox."""
+
+    started_at: float
+    server_before: GroupReading
+    sandbox_before: GroupReading
+    client_cpu_before: float
+    jobs_before: dict[str, Any]
+
+
+def run(options: PipelineOptions) -> dict[str, Any]:
+    """Run the bench; a flat dict of figures plus `checks` (list of {name, ok, detail}) and `ok`."""
+    with tempfile.TemporaryDirectory(prefix="seawall-bench-pipeline-") as directory:
+        data_dir = Path(directory)
+        database_url = _create_database(options.database_url, data_dir) if options.database_url else None
+        try:
+            return _run(options, data_dir, database_url)
+        finally:
+            if database_url is not None:
+                asyncio.run(_drop_database(options.database_url or "", database_url))
+
+
+def _create_database(server_url: str, data_dir: Path) -> str:
+    """A fresh database on `server_url`'s server, migrated with `seawall migrate`; its async URL."""
+    url = make_url(server_url).set(drivername="postgresql+asyncpg")
+    name = f"{url.database or 'seawall'}_pipeline_{secrets.token_hex(4)}"
+    asyncio.run(_admin_execute(server_url, f'CREATE DATABASE "{name}"'))
+    fresh = url.set(database=name).render_as_string(hide_password=False)
+    migrated = subprocess.run([sys.executable, "-m", "seawall", "migrate"], capture_output=True, text=True,
+                              timeout=180, env=clean_env({"SEAWALL_DATABASE_URL": fresh,
+                                                          "SEAWALL_VAR_DIR": str(data_dir),
+                                                          "SEAWALL_LOG_LEVEL": "WARNING"}))
+    if migrated.returncode != 0:
+        asyncio.run(_admin_execute(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        raise RuntimeError(f"seawall migrate failed: {migrated.stderr[-2000:]}")
+    return fresh
+
+
+async def _admin_execute(server_url: str, statement: str) -> None:
+    dsn = make_url(server_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    connection = await asyncpg.connect(dsn, timeout=10)
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+async def _drop_database(server_url: str, database_url: str) -> None:
+    await _admin_execute(server_url, f'DROP DATABASE IF EXISTS "{make_url(database_url).database}" WITH (FORCE)')
+
+
+def _run(options: PipelineOptions, data_dir: Path, database_url: str | None) -> dict[str, Any]:
+    admin_key = secrets.token_urlsafe(24)
+    sandbox = start_sandbox(data_dir, faults={}, smtp_faults={})
+    server: DemoProcess | None = None
+    try:
+        if not sandbox.process.wait_ready("/_sandbox/stats"):
+            raise RuntimeError(f"the sandbox did not start:\n{sandbox.process.log_tail()}")
+        extra = {"SEAWALL_DATABASE_URL": database_url} if database_url else {}
+        server = start_server(data_dir, admin_key=admin_key, sandbox=sandbox, extra_env=extra)
+        if not server.wait_ready("/readyz"):
+            raise RuntimeError(f"the server did not start:\n{server.log_tail()}")
+        result = asyncio.run(_drive(options, server=server, sandbox=sandbox.process, admin_key=admin_key))
+    finally:
+        exit_code = server.stop() if server is not None else None
+        sandbox.process.stop()
+    result["checks"].append({"name": "the server drains and exits cleanly on SIGTERM", "ok": exit_code == 0,
+                             "detail": f"exit code {exit_code}"})
+    result["ok"] = all(check["ok"] for check in result["checks"])
+    if not result["ok"] and server is not None:
+        result["server_log_tail"] = server.log_tail()
+    result["database"] = "sqlite" if database_url is None else "postgresql"
+    return result
+
+
+def _interleave(users: list[workload.DemoUser], payments: list[WebhookPayment]
+                ) -> list[workload.DemoUser | WebhookPayment]:
+    """The sign-ups in order, with the subscribers' payments spread evenly among them."""
+    items: list[workload.DemoUser | WebhookPayment] = []
+    pending = list(payments)
+    for index, user in enumerate(users):
+        items.append(user)
+        while pending and pending[0].number * len(users) <= index * len(payments):
+            items.append(pending.pop(0))
+    return items + pending
+
+
+async def _pay(api: workload.ApiClient, payment: WebhookPayment) -> None:
+    user = payment.subscriber.user
+    payment.sent_at = time.time()
+    response = await api.call("POST", "/v1/payments", route="POST /v1/payments",
+                              headers={**workload.bearer(user), "Idempotency-Key": payment.idempotency_key},
+                              json={"amount": 1000 + payment.number, "currency": "usd",
+                                    "payment_method": "pm_card_visa", "description": f"bench {payment.number}"})
+    payment.status = response.status_code
+    if response.status_code == 202:
+        payment.payment_id = str(response.json()["id"])
+        payment.subscriber.payment_ids.append(payment.payment_id)
+
+
+async def _drive(options: PipelineOptions, *, server: DemoProcess, sandbox: DemoProcess,
+                 admin_key: str) -> dict[str, Any]:
+    rng = random.Random(options.seed)
+    users = workload.make_users(options.signups, rng=rng, plans=sorted(PLANS), declined_share=0.0)
+    recorder = workload.Recorder()
+    server_meter = ProcessGroupMeter([server.process.pid])
+    sandbox_meter = ProcessGroupMeter([sandbox.process.pid])
+    limits = httpx.Limits(max_connections=options.concurrency * 2)
+    async with (
+        httpx.AsyncClient(base_url=server.base_url, timeout=30.0, limits=limits) as http,
+        httpx.AsyncClient(base_url=server.base_url, timeout=30.0,
+                          headers={"Authorization": f"Bearer {admin_key}"}) as admin,
+        httpx.AsyncClient(base_url=sandbox.base_url, timeout=30.0) as provider,
+        WebhookReceiverServer() as receiver,
+    ):
+        api = workload.ApiClient(http, recorder)
+        subscribers = [await create_subscriber(api, receiver, index) for index in range(SUBSCRIBERS)]
+        if any(s.endpoint_id is None for s in subscribers):
+            raise RuntimeError("a webhook subscriber could not register its endpoint")
+        payments = [WebhookPayment(subscriber=subscribers[n % SUBSCRIBERS], number=n) for n in range(options.payments)]
+        window = Window(started_at=0.0, jobs_before=await workload.wait_for_jobs(admin, timeout=60),
+                        server_before=server_meter.read(), sandbox_before=sandbox_meter.read(),
+                        client_cpu_before=time.process_time())
+        load_recorder = workload.Recorder()  # the measured requests only
+        load = workload.ApiClient(http, load_recorder)
+        window.started_at = time.time()
+
+        async def one(item: workload.DemoUser | WebhookPayment) -> None:
+            await (_pay(load, item) if isinstance(item, WebhookPayment) else workload.sign_up(load, item))
+
+        await asyncio.wait_for(workload.run_concurrently(_interleave(users, payments), one,
+                                                         concurrency=options.concurrency), LOAD_TIMEOUT_SECONDS)
+        jobs_after = await workload.wait_for_jobs(admin, timeout=SETTLE_TIMEOUT_SECONDS)
+        server_after = server_meter.read(only_leaves=True)
+        sandbox_after = sandbox_meter.read()
+        client_cpu = time.process_time() - window.client_cpu_before
+        effects = Effects(intents=(await provider.get("/_sandbox/payments/intents")).json()["data"],
+                          mail=(await provider.get("/_sandbox/smtp/messages")).json(), receiver=receiver)
+
+        async def read_back(user: workload.DemoUser) -> None:
+            await workload.log_in(api, user)
+            await workload.load_payments(api, user)
+            await workload.load_notifications(api, user)
+
+        await workload.run_concurrently([u for u in users if u.signup_status == 202], read_back,
+                                        concurrency=options.concurrency)
+        for subscriber in subscribers:
+            await workload.load_payments(api, subscriber.user)
+    return _figures(options, users=users, payments=payments, subscribers=subscribers, effects=effects,
+                    window=window, jobs_after=jobs_after, server_after=server_after, sandbox_after=sandbox_after,
+                    client_cpu=client_cpu, load_recorder=load_recorder)
+
+
+def _figures(options: PipelineOptions, *, users: list[workload.DemoUser], payments: list[WebhookPayment],
+             subscribers: list[Subscriber], effects: Effects, window: Window, jobs_after: dict[str, Any],
+             server_after: GroupReading, sandbox_after: GroupReading, client_cpu: float,
+             load_recorder: workload.Recorder) -> dict[str, Any]:
+    exactly_once, webhooks = check_exactly_once(users=users, payments=payments, subscribers=subscribers,
+                                                effects=effects)
+    latencies = measure_latencies(users=users, payments=payments, effects=effects)
+    wall = max(latencies.last_effect_at - window.started_at, 1e-6)
+    jobs_now, jobs_then = jobs_after.get("jobs", {}), window.jobs_before.get("jobs", {})
+    jobs_succeeded = int(jobs_now.get("succeeded", 0)) - int(jobs_then.get("succeeded", 0))
+    idle = not jobs_now.get("queued") and not jobs_now.get("running")
+    server_cpu = server_after.cpu_seconds_since(window.server_before)
+    checks = [
+        {"name": "the queue drained (no job queued or running)", "ok": idle, "detail": str(jobs_now)},
+        {"name": "no job dead-lettered", "ok": not jobs_now.get("dead"), "detail": f"{jobs_now.get('dead', 0)} dead"},
+        {"name": "every request accepted, every sign-up charged once at the provider", "ok": not (
+            exactly_once.not_accepted or exactly_once.not_charged or exactly_once.charged_twice),
+         "detail": ", ".join([*exactly_once.not_accepted, *exactly_once.not_charged, *exactly_once.charged_twice][:3])},
+        {"name": "one welcome and one receipt per sign-up at the SMTP sink, by Message-ID",
+         "ok": not exactly_once.emails_missing_or_extra, "detail": ", ".join(exactly_once.emails_missing_or_extra[:3])},
+        {"name": "one verified payment.succeeded webhook per subscriber payment, by webhook-id", "ok": not (
+            exactly_once.webhooks_missing or exactly_once.webhooks_duplicated or exactly_once.webhooks_unverified),
+         "detail": ", ".join([*exactly_once.webhooks_missing, *exactly_once.webhooks_duplicated][:3])
+         or f"{webhooks['events_delivered']} events"},
+    ]
+    return {
+        "signups": options.signups,
+        "webhook_payments": options.payments,
+        "concurrency": options.concurrency,
+        "server_processes": len(server_after.cpu_seconds),
+        "wall_seconds": round(wall, 3),
+        "signups_per_second": round(options.signups / wall, 1),
+        "jobs_succeeded": jobs_succeeded,
+        "jobs_per_second": round(jobs_succeeded / wall, 1),
+        "signup_to_charge": latency_summary(latencies.signup_to_charge),
+        "signup_to_welcome_email": latency_summary(latencies.signup_to_welcome_email),
+        "payment_to_webhook": latency_summary(latencies.payment_to_webhook),
+        "signup_request": latency_summary(load_recorder.latencies.get("POST /v1/signups", [])),
+        "server_cpu_seconds": round(server_cpu, 2),
+        "server_cpu_ms_per_signup": round(1000 * server_cpu / options.signups, 2),
+        "server_cpu_ms_per_job": round(1000 * server_cpu / jobs_succeeded, 2) if jobs_succeeded else None,
+        "server_rss_mb": round(server_after.max_rss_mb, 1),
+        "server_rss_mb_total": round(server_after.total_rss_mb, 1),
+        "sandbox_cpu_seconds": round(sandbox_after.cpu_seconds_since(window.sandbox_before), 2),
+        "bench_client_cpu_seconds": round(client_cpu, 2),
+        "responses_by_status": {str(k): v for k, v in sorted(load_recorder.statuses.items())},
+        "client_retries": load_recorder.client_retries,
+        "emails_redelivered": len(effects.mail.get("duplicates", {}) or {}),
+        "webhooks_redelivered": int(webhooks["redeliveries"]),
+        "exactly_once": exactly_once.as_dict(),
+        "checks": checks,
+    }
