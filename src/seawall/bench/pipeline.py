@@ -30,8 +30,6 @@ from __future__ import annotations
 import asyncio
 import random
 import secrets
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -51,14 +49,17 @@ from seawall.bench.pipeline_report import (
     measure_latencies,
 )
 from seawall.cli.demo import workload
-from seawall.cli.demo.processes import DemoProcess, clean_env, start_sandbox, start_server
+from seawall.cli.demo.processes import DemoProcess, Sandbox, start_sandbox, start_server
 from seawall.cli.demo.subscribers import Subscriber, create_subscriber
+from seawall.config import Settings
 from seawall.payments.plans import PLANS
+from seawall.runtime import Runtime
 from seawall.sandbox.webhook_receiver import WebhookReceiverServer
 
 SUBSCRIBERS = 2
 SETTLE_TIMEOUT_SECONDS = 300.0  # the queue must drain within this after the last request
 LOAD_TIMEOUT_SECONDS = 600.0  # the whole request phase is bounded by this too
+BENCH_SECRET = "bench-secret-key-not-for-production"  # server mode requires one; the database is dropped after
 
 
 @dataclass(frozen=True)
@@ -89,28 +90,38 @@ def run(options: PipelineOptions) -> dict[str, Any]:
     """Run the bench; a flat dict of figures plus `checks` (list of {name, ok, detail}) and `ok`."""
     with tempfile.TemporaryDirectory(prefix="seawall-bench-pipeline-") as directory:
         data_dir = Path(directory)
-        database_url = _create_database(options.database_url, data_dir) if options.database_url else None
+        sandbox = start_sandbox(data_dir, faults={}, smtp_faults={})  # it starts while the database is made
+        database_url: str | None = None
         try:
-            return _run(options, data_dir, database_url)
+            database_url = _create_database(options.database_url, data_dir) if options.database_url else None
+            return _run(options, data_dir, sandbox, database_url)
         finally:
+            sandbox.process.stop()
             if database_url is not None:
                 asyncio.run(_drop_database(options.database_url or "", database_url))
 
 
 def _create_database(server_url: str, data_dir: Path) -> str:
-    """A fresh database on `server_url`'s server, migrated with `seawall migrate`; its async URL."""
+    """A fresh database on `server_url`'s server, at the newest schema revision; its async URL."""
     url = make_url(server_url).set(drivername="postgresql+asyncpg")
     name = f"{url.database or 'seawall'}_pipeline_{secrets.token_hex(4)}"
     asyncio.run(_admin_execute(server_url, f'CREATE DATABASE "{name}"'))
     fresh = url.set(database=name).render_as_string(hide_password=False)
-    migrated = subprocess.run([sys.executable, "-m", "seawall", "migrate"], capture_output=True, text=True,
-                              timeout=180, env=clean_env({"SEAWALL_DATABASE_URL": fresh,
-                                                          "SEAWALL_VAR_DIR": str(data_dir),
-                                                          "SEAWALL_LOG_LEVEL": "WARNING"}))
-    if migrated.returncode != 0:
+    try:
+        asyncio.run(_migrate(Settings(var_dir=data_dir, database_url=fresh, secret_key=BENCH_SECRET,
+                                      log_level="WARNING")))
+    except BaseException:
         asyncio.run(_admin_execute(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        raise RuntimeError(f"seawall migrate failed: {migrated.stderr[-2000:]}")
+        raise
     return fresh
+
+
+async def _migrate(settings: Settings) -> None:
+    runtime = Runtime.build(settings)
+    try:
+        await runtime.database.migrate()
+    finally:
+        await runtime.aclose()
 
 
 async def _admin_execute(server_url: str, statement: str) -> None:
@@ -126,27 +137,24 @@ async def _drop_database(server_url: str, database_url: str) -> None:
     await _admin_execute(server_url, f'DROP DATABASE IF EXISTS "{make_url(database_url).database}" WITH (FORCE)')
 
 
-def _run(options: PipelineOptions, data_dir: Path, database_url: str | None) -> dict[str, Any]:
+def _run(options: PipelineOptions, data_dir: Path, sandbox: Sandbox, database_url: str | None) -> dict[str, Any]:
     admin_key = secrets.token_urlsafe(24)
-    sandbox = start_sandbox(data_dir, faults={}, smtp_faults={})
-    server: DemoProcess | None = None
+    extra = {"SEAWALL_DATABASE_URL": database_url, "SEAWALL_SECRET_KEY": BENCH_SECRET} if database_url else {}
+    server = start_server(data_dir, admin_key=admin_key, sandbox=sandbox, extra_env=extra)
     try:
         if not sandbox.process.wait_ready("/_sandbox/stats"):
             raise RuntimeError(f"the sandbox did not start:\n{sandbox.process.log_tail()}")
-        extra = {"SEAWALL_DATABASE_URL": database_url} if database_url else {}
-        server = start_server(data_dir, admin_key=admin_key, sandbox=sandbox, extra_env=extra)
         if not server.wait_ready("/readyz"):
             raise RuntimeError(f"the server did not start:\n{server.log_tail()}")
-        result = asyncio.run(_drive(options, server=server, sandbox=sandbox.process, admin_key=admin_key))
+        result = {"database": "sqlite" if database_url is None else "postgresql",
+                  **asyncio.run(_drive(options, server=server, sandbox=sandbox.process, admin_key=admin_key))}
     finally:
-        exit_code = server.stop() if server is not None else None
-        sandbox.process.stop()
+        exit_code = server.stop()
     result["checks"].append({"name": "the server drains and exits cleanly on SIGTERM", "ok": exit_code == 0,
                              "detail": f"exit code {exit_code}"})
     result["ok"] = all(check["ok"] for check in result["checks"])
-    if not result["ok"] and server is not None:
+    if not result["ok"]:
         result["server_log_tail"] = server.log_tail()
-    result["database"] = "sqlite" if database_url is None else "postgresql"
     return result
 
 
