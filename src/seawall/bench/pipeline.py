@@ -6,11 +6,14 @@ a fresh database: the embedded SQLite file in a temporary directory, or, with a 
 database on that server (random suffix), migrated before and dropped after the run.
 
 Before the clock starts, two webhook subscribers sign up and register an endpoint on an in-process
-receiver, and the queue drains. Then, at a fixed client concurrency, it sends `signups` paid sign-ups
-(`POST /v1/signups`, a plan and a card that is always accepted) interleaved with `webhook_payments`
-subscribers' payments (`POST /v1/payments`). Webhook events go to the paying user's own endpoints,
-and a new sign-up has none when its charge settles, so the `payment.succeeded` webhook leg is driven
-by the subscribers' payments (same charge job, same settlement, plus the delivery job).
+receiver, and the queue drains. Then it sends `signups` paid sign-ups (`POST /v1/signups`, a plan and
+a card that is always accepted) interleaved with `webhook_payments` subscribers' payments
+(`POST /v1/payments`): in a closed loop, `concurrency` requests in flight (the default: the most the
+API accepts, so the queue builds up and effect latencies measure the backlog); or with `rate`, in an
+open loop, sign-ups started at that many per second whatever the answers (latency at a given load).
+Webhook events go to the paying user's own endpoints, and a new sign-up has none when its charge
+settles, so the `payment.succeeded` webhook leg is driven by the subscribers' payments (same charge
+job, same settlement, plus the delivery job).
 
 The measured window runs from the first request sent to the last effect recorded by a provider
 (charge captured at the sandbox, mail accepted by the SMTP sink, webhook accepted by the receiver).
@@ -32,9 +35,10 @@ import random
 import secrets
 import tempfile
 import time
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import httpx
@@ -59,6 +63,7 @@ from seawall.sandbox.webhook_receiver import WebhookReceiverServer
 SUBSCRIBERS = 2
 SETTLE_TIMEOUT_SECONDS = 300.0  # the queue must drain within this after the last request
 LOAD_TIMEOUT_SECONDS = 600.0  # the whole request phase is bounded by this too
+T = TypeVar("T")
 BENCH_SECRET = "bench-secret-key-not-for-production"  # server mode requires one; the database is dropped after
 
 
@@ -68,6 +73,7 @@ class PipelineOptions:
     concurrency: int = 16
     webhook_payments: int | None = None  # None: one for every four sign-ups
     database_url: str | None = None  # a PostgreSQL URL; None: the embedded SQLite file
+    rate: float | None = None  # sign-ups per second, open loop (None: closed loop at `concurrency`)
     seed: int = 7
 
     @property
@@ -170,6 +176,17 @@ def _interleave(users: list[workload.DemoUser], payments: list[WebhookPayment]
     return items + pending
 
 
+async def _open_loop(items: list[T], send: Callable[[T], Coroutine[Any, Any, None]], *, per_second: float
+                     ) -> None:
+    """Start item i at i / per_second seconds, whether or not earlier ones have answered (no cap in flight)."""
+    started = time.monotonic()
+    tasks: list[asyncio.Task[None]] = []
+    for index, item in enumerate(items):
+        await asyncio.sleep(max(0.0, started + index / per_second - time.monotonic()))
+        tasks.append(asyncio.create_task(send(item)))
+    await asyncio.gather(*tasks)
+
+
 async def _pay(api: workload.ApiClient, payment: WebhookPayment) -> None:
     user = payment.subscriber.user
     payment.sent_at = time.time()
@@ -190,7 +207,7 @@ async def _drive(options: PipelineOptions, *, server: DemoProcess, sandbox: Demo
     recorder = workload.Recorder()
     server_meter = ProcessGroupMeter([server.process.pid])
     sandbox_meter = ProcessGroupMeter([sandbox.process.pid])
-    limits = httpx.Limits(max_connections=options.concurrency * 2)
+    limits = httpx.Limits(max_connections=max(options.concurrency * 2, 64 if options.rate else 0))
     async with (
         httpx.AsyncClient(base_url=server.base_url, timeout=30.0, limits=limits) as http,
         httpx.AsyncClient(base_url=server.base_url, timeout=30.0,
@@ -213,8 +230,12 @@ async def _drive(options: PipelineOptions, *, server: DemoProcess, sandbox: Demo
         async def one(item: workload.DemoUser | WebhookPayment) -> None:
             await (_pay(load, item) if isinstance(item, WebhookPayment) else workload.sign_up(load, item))
 
-        await asyncio.wait_for(workload.run_concurrently(_interleave(users, payments), one,
-                                                         concurrency=options.concurrency), LOAD_TIMEOUT_SECONDS)
+        items = _interleave(users, payments)
+        if options.rate is None:
+            load_phase = workload.run_concurrently(items, one, concurrency=options.concurrency)
+        else:
+            load_phase = _open_loop(items, one, per_second=options.rate * len(items) / len(users))
+        await asyncio.wait_for(load_phase, LOAD_TIMEOUT_SECONDS)
         jobs_after = await workload.wait_for_jobs(admin, timeout=SETTLE_TIMEOUT_SECONDS)
         server_after = server_meter.read(only_leaves=True)
         sandbox_after = sandbox_meter.read()
@@ -265,6 +286,7 @@ def _figures(options: PipelineOptions, *, users: list[workload.DemoUser], paymen
         "signups": options.signups,
         "webhook_payments": options.payments,
         "concurrency": options.concurrency,
+        "mode": "closed loop" if options.rate is None else f"open loop, {options.rate:g} sign-ups/s",
         "server_processes": len(server_after.cpu_seconds),
         "wall_seconds": round(wall, 3),
         "signups_per_second": round(options.signups / wall, 1),

@@ -215,7 +215,8 @@ def print_report(console: Console, result: dict[str, Any]) -> None:
 
     rows = [
         ("paid sign-ups (+ webhook subscribers' payments)", f"{result['signups']} (+{result['webhook_payments']})"),
-        ("client concurrency", str(result["concurrency"])),
+        ("load", f"{result['mode']}, concurrency {result['concurrency']}" if result["mode"] == "closed loop"
+         else result["mode"]),
         ("wall time, first request → last effect", f"{result['wall_seconds']} s"),
         ("end-to-end sign-ups/s (every effect done)", str(result["signups_per_second"])),
         ("jobs succeeded / jobs/s", f"{result['jobs_succeeded']} / {result['jobs_per_second']}"),

@@ -38,6 +38,8 @@ def bench_pipeline(
         None, min=0, max=20_000, help="Webhook subscribers' payments among them (default: one per four sign-ups)"),
     database_url: str | None = typer.Option(
         None, help="A PostgreSQL URL: a fresh database on its server per run (default: an embedded SQLite file)"),
+    rate: float | None = typer.Option(
+        None, min=0.1, max=10_000, help="Open loop: start this many sign-ups per second (default: closed loop)"),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object (the last stdout line)"),
 ) -> None:
     """The whole paid path end to end (API → charge → emails → webhook), faults off: throughput,
@@ -49,7 +51,7 @@ def bench_pipeline(
 
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     options = pipeline.PipelineOptions(signups=signups, concurrency=concurrency, webhook_payments=webhook_payments,
-                                       database_url=database_url)
+                                       database_url=database_url, rate=rate)
     result = pipeline.run(options)
     if as_json:
         typer.echo(json.dumps(result))
