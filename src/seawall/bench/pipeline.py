@@ -33,6 +33,8 @@ from __future__ import annotations
 import asyncio
 import random
 import secrets
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Coroutine
@@ -53,7 +55,7 @@ from seawall.bench.pipeline_report import (
     measure_latencies,
 )
 from seawall.cli.demo import workload
-from seawall.cli.demo.processes import DemoProcess, Sandbox, start_sandbox, start_server
+from seawall.cli.demo.processes import DemoProcess, Sandbox, server_env, start_sandbox, start_server
 from seawall.cli.demo.subscribers import Subscriber, create_subscriber
 from seawall.config import Settings
 from seawall.payments.plans import PLANS
@@ -74,6 +76,7 @@ class PipelineOptions:
     webhook_payments: int | None = None  # None: one for every four sign-ups
     database_url: str | None = None  # a PostgreSQL URL; None: the embedded SQLite file
     rate: float | None = None  # sign-ups per second, open loop (None: closed loop at `concurrency`)
+    workers: int = 0  # > 0 (PostgreSQL only): `seawall api` plus this many `seawall worker` processes
     seed: int = 7
 
     @property
@@ -146,22 +149,36 @@ async def _drop_database(server_url: str, database_url: str) -> None:
 def _run(options: PipelineOptions, data_dir: Path, sandbox: Sandbox, database_url: str | None) -> dict[str, Any]:
     admin_key = secrets.token_urlsafe(24)
     extra = {"SEAWALL_DATABASE_URL": database_url, "SEAWALL_SECRET_KEY": BENCH_SECRET} if database_url else {}
-    server = start_server(data_dir, admin_key=admin_key, sandbox=sandbox, extra_env=extra)
+    server = start_server(data_dir, admin_key=admin_key, sandbox=sandbox, extra_env=extra,
+                          role="api" if options.workers else "serve")
+    env = server_env(data_dir, admin_key=admin_key, sandbox=sandbox, extra_env=extra)
+    workers = [_start_worker(data_dir, index, env) for index in range(options.workers)]
     try:
         if not sandbox.process.wait_ready("/_sandbox/stats"):
             raise RuntimeError(f"the sandbox did not start:\n{sandbox.process.log_tail()}")
         if not server.wait_ready("/readyz"):
             raise RuntimeError(f"the server did not start:\n{server.log_tail()}")
         result = {"database": "sqlite" if database_url is None else "postgresql",
-                  **asyncio.run(_drive(options, server=server, sandbox=sandbox.process, admin_key=admin_key))}
+                  "server_roles": f"seawall api + {options.workers} seawall worker" if workers else "seawall serve",
+                  **asyncio.run(_drive(options, server=server, sandbox=sandbox.process, admin_key=admin_key,
+                                       server_pids=[p.process.pid for p in (server, *workers)]))}
     finally:
-        exit_code = server.stop()
-    result["checks"].append({"name": "the server drains and exits cleanly on SIGTERM", "ok": exit_code == 0,
-                             "detail": f"exit code {exit_code}"})
+        exit_codes = {p.name: p.stop() for p in (server, *workers)}
+    result["checks"].append({"name": "the server processes drain and exit cleanly on SIGTERM",
+                             "ok": all(code == 0 for code in exit_codes.values()), "detail": str(exit_codes)})
     result["ok"] = all(check["ok"] for check in result["checks"])
     if not result["ok"]:
-        result["server_log_tail"] = server.log_tail()
+        result["server_log_tail"] = "\n".join(p.log_tail() for p in (server, *workers))
     return result
+
+
+def _start_worker(data_dir: Path, index: int, env: dict[str, str]) -> DemoProcess:
+    """A `seawall worker` process beside `seawall api` (it has no HTTP port: `base_url` is empty)."""
+    log_path = data_dir / f"worker-{index}.log"
+    with open(log_path, "wb") as log_file:
+        process = subprocess.Popen([sys.executable, "-m", "seawall", "worker"], env=env, stdout=log_file,
+                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    return DemoProcess(name=f"worker-{index}", process=process, base_url="", log_path=log_path)
 
 
 def _interleave(users: list[workload.DemoUser], payments: list[WebhookPayment]
@@ -200,12 +217,12 @@ async def _pay(api: workload.ApiClient, payment: WebhookPayment) -> None:
         payment.subscriber.payment_ids.append(payment.payment_id)
 
 
-async def _drive(options: PipelineOptions, *, server: DemoProcess, sandbox: DemoProcess,
-                 admin_key: str) -> dict[str, Any]:
+async def _drive(options: PipelineOptions, *, server: DemoProcess, sandbox: DemoProcess, admin_key: str,
+                 server_pids: list[int]) -> dict[str, Any]:
     rng = random.Random(options.seed)
     users = workload.make_users(options.signups, rng=rng, plans=sorted(PLANS), declined_share=0.0)
     recorder = workload.Recorder()
-    server_meter = ProcessGroupMeter([server.process.pid])
+    server_meter = ProcessGroupMeter(server_pids)
     sandbox_meter = ProcessGroupMeter([sandbox.process.pid])
     limits = httpx.Limits(max_connections=max(options.concurrency * 2, 64 if options.rate else 0))
     async with (

@@ -205,8 +205,8 @@ def measure_latencies(*, users: list[DemoUser], payments: list[WebhookPayment], 
 
 def print_report(console: Console, result: dict[str, Any]) -> None:
     """The figures of `run`'s result as two rich tables (figures, then the exactly-once check)."""
-    table = Table(title=f"seawall bench pipeline — {result['database']}, {result['server_processes']} server "
-                        f"process(es)", show_header=False)
+    table = Table(title=f"seawall bench pipeline — {result['database']}, {result['server_roles']} "
+                        f"({result['server_processes']} processes)", show_header=False)
 
     def latency(name: str) -> str:
         figures = result[name]

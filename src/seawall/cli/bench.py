@@ -40,6 +40,9 @@ def bench_pipeline(
         None, help="A PostgreSQL URL: a fresh database on its server per run (default: an embedded SQLite file)"),
     rate: float | None = typer.Option(
         None, min=0.1, max=10_000, help="Open loop: start this many sign-ups per second (default: closed loop)"),
+    workers: int = typer.Option(
+        0, min=0, max=16, help="PostgreSQL only: `seawall api` and this many `seawall worker` processes "
+                               "(default 0: one `seawall serve`)"),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object (the last stdout line)"),
 ) -> None:
     """The whole paid path end to end (API → charge → emails → webhook), faults off: throughput,
@@ -49,9 +52,12 @@ def bench_pipeline(
     from seawall.bench import pipeline
     from seawall.bench.pipeline_report import print_report
 
+    if workers and database_url is None:
+        raise typer.BadParameter("separate worker processes need a shared server database: give --database-url",
+                                 param_hint="--workers")
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     options = pipeline.PipelineOptions(signups=signups, concurrency=concurrency, webhook_payments=webhook_payments,
-                                       database_url=database_url, rate=rate)
+                                       database_url=database_url, rate=rate, workers=workers)
     result = pipeline.run(options)
     if as_json:
         typer.echo(json.dumps(result))

@@ -96,12 +96,20 @@ def start_sandbox(data_dir: Path, faults: dict[str, Any], smtp_faults: dict[str,
 
 
 def start_server(data_dir: Path, *, admin_key: str, sandbox: Sandbox,
-                 extra_env: dict[str, str] | None = None) -> DemoProcess:
+                 extra_env: dict[str, str] | None = None, role: str = "serve") -> DemoProcess:
     """`seawall serve` tuned for a one-minute run: short provider timeouts and a small breaker window.
 
-    `extra_env` adds or overrides `SEAWALL_*` settings (e.g. `SEAWALL_DATABASE_URL` for `seawall bench pipeline`).
+    `extra_env` adds or overrides `SEAWALL_*` settings (e.g. `SEAWALL_DATABASE_URL` for `seawall bench pipeline`);
+    `role="api"` starts the HTTP API alone (its workers then run as `seawall worker`, with `server_env`).
     """
-    env = clean_env({
+    env = server_env(data_dir, admin_key=admin_key, sandbox=sandbox, extra_env=extra_env)
+    return DemoProcess.start("server", [role], port=free_port(), env=env, log_dir=data_dir)
+
+
+def server_env(data_dir: Path, *, admin_key: str, sandbox: Sandbox,
+               extra_env: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of `start_server`'s process (the tuning above), for other Seawall roles beside it."""
+    return clean_env({
         "SEAWALL_VAR_DIR": str(data_dir),
         "SEAWALL_ADMIN_API_KEY": admin_key,
         "SEAWALL_STRIPE_API_BASE": sandbox.process.base_url,
@@ -124,7 +132,6 @@ def start_server(data_dir: Path, *, admin_key: str, sandbox: Sandbox,
         "SEAWALL_LOG_LEVEL": "WARNING",
         **(extra_env or {}),
     })
-    return DemoProcess.start("server", ["serve"], port=free_port(), env=env, log_dir=data_dir)
 
 
 def run_doctor(data_dir: Path) -> dict[str, Any]:
