@@ -52,6 +52,9 @@ def bench_pipeline(
     from seawall.bench import pipeline
     from seawall.bench.pipeline_report import print_report
 
+    if database_url is not None and not database_url.startswith("postgresql"):
+        raise typer.BadParameter("a PostgreSQL URL (postgresql://… or postgresql+asyncpg://…); "
+                                 "leave it out for the embedded SQLite file", param_hint="--database-url")
     if workers and database_url is None:
         raise typer.BadParameter("separate worker processes need a shared server database: give --database-url",
                                  param_hint="--workers")
