@@ -17,9 +17,42 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from seawall.jobs.models import AttemptOutcome, Job, JobAttempt, JobStatus
+from seawall.jobs.wakeup import notify_sql
+
+
+async def insert_job(session: AsyncSession, job: Job, *, notify: bool) -> int | None:
+    """INSERT the (transient) job and return its id; None if its `dedup_key` is already taken.
+
+    With `notify` on PostgreSQL the same statement calls `pg_notify` for the job's queue (see
+    `wakeup`), so enqueueing a due job costs one round trip.
+    """
+    table = Job.__table__
+    values: dict[str, Any] = dict(
+        kind=job.kind, queue=job.queue, payload=job.payload, status=job.status, dedup_key=job.dedup_key,
+        attempts=job.attempts, max_attempts=job.max_attempts, next_run_at=job.next_run_at,
+        created_at=job.created_at, updated_at=job.updated_at,
+    )
+    postgres = _dialect(session) == "postgresql"
+    statement: Any = (postgresql_insert if postgres else sqlite_insert)(Job).values(**values)
+    if job.dedup_key is not None:
+        statement = statement.on_conflict_do_nothing(index_elements=[table.c.dedup_key])
+    statement = statement.returning(table.c.id)
+    if notify and postgres:
+        inserted = statement.cte("inserted")
+        query: Any = select(inserted.c.id, notify_sql(job.queue)).select_from(inserted)
+    else:
+        query = statement
+    row = (await session.execute(query)).first()
+    return None if row is None else int(row[0])
+
+
+def _dialect(session: AsyncSession) -> str:
+    return session.bind.dialect.name if session.bind is not None else ""
 
 
 async def find_by_dedup_key(session: AsyncSession, dedup_key: str) -> Job | None:
