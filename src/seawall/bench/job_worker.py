@@ -20,7 +20,8 @@ import argparse
 import asyncio
 import logging
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 READY, GO, STOP = "ready", "go", "stop"
 PGQUEUER_ENTRYPOINT = "bench_noop"
@@ -35,7 +36,7 @@ def _say(line: str) -> None:
     sys.stdout.flush()
 
 
-async def _serve(run: Callable[[], Awaitable[None]], stop: Callable[[], None]) -> None:
+async def _serve(run: Callable[[], Coroutine[Any, Any, None]], stop: Callable[[], None]) -> None:
     """Announce readiness, run `run()` from `go` until `stop`, then call `stop()` and await the run."""
     _say(READY)
     if await _read_line() != GO:

@@ -34,7 +34,8 @@ def bench_jobs(
     if peer is not None and peer not in PEERS:
         raise typer.BadParameter(f"unknown peer {peer!r}; known: {', '.join(PEERS)}", param_hint="--peer")
     if (broker_url or peer) and not database_url:
-        raise typer.BadParameter("--broker-url and --peer need a PostgreSQL --database-url", param_hint="--database-url")
+        raise typer.BadParameter("--broker-url and --peer need a PostgreSQL --database-url",
+                                 param_hint="--database-url")
     if peer == "pgqueuer" and not pgqueuer_peer.available():
         typer.echo(pgqueuer_peer.MISSING, err=True)
         raise typer.Exit(2)
