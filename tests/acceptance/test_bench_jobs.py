@@ -66,6 +66,7 @@ def test_postgres_with_rabbitmq_runs_the_workers_on_the_broker_transport() -> No
     require_rabbitmq()
     report = bench_jobs("--database-url", POSTGRES_URL, "--broker-url", broker_url(""))
     assert_seawall_figures(report, database="postgresql", transport="rabbitmq", workers=1)
+    assert report["broker_published_jobs"] > 0  # the work went through the broker, not only the table
 
 
 @pytest.mark.postgres

@@ -97,14 +97,19 @@ async def _enqueue_bench_jobs(database: Database, jobs: int) -> None:
                 await enqueue(session, BENCH_KIND, {}, registry=bench_registry)
 
 
-async def _count(database: Database, statuses: list[str]) -> int:
+async def _count(database: Database, statuses: list[str], *, published: bool = False) -> int:
+    """Bench jobs in one of `statuses` (with `published`: only those the relay had the broker confirm)."""
     async with database.transaction() as session:
         query = select(func.count()).select_from(Job).where(Job.queue == BENCH_QUEUE, Job.status.in_(statuses))
+        if published:
+            query = query.where(Job.published_at.is_not(None))
         return int((await session.execute(query)).scalar_one())
 
 
 async def _seawall_run(values: dict[str, Any], *, jobs: int, workers: int, timeout: float) -> dict[str, float]:
-    """Run the Seawall side with settings `values` (field name → value) in the parent and workers."""
+    """Run the Seawall side with settings `values` (field name → value) in the parent and workers.
+
+    Returns `_figures()` plus `published`: how many jobs the relay published to the broker."""
     database = Database(Settings(**values))
     try:
         await database.migrate()
@@ -113,11 +118,12 @@ async def _seawall_run(values: dict[str, Any], *, jobs: int, workers: int, timeo
         measured = await _run_group(group, timeout=timeout,
                                     remaining=lambda: _count(database, [JobStatus.QUEUED, JobStatus.RUNNING]))
         succeeded = await _count(database, [JobStatus.SUCCEEDED])
+        published = await _count(database, [JobStatus.SUCCEEDED], published=True)
     finally:
         await database.dispose()
     if succeeded != jobs:
         raise BenchWorkerError(f"only {succeeded} of {jobs} Seawall jobs succeeded")
-    return _figures(jobs, measured)
+    return {**_figures(jobs, measured), "published": published}
 
 
 # -- PgQueuer ---------------------------------------------------------------------------------
@@ -225,6 +231,8 @@ async def _run(*, jobs: int, workers: int, concurrency: int, database_url: str |
         "ceiling_connections": ceiling_connections,
         "ratio_of_ceiling": round(seawall["jobs_per_second"] / ceiling, 3),
     }
+    if broker_url:
+        report["broker_published_jobs"] = int(seawall["published"])  # went through RabbitMQ, not the table
     if peer == "pgqueuer":
         assert database_url is not None
         measured = await _pgqueuer_run(database_url, jobs=jobs, workers=workers, batch_size=peer_batch_size,
