@@ -27,8 +27,15 @@ READY, GO, STOP = "ready", "go", "stop"
 PGQUEUER_ENTRYPOINT = "bench_noop"
 
 
-async def _read_line() -> str:
-    return (await asyncio.to_thread(sys.stdin.readline)).strip()
+async def _stdin() -> asyncio.StreamReader:
+    """stdin as a stream whose reads can be cancelled (a thread blocked in readline() cannot be)."""
+    reader = asyncio.StreamReader()
+    await asyncio.get_running_loop().connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    return reader
+
+
+async def _read_line(reader: asyncio.StreamReader) -> str:
+    return (await reader.readline()).decode().strip()
 
 
 def _say(line: str) -> None:
@@ -38,15 +45,18 @@ def _say(line: str) -> None:
 
 async def _serve(run: Callable[[], Coroutine[Any, Any, None]], stop: Callable[[], None]) -> None:
     """Announce readiness, run `run()` from `go` until `stop`, then call `stop()` and await the run."""
+    reader = await _stdin()
     _say(READY)
-    if await _read_line() != GO:
+    if await _read_line(reader) != GO:
         return
     running = asyncio.create_task(run())
-    waiting = asyncio.create_task(_read_line())
+    waiting = asyncio.create_task(_read_line(reader))
     await asyncio.wait({running, waiting}, return_when=asyncio.FIRST_COMPLETED)
     stop()
-    await running  # a worker that failed raises here, and the process exits non-zero
-    waiting.cancel()
+    try:
+        await running  # a worker that failed raises here, and the process exits non-zero
+    finally:
+        waiting.cancel()
 
 
 async def _run_seawall() -> None:

@@ -96,6 +96,8 @@ class WorkerGroup:
             for process in self.processes:
                 if process.returncode is None:
                     await self._send(process, STOP)
+                assert process.stdin is not None
+                process.stdin.close()  # end of input stops a worker that missed the line
             for process in self.processes:
                 try:
                     await asyncio.wait_for(process.wait(), timeout)
