@@ -7,12 +7,14 @@ rates it reports. No wall-clock thresholds: the figures themselves are the bench
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from typing import Any
 
 import pytest
 
+from seawall.bench.workers import BenchWorkerError, WorkerGroup, worker_env
 from tests.support.databases import PG_ADMIN_DSN, require_postgres
 from tests.support.server import REPO_ROOT
 from tests.support.services import broker_url, require_rabbitmq
@@ -77,3 +79,12 @@ def test_pgqueuer_peer_runs_the_same_jobs_and_gives_the_ratio() -> None:
     assert PEER_FIGURES <= report.keys() and report["peer"] == "pgqueuer" and report["peer_batch_size"] == 10
     assert report["pgqueuer_cpu_ms_per_job"] > 0 and report["pgqueuer_worker_rss_mb"] > 0
     assert_ratio(report, "ratio_of_pgqueuer", "seawall_jobs_per_second", "pgqueuer_jobs_per_second")
+
+
+async def test_a_worker_that_cannot_start_fails_the_run_with_its_stderr() -> None:
+    group = WorkerGroup(["no-such-engine"], count=2, env=worker_env(os.environ, {}))
+    try:
+        with pytest.raises(BenchWorkerError, match="(?s)failed to start.*invalid choice"):
+            await group.start(timeout=60)
+    finally:
+        await group.stop()

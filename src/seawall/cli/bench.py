@@ -28,6 +28,8 @@ def bench_jobs(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on the last line"),
 ) -> None:
     """Job engine throughput and worker CPU per job, against the database's own commit rate and a peer."""
+    import asyncpg
+
     from seawall.bench import jobs as job_bench  # registers the benchmark's job kind only when asked
     from seawall.bench import pgqueuer_peer
 
@@ -43,8 +45,8 @@ def bench_jobs(
     try:
         result = job_bench.run(jobs=jobs, workers=workers, concurrency=concurrency, database_url=database_url,
                                broker_url=broker_url, peer=peer, peer_batch_size=peer_batch_size, timeout=timeout)
-    except job_bench.BenchWorkerError as exc:
-        typer.echo(f"bench jobs failed: {exc}", err=True)
+    except (job_bench.BenchWorkerError, OSError, asyncpg.PostgresError) as exc:  # OSError: a server unreachable
+        typer.echo(f"bench jobs failed: {type(exc).__name__}: {exc}", err=True)
         raise typer.Exit(1) from None
     if as_json:
         typer.echo(json.dumps(result))

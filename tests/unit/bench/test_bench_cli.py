@@ -7,6 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from seawall.bench import pgqueuer_peer
+from seawall.bench.workers import worker_env
 from seawall.cli.main import app
 
 SERVER = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
@@ -28,3 +29,10 @@ def test_broker_and_peer_need_a_postgresql_server(option: list[str]) -> None:
 def test_an_unknown_peer_is_refused() -> None:
     result = CliRunner().invoke(app, ["bench", "jobs", "--database-url", SERVER, "--peer", "celery"])
     assert result.exit_code != 0 and "unknown peer" in result.output
+
+
+def test_workers_get_the_runs_settings_and_none_of_the_callers_seawall_variables() -> None:
+    env = worker_env({"PATH": "/bin", "SEAWALL_BROKER_URL": "amqp://elsewhere"},
+                     {"database_url": "postgresql+asyncpg://h/db", "broker_url": None, "worker_concurrency": 4})
+    assert env == {"PATH": "/bin", "SEAWALL_DATABASE_URL": "postgresql+asyncpg://h/db",
+                   "SEAWALL_WORKER_CONCURRENCY": "4"}
