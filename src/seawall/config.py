@@ -68,7 +68,6 @@ class Settings(BaseSettings):
 
     # Idempotency
     idempotency_ttl_hours: float = Field(default=24.0, ge=24.0)
-    idempotency_lock_seconds: float = Field(default=60.0, gt=0)
 
     # Accounts
     session_ttl_hours: float = Field(default=24.0 * 14, gt=0)

@@ -1,61 +1,153 @@
-"""`seawall bench jobs`: the job engine's throughput as a ratio of its ceiling, measured in one run.
+"""`seawall bench jobs`: the job engine's throughput and CPU per job, against a ceiling and a peer.
 
-The ceiling is what the same database does with the same number of write transactions per job when
-nothing but its own driver is involved (sqlite3 with Seawall's pragmas, or asyncpg): a job costs the
-engine at least two commits (the claim, then the handler's writes with the completion). Seawall's
-figure is jobs of a no-op kind enqueued in bulk and run by one in-process worker until idle. The
-ratio (Seawall ÷ ceiling) is what to compare across machines and changes; absolute rates are noise
-on a shared machine. CPU seconds per job are reported too (they do not depend on the disk).
+One run, on one machine:
+1. Seawall. A fresh database (a new SQLite file, or a new database on the given PostgreSQL server,
+   migrated, dropped afterwards) gets `jobs` no-op jobs of a private kind, enqueued in bulk; then
+   `workers` worker processes (`job_worker seawall`, each a `Worker` with `concurrency` slots on
+   queue "bench", with `broker_url` in a fresh RabbitMQ vhost when given) run until the parent sees
+   every job succeeded.
+2. The ceiling: what the same database does with the same number of write transactions per job
+   (a job costs the engine at least two commits: the claim, then the handler's writes with the
+   completion) through its own driver alone: one sqlite3 connection with Seawall's pragmas, or
+   asyncpg with as many connections as the workers can use at once, each updating its own row.
+3. With `peer="pgqueuer"`: PgQueuer, the same number of no-op jobs and worker processes, in a fresh
+   database of its own on the same server (`pgqueuer_peer`).
+
+Figures: jobs/s over the run window, which runs from the go signal (sent to every worker at once,
+after each has started, imported and connected) to the parent's first poll (every `POLL_SECONDS`)
+that sees no job left to run; CPU ms per job, user + system time summed over the worker processes
+in that window (`meter.ProcessGroupMeter`, the parent's own polling left out); the largest worker's
+RSS in MiB at the end of the window. The ratios (Seawall ÷ ceiling, Seawall ÷ PgQueuer) are what to
+compare across machines and changes; absolute rates are noise on a shared machine.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import asyncpg
+from sqlalchemy import func, select
 
+from seawall.bench import pgqueuer_peer
+from seawall.bench.scratch import asyncpg_dsn, fresh_broker_place, fresh_postgres_database
+from seawall.bench.workers import BenchWorkerError, GroupFigures, WorkerGroup, worker_env
 from seawall.config import Settings
-from seawall.jobs import JobContext
+from seawall.db import Database
+from seawall.jobs import JobContext, JobStatus
+from seawall.jobs.models import Job
 from seawall.jobs.outbox import enqueue
 from seawall.jobs.registry import JobRegistry
-from seawall.jobs.worker import Worker
-from seawall.runtime import Runtime
 
 BENCH_KIND = "bench.noop"
+BENCH_QUEUE = "bench"
 COMMITS_PER_JOB = 2  # claim; handler writes + completion
+CEILING_MAX_COMMITS = 4000
 ENQUEUE_BATCH = 500
-
+POLL_SECONDS = 0.02
+READY_TIMEOUT_SECONDS = 120.0
+SECRET_KEY = "bench-secret-key-not-for-production"
 
 # A registry of its own: the benchmark's kind never reaches the registry real workers use.
 bench_registry = JobRegistry()
 
 
-@bench_registry.handler(BENCH_KIND, queue="bench", max_attempts=1)
+@bench_registry.handler(BENCH_KIND, queue=BENCH_QUEUE, max_attempts=1)
 async def _noop(_ctx: JobContext) -> None:
     return None
 
 
-async def _seawall_rate(settings: Settings, jobs: int, concurrency: int) -> dict[str, float]:
-    runtime = Runtime.build(settings)
+# -- running worker processes until the work is done --------------------------------------------
+
+
+async def _run_group(group: WorkerGroup, *, remaining: Callable[[], Awaitable[int]], timeout: float) -> GroupFigures:
+    """Start the group, release it, poll `remaining()` until 0, measure, then stop the group."""
     try:
-        await runtime.database.migrate()
-        for start in range(0, jobs, ENQUEUE_BATCH):
-            async with runtime.database.transaction() as session:
-                for _ in range(min(ENQUEUE_BATCH, jobs - start)):
-                    await enqueue(session, BENCH_KIND, {}, registry=bench_registry)
-        worker = Worker(database=runtime.database, settings=settings, queues=["bench"],
-                        concurrency=concurrency, runtime=runtime, registry=bench_registry)
-        wall, cpu = time.perf_counter(), time.process_time()
-        await worker.run_until_idle()
-        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        await group.start(timeout=READY_TIMEOUT_SECONDS)
+        await group.go()
+        deadline = time.monotonic() + timeout
+        while await remaining() > 0:
+            group.check_alive()
+            if time.monotonic() > deadline:
+                raise BenchWorkerError(f"jobs still unfinished after {timeout:.0f} s")
+            await asyncio.sleep(POLL_SECONDS)
+        return group.measure()
     finally:
-        await runtime.aclose()
-    return {"jobs_per_second": jobs / wall, "cpu_ms_per_job": 1000 * cpu / jobs, "seconds": wall}
+        await group.stop()
+
+
+def _figures(jobs: int, measured: GroupFigures) -> dict[str, float]:
+    return {"jobs_per_second": jobs / measured.seconds, "cpu_ms_per_job": 1000 * measured.cpu_seconds / jobs,
+            "worker_rss_mb": measured.max_rss_mb, "seconds": measured.seconds}
+
+
+# -- Seawall ----------------------------------------------------------------------------------
+
+
+async def _enqueue_bench_jobs(database: Database, jobs: int) -> None:
+    for start in range(0, jobs, ENQUEUE_BATCH):
+        async with database.transaction() as session:
+            for _ in range(min(ENQUEUE_BATCH, jobs - start)):
+                await enqueue(session, BENCH_KIND, {}, registry=bench_registry)
+
+
+async def _count(database: Database, statuses: list[str], *, published: bool = False) -> int:
+    """Bench jobs in one of `statuses` (with `published`: only those the relay had the broker confirm)."""
+    async with database.transaction() as session:
+        query = select(func.count()).select_from(Job).where(Job.queue == BENCH_QUEUE, Job.status.in_(statuses))
+        if published:
+            query = query.where(Job.published_at.is_not(None))
+        return int((await session.execute(query)).scalar_one())
+
+
+async def _seawall_run(values: dict[str, Any], *, jobs: int, workers: int, timeout: float) -> dict[str, float]:
+    """Run the Seawall side with settings `values` (field name → value) in the parent and workers.
+
+    Returns `_figures()` plus `published`: how many jobs the relay published to the broker."""
+    database = Database(Settings(**values))
+    try:
+        await database.migrate()
+        await _enqueue_bench_jobs(database, jobs)
+        group = WorkerGroup(["seawall"], count=workers, env=worker_env(os.environ, values))
+        measured = await _run_group(group, timeout=timeout,
+                                    remaining=lambda: _count(database, [JobStatus.QUEUED, JobStatus.RUNNING]))
+        succeeded = await _count(database, [JobStatus.SUCCEEDED])
+        published = await _count(database, [JobStatus.SUCCEEDED], published=True)
+    finally:
+        await database.dispose()
+    if succeeded != jobs:
+        raise BenchWorkerError(f"only {succeeded} of {jobs} Seawall jobs succeeded")
+    return {**_figures(jobs, measured), "published": published}
+
+
+# -- PgQueuer ---------------------------------------------------------------------------------
+
+
+async def _pgqueuer_run(server_url: str, *, jobs: int, workers: int, batch_size: int,
+                        timeout: float) -> dict[str, float]:
+    async with fresh_postgres_database(server_url, label="pgqueuer") as url:
+        await pgqueuer_peer.prepare(url, jobs=jobs)
+        progress = pgqueuer_peer.Progress(url)
+        await progress.open()
+        try:
+            group = WorkerGroup(["pgqueuer", "--dsn", asyncpg_dsn(url), "--batch-size", str(batch_size)],
+                                count=workers, env=worker_env(os.environ, {}))
+            measured = await _run_group(group, remaining=progress.remaining, timeout=timeout)
+            succeeded = await progress.succeeded()
+        finally:
+            await progress.close()
+    if succeeded != jobs:
+        raise BenchWorkerError(f"only {succeeded} of {jobs} PgQueuer jobs were logged successful")
+    return _figures(jobs, measured)
+
+
+# -- the ceiling ------------------------------------------------------------------------------
 
 
 def _sqlite_commit_rate(path: Path, commits: int) -> float:
@@ -75,40 +167,98 @@ def _sqlite_commit_rate(path: Path, commits: int) -> float:
         connection.close()
 
 
-async def _postgres_commit_rate(url: str, commits: int) -> float:
-    dsn = url.replace("postgresql+asyncpg://", "postgresql://")
-    connection = await asyncpg.connect(dsn)
+async def _postgres_commit_rate(url: str, commits: int, connections: int) -> float:
+    """Commits/s of `connections` asyncpg connections, each committing updates of its own row."""
+    dsn = asyncpg_dsn(url)
+    setup = await asyncpg.connect(dsn)
     try:
-        await connection.execute("CREATE TEMP TABLE bench_ceiling (id int PRIMARY KEY, n int)")
-        await connection.execute("INSERT INTO bench_ceiling VALUES (1, 0)")
-        started = time.perf_counter()
-        for _ in range(commits):
-            async with connection.transaction():
-                await connection.execute("UPDATE bench_ceiling SET n = n + 1 WHERE id = 1")
-        return commits / (time.perf_counter() - started)
+        await setup.execute("CREATE TABLE bench_ceiling (id int PRIMARY KEY, n int)")
+        await setup.execute("INSERT INTO bench_ceiling SELECT g, 0 FROM generate_series(1, $1) g", connections)
     finally:
-        await connection.close()
+        await setup.close()
+    pool = await asyncpg.create_pool(dsn, min_size=connections, max_size=connections)
+    each = max(1, commits // connections)
+
+    async def commit_many(row: int) -> None:
+        async with pool.acquire() as connection:
+            for _ in range(each):
+                async with connection.transaction():
+                    await connection.execute("UPDATE bench_ceiling SET n = n + 1 WHERE id = $1", row)
+
+    try:
+        started = time.perf_counter()
+        await asyncio.gather(*(commit_many(row) for row in range(1, connections + 1)))
+        return each * connections / (time.perf_counter() - started)
+    finally:
+        await pool.close()
 
 
-def _ceiling(settings: Settings, commits: int) -> float:
-    if settings.is_embedded_database:
-        return _sqlite_commit_rate(settings.var_dir / "ceiling.db", commits) / COMMITS_PER_JOB
-    return asyncio.run(_postgres_commit_rate(settings.resolved_database_url, commits)) / COMMITS_PER_JOB
+# -- one run ----------------------------------------------------------------------------------
 
 
-
-def run(*, jobs: int, concurrency: int, database_url: str | None) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="seawall-bench-") as directory:
-        settings = Settings(var_dir=Path(directory), database_url=database_url, worker_concurrency=concurrency,
-                            secret_key="bench-secret-key-not-for-production", log_level="WARNING",
-                            job_poll_interval_seconds=0.05)
-        ceiling = _ceiling(settings, commits=min(jobs * COMMITS_PER_JOB, 4000))
-        measured = asyncio.run(_seawall_rate(settings, jobs, concurrency))
-    return {
-        "database": "sqlite" if settings.is_embedded_database else "postgresql",
-        "jobs": jobs, "concurrency": concurrency,
-        "seawall_jobs_per_second": round(measured["jobs_per_second"], 1),
-        "ceiling_jobs_per_second": round(ceiling, 1),
-        "ratio_of_ceiling": round(measured["jobs_per_second"] / ceiling, 3),
-        "cpu_ms_per_job": round(measured["cpu_ms_per_job"], 2),
+async def _run(*, jobs: int, workers: int, concurrency: int, database_url: str | None, broker_url: str | None,
+               peer: str | None, peer_batch_size: int, timeout: float, var_dir: Path) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "var_dir": var_dir, "secret_key": SECRET_KEY, "log_level": "WARNING", "worker_queues": BENCH_QUEUE,
+        "worker_concurrency": concurrency, "job_poll_interval_seconds": 0.05,
     }
+    commits = min(jobs * COMMITS_PER_JOB, CEILING_MAX_COMMITS)
+    transport = "rabbitmq" if broker_url else "database"
+    if database_url is None:
+        ceiling_connections = 1
+        ceiling = _sqlite_commit_rate(var_dir / "ceiling.db", commits) / COMMITS_PER_JOB
+        seawall = await _seawall_run(values, jobs=jobs, workers=workers, timeout=timeout)
+    else:
+        pool_size = Settings(database_url=database_url).database_pool_size
+        ceiling_connections = workers * min(concurrency, pool_size)
+        async with fresh_postgres_database(database_url, label="seawall") as url:
+            values["database_url"] = url
+            ceiling = await _postgres_commit_rate(url, commits, ceiling_connections) / COMMITS_PER_JOB
+            if broker_url is None:
+                seawall = await _seawall_run(values, jobs=jobs, workers=workers, timeout=timeout)
+            else:
+                async with fresh_broker_place(broker_url, queues=[BENCH_QUEUE]) as place:
+                    values.update(broker_url=place.url, broker_queue_prefix=place.queue_prefix)
+                    seawall = await _seawall_run(values, jobs=jobs, workers=workers, timeout=timeout)
+    report: dict[str, Any] = {
+        "database": "sqlite" if database_url is None else "postgresql", "transport": transport,
+        "jobs": jobs, "workers": workers, "concurrency": concurrency,
+        "seawall_jobs_per_second": round(seawall["jobs_per_second"], 1),
+        "seconds": round(seawall["seconds"], 3),
+        "cpu_ms_per_job": round(seawall["cpu_ms_per_job"], 3),
+        "worker_rss_mb": round(seawall["worker_rss_mb"], 1),
+        "ceiling_jobs_per_second": round(ceiling, 1),
+        "ceiling_connections": ceiling_connections,
+        "ratio_of_ceiling": round(seawall["jobs_per_second"] / ceiling, 3),
+    }
+    if broker_url:
+        report["broker_published_jobs"] = int(seawall["published"])  # went through RabbitMQ, not the table
+    if peer == "pgqueuer":
+        assert database_url is not None
+        measured = await _pgqueuer_run(database_url, jobs=jobs, workers=workers, batch_size=peer_batch_size,
+                                       timeout=timeout)
+        report.update({
+            "peer": "pgqueuer", "peer_batch_size": peer_batch_size,
+            "pgqueuer_jobs_per_second": round(measured["jobs_per_second"], 1),
+            "pgqueuer_cpu_ms_per_job": round(measured["cpu_ms_per_job"], 3),
+            "pgqueuer_worker_rss_mb": round(measured["worker_rss_mb"], 1),
+            "ratio_of_pgqueuer": round(seawall["jobs_per_second"] / measured["jobs_per_second"], 3),
+        })
+    return report
+
+
+def run(*, jobs: int, workers: int = 1, concurrency: int = 16, database_url: str | None = None,
+        broker_url: str | None = None, peer: str | None = None, peer_batch_size: int = 10,
+        timeout: float = 600.0) -> dict[str, Any]:
+    """One bench run (see the module docstring); returns the report as one flat dict of figures.
+
+    `database_url`: a PostgreSQL server (a fresh database is made on it), or None for a fresh SQLite
+    file. `broker_url` and `peer="pgqueuer"` need `database_url`. `timeout`: seconds each side may
+    take to run its jobs.
+    """
+    if (broker_url or peer) and database_url is None:
+        raise ValueError("--broker-url and --peer need a PostgreSQL --database-url")
+    with tempfile.TemporaryDirectory(prefix="seawall-bench-") as directory:
+        return asyncio.run(_run(jobs=jobs, workers=workers, concurrency=concurrency, database_url=database_url,
+                                broker_url=broker_url, peer=peer, peer_batch_size=peer_batch_size,
+                                timeout=timeout, var_dir=Path(directory)))

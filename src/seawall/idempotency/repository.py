@@ -1,55 +1,101 @@
-"""SQL for idempotency records."""
+"""SQL for idempotency records: one row per completed request, keyed by (scope, key).
+
+Rows are written only as `completed`, by the transaction that did the request's work. Rows in
+status `in_flight` come only from Seawall versions before one-transaction requests (a reservation
+committed ahead of the work); they are honoured until their `locked_until` and then replaced.
+"""
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import and_, delete, func, insert, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from seawall.idempotency.models import IdempotencyRecord, RecordStatus
 
 
-async def get_for_update(session: AsyncSession, *, scope: str, key: str) -> IdempotencyRecord | None:
+@dataclass(frozen=True)
+class StoredRecord:
+    """What a request needs to know of an existing record."""
+
+    fingerprint: str
+    status: str
+    response_status: int | None
+    response_body: Any
+    expires_at: datetime
+    locked_until: datetime | None
+
+
+_RECORD_COLUMNS = (
+    IdempotencyRecord.fingerprint, IdempotencyRecord.status, IdempotencyRecord.response_status,
+    IdempotencyRecord.response_body, IdempotencyRecord.expires_at, IdempotencyRecord.locked_until,
+)
+
+
+def _record(row: Any) -> StoredRecord | None:
+    if row is None or row.status is None:
+        return None
+    return StoredRecord(fingerprint=row.fingerprint, status=row.status, response_status=row.response_status,
+                        response_body=row.response_body, expires_at=row.expires_at, locked_until=row.locked_until)
+
+
+def _key(scope: str, key: str) -> Any:
+    return and_(IdempotencyRecord.scope == scope, IdempotencyRecord.key == key)
+
+
+def advisory_lock_id(scope: str, key: str) -> int:
+    """A signed 64-bit id for PostgreSQL's advisory locks (`pg_try_advisory_xact_lock(bigint)`)."""
+    digest = hashlib.blake2b(f"seawall-idempotency\0{scope}\0{key}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+async def get(session: AsyncSession, *, scope: str, key: str) -> StoredRecord | None:
+    return _record((await session.execute(select(*_RECORD_COLUMNS).where(_key(scope, key)))).first())
+
+
+async def lock_and_get(session: AsyncSession, *, scope: str, key: str) -> tuple[bool, StoredRecord | None]:
+    """PostgreSQL: try the key's transaction-scoped advisory lock and read its record, in one round trip.
+
+    Returns (locked, record). `locked` is False when another transaction holds the lock (a request
+    with this key is in flight). The record is read from a snapshot taken as the statement starts:
+    one committed a moment later is caught by the primary key when this transaction inserts its own.
+    """
+    record = IdempotencyRecord.__table__.alias("record")
+    one = select(literal(1).label("one")).subquery("one")
     query = (
-        select(IdempotencyRecord)
-        .where(IdempotencyRecord.scope == scope, IdempotencyRecord.key == key)
-        .with_for_update()
-        .execution_options(populate_existing=True)
+        select(func.pg_try_advisory_xact_lock(advisory_lock_id(scope, key)).label("locked"),
+               *(record.c[column.key] for column in _RECORD_COLUMNS))
+        .select_from(one.outerjoin(record, and_(record.c.scope == scope, record.c.key == key)))
     )
-    return (await session.execute(query)).scalar_one_or_none()
+    row = (await session.execute(query)).one()
+    return bool(row.locked), _record(row)
 
 
-async def complete(
-    session: AsyncSession, *, scope: str, key: str, lock_token: str, status_code: int, body: Any
-) -> bool:
-    result = await session.execute(
-        update(IdempotencyRecord)
-        .where(
-            IdempotencyRecord.scope == scope,
-            IdempotencyRecord.key == key,
-            IdempotencyRecord.lock_token == lock_token,
-            IdempotencyRecord.status == RecordStatus.IN_FLIGHT,
-        )
-        .values(
-            status=RecordStatus.COMPLETED,
-            lock_token=None,
-            locked_until=None,
-            response_status=status_code,
-            response_body=body,
-        )
-    )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
-
-
-async def release(session: AsyncSession, *, scope: str, key: str, lock_token: str) -> None:
+async def delete_replaceable(session: AsyncSession, *, scope: str, key: str, now: datetime) -> None:
+    """Delete the key's record if it expired, or is an old-style reservation whose lock ran out."""
     await session.execute(
         delete(IdempotencyRecord).where(
-            IdempotencyRecord.scope == scope,
-            IdempotencyRecord.key == key,
-            IdempotencyRecord.lock_token == lock_token,
-            IdempotencyRecord.status == RecordStatus.IN_FLIGHT,
+            _key(scope, key),
+            or_(IdempotencyRecord.expires_at <= now,
+                and_(IdempotencyRecord.status == RecordStatus.IN_FLIGHT, IdempotencyRecord.locked_until <= now)),
+        )
+    )
+
+
+async def insert_completed(
+    session: AsyncSession, *, scope: str, key: str, fingerprint: str, status_code: int, body: Any,
+    now: datetime, expires_at: datetime,
+) -> None:
+    """Insert the completed record; `IntegrityError` if a concurrent request committed the key first."""
+    await session.execute(
+        insert(IdempotencyRecord).values(
+            scope=scope, key=key, fingerprint=fingerprint, status=RecordStatus.COMPLETED, lock_token=None,
+            locked_until=None, response_status=status_code, response_body=body, created_at=now,
+            expires_at=expires_at,
         )
     )
 

@@ -8,13 +8,16 @@ Semantics (IETF draft "The Idempotency-Key HTTP Header Field", and Stripe):
 - same key while the first request is still in flight -> 409;
 - keys are scoped to the caller and kept at least `idempotency_ttl_hours` (>= 24 h).
 
-How: the key is reserved in a short transaction of its own (an in-flight record with a lock token
-and a lock deadline). The operation then runs in a second transaction that also marks the record
-completed with the response, conditional on the lock token, so business rows and the stored
-response commit together or not at all. If the operation fails, the reservation is deleted: a
-rejected (4xx) or failed (5xx) request stores nothing, and a corrected retry with the same key runs.
-A reservation whose request died (crash mid-request) is taken over after its lock deadline; if the
-original request then tries to finish, its lock token no longer matches and it rolls back.
+How (DESIGN §2): one transaction per request. It looks the key up, runs the operation, and inserts
+the completed record with the response, so the business rows, their jobs and the stored response
+commit together or not at all; a rejected (4xx) or failed (5xx) request, or a process killed
+mid-request, leaves nothing behind, and a retry with the same key runs afresh.
+A request in flight is detected without a round trip within the process (a set of keys in flight),
+and across processes on PostgreSQL by a transaction-scoped advisory lock on the key, taken in the
+same statement as the look-up. Whatever slips past both (a duplicate that started in another
+process just as the first committed, or another process on the embedded SQLite file, where writers
+take turns) is caught by the record's primary key: the late transaction rolls back whole and is
+answered from the record that won.
 """
 
 from __future__ import annotations
@@ -22,11 +25,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
@@ -40,10 +43,11 @@ from seawall.errors import (
     IdempotencyMismatchError,
 )
 from seawall.idempotency import repository
-from seawall.idempotency.models import IdempotencyRecord, RecordStatus
+from seawall.idempotency.models import RecordStatus
 from seawall.kit.clock import Clock
 
 MAX_KEY_LENGTH = 255
+IN_FLIGHT_MESSAGE = "a request with this Idempotency-Key is still being processed; retry later"
 
 Operation = Callable[[AsyncSession], Awaitable[BaseModel]]
 
@@ -78,6 +82,9 @@ def fingerprint(*, method: str, path: str, body: Any, secret_key: bytes) -> str:
     return hmac.new(secret_key, message, hashlib.sha256).hexdigest()
 
 
+_in_flight: WeakKeyDictionary[Database, set[tuple[str, str]]] = WeakKeyDictionary()
+
+
 async def execute_once(
     *,
     database: Database,
@@ -89,32 +96,18 @@ async def execute_once(
     status_code: int,
     operation: Operation,
 ) -> StoredResponse:
-    lock_token = secrets.token_hex(16)
-    stored = await _reserve(
-        database, settings=settings, clock=clock, scope=scope, key=key,
-        request_fingerprint=request_fingerprint, lock_token=lock_token,
-    )
-    if stored is not None:
-        return stored
+    in_flight = _in_flight.setdefault(database, set())
+    if (scope, key) in in_flight:
+        raise IdempotencyInFlightError(IN_FLIGHT_MESSAGE)
+    in_flight.add((scope, key))
     try:
-        async with database.transaction() as session:
-            result = await operation(session)
-            body = result.model_dump(mode="json")
-            if not await repository.complete(
-                session, scope=scope, key=key, lock_token=lock_token, status_code=status_code, body=body
-            ):
-                raise IdempotencyInFlightError(
-                    "this request took longer than its idempotency lock and was taken over; "
-                    "its work was rolled back"
-                )
-    except BaseException:
-        async with database.transaction() as session:
-            await repository.release(session, scope=scope, key=key, lock_token=lock_token)
-        raise
-    return StoredResponse(status_code=status_code, body=body, replayed=False)
+        return await _execute(database, settings=settings, clock=clock, scope=scope, key=key,
+                              request_fingerprint=request_fingerprint, status_code=status_code, operation=operation)
+    finally:
+        in_flight.discard((scope, key))
 
 
-async def _reserve(
+async def _execute(
     database: Database,
     *,
     settings: Settings,
@@ -122,53 +115,61 @@ async def _reserve(
     scope: str,
     key: str,
     request_fingerprint: str,
-    lock_token: str,
-) -> StoredResponse | None:
-    """Reserve the key, or answer from what it already holds."""
+    status_code: int,
+    operation: Operation,
+) -> StoredResponse:
+    postgres = database.engine.dialect.name == "postgresql"
     now = clock.now()
-    locked_until = now + timedelta(seconds=settings.idempotency_lock_seconds)
+    record: repository.StoredRecord | None = None
+    if not postgres:
+        # SQLite: read on the reader, so slow work before the operation's first write (password
+        # hashing) does not hold the single write lock.
+        async with database.read_transaction() as session:
+            record = await repository.get(session, scope=scope, key=key)
+        stored = _answer_from(record, request_fingerprint=request_fingerprint, now=now)
+        if stored is not None:
+            return stored
     try:
         async with database.transaction() as session:
-            record = await repository.get_for_update(session, scope=scope, key=key)
-            if record is not None and record.expires_at <= now:
-                await session.delete(record)
-                await session.flush()
-                record = None
-            if record is None:
-                session.add(
-                    IdempotencyRecord(
-                        scope=scope,
-                        key=key,
-                        fingerprint=request_fingerprint,
-                        status=RecordStatus.IN_FLIGHT,
-                        lock_token=lock_token,
-                        locked_until=locked_until,
-                        created_at=now,
-                        expires_at=now + timedelta(hours=settings.idempotency_ttl_hours),
-                    )
-                )
-                return None
-            if record.fingerprint != request_fingerprint:
-                raise IdempotencyMismatchError(
-                    "this Idempotency-Key was already used with a different request"
-                )
-            if record.status == RecordStatus.COMPLETED:
-                return StoredResponse(
-                    status_code=record.response_status or 200, body=record.response_body, replayed=True
-                )
-            if record.locked_until is not None and record.locked_until > now:
-                raise IdempotencyInFlightError(
-                    "a request with this Idempotency-Key is still being processed; retry later"
-                )
-            # The first request died mid-flight: take the reservation over.
-            record.lock_token = lock_token
-            record.locked_until = locked_until
-            return None
+            if postgres:
+                locked, record = await repository.lock_and_get(session, scope=scope, key=key)
+                if not locked:
+                    raise IdempotencyInFlightError(IN_FLIGHT_MESSAGE)
+                stored = _answer_from(record, request_fingerprint=request_fingerprint, now=now)
+                if stored is not None:
+                    return stored
+            if record is not None:
+                await repository.delete_replaceable(session, scope=scope, key=key, now=now)
+            result = await operation(session)
+            body = result.model_dump(mode="json")
+            await repository.insert_completed(
+                session, scope=scope, key=key, fingerprint=request_fingerprint, status_code=status_code, body=body,
+                now=now, expires_at=now + timedelta(hours=settings.idempotency_ttl_hours),
+            )
     except IntegrityError:
-        # A concurrent request inserted the same key between our read and our insert.
-        raise IdempotencyInFlightError(
-            "a request with this Idempotency-Key is still being processed; retry later"
-        ) from None
+        # A concurrent request with this key committed first; this one's work has rolled back.
+        async with database.read_transaction() as session:
+            record = await repository.get(session, scope=scope, key=key)
+        stored = _answer_from(record, request_fingerprint=request_fingerprint, now=clock.now())
+        if stored is None:
+            raise
+        return stored
+    return StoredResponse(status_code=status_code, body=body, replayed=False)
+
+
+def _answer_from(
+    record: repository.StoredRecord | None, *, request_fingerprint: str, now: datetime
+) -> StoredResponse | None:
+    """The answer an existing record gives (a replay, or 422/409 raised), or None: run the request."""
+    if record is None or record.expires_at <= now:
+        return None
+    if record.fingerprint != request_fingerprint:
+        raise IdempotencyMismatchError("this Idempotency-Key was already used with a different request")
+    if record.status == RecordStatus.COMPLETED:
+        return StoredResponse(status_code=record.response_status or 200, body=record.response_body, replayed=True)
+    if record.locked_until is not None and record.locked_until > now:
+        raise IdempotencyInFlightError(IN_FLIGHT_MESSAGE)  # an old-style reservation, still held
+    return None
 
 
 async def purge_expired(session: AsyncSession, *, clock: Clock) -> int:

@@ -9,15 +9,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from seawall.db import guarded_insert
 from seawall.jobs import repository
 from seawall.jobs.models import Job, JobStatus
 from seawall.jobs.registry import JobRegistry
 from seawall.jobs.registry import registry as default_registry
-from seawall.jobs.wakeup import notify_enqueued
+from seawall.jobs.wakeup import wake_local_workers_on_commit
 from seawall.kit.clock import Clock, SystemClock
 
 DEFAULT_MAX_ATTEMPTS = 10
@@ -38,13 +36,12 @@ async def enqueue(
     """Insert a job in the caller's transaction; the same `dedup_key` again returns the existing job.
 
     `queue` and `max_attempts` default to what the kind registered. The payload must be JSON
-    primitives (ids, not objects): handlers reload state when they run.
+    primitives (ids, not objects): handlers reload state when they run. One statement: the INSERT
+    skips a dedup key that exists (`ON CONFLICT DO NOTHING`, waiting for a concurrent transaction
+    that holds the key to end), and only then is the existing job read. The returned `Job` is a
+    detached snapshot of the row as enqueued (or as found), not tracked by the session.
     """
     spec = registry.get(kind)
-    if dedup_key is not None:
-        existing = await repository.find_by_dedup_key(session, dedup_key)
-        if existing is not None:
-            return existing
     now = (clock or SystemClock()).now()
     job = Job(
         kind=kind,
@@ -58,19 +55,13 @@ async def enqueue(
         created_at=now,
         updated_at=now,
     )
-    if job.next_run_at <= now:
-        await notify_enqueued(session, job.queue)
-    if dedup_key is None:
-        session.add(job)
-        await session.flush()
-        return job
-    try:
-        async with guarded_insert(session):
-            session.add(job)
-    except IntegrityError:
-        # A concurrent transaction inserted the same dedup key first and has committed.
-        existing = await repository.find_by_dedup_key(session, dedup_key)
-        if existing is None:
-            raise
+    job_id = await repository.insert_job(session, job, notify=job.next_run_at <= now)
+    if job_id is None:
+        existing = await repository.find_by_dedup_key(session, dedup_key or "")
+        if existing is None:  # cannot happen: the conflicting row committed or is ours
+            raise RuntimeError(f"job with dedup key {dedup_key!r} conflicted but cannot be read")
         return existing
+    job.id = job_id
+    if job.next_run_at <= now:
+        wake_local_workers_on_commit(session, job.queue)
     return job

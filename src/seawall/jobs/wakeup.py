@@ -3,9 +3,9 @@
 - In the same process (`seawall serve`, embedded mode): `enqueue()` notes the job's queue on the
   session, and when that session commits, the workers running in this process for that queue wake
   at once. Nothing happens on rollback.
-- Across processes on PostgreSQL: `enqueue()` issues `pg_notify('seawall_jobs', <queue>)` in the
-  caller's transaction, so the notification is delivered only if the job commits. A worker listens
-  on a connection of its own and wakes at once for its queues.
+- Across processes on PostgreSQL: the job's INSERT also evaluates `pg_notify('seawall_jobs', <queue>)`
+  in the caller's transaction (one statement), so the notification is delivered only if the job
+  commits. A worker listens on a connection of its own and wakes at once for its queues.
 
 Neither is needed for correctness: the worker's poll (`job_poll_interval_seconds`) still finds every
 due job, e.g. while the listener reconnects in the background, or on SQLite across processes.
@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Any
 
 import asyncpg
 import structlog
-from sqlalchemy import text
+from sqlalchemy import func
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
@@ -54,11 +55,15 @@ def _wake_local_workers(_session: Session, queues: set[str]) -> None:
 _enqueued = CommitHook("seawall_enqueued_queues", _wake_local_workers)
 
 
-async def notify_enqueued(session: AsyncSession, queue: str) -> None:
-    """Tell workers a job is due on `queue`, once the transaction commits."""
+def wake_local_workers_on_commit(session: AsyncSession, queue: str) -> None:
+    """Wake this process's workers for `queue` once the transaction commits (see `notify_sql` for
+    other processes, which the job's INSERT does in the same statement on PostgreSQL)."""
     _enqueued.add(session, [queue])
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
-        await session.execute(text("SELECT pg_notify(:channel, :queue)"), {"channel": CHANNEL, "queue": queue})
+
+
+def notify_sql(queue: str) -> Any:
+    """`pg_notify` for `queue`, to evaluate inside the statement that inserts a due job."""
+    return func.pg_notify(CHANNEL, queue)
 
 
 class Listener:

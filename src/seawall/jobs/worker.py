@@ -47,8 +47,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from seawall.config import Settings
 from seawall.db import Database
 from seawall.jobs import repository
+from seawall.jobs.completions import CompletionBatch
 from seawall.jobs.context import ClaimedJob, JobContext
 from seawall.jobs.errors import DeferJobError, LeaseLostError, PermanentJobError, RetryableJobError
+from seawall.jobs.leases import LeaseKeeper
 from seawall.jobs.models import Job
 from seawall.jobs.outbox import enqueue
 from seawall.jobs.registry import JobKind, JobRegistry
@@ -95,7 +97,10 @@ class Worker:
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self.lease_seconds = settings.job_lease_seconds
         self._running: dict[int, asyncio.Task[None]] = {}
-        self._tokens: dict[int, str] = {}
+        self._lost: set[int] = set()  # jobs whose lease was lost: their tasks are being cancelled
+        self.leases = LeaseKeeper(database=database, clock=self.clock, lease_seconds=self.lease_seconds,
+                                  on_lost=self._lose_lease)
+        self.completions = CompletionBatch(database=database, clock=self.clock)
         self._stopping = asyncio.Event()
         self._wakeup = asyncio.Event()
         self._work_signalled = False  # woken because work arrived, not only because a job finished
@@ -144,6 +149,7 @@ class Worker:
             transport.start()
         next_sweep = time.monotonic() + self.settings.broker_sweep_interval_seconds
         polled = True
+        keeper = asyncio.create_task(self.leases.run(), name="seawall-lease-keeper")
         try:
             while not self._stopping.is_set():
                 self._wakeup.clear()
@@ -178,6 +184,8 @@ class Worker:
             if transport is not None:
                 await transport.stop_intake()
             await self._drain()
+            keeper.cancel()
+            await asyncio.gather(keeper, return_exceptions=True)
             if transport is not None:
                 await transport.aclose()
             self.transport = None
@@ -193,9 +201,12 @@ class Worker:
         transport = self._broker_transport(kinds)
         if transport is not None and not await transport.open():
             transport = None
+        keeper = asyncio.create_task(self.leases.run(), name="seawall-lease-keeper")
         try:
             await self._run_until_idle(kinds, transport, max_rounds)
         finally:
+            keeper.cancel()
+            await asyncio.gather(keeper, return_exceptions=True)
             if transport is not None:
                 await transport.aclose()
 
@@ -293,7 +304,15 @@ class Worker:
     def _start(self, job: ClaimedJob, delivery: Delivery | None) -> None:
         task = asyncio.create_task(self._execute_and_ack(job, delivery), name=f"job-{job.id}")
         self._running[job.id] = task
+        self.leases.hold(job)
         task.add_done_callback(functools.partial(self._finished, job.id))
+
+    def _lose_lease(self, job_id: int) -> None:
+        """The lease keeper found the job's lease gone: stop its handler (its writes roll back)."""
+        task = self._running.get(job_id)
+        if task is not None and not task.done():
+            self._lost.add(job_id)
+            task.cancel()
 
     async def _execute_and_ack(self, job: ClaimedJob, delivery: Delivery | None) -> None:
         try:
@@ -306,6 +325,8 @@ class Worker:
 
     def _finished(self, job_id: int, _task: asyncio.Task[None] | None = None) -> None:
         self._running.pop(job_id, None)
+        self._lost.discard(job_id)
+        self.leases.drop(job_id)
         self._wakeup.set()
 
     async def _enqueue_periodic(self) -> None:
@@ -334,16 +355,19 @@ class Worker:
                 error="attempts exhausted: the worker running the last attempt was lost",
             ))
             return
-        handler_task = asyncio.create_task(self._run_handler(job, spec))
-        keeper = asyncio.create_task(self._keep_lease(job, handler_task))
         try:
-            await handler_task
+            await self._run_handler(job, spec)
             log_.info("job.succeeded")
         except asyncio.CancelledError:
-            if keeper.done() and keeper.result():  # cancelled because the lease was lost
+            current = asyncio.current_task()
+            if job.id in self._lost:  # cancelled by the lease keeper
+                if current is not None:
+                    current.uncancel()
                 log_.warning("job.lease_lost")
                 return
             if self._stopping.is_set():
+                if current is not None:
+                    current.uncancel()
                 await self._record(job, lambda s, now: repository.release(
                     s, job_id=job.id, lease_token=job.lease_token, now=now
                 ))
@@ -354,46 +378,31 @@ class Worker:
             log_.warning("job.lease_lost_at_commit")
         except Exception as exc:
             await self._record_failure(job, spec, exc, log_)
-        finally:
-            keeper.cancel()
 
     async def _run_handler(self, job: ClaimedJob, spec: JobKind) -> None:
+        """Run the handler; its writes through `ctx.session` commit with the fenced completion.
+
+        A handler that wrote nothing there (the session never began a transaction) has its
+        completion written with others ready at the same moment (`CompletionBatch`).
+        """
         async with self.database.sessionmaker() as session:
-            async with session.begin():
-                context = JobContext(
-                    job=job, session=session, database=self.database, settings=self.settings, clock=self.clock,
-                    runtime=self.runtime,
-                )
-                await asyncio.wait_for(spec.handler(context), timeout=spec.timeout_seconds)
+            context = JobContext(
+                job=job, session=session, database=self.database, settings=self.settings, clock=self.clock,
+                runtime=self.runtime,
+            )
+            async with asyncio.timeout(spec.timeout_seconds):
+                await spec.handler(context)
+            self.leases.finishing(job.id)
+            if not session.in_transaction():
+                completed = await self.completions.complete(job)
+            else:
                 completed = await repository.complete(
                     session, job_id=job.id, lease_token=job.lease_token, now=self.clock.now()
                 )
-                if not completed:
-                    raise LeaseLostError(f"job {job.id} lost its lease before completing; rolled back")
-
-    async def _keep_lease(self, job: ClaimedJob, handler_task: asyncio.Task[None]) -> bool:
-        """Renew the lease until the handler ends; cancel the handler and return True if it is lost."""
-        interval = self.lease_seconds / 3
-        expires_at = self.clock.now() + timedelta(seconds=self.lease_seconds)
-        while not handler_task.done():
-            await asyncio.sleep(interval)
-            if handler_task.done():
-                break
-            try:
-                async with self.database.transaction() as session:
-                    still_ours = await repository.renew_lease(
-                        session, job_id=job.id, lease_token=job.lease_token,
-                        now=self.clock.now(), lease_seconds=self.lease_seconds,
-                    )
-                if still_ours:
-                    expires_at = self.clock.now() + timedelta(seconds=self.lease_seconds)
-            except Exception as exc:
-                log.warning("job.lease_renewal_failed", job_id=job.id, error=describe_error(exc))
-                still_ours = self.clock.now() < expires_at
-            if not still_ours:
-                handler_task.cancel()
-                return True
-        return False
+                if completed:
+                    await session.commit()
+            if not completed:
+                raise LeaseLostError(f"job {job.id} lost its lease before completing; rolled back")
 
     async def _record_failure(self, job: ClaimedJob, spec: JobKind, exc: Exception, log_: Any) -> None:
         if isinstance(exc, DeferJobError):

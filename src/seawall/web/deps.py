@@ -14,7 +14,8 @@ from seawall.kit.tokens import constant_time_equals
 from seawall.runtime import Runtime
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
+    """Async, so FastAPI calls it on the event loop rather than in its thread pool."""
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -43,7 +44,7 @@ bearer_scheme = HTTPBearer(auto_error=False)
 BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)]
 
 
-def require_admin(runtime: RuntimeDep, credentials: BearerDep) -> None:
+async def require_admin(runtime: RuntimeDep, credentials: BearerDep) -> None:
     """Operator routes: `Authorization: Bearer <SEAWALL_ADMIN_API_KEY>`; absent when no key is set."""
     configured = runtime.settings.admin_api_key
     if configured is None:

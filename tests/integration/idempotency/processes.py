@@ -29,13 +29,13 @@ def log_in(base_url: str, *, email: str, password: str) -> httpx.Response:
         return http.post("/v1/sessions", json={"email": email, "password": password})
 
 
-def in_flight_keys(var_dir: Path) -> list[str]:
+def stored_keys(var_dir: Path) -> list[str]:
     database = var_dir / "seawall.db"
     if not database.exists():
         return []
     with sqlite3.connect(database, timeout=30) as connection:
         try:
-            rows = connection.execute("SELECT key FROM idempotency_records WHERE status = 'in_flight'").fetchall()
+            rows = connection.execute("SELECT key FROM idempotency_records").fetchall()
         except sqlite3.OperationalError:  # schema not there yet
             return []
     return [str(row[0]) for row in rows]

@@ -1,13 +1,14 @@
-"""`execute_once` against the real database: caller scopes, retention and purge, lock takeover."""
+"""`execute_once` against the real database: caller scopes, retention and purge, duplicates in flight."""
 
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from pydantic import BaseModel
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from seawall.accounts import service as accounts
@@ -143,16 +144,22 @@ async def test_concurrent_request_while_in_flight_is_409(runtime: Runtime, fake_
     assert second.runs == 0
 
 
-async def test_dead_reservation_is_taken_over_and_the_late_holder_is_rolled_back(
-    runtime: Runtime, fake_clock: FakeClock
+async def test_a_duplicate_from_another_process_never_runs_the_work_twice(
+    runtime: Runtime, make_runtime: Callable[..., Runtime], fake_clock: FakeClock, backend: str
 ) -> None:
-    """Request A reserves the key and stalls past its lock; B takes over and commits; A's work rolls back."""
-    lock_seconds = runtime.settings.idempotency_lock_seconds
+    """Request A holds the key in flight; B, the same request in another process, arrives meanwhile.
+
+    PostgreSQL: B sees A's advisory lock and gets 409; once A commits, B replays A's answer.
+    SQLite (writers take turns, nothing in flight is visible across processes): B runs and commits
+    first; A's late transaction then meets B's record, rolls back whole and answers with B's.
+    Either way one user exists and the stored record is the one that committed.
+    """
+    other_process = make_runtime()
     holder_started, holder_resume = asyncio.Event(), asyncio.Event()
 
     async def holder_operation(session: AsyncSession) -> BaseModel:
         holder_started.set()
-        await holder_resume.wait()  # stalls before touching the database (SQLite has one writer)
+        await holder_resume.wait()  # stalls before its writes (SQLite has one writer)
         user = await accounts.sign_up(session, passwords=runtime.passwords, clock=fake_clock,
                                       email="holder@example.com", password="holder password 1")
         return Created(label=user.user.email)
@@ -165,25 +172,49 @@ async def test_dead_reservation_is_taken_over_and_the_late_holder_is_rolled_back
     holder = asyncio.create_task(run_once(runtime, fake_clock, operation=holder_operation))
     await asyncio.wait_for(holder_started.wait(), timeout=30)
 
-    # Within the lock, the key is in flight.
+    # In the same process, the key in flight is refused at once.
     with pytest.raises(IdempotencyInFlightError):
         await run_once(runtime, fake_clock, operation=taker_operation)
 
-    # Past the lock, the reservation counts as dead and is taken over.
-    fake_clock.advance(lock_seconds + 1)
-    taken_over = await run_once(runtime, fake_clock, operation=taker_operation)
-    assert (taken_over.body, taken_over.replayed) == ({"label": "taker@example.com"}, False)
-
-    holder_resume.set()
-    with pytest.raises(IdempotencyInFlightError):
-        await holder
+    if backend == "sqlite":
+        taken = await run_once(other_process, fake_clock, operation=taker_operation)
+        assert (taken.body, taken.replayed) == ({"label": "taker@example.com"}, False)
+        holder_resume.set()
+        late = await holder
+        assert (late.body, late.replayed) == ({"label": "taker@example.com"}, True)
+        winner = "taker@example.com"
+    else:
+        with pytest.raises(IdempotencyInFlightError):
+            await run_once(other_process, fake_clock, operation=taker_operation)
+        holder_resume.set()
+        assert (await holder).body == {"label": "holder@example.com"}
+        replay = await run_once(other_process, fake_clock, operation=taker_operation)
+        assert replay.replayed and replay.body == {"label": "holder@example.com"}
+        winner = "holder@example.com"
 
     async with runtime.database.transaction() as session:
         emails = set((await session.execute(select(User.email))).scalars().all())
-        user_count = (await session.execute(select(func.count()).select_from(User))).scalar_one()
-    assert emails == {"taker@example.com"} and user_count == 1
+    assert emails == {winner}
     [record] = await records(runtime)
     assert record.status == RecordStatus.COMPLETED
-    assert record.response_body == {"label": "taker@example.com"}
-    replay = await run_once(runtime, fake_clock, operation=taker_operation)
-    assert replay.replayed and replay.body == {"label": "taker@example.com"}
+    assert record.response_body == {"label": winner}
+
+
+async def test_an_old_style_reservation_is_honoured_until_its_lock_runs_out(
+    runtime: Runtime, fake_clock: FakeClock
+) -> None:
+    """Rows `in_flight` come only from versions that reserved the key ahead of the work (a rolling
+    deploy): 409 while their lock holds, then the key is free."""
+    now = fake_clock.now()
+    async with runtime.database.transaction() as session:
+        session.add(IdempotencyRecord(scope="usr_a", key="key-1", fingerprint="fp-1", status=RecordStatus.IN_FLIGHT,
+                                      lock_token="old", locked_until=now + timedelta(seconds=60), created_at=now,
+                                      expires_at=now + timedelta(hours=24)))
+    counter = Counter("after")
+    with pytest.raises(IdempotencyInFlightError):
+        await run_once(runtime, fake_clock, operation=counter)
+    fake_clock.advance(61)
+    done = await run_once(runtime, fake_clock, operation=counter)
+    assert (done.body, done.replayed, counter.runs) == ({"label": "after"}, False, 1)
+    [record] = await records(runtime)
+    assert record.status == RecordStatus.COMPLETED

@@ -1,20 +1,38 @@
-"""`seawall bench jobs` runs end to end at a tiny size and reports a ratio, not only a rate."""
+"""`seawall bench jobs` refuses what it cannot run with a one-line reason (the runs themselves are in
+tests/acceptance/test_bench_jobs.py)."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
+import pytest
+from typer.testing import CliRunner
 
-from tests.support.server import REPO_ROOT
+from seawall.bench import pgqueuer_peer
+from seawall.bench.workers import worker_env
+from seawall.cli.main import app
+
+SERVER = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 
 
-def test_bench_jobs_reports_seawall_against_its_ceiling() -> None:
-    result = subprocess.run([sys.executable, "-m", "seawall", "bench", "jobs", "--jobs", "40", "--json"],
-                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    report = json.loads(result.stdout.strip().splitlines()[-1])
-    assert report["database"] == "sqlite" and report["jobs"] == 40
-    assert report["seawall_jobs_per_second"] > 0 and report["ceiling_jobs_per_second"] > 0
-    expected = report["seawall_jobs_per_second"] / report["ceiling_jobs_per_second"]
-    assert abs(report["ratio_of_ceiling"] - expected) < 0.01
+def test_peer_pgqueuer_without_the_package_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pgqueuer_peer, "available", lambda: False)
+    result = CliRunner().invoke(app, ["bench", "jobs", "--database-url", SERVER, "--peer", "pgqueuer"])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [pgqueuer_peer.MISSING]
+
+
+@pytest.mark.parametrize("option", [["--broker-url", "amqp://guest:guest@127.0.0.1:5672/"], ["--peer", "pgqueuer"]])
+def test_broker_and_peer_need_a_postgresql_server(option: list[str]) -> None:
+    result = CliRunner().invoke(app, ["bench", "jobs", *option])
+    assert result.exit_code != 0 and "--database-url" in result.output
+
+
+def test_an_unknown_peer_is_refused() -> None:
+    result = CliRunner().invoke(app, ["bench", "jobs", "--database-url", SERVER, "--peer", "celery"])
+    assert result.exit_code != 0 and "unknown peer" in result.output
+
+
+def test_workers_get_the_runs_settings_and_none_of_the_callers_seawall_variables() -> None:
+    env = worker_env({"PATH": "/bin", "SEAWALL_BROKER_URL": "amqp://elsewhere"},
+                     {"database_url": "postgresql+asyncpg://h/db", "broker_url": None, "worker_concurrency": 4})
+    assert env == {"PATH": "/bin", "SEAWALL_DATABASE_URL": "postgresql+asyncpg://h/db",
+                   "SEAWALL_WORKER_CONCURRENCY": "4"}
