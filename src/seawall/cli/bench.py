@@ -72,6 +72,7 @@ def bench_pipeline(
 ) -> None:
     """The whole paid path end to end (API → charge → emails → webhook), faults off: throughput,
     latencies from each request to its effects, server CPU and RSS, and an exactly-once check."""
+    import asyncpg
     from rich.console import Console
 
     from seawall.bench import pipeline
@@ -86,7 +87,11 @@ def bench_pipeline(
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     options = pipeline.PipelineOptions(signups=signups, concurrency=concurrency, webhook_payments=webhook_payments,
                                        database_url=database_url, rate=rate, workers=workers)
-    result = pipeline.run(options)
+    try:
+        result = pipeline.run(options)
+    except (RuntimeError, OSError, asyncpg.PostgresError) as exc:  # a process that did not start, a server unreachable
+        typer.echo(f"bench pipeline failed: {type(exc).__name__}: {exc}", err=True)
+        raise typer.Exit(1) from None
     if as_json:
         typer.echo(json.dumps(result))
     else:
