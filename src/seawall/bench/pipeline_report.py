@@ -242,5 +242,8 @@ def print_report(console: Console, result: dict[str, Any]) -> None:
     for check in result["checks"]:
         checks.add_row(check["name"], "[green]ok[/]" if check["ok"] else "[red]FAILED[/]", check["detail"])
     console.print(checks)
+    if "server_log_tail" in result:
+        console.print("[red]server log (tail):[/]")
+        console.print(result["server_log_tail"], markup=False)
     console.print("[green]every effect happened exactly once[/]" if result["ok"] else "[red]effects were lost or "
                                                                                        "duplicated[/]")
