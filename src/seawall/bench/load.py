@@ -67,9 +67,10 @@ def wrk_path() -> str | None:
 # Runs in every wrk thread's Lua state and in the main one (`done`). Kept cheap: no `response()`
 # callback, so wrk does not hand each response to Lua.
 WRK_SCRIPT = r"""
+-- `thread_number` is a global: setup() sets it in each thread's state through thread:set().
+thread_number = 0
 local args_prefix = "k"
 local counter = 0
-local thread_number = 0
 local next_thread = 0
 local path, body, headers
 

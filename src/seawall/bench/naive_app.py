@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
+from seawall.accounts import models as _accounts_models  # noqa: F401  (payments.user_id's table, for the ORM)
 from seawall.idempotency.models import IdempotencyRecord
 from seawall.jobs.models import Job
 from seawall.payments.models import Payment

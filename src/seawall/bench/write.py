@@ -116,8 +116,7 @@ def _start_seawall(directory: Path, database: BenchDatabase, workers: int) -> De
     })
     subprocess.run([sys.executable, "-m", "seawall", "migrate"], env=env, check=True, capture_output=True,
                    timeout=120)
-    args = ["api", "--workers", str(workers)] if workers > 1 else ["api"]
-    api = DemoProcess.start("seawall-api", args, port=free_port(), env=env, log_dir=directory)
+    api = DemoProcess.start("seawall-api", ["api", "--workers", str(workers)], port=free_port(), env=env, log_dir=directory)
     if not api.wait_ready("/readyz"):
         api.stop()
         raise RuntimeError(f"seawall api did not become ready:\n{api.log_tail()}")
@@ -135,13 +134,23 @@ def _start_peer(directory: Path, database_url: str, user_id: str, workers: int) 
         process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "seawall.bench.naive_app:create_app", "--factory",
              "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers), "--log-level", "warning",
-             "--no-access-log", "--no-proxy-headers"],
+             "--no-access-log", "--no-proxy-headers", *_server_options()],
             env=env, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     peer = DemoProcess(name="peer", process=process, base_url=f"http://127.0.0.1:{port}", log_path=log_path)
     if not peer.wait_ready("/livez"):
         peer.stop()
         raise RuntimeError(f"the naive peer did not become ready:\n{peer.log_tail()}")
     return peer
+
+
+def _server_options() -> list[str]:
+    """uvicorn's event loop and HTTP parser as `seawall api` picks them (uvloop, httptools) when installed."""
+    options = []
+    if importlib.util.find_spec("uvloop") is not None:
+        options += ["--loop", "uvloop"]
+    if importlib.util.find_spec("httptools") is not None:
+        options += ["--http", "httptools"]
+    return options
 
 
 def _sign_in(base_url: str) -> tuple[str, str]:

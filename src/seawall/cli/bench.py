@@ -69,12 +69,16 @@ def _print_write_report(report: dict[str, Any]) -> None:
     for column in ("", "requests/s", "p50 ms", "p95 ms", "p99 ms", "CPU ms/request", "max RSS MB", "non-2xx"):
         table.add_column(column, justify="left" if not column else "right")
     half = report["half_rate"]
+    table.caption = (f"half rate: open loop at {half['target_requests_per_second']:g} requests/s, latency from "
+                     f"each request's due time; ceiling: {config['ceiling_driver']}, CPU of the driver's process")
     rows = [("seawall", report["seawall"]), ("naive peer", report["peer"]), ("ceiling", report["ceiling"]),
-            (f"seawall at half rate ({half['target_requests_per_second']:g}/s, open loop)", half)]
+            ("seawall, half rate", half)]
     for name, figures in rows:
         table.add_row(name, *(_cell(figures[key]) for key in (
             "requests_per_second", "p50_ms", "p95_ms", "p99_ms", "cpu_ms_per_request", "max_rss_mb", "non_2xx")))
     console = Console()
+    if not console.is_terminal:
+        console.width = 120
     console.print(table)
     ratios = report["ratios"]
     console.print(f"seawall/peer {_cell(ratios['seawall_to_peer'])} · "
