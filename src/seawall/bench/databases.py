@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 @dataclass(frozen=True)
 class BenchDatabase:
     url: str | None  # Seawall's SQLAlchemy URL (postgresql+asyncpg://…); None: the embedded file
+    name: str = "seawall.db"  # the PostgreSQL database's name, or the embedded file's
 
     @property
     def kind(self) -> str:
@@ -49,7 +50,7 @@ class BenchDatabase:
         asyncio.run(_execute(admin_dsn, f'CREATE DATABASE "{name}"'))
         try:
             yield cls(url=server.set(drivername="postgresql+asyncpg", database=name)
-                      .render_as_string(hide_password=False))
+                      .render_as_string(hide_password=False), name=name)
         finally:
             asyncio.run(_execute(admin_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 

@@ -99,6 +99,11 @@ def _closed_loop(target: load.PostTarget, *, generator: str, connections: int, s
     return asyncio.run(pyload.closed_loop(target, connections=connections, seconds=seconds))
 
 
+def _warm_up(target: load.PostTarget, *, generator: str, options: WriteBenchOptions) -> None:
+    if options.warmup > 0:
+        _closed_loop(target, generator=generator, connections=options.concurrency, seconds=options.warmup)
+
+
 def _measure(pids: list[int], run: Callable[[], load.LoadResult]) -> Measured:
     meter = ProcessGroupMeter(pids)
     before = meter.read()
@@ -173,9 +178,8 @@ def _ceiling(database: BenchDatabase, directory: Path, *, user_id: str, connecti
         return asyncio.run(ceiling.postgres(database.asyncpg_dsn, user_id=user_id, connections=connections,
                                             seconds=seconds))
 
-    run_warmup = min(1.0, seconds)
-    if database.url is None:
-        ceiling.sqlite(directory / "seawall.db", user_id=user_id, seconds=run_warmup)
+    if database.url is None:  # the file's pages and WAL, as the servers' runs had them warm
+        ceiling.sqlite(directory / "seawall.db", user_id=user_id, seconds=min(1.0, seconds))
     measured = _measure([os.getpid()], run)
     measured.processes = 1
     return measured
@@ -196,7 +200,7 @@ def run(options: WriteBenchOptions) -> dict[str, Any]:
         try:
             user_id, token = _sign_in(api.base_url)
             target = load.PostTarget(url=f"{api.base_url}/v1/payments", body=body, token=token)
-            _closed_loop(target, generator=generator, connections=options.concurrency, seconds=options.warmup)
+            _warm_up(target, generator=generator, options=options)
             seawall = _measure([api.process.pid], lambda: _closed_loop(
                 target, generator=generator, connections=options.concurrency, seconds=options.duration))
             half_rate = max(1.0, seawall.result.requests_per_second / 2)
@@ -207,7 +211,7 @@ def run(options: WriteBenchOptions) -> dict[str, Any]:
         peer_process = _start_peer(directory, database.sqlalchemy_url(directory), user_id, options.api_workers)
         try:
             peer_target = load.PostTarget(url=f"{peer_process.base_url}/v1/payments", body=body)
-            _closed_loop(peer_target, generator=generator, connections=options.concurrency, seconds=options.warmup)
+            _warm_up(peer_target, generator=generator, options=options)
             peer = _measure([peer_process.process.pid], lambda: _closed_loop(
                 peer_target, generator=generator, connections=options.concurrency, seconds=options.duration))
         finally:
@@ -218,7 +222,7 @@ def run(options: WriteBenchOptions) -> dict[str, Any]:
     half_figures = half.figures()
     return {
         "config": {
-            "database": database.kind, "api_workers": options.api_workers, "concurrency": options.concurrency,
+            "database": database.kind, "database_name": database.name, "api_workers": options.api_workers, "concurrency": options.concurrency,
             "duration_seconds": options.duration, "warmup_seconds": options.warmup, "load_generator": generator,
             "half_rate_generator": "python", "ceiling_driver": top.result.generator,
             "database_layout": "one fresh database for all three, run in the order seawall, peer, ceiling",
