@@ -119,8 +119,9 @@ def _start_seawall(directory: Path, database: BenchDatabase, workers: int) -> De
         "SEAWALL_RATE_LIMIT_SCALE": RATE_LIMIT_SCALE, "SEAWALL_LOG_LEVEL": "WARNING",
         **({"SEAWALL_DATABASE_URL": database.url} if database.url else {}),
     })
-    subprocess.run([sys.executable, "-m", "seawall", "migrate"], env=env, check=True, capture_output=True,
-                   timeout=120)
+    if database.url is not None:  # the embedded file is migrated by `seawall api` itself
+        subprocess.run([sys.executable, "-m", "seawall", "migrate"], env=env, check=True, capture_output=True,
+                       timeout=120)
     api = DemoProcess.start("seawall-api", ["api", "--workers", str(workers)], port=free_port(), env=env, log_dir=directory)
     if not api.wait_ready("/readyz"):
         api.stop()
