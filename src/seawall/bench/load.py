@@ -144,7 +144,7 @@ def run_wrk(target: PostTarget, *, connections: int, seconds: float, threads: in
     if executable is None:
         raise RuntimeError("wrk is not on PATH")
     prefix = prefix or secrets.token_hex(6)
-    scheme_host, _, path = target.url.partition("//")[2].partition("/")
+    path = target.url.partition("//")[2].partition("/")[2]
     base_url = target.url[: len(target.url) - len(path) - 1]
     with tempfile.TemporaryDirectory(prefix="seawall-wrk-") as directory:
         script, body, report_path = Path(directory, "post.lua"), Path(directory, "body.json"), Path(directory, "out")
@@ -157,7 +157,8 @@ def run_wrk(target: PostTarget, *, connections: int, seconds: float, threads: in
         env = {**os.environ, "SEAWALL_WRK_REPORT": str(report_path)}
         completed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=duration + 120)
         if completed.returncode != 0 or not report_path.exists():
-            raise RuntimeError(f"wrk failed ({completed.returncode}): {completed.stderr[-2000:]}{completed.stdout[-2000:]}")
+            output = completed.stderr[-2000:] + completed.stdout[-2000:]
+            raise RuntimeError(f"wrk failed ({completed.returncode}): {output}")
         report = json.loads(report_path.read_text())
     errors = report["errors"]
     return LoadResult(

@@ -13,6 +13,7 @@ an error, recorded at its age so the tail stays visible. Every request carries a
 from __future__ import annotations
 
 import asyncio
+import functools
 import secrets
 import time
 from urllib.parse import urlsplit
@@ -77,6 +78,10 @@ def _record(result: LoadResult, status: int | None, latency_s: float) -> None:
     result.requests += 1
     if not 200 <= status < 300:
         result.non_2xx += 1
+
+
+def _forget(tasks: dict[int, tuple[asyncio.Task[None], float]], number: int, _task: asyncio.Task[None]) -> None:
+    tasks.pop(number, None)
 
 
 def _empty_result() -> LoadResult:
@@ -183,7 +188,7 @@ async def fixed_rate(target: PostTarget, *, rate: float, seconds: float, max_con
             await asyncio.sleep(delay)
         task = asyncio.create_task(one_request(number, due))
         tasks[number] = (task, due)
-        task.add_done_callback(lambda _t, n=number: tasks.pop(n, None))
+        task.add_done_callback(functools.partial(_forget, tasks, number))
     remaining = max(0.0, hard_deadline - loop.time())
     pending = [task for task, _ in tasks.values()]
     if pending:

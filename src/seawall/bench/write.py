@@ -122,7 +122,8 @@ def _start_seawall(directory: Path, database: BenchDatabase, workers: int) -> De
     if database.url is not None:  # the embedded file is migrated by `seawall api` itself
         subprocess.run([sys.executable, "-m", "seawall", "migrate"], env=env, check=True, capture_output=True,
                        timeout=120)
-    api = DemoProcess.start("seawall-api", ["api", "--workers", str(workers)], port=free_port(), env=env, log_dir=directory)
+    api = DemoProcess.start("seawall-api", ["api", "--workers", str(workers)], port=free_port(), env=env,
+                            log_dir=directory)
     if not api.wait_ready("/readyz"):
         api.stop()
         raise RuntimeError(f"seawall api did not become ready:\n{api.log_tail()}")
@@ -223,7 +224,8 @@ def run(options: WriteBenchOptions) -> dict[str, Any]:
     half_figures = half.figures()
     return {
         "config": {
-            "database": database.kind, "database_name": database.name, "api_workers": options.api_workers, "concurrency": options.concurrency,
+            "database": database.kind, "database_name": database.name, "api_workers": options.api_workers,
+            "concurrency": options.concurrency,
             "duration_seconds": options.duration, "warmup_seconds": options.warmup, "load_generator": generator,
             "half_rate_generator": "python", "ceiling_driver": top.result.generator,
             "database_layout": "one fresh database for all three, run in the order seawall, peer, ceiling",
