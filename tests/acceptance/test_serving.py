@@ -78,6 +78,7 @@ def test_api_with_two_workers_serves_from_two_processes_and_drains_them_on_sigte
     while api.log().count("Application startup complete.") < 2 and time.monotonic() < deadline:
         time.sleep(0.1)
     assert api.log().count("Application startup complete.") == 2, api.log()
+    assert api.log().count('"event_loop": "uvloop"') == 2, api.log()  # uvicorn's loop setup is not bypassed
 
     email = new_email("drain")
     with httpx.Client(base_url=api.base_url, timeout=60) as http:
