@@ -66,7 +66,8 @@ def create_app(settings: Settings, *, run_worker: bool = False, clock: Clock | N
             worker = Worker(database=runtime.database, settings=settings, clock=runtime.clock, runtime=runtime)
             worker_task = asyncio.create_task(worker.run(), name="seawall-worker")
         app.state.worker = worker
-        log.info("app.started", worker=run_worker, database=runtime.database.engine.url.render_as_string())
+        log.info("app.started", worker=run_worker, database=runtime.database.engine.url.render_as_string(),
+                 event_loop=type(asyncio.get_running_loop()).__module__)
         try:
             yield
         finally:
