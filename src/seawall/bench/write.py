@@ -59,7 +59,9 @@ class WriteBenchOptions:
 
 @dataclass
 class Measured:
-    """One system's measured pass: the load result plus server CPU seconds and the largest RSS in MB."""
+    """One system's measured pass: the load result, the server's CPU seconds over the window, the largest
+    serving process's RSS in MB, and how many processes the CPU was summed over (uvicorn's supervisor and
+    multiprocessing's resource tracker included when N > 1)."""
 
     result: load.LoadResult
     cpu_seconds: float
@@ -110,7 +112,7 @@ def _measure(pids: list[int], run: Callable[[], load.LoadResult]) -> Measured:
     result = run()
     after = meter.read(only_leaves=True)
     return Measured(result=result, cpu_seconds=after.cpu_seconds_since(before), max_rss_mb=after.max_rss_mb,
-                    processes=len(after.rss_bytes))
+                    processes=len(after.cpu_seconds))
 
 
 def _start_seawall(directory: Path, database: BenchDatabase, workers: int) -> DemoProcess:
@@ -182,9 +184,7 @@ def _ceiling(database: BenchDatabase, directory: Path, *, user_id: str, connecti
 
     if database.url is None:  # the file's pages and WAL, as the servers' runs had them warm
         ceiling.sqlite(directory / "seawall.db", user_id=user_id, seconds=min(1.0, seconds))
-    measured = _measure([os.getpid()], run)
-    measured.processes = 1
-    return measured
+    return _measure([os.getpid()], run)
 
 
 def _ratio(numerator: float, denominator: float) -> float | None:
