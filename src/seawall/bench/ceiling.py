@@ -2,10 +2,11 @@
 
 Each transaction inserts what `POST /v1/payments` must make durable — an idempotency record (with a
 stored response), a payment, a job row with its dedup key — into Seawall's tables, and commits.
-PostgreSQL: asyncpg, `connections` connections each running transactions back to back for
-`seconds`. Embedded file: sqlite3 with Seawall's pragmas (WAL, synchronous=FULL, foreign keys),
-one writer (SQLite has one write lock). Latency is per transaction (µs, HdrHistogram); CPU is the
-calling process's own (the driver, and on SQLite the database engine itself), read by the caller.
+PostgreSQL: asyncpg, `connections` connections (fewer if the server's `max_connections` has no
+room) each running transactions back to back for `seconds`. Embedded file: sqlite3 with Seawall's
+pragmas (WAL, synchronous=FULL, foreign keys), one writer (SQLite has one write lock). Latency is
+per transaction (µs, HdrHistogram); CPU is the calling process's own (the driver, and on SQLite the
+database engine itself), read by the caller.
 """
 
 from __future__ import annotations
@@ -62,6 +63,8 @@ async def postgres(dsn: str, *, user_id: str, connections: int, seconds: float) 
     payment_sql = _INSERT_PAYMENT.format("$1", "$2", "false", "$3")
     job_sql = _INSERT_JOB.format("$1::json", "$2", "$3")
     result = _empty_result("asyncpg")
+    connections = await _connections_allowed(dsn, connections)
+    result.connections = connections
     pool = await asyncpg.create_pool(dsn, min_size=connections, max_size=connections)
     try:
         started = time.perf_counter()
@@ -90,6 +93,18 @@ async def postgres(dsn: str, *, user_id: str, connections: int, seconds: float) 
     return result
 
 
+async def _connections_allowed(dsn: str, wanted: int) -> int:
+    """`wanted`, or fewer when the server's `max_connections` has no room for that many (five spare)."""
+    connection = await asyncpg.connect(dsn)
+    try:
+        limit = int(await connection.fetchval("SHOW max_connections"))
+        used = int(await connection.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'"))
+    finally:
+        await connection.close()
+    return max(1, min(wanted, limit - used - 5))
+
+
 def _sqlite_time(moment: datetime) -> str:
     """The way SQLAlchemy stores Seawall's UTC datetimes in SQLite (naive UTC, fixed width)."""
     return moment.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
@@ -101,6 +116,7 @@ def sqlite(path: Path, *, user_id: str, seconds: float) -> LoadResult:
     payment_sql = _INSERT_PAYMENT.format("?1", "?2", "0", "?3")
     job_sql = _INSERT_JOB.format("?1", "?2", "?3")
     result = _empty_result("sqlite3")
+    result.connections = 1
     connection = sqlite3.connect(path, isolation_level=None)
     try:
         for pragma in ("busy_timeout = 30000", "journal_mode = WAL", "synchronous = FULL", "foreign_keys = ON"):

@@ -49,6 +49,7 @@ class LoadResult:
     errors: int  # connect/read/write failures and timeouts (no response)
     seconds: float
     histogram: HdrHistogram
+    connections: int | None = None  # connections actually used, where the generator may use fewer than asked
 
     @property
     def requests_per_second(self) -> float:

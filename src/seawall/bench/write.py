@@ -228,6 +228,7 @@ def run(options: WriteBenchOptions) -> dict[str, Any]:
             "concurrency": options.concurrency,
             "duration_seconds": options.duration, "warmup_seconds": options.warmup, "load_generator": generator,
             "half_rate_generator": "python", "ceiling_driver": top.result.generator,
+            "ceiling_connections": top.result.connections,
             "database_layout": "one fresh database for all three, run in the order seawall, peer, ceiling",
             "uvloop": importlib.util.find_spec("uvloop") is not None,
             "httptools": importlib.util.find_spec("httptools") is not None,

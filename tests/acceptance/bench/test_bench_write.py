@@ -40,6 +40,7 @@ def _assert_every_figure(report: dict[str, Any], database: str) -> None:
     assert config["database"] == database
     assert (config["api_workers"], config["concurrency"], config["duration_seconds"]) == (1, 4, 2.0)
     assert config["load_generator"] == ("wrk" if shutil.which("wrk") else "python")
+    assert config["ceiling_connections"] == (1 if database == "sqlite" else 4)
     if os.environ.get("CI") == "true":  # .ci/run installs wrk
         assert config["load_generator"] == "wrk"
     for system in (*SYSTEMS, "half_rate"):
