@@ -161,19 +161,12 @@ async def log_in(
 
 
 async def authenticate(session: AsyncSession, *, clock: Clock, token: str) -> tuple[User, AuthSession]:
-    auth_session = await authenticate_session(session, clock=clock, token=token)
-    user = await repository.get_user(session, auth_session.user_id)
-    if user is None:
+    """The user and live session of a bearer token, in one query."""
+    found = await repository.find_live_session_with_user(session, token_digest=token_digest(token), now=clock.now())
+    if found is None:
         raise InvalidSessionError("the bearer token is invalid, expired or revoked")
+    auth_session, user = found
     return user, auth_session
-
-
-async def authenticate_session(session: AsyncSession, *, clock: Clock, token: str) -> AuthSession:
-    """The live session of a bearer token, from the database (`accounts.auth` caches the result)."""
-    auth_session = await repository.find_live_session(session, token_digest=token_digest(token), now=clock.now())
-    if auth_session is None:
-        raise InvalidSessionError("the bearer token is invalid, expired or revoked")
-    return auth_session
 
 
 async def get_user_view(database: Database, cache: ReadCache, *, user_id: str) -> UserOut:

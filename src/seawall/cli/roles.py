@@ -7,6 +7,7 @@ import os
 import signal
 from typing import Annotated
 
+import structlog
 import typer
 import uvicorn
 from uvicorn.config import STARTUP_FAILURE
@@ -23,6 +24,8 @@ PortOption = Annotated[int | None, typer.Option(help="Port (default SEAWALL_PORT
 WorkersOption = Annotated[int | None, typer.Option(
     "--workers", min=1, max=256,
     help="Serving processes (default SEAWALL_WEB_WORKERS, else the CPU count in server mode, 1 embedded)")]
+
+log = structlog.get_logger("seawall.cli")
 
 # uvicorn factories (import strings, so that each of N processes builds its own app).
 API_APP = "seawall.app:create_api_app"
@@ -41,6 +44,10 @@ def _serve_http(*, run_worker: bool, host: str | None, port: int | None, workers
     processes = workers if workers is not None else settings.resolved_web_workers
     # Each serving process reads its settings from the environment: tell it how many there are.
     os.environ["SEAWALL_WEB_WORKERS"] = str(processes)
+    if processes > 1 and settings.is_embedded_database:
+        log.warning("serve.embedded_processes", processes=processes,
+                    note="SQLite has one writer; without Redis reads are not cached in process and rate "
+                         "limits count per process")
     config = uvicorn.Config(
         SERVE_APP if run_worker else API_APP,
         factory=True,
@@ -56,6 +63,9 @@ def _serve_http(*, run_worker: bool, host: str | None, port: int | None, workers
         proxy_headers=False,
         timeout_graceful_shutdown=int(settings.job_drain_timeout_seconds) or None,
         lifespan="on",
+        # The supervisor replaces a process that does not answer its health ping in time: be patient
+        # with one whose CPU is saturated rather than kill its in-flight requests.
+        timeout_worker_healthcheck=15,
     )
     if processes == 1:
         server = uvicorn.Server(config)
