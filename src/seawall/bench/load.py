@@ -50,6 +50,7 @@ class LoadResult:
     seconds: float
     histogram: HdrHistogram
     connections: int | None = None  # connections actually used, where the generator may use fewer than asked
+    client_cpu_seconds: float | None = None  # the load generator's own user + system CPU over the pass
 
     @property
     def requests_per_second(self) -> float:
@@ -156,7 +157,9 @@ def run_wrk(target: PostTarget, *, connections: int, seconds: float, threads: in
                    "--timeout", "30s", "-s", str(script), base_url, "--", prefix, "/" + path, str(body),
                    target.token or ""]
         env = {**os.environ, "SEAWALL_WRK_REPORT": str(report_path)}
+        children_before = os.times()
         completed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=duration + 120)
+        children_after = os.times()
         if completed.returncode != 0 or not report_path.exists():
             output = completed.stderr[-2000:] + completed.stdout[-2000:]
             raise RuntimeError(f"wrk failed ({completed.returncode}): {output}")
@@ -165,5 +168,7 @@ def run_wrk(target: PostTarget, *, connections: int, seconds: float, threads: in
     return LoadResult(
         generator="wrk", requests=int(report["requests"]), non_2xx=int(errors["status"]),
         errors=int(errors["connect"] + errors["read"] + errors["write"] + errors["timeout"]),
-        seconds=report["duration_us"] / 1e6, histogram=_histogram_from_report(report),
+        seconds=report["duration_us"] / 1e6, histogram=_histogram_from_report(report), connections=connections,
+        client_cpu_seconds=(children_after.children_user + children_after.children_system
+                            - children_before.children_user - children_before.children_system),
     )

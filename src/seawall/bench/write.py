@@ -27,6 +27,7 @@ import secrets
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,6 +80,8 @@ class Measured:
             "p95_ms": _ms(self.result.percentile_ms(95)),
             "p99_ms": _ms(self.result.percentile_ms(99)),
             "cpu_ms_per_request": round(1000 * self.cpu_seconds / requests, 3) if requests else None,
+            "client_cpu_ms_per_request": (round(1000 * self.result.client_cpu_seconds / requests, 3)
+                                          if requests and self.result.client_cpu_seconds is not None else None),
             "max_rss_mb": round(self.max_rss_mb, 1),
             "processes": self.processes,
             "non_2xx": self.result.non_2xx,
@@ -120,9 +123,11 @@ def _warm_up(target: load.PostTarget, *, generator: str, options: WriteBenchOpti
 
 def _measure(pids: list[int], run: Callable[[], load.LoadResult]) -> Measured:
     meter = ProcessGroupMeter(pids)
-    before = meter.read()
+    before, own_cpu = meter.read(), time.process_time()
     result = run()
-    after = meter.read(only_leaves=True)
+    after, own_cpu = meter.read(only_leaves=True), time.process_time() - own_cpu
+    if result.client_cpu_seconds is None:  # the Python generators run in this process
+        result.client_cpu_seconds = own_cpu
     return Measured(result=result, cpu_seconds=after.cpu_seconds_since(before), max_rss_mb=after.max_rss_mb,
                     processes=len(after.cpu_seconds))
 
@@ -196,7 +201,9 @@ def _ceiling(database: BenchDatabase, directory: Path, *, user_id: str, connecti
 
     if database.url is None:  # the file's pages and WAL, as the servers' runs had them warm
         ceiling.sqlite(directory / "seawall.db", user_id=user_id, seconds=min(1.0, seconds))
-    return _measure([os.getpid()], run)
+    measured = _measure([os.getpid()], run)
+    measured.result.client_cpu_seconds = None  # driver and client are one process, counted as the server
+    return measured
 
 
 def _ratio(numerator: float, denominator: float) -> float | None:

@@ -66,7 +66,8 @@ def _print_write_report(report: dict[str, Any]) -> None:
     table = Table(title=(f"POST /v1/payments · {config['database']} · {config['api_workers']} process(es) · "
                          f"{config['concurrency']} connections · {config['duration_seconds']:g} s · "
                          f"{config['load_generator']}"))
-    for column in ("", "requests/s", "p50 ms", "p95 ms", "p99 ms", "CPU ms/request", "max RSS MB", "non-2xx"):
+    for column in ("", "requests/s", "p50 ms", "p95 ms", "p99 ms", "CPU ms/request", "client CPU ms/request",
+                   "max RSS MB", "non-2xx"):
         table.add_column(column, justify="left" if not column else "right")
     half = report["half_rate"]
     table.caption = (f"half rate: open loop at {half['target_requests_per_second']:g} requests/s, latency from "
@@ -75,7 +76,8 @@ def _print_write_report(report: dict[str, Any]) -> None:
             ("seawall, half rate", half)]
     for name, figures in rows:
         table.add_row(name, *(_cell(figures[key]) for key in (
-            "requests_per_second", "p50_ms", "p95_ms", "p99_ms", "cpu_ms_per_request", "max_rss_mb", "non_2xx")))
+            "requests_per_second", "p50_ms", "p95_ms", "p99_ms", "cpu_ms_per_request", "client_cpu_ms_per_request",
+            "max_rss_mb", "non_2xx")))
     console = Console()
     if not console.is_terminal:
         console.width = 120
