@@ -86,7 +86,8 @@ function init(args)
   path = args[2]
   body = io.open(args[3]):read("*a")
   headers = {["Content-Type"] = "application/json"}
-  if args[4] ~= nil and args[4] ~= "" then headers["Authorization"] = "Bearer " .. args[4] end
+  local token = os.getenv("SEAWALL_WRK_TOKEN")  -- not on the command line, where `ps` shows it
+  if token ~= nil and token ~= "" then headers["Authorization"] = "Bearer " .. token end
 end
 
 function request()
@@ -154,9 +155,8 @@ def run_wrk(target: PostTarget, *, connections: int, seconds: float, threads: in
         body.write_text(target.body)
         duration = max(1, round(seconds))
         command = [executable, f"-t{max(1, min(threads, connections))}", f"-c{connections}", f"-d{duration}s",
-                   "--timeout", "30s", "-s", str(script), base_url, "--", prefix, "/" + path, str(body),
-                   target.token or ""]
-        env = {**os.environ, "SEAWALL_WRK_REPORT": str(report_path)}
+                   "--timeout", "30s", "-s", str(script), base_url, "--", prefix, "/" + path, str(body)]
+        env = {**os.environ, "SEAWALL_WRK_REPORT": str(report_path), "SEAWALL_WRK_TOKEN": target.token or ""}
         children_before = os.times()
         completed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=duration + 120)
         children_after = os.times()
