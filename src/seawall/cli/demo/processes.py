@@ -119,7 +119,8 @@ def start_server(data_dir: Path, *, admin_key: str, sandbox: Sandbox) -> DemoPro
         "SEAWALL_RATE_LIMIT_SCALE": "100",
         "SEAWALL_LOG_LEVEL": "WARNING",
     })
-    return DemoProcess.start("server", ["serve"], port=free_port(), env=env, log_dir=data_dir)
+    # One serving process: the demo checks the embedded default (SQLite, in-process cache and worker).
+    return DemoProcess.start("server", ["serve", "--workers", "1"], port=free_port(), env=env, log_dir=data_dir)
 
 
 def run_doctor(data_dir: Path) -> dict[str, Any]:
