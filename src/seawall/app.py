@@ -4,6 +4,11 @@
 `seawall serve`) the job worker runs inside the same process and event loop. On start, embedded
 mode (SQLite) migrates the database; any other database must already be at the head revision.
 On shutdown, readiness turns false, the worker drains, and pools close.
+
+`create_api_app()` and `create_serve_app()` are the same built from the environment's settings: the
+import strings `seawall api|serve --workers N` hand to uvicorn, which starts N processes that share
+the listening socket and each build their own app. With more than one `serve` process and no Redis
+the in-process read cache is off: each process's worker invalidates only its own process's cache.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from seawall.jobs.api import router as jobs_admin_router
 from seawall.jobs.worker import Worker
 from seawall.kit.clock import Clock
 from seawall.notifications.api import router as notifications_router
+from seawall.observability.logging import configure_logging
 from seawall.payments.admin_api import router as providers_admin_router
 from seawall.payments.api import router as payments_router
 from seawall.ratelimit import RateLimitMiddleware
@@ -60,7 +66,8 @@ def create_app(settings: Settings, *, run_worker: bool = False, clock: Clock | N
             worker = Worker(database=runtime.database, settings=settings, clock=runtime.clock, runtime=runtime)
             worker_task = asyncio.create_task(worker.run(), name="seawall-worker")
         app.state.worker = worker
-        log.info("app.started", worker=run_worker, database=runtime.database.engine.url.render_as_string())
+        log.info("app.started", worker=run_worker, database=runtime.database.engine.url.render_as_string(),
+                 event_loop=type(asyncio.get_running_loop()).__module__)
         try:
             yield
         finally:
@@ -90,3 +97,20 @@ def create_app(settings: Settings, *, run_worker: bool = False, clock: Clock | N
     app.include_router(jobs_admin_router)
     app.include_router(providers_admin_router)
     return app
+
+
+def _settings_from_environment() -> Settings:
+    settings = Settings()
+    configure_logging(level=settings.log_level, json_output=settings.log_json)
+    return settings
+
+
+def create_api_app() -> FastAPI:
+    """uvicorn factory (`factory=True`) for `seawall api`: settings from `SEAWALL_*` variables."""
+    return create_app(_settings_from_environment(), run_worker=False)
+
+
+def create_serve_app() -> FastAPI:
+    """uvicorn factory for `seawall serve`; caches reads in process only when it is the one process."""
+    settings = _settings_from_environment()
+    return create_app(settings, run_worker=True, in_process_cache=settings.resolved_web_workers == 1)

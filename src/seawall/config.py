@@ -6,6 +6,7 @@ file under `./var/` and everything else in process.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -13,6 +14,13 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 FIVE_DAYS_SECONDS = 5 * 24 * 3600.0
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask, e.g. a container's cpuset), at least 1."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
 
 
 class WebhookSettings(BaseSettings):
@@ -53,6 +61,11 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    # Serving processes of `seawall api` / `seawall serve` (uvicorn's own multi-process mode; `--workers`
+    # overrides). Unset: the CPU count in server mode; 1 on the embedded SQLite file, whose one write lock
+    # is not shared fairly across processes and whose in-process read cache only its own process's
+    # worker invalidates (with more than one process and no Redis that cache is switched off).
+    web_workers: int | None = Field(default=None, ge=1, le=256)
     admin_api_key: SecretStr | None = None  # operator key for /admin; admin routes are off when unset
     secret_key: SecretStr | None = None  # derives reset tokens; embedded mode keeps one in var_dir
 
@@ -72,6 +85,10 @@ class Settings(BaseSettings):
     # Accounts
     session_ttl_hours: float = Field(default=24.0 * 14, gt=0)
     password_reset_ttl_minutes: float = Field(default=30.0, gt=0)
+    # Successful bearer-token lookups are kept per process this long (0: every request reads the
+    # database). A session revoked through another process keeps working there for at most this long.
+    session_cache_seconds: float = Field(default=5.0, ge=0, le=300)
+    session_cache_max_entries: int = Field(default=10_000, ge=1)
     argon2_time_cost: int = Field(default=2, ge=2)
     argon2_memory_kib: int = Field(default=19_456, ge=19_456)
     argon2_parallelism: int = Field(default=1, ge=1)
@@ -193,6 +210,13 @@ class Settings(BaseSettings):
     @property
     def is_embedded_database(self) -> bool:
         return self.resolved_database_url.startswith("sqlite")
+
+    @property
+    def resolved_web_workers(self) -> int:
+        """`web_workers`, else 1 embedded and the CPU count in server mode."""
+        if self.web_workers is not None:
+            return self.web_workers
+        return 1 if self.is_embedded_database else usable_cpus()
 
     @property
     def resolved_outbox_dir(self) -> Path:

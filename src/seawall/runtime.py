@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from seawall.accounts.passwords import Passwords
+from seawall.accounts.session_cache import SessionCache
+from seawall.accounts.session_cache import register as register_session_cache
 from seawall.cache import ReadCache, build_read_cache
 from seawall.cache import register as register_cache
 from seawall.config import Settings
@@ -36,6 +38,7 @@ class Runtime:
     rate_limits: RateLimits
     redis: RedisLink | None = None
     clock: Clock = field(default_factory=SystemClock)
+    sessions: SessionCache = field(default_factory=SessionCache.disabled)  # bearer-token lookups
     draining: bool = False
 
     @classmethod
@@ -46,6 +49,9 @@ class Runtime:
         database = Database(settings)
         cache = build_read_cache(settings, redis, in_process=in_process_cache)
         register_cache(database.engine.sync_engine, cache)
+        sessions = SessionCache(ttl_seconds=settings.session_cache_seconds,
+                                max_entries=settings.session_cache_max_entries)
+        register_session_cache(database.engine.sync_engine, sessions)
         runtime = cls(
             settings=settings,
             database=database,
@@ -58,6 +64,7 @@ class Runtime:
             rate_limits=RateLimits.build(settings, link=redis, secret=secret_key),
             redis=redis,
             clock=clock or SystemClock(),
+            sessions=sessions,
         )
         if redis is not None:
             shared = SharedBreakerState(redis)

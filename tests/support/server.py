@@ -92,6 +92,8 @@ class ServerFactory:
         command = [sys.executable, "-m", "seawall", role, *(args or [])]
         if http:
             command += ["--host", "127.0.0.1", "--port", str(port)]
+            if "--workers" not in command:  # one serving process unless a test is about more
+                command += ["--workers", "1"]
         log_path = self.var_dir / f"{role}-{len(self.processes)}.log"
         with open(log_path, "wb") as log_file:
             process = subprocess.Popen(command, env=self.env(env), stdout=log_file, stderr=subprocess.STDOUT,

@@ -66,7 +66,8 @@ async def create_session(body: LoginIn, runtime: RuntimeDep) -> SessionOut:
 
 @router.delete("/sessions/current", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_current_session(principal: CurrentPrincipal, runtime: RuntimeDep, session: SessionDep) -> Response:
-    await service.log_out(session, clock=runtime.clock, auth_session_id=principal.auth_session.id)
+    await service.log_out(session, clock=runtime.clock, auth_session_id=principal.auth_session.id,
+                          token_digest=principal.auth_session.token_digest)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -81,9 +82,8 @@ async def retry_plan_payment(
 ) -> JSONResponse:
     """Pay for the plan again after a failed sign-up charge (e.g. with another card)."""
     async def operation(session: AsyncSession) -> PaymentOut:
-        user = await session.merge(principal.user)
         payment = await service.retry_plan_payment(
-            session, clock=runtime.clock, user=user, payment_method=body.payment_method)
+            session, clock=runtime.clock, user_id=principal.user.id, payment_method=body.payment_method)
         return PaymentOut.model_validate(payment)
 
     return await idempotency.run(

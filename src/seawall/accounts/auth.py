@@ -1,8 +1,14 @@
-"""Bearer-token authentication for user routes."""
+"""Bearer-token authentication for user routes.
+
+`CurrentPrincipal` and `CurrentSession` resolve `Authorization: Bearer <token>` to a frozen
+`Principal` snapshot (or its `auth_session`), or raise `InvalidSessionError` (401). Successful
+lookups are served from this process's `SessionCache` for up to `SEAWALL_SESSION_CACHE_SECONDS`
+(see `session_cache` for the bound: a revocation in another process takes effect here within that
+time; one in this process at once). Failures are never cached.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends
@@ -10,14 +16,11 @@ from fastapi.security import HTTPAuthorizationCredentials
 
 from seawall.accounts import service
 from seawall.accounts.errors import InvalidSessionError
-from seawall.accounts.models import AuthSession, User
+from seawall.accounts.session_cache import Principal, PrincipalSession
+from seawall.kit.tokens import token_digest
 from seawall.web.deps import BearerDep, RuntimeDep
 
-
-@dataclass(frozen=True)
-class Principal:
-    user: User
-    auth_session: AuthSession
+__all__ = ["CurrentPrincipal", "CurrentSession", "Principal", "current_principal", "current_session"]
 
 
 def _bearer_token(credentials: HTTPAuthorizationCredentials | None) -> str:
@@ -27,22 +30,28 @@ def _bearer_token(credentials: HTTPAuthorizationCredentials | None) -> str:
 
 
 async def current_principal(runtime: RuntimeDep, credentials: BearerDep) -> Principal:
-    """Authenticate in a short transaction of its own, so no lock is held while the route runs
-    (an idempotent route opens its own transactions)."""
+    """The caller, from the cache or a short read transaction of its own (no lock is held while the
+    route runs; an idempotent route opens its own transactions)."""
     token = _bearer_token(credentials)
+    digest = token_digest(token)
+    cache = runtime.sessions
+    cached = cache.get(digest, now=runtime.clock.now())
+    if cached is not None:
+        return cached
+    lookup = cache.begin_lookup()
     async with runtime.database.read_transaction() as session:
         user, auth_session = await service.authenticate(session, clock=runtime.clock, token=token)
-    return Principal(user=user, auth_session=auth_session)
+        principal = Principal.of(user, auth_session)
+    cache.put(digest, principal, lookup=lookup)
+    return principal
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
-async def current_session(runtime: RuntimeDep, credentials: BearerDep) -> AuthSession:
-    """Like `current_principal` without loading the user: for routes that read through the cache."""
-    token = _bearer_token(credentials)
-    async with runtime.database.read_transaction() as session:
-        return await service.authenticate_session(session, clock=runtime.clock, token=token)
+async def current_session(runtime: RuntimeDep, credentials: BearerDep) -> PrincipalSession:
+    """The caller's session only: for routes that read through the read cache by `user_id`."""
+    return (await current_principal(runtime, credentials)).auth_session
 
 
-CurrentSession = Annotated[AuthSession, Depends(current_session)]
+CurrentSession = Annotated[PrincipalSession, Depends(current_session)]

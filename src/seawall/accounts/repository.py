@@ -18,13 +18,16 @@ async def find_user_by_email(session: AsyncSession, email: str) -> User | None:
     return (await session.execute(select(User).where(User.email == email))).scalar_one_or_none()
 
 
-async def find_live_session(session: AsyncSession, *, token_digest: str, now: datetime) -> AuthSession | None:
-    query = select(AuthSession).where(
-        AuthSession.token_digest == token_digest,
-        AuthSession.revoked_at.is_(None),
-        AuthSession.expires_at > now,
+async def find_live_session_with_user(session: AsyncSession, *, token_digest: str, now: datetime
+                                      ) -> tuple[AuthSession, User] | None:
+    """The live session of a token digest and its user, in one round trip."""
+    query = (
+        select(AuthSession, User)
+        .join(User, User.id == AuthSession.user_id)
+        .where(AuthSession.token_digest == token_digest, AuthSession.revoked_at.is_(None), AuthSession.expires_at > now)
     )
-    return (await session.execute(query)).scalar_one_or_none()
+    row = (await session.execute(query)).one_or_none()
+    return (row[0], row[1]) if row is not None else None
 
 
 async def revoke_session(session: AsyncSession, *, session_id: str, now: datetime) -> None:

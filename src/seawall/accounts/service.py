@@ -31,6 +31,7 @@ from seawall.accounts.errors import (
 from seawall.accounts.models import AuthSession, PasswordReset, User, UserStatus
 from seawall.accounts.passwords import Passwords
 from seawall.accounts.schemas import UserOut
+from seawall.accounts.session_cache import evict_on_commit
 from seawall.cache import CacheKey, ReadCache, invalidate_on_commit, track
 from seawall.db import Database, guarded_insert
 from seawall.errors import NotFoundError
@@ -110,8 +111,10 @@ async def _charge_plan(session: AsyncSession, *, clock: Clock, user: User, plan:
     )
 
 
-async def retry_plan_payment(session: AsyncSession, *, clock: Clock, user: User, payment_method: str) -> Payment:
-    """A user whose sign-up charge failed pays again (with another method)."""
+async def retry_plan_payment(session: AsyncSession, *, clock: Clock, user_id: str, payment_method: str) -> Payment:
+    """A user whose sign-up charge failed pays again (with another method); the status is read in
+    this transaction, never from the caller's (possibly cached) principal."""
+    user = await get_user(session, user_id)
     if user.status != UserStatus.PAYMENT_FAILED or user.plan is None:
         raise PlanPaymentNotDueError(f"there is no failed plan payment to retry (account is {user.status})")
     user.status = UserStatus.PENDING_PAYMENT
@@ -158,19 +161,12 @@ async def log_in(
 
 
 async def authenticate(session: AsyncSession, *, clock: Clock, token: str) -> tuple[User, AuthSession]:
-    auth_session = await authenticate_session(session, clock=clock, token=token)
-    user = await repository.get_user(session, auth_session.user_id)
-    if user is None:
+    """The user and live session of a bearer token, in one query."""
+    found = await repository.find_live_session_with_user(session, token_digest=token_digest(token), now=clock.now())
+    if found is None:
         raise InvalidSessionError("the bearer token is invalid, expired or revoked")
+    auth_session, user = found
     return user, auth_session
-
-
-async def authenticate_session(session: AsyncSession, *, clock: Clock, token: str) -> AuthSession:
-    """The live session of a bearer token (never cached: a revocation takes effect at once)."""
-    auth_session = await repository.find_live_session(session, token_digest=token_digest(token), now=clock.now())
-    if auth_session is None:
-        raise InvalidSessionError("the bearer token is invalid, expired or revoked")
-    return auth_session
 
 
 async def get_user_view(database: Database, cache: ReadCache, *, user_id: str) -> UserOut:
@@ -182,8 +178,10 @@ async def get_user_view(database: Database, cache: ReadCache, *, user_id: str) -
     return UserOut.model_validate(await cache.get_or_load(user_view_key(user_id), load))
 
 
-async def log_out(session: AsyncSession, *, clock: Clock, auth_session_id: str) -> None:
+async def log_out(session: AsyncSession, *, clock: Clock, auth_session_id: str, token_digest: str) -> None:
+    """Revoke the session; once committed, this process's session cache forgets it at once."""
     await repository.revoke_session(session, session_id=auth_session_id, now=clock.now())
+    evict_on_commit(session, token_digests=[token_digest])
 
 
 async def request_password_reset(session: AsyncSession, *, clock: Clock, email: str) -> str:
@@ -233,6 +231,7 @@ async def confirm_password_reset(
     user.updated_at = now
     await repository.retire_password_resets_of(session, user_id=user.id, now=now)
     await repository.revoke_sessions_of(session, user_id=user.id, now=now)
+    evict_on_commit(session, user_ids=[user.id])
     await session.flush()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
 import structlog
 import typer
@@ -53,6 +54,66 @@ def bench_jobs(
     else:
         for name, value in result.items():
             typer.echo(f"{name:>26}: {value}")
+
+
+@app.command("write")
+def bench_write(
+    api_workers: int = typer.Option(2, min=1, max=64, help="Processes of `seawall api` (and of the naive peer)"),
+    concurrency: int = typer.Option(32, min=1, max=1024, help="Client connections (and ceiling connections)"),
+    duration: float = typer.Option(10.0, min=1, max=600, help="Measured seconds of each pass"),
+    warmup: float = typer.Option(2.0, min=0, max=60, help="Unmeasured seconds before each closed-loop pass"),
+    database_url: str | None = typer.Option(
+        None, help="A PostgreSQL server URL: a fresh database is made on it and dropped (default: embedded file)"),
+    load_generator: str = typer.Option("auto", help="auto (wrk when on PATH), wrk or python"),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object on the last line"),
+) -> None:
+    """POST /v1/payments: Seawall against a naive FastAPI peer and the database's ceiling, in one run."""
+    from seawall.bench.write import WriteBenchOptions
+    from seawall.bench.write import run as run_write
+
+    if load_generator not in ("auto", "wrk", "python"):
+        raise typer.BadParameter("auto, wrk or python", param_hint="--load-generator")
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    report = run_write(WriteBenchOptions(
+        api_workers=api_workers, concurrency=concurrency, duration=duration, warmup=warmup,
+        database_url=database_url, load_generator=load_generator))
+    if as_json:
+        typer.echo(json.dumps(report))
+    else:
+        _print_write_report(report)
+
+
+def _print_write_report(report: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    config = report["config"]
+    table = Table(title=(f"POST /v1/payments · {config['database']} · {config['api_workers']} process(es) · "
+                         f"{config['concurrency']} connections · {config['duration_seconds']:g} s · "
+                         f"{config['load_generator']}"))
+    for column in ("", "requests/s", "p50 ms", "p95 ms", "p99 ms", "CPU ms/request", "client CPU ms/request",
+                   "max RSS MB", "non-2xx"):
+        table.add_column(column, justify="left" if not column else "right")
+    half = report["half_rate"]
+    table.caption = (f"half rate: open loop at {half['target_requests_per_second']:g} requests/s, latency from "
+                     f"each request's due time; ceiling: {config['ceiling_driver']}, CPU of the driver's process")
+    rows = [("seawall", report["seawall"]), ("naive peer", report["peer"]), ("ceiling", report["ceiling"]),
+            ("seawall, half rate", half)]
+    for name, figures in rows:
+        table.add_row(name, *(_cell(figures[key]) for key in (
+            "requests_per_second", "p50_ms", "p95_ms", "p99_ms", "cpu_ms_per_request", "client_cpu_ms_per_request",
+            "max_rss_mb", "non_2xx")))
+    console = Console()
+    if not console.is_terminal:
+        console.width = 120
+    console.print(table)
+    ratios = report["ratios"]
+    console.print(f"seawall/peer {_cell(ratios['seawall_to_peer'])} · "
+                  f"seawall/ceiling {_cell(ratios['seawall_to_ceiling'])} (requests/s)")
+
+
+def _cell(value: Any) -> str:
+    return "–" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
 
 
 @app.command("pipeline")

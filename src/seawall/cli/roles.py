@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 from typing import Annotated
 
+import structlog
 import typer
 import uvicorn
+from uvicorn.config import STARTUP_FAILURE
+from uvicorn.supervisors import Multiprocess
 
-from seawall.app import create_app, prepare_database
+from seawall.app import prepare_database
 from seawall.cli.runner import load_settings, run_with_runtime
 from seawall.jobs import load_job_modules
 from seawall.jobs.worker import Worker
@@ -17,17 +21,41 @@ from seawall.runtime import Runtime
 
 HostOption = Annotated[str | None, typer.Option(help="Bind address (default SEAWALL_HOST)")]
 PortOption = Annotated[int | None, typer.Option(help="Port (default SEAWALL_PORT)")]
+WorkersOption = Annotated[int | None, typer.Option(
+    "--workers", min=1, max=256,
+    help="Serving processes (default SEAWALL_WEB_WORKERS, else the CPU count in server mode, 1 embedded)")]
+
+log = structlog.get_logger("seawall.cli")
+
+# uvicorn factories (import strings, so that each of N processes builds its own app).
+API_APP = "seawall.app:create_api_app"
+SERVE_APP = "seawall.app:create_serve_app"
 
 
-def _serve_http(*, run_worker: bool, host: str | None, port: int | None) -> None:
+def _serve_http(*, run_worker: bool, host: str | None, port: int | None, workers: int | None) -> None:
+    """Serve with uvicorn on uvloop + httptools; N > 1 uses uvicorn's own supervisor.
+
+    SIGTERM/SIGINT drain and exit 0: one process drains itself; the supervisor of N passes SIGTERM to
+    each process, waits for all of them to drain, and returns.
+    """
     settings = load_settings()
     # Fail fast with a one-line message (not a startup traceback) when the schema is not current.
     run_with_runtime(prepare_database, settings=settings)
-    app = create_app(settings, run_worker=run_worker)
+    processes = workers if workers is not None else settings.resolved_web_workers
+    # Each serving process reads its settings from the environment: tell it how many there are.
+    os.environ["SEAWALL_WEB_WORKERS"] = str(processes)
+    if processes > 1 and settings.is_embedded_database:
+        log.warning("serve.embedded_processes", processes=processes,
+                    note="SQLite has one writer; without Redis reads are not cached in process and rate "
+                         "limits count per process")
     config = uvicorn.Config(
-        app,
+        SERVE_APP if run_worker else API_APP,
+        factory=True,
         host=host or settings.host,
         port=port if port is not None else settings.port,
+        workers=processes,
+        loop="uvloop",
+        http="httptools",
         log_config=None,
         access_log=False,
         # The client address is the socket peer unless SEAWALL_RATE_LIMIT_TRUSTED_PROXIES says which
@@ -35,14 +63,27 @@ def _serve_http(*, run_worker: bool, host: str | None, port: int | None) -> None
         proxy_headers=False,
         timeout_graceful_shutdown=int(settings.job_drain_timeout_seconds) or None,
         lifespan="on",
+        # The supervisor replaces a process that does not answer its health ping in time: be patient
+        # with one whose CPU is saturated rather than kill its in-flight requests.
+        timeout_worker_healthcheck=15,
     )
-    server = uvicorn.Server(config)
-    # uvicorn drains on SIGTERM/SIGINT, then re-raises the signal to the previous handler: make that
-    # handler a clean exit, so a graceful stop ends with status 0 rather than "killed by SIGTERM".
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, _exit_cleanly)
-    asyncio.run(server.serve())
-    if not server.started:
+    if processes == 1:
+        server = uvicorn.Server(config)
+        # uvicorn drains on SIGTERM/SIGINT, then re-raises the signal to the previous handler: make that
+        # handler a clean exit, so a graceful stop ends with status 0 rather than "killed by SIGTERM".
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, _exit_cleanly)
+        server.run()
+        if not server.started:
+            raise typer.Exit(code=1)
+        return
+    sock = config.bind_socket()
+    supervisor = Multiprocess(config, sockets=[sock])
+    try:
+        supervisor.run()
+    finally:
+        sock.close()
+    if any(process.exitcode == STARTUP_FAILURE for process in supervisor.processes):
         raise typer.Exit(code=1)
 
 
@@ -50,14 +91,14 @@ def _exit_cleanly(signum: int, _frame: object) -> None:
     raise SystemExit(0)
 
 
-def serve(host: HostOption = None, port: PortOption = None) -> None:
-    """Run the API and a job worker in one process (the embedded default)."""
-    _serve_http(run_worker=True, host=host, port=port)
+def serve(host: HostOption = None, port: PortOption = None, workers: WorkersOption = None) -> None:
+    """Run the API and a job worker in each serving process (the embedded default: one process)."""
+    _serve_http(run_worker=True, host=host, port=port, workers=workers)
 
 
-def api(host: HostOption = None, port: PortOption = None) -> None:
+def api(host: HostOption = None, port: PortOption = None, workers: WorkersOption = None) -> None:
     """Run the HTTP API only (stateless; scale it out)."""
-    _serve_http(run_worker=False, host=host, port=port)
+    _serve_http(run_worker=False, host=host, port=port, workers=workers)
 
 
 def worker(

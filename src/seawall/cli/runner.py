@@ -1,10 +1,16 @@
-"""The one async helper every command uses: settings, logging, runtime, and a clean shutdown."""
+"""The one async helper every command uses: settings, logging, runtime, and a clean shutdown.
+
+Commands run on uvloop (as `api` and `serve` do through uvicorn): `asyncio.Runner` with uvloop's loop
+factory, which Python 3.11 already supports (`asyncio.run(loop_factory=...)` needs 3.12).
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
+
+import uvloop
 
 from seawall.config import Settings
 from seawall.observability.logging import configure_logging
@@ -29,4 +35,5 @@ def run_with_runtime(operation: Callable[[Runtime], Awaitable[T]], *, settings: 
         finally:
             await runtime.aclose()
 
-    return asyncio.run(main())
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main())

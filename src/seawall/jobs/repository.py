@@ -13,12 +13,29 @@ expired is publishable again until the relay has published it after that expiry.
 
 from __future__ import annotations
 
+import functools
 import secrets
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import String, and_, cast, delete, func, insert, literal, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    String,
+    Table,
+    and_,
+    bindparam,
+    cast,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -89,8 +106,8 @@ async def claim_due(
     worker_id: str,
 ) -> list[Job]:
     """Claim up to `limit` due jobs: queued and due, or running with an expired lease."""
-    wanted = and_(Job.queue.in_(queues), Job.kind.in_(kinds), _claimable(now))
-    return await _claim(session, wanted, limit=limit, now=now, lease_seconds=lease_seconds, worker_id=worker_id)
+    return await _claim(session, queues=queues, kinds=kinds, job_ids=None, limit=limit, now=now,
+                        lease_seconds=lease_seconds, worker_id=worker_id)
 
 
 async def claim_by_ids(
@@ -112,8 +129,8 @@ async def claim_by_ids(
     if not job_ids:
         return [], set()
     wanted = and_(Job.id.in_(job_ids), Job.queue.in_(queues), Job.kind.in_(kinds), _claimable(now))
-    jobs = await _claim(session, wanted, limit=len(job_ids), now=now, lease_seconds=lease_seconds,
-                        worker_id=worker_id, order=(Job.id,))
+    jobs = await _claim(session, queues=queues, kinds=kinds, job_ids=job_ids, limit=len(job_ids), now=now,
+                        lease_seconds=lease_seconds, worker_id=worker_id)
     claimed_ids = {job.id for job in jobs}
     busy: set[int] = set()
     if len(claimed_ids) < len(set(job_ids)):
@@ -123,62 +140,108 @@ async def claim_by_ids(
     return jobs, busy
 
 
+_jobs: Table = Job.__table__  # type: ignore[assignment]
+_attempts: Table = JobAttempt.__table__  # type: ignore[assignment]
+_CLAIMED_COLUMNS = ("id", "kind", "queue", "payload", "attempts", "max_attempts", "lease_token")
+
+
+# PostgreSQL's claim: one statement leases the rows, logs their attempts and closes the attempts of
+# the expired leases it took over (data-modifying CTEs). Written as SQL: it is PostgreSQL's alone.
+_CLAIM_POSTGRES = """
+WITH due AS (
+    SELECT id, status AS old_status, lease_token AS old_token FROM jobs
+    WHERE queue = ANY(:queues) AND kind = ANY(:kinds) {by_ids}
+      AND ((status = 'queued' AND next_run_at <= :now) OR (status = 'running' AND lease_expires_at < :now))
+    ORDER BY {order} LIMIT :limit FOR UPDATE SKIP LOCKED
+), claimed AS (
+    UPDATE jobs SET status = 'running', lease_token = :prefix || '.' || jobs.id::text, lease_expires_at = :expires,
+        locked_by = :worker_id, attempts = jobs.attempts + 1, updated_at = :now
+    FROM due WHERE jobs.id = due.id
+    RETURNING jobs.id, jobs.kind, jobs.queue, jobs.payload, jobs.attempts, jobs.max_attempts, jobs.lease_token,
+        due.old_status, due.old_token
+), expired AS (
+    UPDATE job_attempts SET outcome = 'lease_expired', finished_at = :now, error = 'lease expired'
+    WHERE outcome = 'running' AND lease_token IN (SELECT old_token FROM claimed WHERE old_status = 'running')
+), logged AS (
+    INSERT INTO job_attempts (job_id, attempt, worker_id, lease_token, outcome, started_at)
+    SELECT id, attempts, :worker_id, lease_token, 'running', :now FROM claimed
+)
+SELECT id, kind, queue, payload, attempts, max_attempts, lease_token FROM claimed
+"""
+
+
+@functools.cache
+def _claim_statements(*, postgres: bool, by_ids: bool) -> tuple[Any, Any]:
+    """The claim, built once per shape: PostgreSQL's one statement, or SQLite's (pick, lease) pair.
+    Parameters: `queues`, `kinds`, `ids` (by id), `now`, `limit`, `prefix`, `expires`, `worker_id`."""
+    c = _jobs.c
+    moment = c.next_run_at.type
+    if postgres:
+        sql = _CLAIM_POSTGRES.format(by_ids="AND id = ANY(:ids)" if by_ids else "",
+                                     order="id" if by_ids else "next_run_at, id")
+        types = [bindparam("queues", type_=ARRAY(String)), bindparam("kinds", type_=ARRAY(String)),
+                 bindparam("now", type_=moment), bindparam("expires", type_=moment), bindparam("limit", type_=Integer)]
+        if by_ids:
+            types.append(bindparam("ids", type_=ARRAY(BigInteger)))
+        returned = (c[name] for name in _CLAIMED_COLUMNS)
+        return text(sql).bindparams(*types).columns(*returned), None
+    now = bindparam("now", type_=moment)
+    wanted = [c.queue.in_(bindparam("queues", expanding=True)), c.kind.in_(bindparam("kinds", expanding=True)),
+              or_(and_(c.status == JobStatus.QUEUED, c.next_run_at <= now),
+                  and_(c.status == JobStatus.RUNNING, c.lease_expires_at < now))]
+    if by_ids:
+        wanted.append(c.id.in_(bindparam("ids", expanding=True)))
+    order = (c.id,) if by_ids else (c.next_run_at, c.id)
+    pick = (select(c.id, c.status.label("old_status"), c.lease_token.label("old_token")).where(*wanted)
+            .order_by(*order).limit(bindparam("limit", type_=Integer)))
+    lease = (update(_jobs).where(c.id.in_(bindparam("ids", expanding=True)))
+             .values(status=JobStatus.RUNNING,
+                     lease_token=bindparam("prefix", type_=String) + "." + cast(c.id, String),
+                     lease_expires_at=bindparam("expires", type_=moment),
+                     locked_by=bindparam("worker_id", type_=String), attempts=c.attempts + 1, updated_at=now)
+             .returning(*(c[name] for name in _CLAIMED_COLUMNS)))
+    return pick, lease
+
+
 async def _claim(
-    session: AsyncSession, wanted: Any, *, limit: int, now: datetime, lease_seconds: float, worker_id: str,
-    order: Sequence[Any] = (Job.next_run_at, Job.id),
+    session: AsyncSession, *, queues: Sequence[str], kinds: Sequence[str], job_ids: Sequence[int] | None,
+    limit: int, now: datetime, lease_seconds: float, worker_id: str,
 ) -> list[Job]:
-    """Lease the rows matching `wanted` (up to `limit`, skipping rows locked by others), log their
-    attempts, and close the attempts of expired leases they took over.
+    """Lease the claimable rows (of `job_ids`, or the due ones of `queues`/`kinds`, up to `limit`,
+    skipping rows locked by others), log their attempts, and close the attempts of expired leases
+    they took over.
 
     Each claimed row gets its own fencing token: a random prefix for this claim and the job's id.
     On PostgreSQL this is one statement (data-modifying CTEs); on SQLite, whose writers are already
-    serialized by `BEGIN IMMEDIATE`, a SELECT and one UPDATE … RETURNING and one INSERT.
+    serialized by `BEGIN IMMEDIATE`, a SELECT, one UPDATE … RETURNING and one INSERT.
     Returns detached `Job` snapshots with the claimed columns set.
     """
-    prefix = secrets.token_hex(8)
     expires = now + timedelta(seconds=lease_seconds)
-    due = (select(Job.id.label("id"), Job.status.label("old_status"), Job.lease_token.label("old_token"))
-           .where(wanted).order_by(*order).limit(limit).with_for_update(skip_locked=True))
-    leased: dict[str, Any] = dict(
-        status=JobStatus.RUNNING, lease_token=literal(prefix) + "." + cast(Job.id, String), lease_expires_at=expires,
-        locked_by=worker_id, attempts=Job.attempts + 1, updated_at=now,
-    )
-    columns = (Job.id, Job.kind, Job.queue, Job.payload, Job.attempts, Job.max_attempts, Job.lease_token)
-    if _dialect(session) == "postgresql":
-        due_cte = due.cte("due")
-        claimed = (update(Job).where(Job.id == due_cte.c.id).values(**leased)
-                   .returning(*columns, due_cte.c.old_status, due_cte.c.old_token).cte("claimed"))
-        expired = (update(JobAttempt)
-                   .where(JobAttempt.lease_token.in_(select(claimed.c.old_token)
-                                                     .where(claimed.c.old_status == JobStatus.RUNNING)),
-                          JobAttempt.outcome == AttemptOutcome.RUNNING)
-                   .values(outcome=AttemptOutcome.LEASE_EXPIRED, finished_at=now, error="lease expired")
-                   .cte("expired"))
-        attempts = insert(JobAttempt).from_select(
-            ["job_id", "attempt", "worker_id", "lease_token", "outcome", "started_at"],
-            select(claimed.c.id, claimed.c.attempts, literal(worker_id), claimed.c.lease_token,
-                   literal(AttemptOutcome.RUNNING.value), literal(now, JobAttempt.started_at.type)),
-        ).cte("attempts")
-        rows = (await session.execute(select(claimed).add_cte(expired, attempts))).all()
+    params: dict[str, Any] = dict(queues=list(queues), kinds=list(kinds), now=now, limit=limit,
+                                  prefix=secrets.token_hex(8), expires=expires, worker_id=worker_id)
+    if job_ids is not None:
+        params["ids"] = list(job_ids)
+    postgres = _dialect(session) == "postgresql"
+    claim, lease = _claim_statements(postgres=postgres, by_ids=job_ids is not None)
+    if postgres:
+        rows = (await session.execute(claim, params)).all()
     else:
-        picked = (await session.execute(due)).all()
+        picked = (await session.execute(claim, params)).all()
         if not picked:
             return []
         expired_tokens = [row.old_token for row in picked if row.old_status == JobStatus.RUNNING and row.old_token]
         if expired_tokens:
             await session.execute(
-                update(JobAttempt)
-                .where(JobAttempt.lease_token.in_(expired_tokens), JobAttempt.outcome == AttemptOutcome.RUNNING)
+                update(_attempts)
+                .where(_attempts.c.lease_token.in_(expired_tokens), _attempts.c.outcome == AttemptOutcome.RUNNING)
                 .values(outcome=AttemptOutcome.LEASE_EXPIRED, finished_at=now, error="lease expired")
             )
-        rows = (await session.execute(
-            update(Job).where(Job.id.in_([row.id for row in picked])).values(**leased).returning(*columns)
-        )).all()
+        rows = (await session.execute(lease, {**params, "ids": [row.id for row in picked]})).all()
         if rows:
-            await session.execute(insert(JobAttempt).values([
+            await session.execute(insert(_attempts), [
                 dict(job_id=row.id, attempt=row.attempts, worker_id=worker_id, lease_token=row.lease_token,
                      outcome=AttemptOutcome.RUNNING, started_at=now) for row in rows
-            ]))
+            ])
     return [
         Job(id=row.id, kind=row.kind, queue=row.queue, payload=row.payload, status=JobStatus.RUNNING,
             attempts=row.attempts, max_attempts=row.max_attempts, lease_token=row.lease_token,
@@ -304,26 +367,60 @@ async def _finish_many(
     return ids
 
 
-def _succeeded(now: datetime) -> dict[str, Any]:
-    return dict(status=JobStatus.SUCCEEDED, lease_token=None, lease_expires_at=None, finished_at=now, updated_at=now)
+_COMPLETE_POSTGRES = """
+WITH done AS (
+    UPDATE jobs SET status = 'succeeded', lease_token = NULL, lease_expires_at = NULL, finished_at = :now,
+        updated_at = :now
+    WHERE id = ANY(:ids) AND lease_token = ANY(:tokens) AND status = 'running'
+    RETURNING id
+), closed AS (
+    UPDATE job_attempts SET outcome = 'succeeded', error = NULL, finished_at = :now
+    WHERE job_id IN (SELECT id FROM done) AND lease_token = ANY(:tokens)
+)
+SELECT id FROM done
+"""
+
+
+@functools.cache
+def _complete_statements(*, postgres: bool) -> tuple[Any, Any]:
+    """Completion, built once: PostgreSQL's one statement, or SQLite's (job, attempts) pair.
+    Parameters: `ids`, `tokens`, `now`."""
+    c = _jobs.c
+    if postgres:
+        return text(_COMPLETE_POSTGRES).bindparams(
+            bindparam("ids", type_=ARRAY(BigInteger)), bindparam("tokens", type_=ARRAY(String)),
+            bindparam("now", type_=c.finished_at.type),
+        ), None
+    now = bindparam("now", type_=c.finished_at.type)
+    done = (update(_jobs)
+            .where(c.id.in_(bindparam("ids", expanding=True)), c.lease_token.in_(bindparam("tokens", expanding=True)),
+                   c.status == JobStatus.RUNNING)
+            .values(status=JobStatus.SUCCEEDED, lease_token=None, lease_expires_at=None, finished_at=now,
+                    updated_at=now)
+            .returning(c.id))
+    close = (update(_attempts)
+             .where(_attempts.c.job_id.in_(bindparam("ids", expanding=True)),
+                    _attempts.c.lease_token.in_(bindparam("tokens", expanding=True)))
+             .values(outcome=AttemptOutcome.SUCCEEDED, error=None, finished_at=now))
+    return done, close
 
 
 async def complete_many(session: AsyncSession, *, claims: Sequence[tuple[int, str]], now: datetime) -> set[int]:
-    """Mark these jobs succeeded where their lease still holds; returns the ids completed."""
-    return await _finish_many(session, claims=claims, now=now, values=_succeeded(now),
-                              outcome=AttemptOutcome.SUCCEEDED, error=None)
+    """Mark these jobs succeeded where their lease still holds, closing their attempts; returns the
+    ids completed (the others were fenced off)."""
+    if not claims:
+        return set()
+    params: dict[str, Any] = dict(ids=[job_id for job_id, _ in claims], tokens=[token for _, token in claims], now=now)
+    postgres = _dialect(session) == "postgresql"
+    finish, close = _complete_statements(postgres=postgres)
+    done = set((await session.execute(finish, params)).scalars().all())
+    if close is not None and done:
+        await session.execute(close, {**params, "ids": list(done)})
+    return done
 
 
 async def complete(session: AsyncSession, *, job_id: int, lease_token: str, now: datetime) -> bool:
-    return await _finish(
-        session,
-        job_id=job_id,
-        lease_token=lease_token,
-        now=now,
-        values=_succeeded(now),
-        outcome=AttemptOutcome.SUCCEEDED,
-        error=None,
-    )
+    return job_id in await complete_many(session, claims=[(job_id, lease_token)], now=now)
 
 
 async def _requeue(

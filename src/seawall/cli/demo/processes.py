@@ -103,7 +103,8 @@ def start_server(data_dir: Path, *, admin_key: str, sandbox: Sandbox,
     `role="api"` starts the HTTP API alone (its workers then run as `seawall worker`, with `server_env`).
     """
     env = server_env(data_dir, admin_key=admin_key, sandbox=sandbox, extra_env=extra_env)
-    return DemoProcess.start("server", [role], port=free_port(), env=env, log_dir=data_dir)
+    # One serving process: the demo checks the embedded default (SQLite, in-process cache and worker).
+    return DemoProcess.start("server", [role, "--workers", "1"], port=free_port(), env=env, log_dir=data_dir)
 
 
 def server_env(data_dir: Path, *, admin_key: str, sandbox: Sandbox,
