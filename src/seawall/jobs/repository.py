@@ -43,6 +43,27 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from seawall.jobs.models import AttemptOutcome, Job, JobAttempt, JobStatus
 from seawall.jobs.wakeup import notify_sql
 
+_jobs: Table = Job.__table__  # type: ignore[assignment]
+_attempts: Table = JobAttempt.__table__  # type: ignore[assignment]
+
+_INSERT_JOB_COLUMNS = ("kind", "queue", "payload", "status", "dedup_key", "attempts", "max_attempts", "next_run_at",
+                       "created_at", "updated_at")
+
+
+@functools.cache
+def _insert_job_statement(*, postgres: bool, dedup: bool, notify: bool) -> Any:
+    """The job's INSERT, built once per shape; parameters are the columns (and `notify_queue`)."""
+    table = _jobs
+    values = {name: bindparam(name, type_=table.c[name].type) for name in _INSERT_JOB_COLUMNS}
+    statement: Any = (postgresql_insert if postgres else sqlite_insert)(table).values(values)
+    if dedup:
+        statement = statement.on_conflict_do_nothing(index_elements=[table.c.dedup_key])
+    statement = statement.returning(table.c.id)
+    if notify and postgres:
+        inserted = statement.cte("inserted")
+        return select(inserted.c.id, notify_sql(bindparam("notify_queue", type_=String))).select_from(inserted)
+    return statement
+
 
 async def insert_job(session: AsyncSession, job: Job, *, notify: bool) -> int | None:
     """INSERT the (transient) job and return its id; None if its `dedup_key` is already taken.
@@ -50,23 +71,11 @@ async def insert_job(session: AsyncSession, job: Job, *, notify: bool) -> int | 
     With `notify` on PostgreSQL the same statement calls `pg_notify` for the job's queue (see
     `wakeup`), so enqueueing a due job costs one round trip.
     """
-    table = Job.__table__
-    values: dict[str, Any] = dict(
-        kind=job.kind, queue=job.queue, payload=job.payload, status=job.status, dedup_key=job.dedup_key,
-        attempts=job.attempts, max_attempts=job.max_attempts, next_run_at=job.next_run_at,
-        created_at=job.created_at, updated_at=job.updated_at,
-    )
     postgres = _dialect(session) == "postgresql"
-    statement: Any = (postgresql_insert if postgres else sqlite_insert)(Job).values(**values)
-    if job.dedup_key is not None:
-        statement = statement.on_conflict_do_nothing(index_elements=[table.c.dedup_key])
-    statement = statement.returning(table.c.id)
-    if notify and postgres:
-        inserted = statement.cte("inserted")
-        query: Any = select(inserted.c.id, notify_sql(job.queue)).select_from(inserted)
-    else:
-        query = statement
-    row = (await session.execute(query)).first()
+    statement = _insert_job_statement(postgres=postgres, dedup=job.dedup_key is not None, notify=notify and postgres)
+    params = {name: getattr(job, name) for name in _INSERT_JOB_COLUMNS}
+    params["notify_queue"] = job.queue
+    row = (await session.execute(statement, params)).first()
     return None if row is None else int(row[0])
 
 
@@ -140,8 +149,6 @@ async def claim_by_ids(
     return jobs, busy
 
 
-_jobs: Table = Job.__table__  # type: ignore[assignment]
-_attempts: Table = JobAttempt.__table__  # type: ignore[assignment]
 _CLAIMED_COLUMNS = ("id", "kind", "queue", "payload", "attempts", "max_attempts", "lease_token")
 
 
