@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     database_url: str | None = None
     database_pool_size: int = Field(default=10, ge=1)
     database_pool_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Test each pooled connection with a round trip before use (SQLAlchemy's "pessimistic" handling).
+    # Off: a connection broken by a database restart fails the one statement that finds it (503),
+    # and the pool then drops every connection older than the failure.
+    database_pool_pre_ping: bool = False
     sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
 
     # HTTP

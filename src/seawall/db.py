@@ -160,7 +160,7 @@ def create_engine(settings: Settings, *, read_only: bool = False) -> AsyncEngine
         url,
         pool_size=settings.database_pool_size,
         pool_timeout=settings.database_pool_timeout_seconds,
-        pool_pre_ping=True,
+        pool_pre_ping=settings.database_pool_pre_ping,
     )
 
 

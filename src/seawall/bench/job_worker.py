@@ -23,6 +23,8 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+import uvloop
+
 READY, GO, STOP = "ready", "go", "stop"
 PGQUEUER_ENTRYPOINT = "bench_noop"
 
@@ -98,6 +100,12 @@ async def _run_pgqueuer(dsn: str, batch_size: int) -> None:
         await connection.close()
 
 
+def _run_on_uvloop(main: Coroutine[Any, Any, None]) -> None:
+    """Both engines on uvloop, as `seawall worker` runs (and as PgQueuer's own CLI does)."""
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(main)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m seawall.bench.job_worker")
     parser.add_argument("engine", choices=["seawall", "pgqueuer"])
@@ -105,10 +113,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch-size", type=int, default=10, help="pgqueuer: jobs per dequeue")
     args = parser.parse_args(argv)
     if args.engine == "seawall":
-        asyncio.run(_run_seawall())
+        _run_on_uvloop(_run_seawall())
     else:
         logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-        asyncio.run(_run_pgqueuer(args.dsn, args.batch_size))
+        _run_on_uvloop(_run_pgqueuer(args.dsn, args.batch_size))
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ class IdempotentRequest:
         return JSONResponse(stored.body, status_code=stored.status_code, headers=headers)
 
 
-def idempotent_request(
+async def idempotent_request(
     request: Request,
     runtime: RuntimeDep,
     idempotency_key: Annotated[

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, literal, or_, select
+from sqlalchemy import BigInteger, Boolean, Table, and_, bindparam, column, delete, insert, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from seawall.idempotency.models import IdempotencyRecord, RecordStatus
@@ -54,7 +54,24 @@ def advisory_lock_id(scope: str, key: str) -> int:
 
 
 async def get(session: AsyncSession, *, scope: str, key: str) -> StoredRecord | None:
-    return _record((await session.execute(select(*_RECORD_COLUMNS).where(_key(scope, key)))).first())
+    return _record((await session.execute(_GET, {"scope": scope, "key": key})).first())
+
+
+_records: Table = IdempotencyRecord.__table__  # type: ignore[assignment]
+
+# One round trip: the advisory lock and the record's look-up. Built once (PostgreSQL only).
+_LOCK_AND_GET = text(
+    "SELECT pg_try_advisory_xact_lock(:lock_id) AS locked, record.fingerprint, record.status, "
+    "record.response_status, record.response_body, record.expires_at, record.locked_until "
+    "FROM (SELECT 1) AS one LEFT JOIN idempotency_records AS record ON record.scope = :scope AND record.key = :key"
+).bindparams(bindparam("lock_id", type_=BigInteger)).columns(
+    column("locked", Boolean), *(_records.c[name] for name in ("fingerprint", "status", "response_status",
+                                                               "response_body", "expires_at", "locked_until"))
+)
+
+_INSERT = insert(_records)
+_GET = select(*(_records.c[column.key] for column in _RECORD_COLUMNS)).where(
+    _records.c.scope == bindparam("scope"), _records.c.key == bindparam("key"))
 
 
 async def lock_and_get(session: AsyncSession, *, scope: str, key: str) -> tuple[bool, StoredRecord | None]:
@@ -64,14 +81,8 @@ async def lock_and_get(session: AsyncSession, *, scope: str, key: str) -> tuple[
     with this key is in flight). The record is read from a snapshot taken as the statement starts:
     one committed a moment later is caught by the primary key when this transaction inserts its own.
     """
-    record = IdempotencyRecord.__table__.alias("record")
-    one = select(literal(1).label("one")).subquery("one")
-    query = (
-        select(func.pg_try_advisory_xact_lock(advisory_lock_id(scope, key)).label("locked"),
-               *(record.c[column.key] for column in _RECORD_COLUMNS))
-        .select_from(one.outerjoin(record, and_(record.c.scope == scope, record.c.key == key)))
-    )
-    row = (await session.execute(query)).one()
+    row = (await session.execute(_LOCK_AND_GET, {"lock_id": advisory_lock_id(scope, key), "scope": scope,
+                                                 "key": key})).one()
     return bool(row.locked), _record(row)
 
 
@@ -91,13 +102,10 @@ async def insert_completed(
     now: datetime, expires_at: datetime,
 ) -> None:
     """Insert the completed record; `IntegrityError` if a concurrent request committed the key first."""
-    await session.execute(
-        insert(IdempotencyRecord).values(
-            scope=scope, key=key, fingerprint=fingerprint, status=RecordStatus.COMPLETED, lock_token=None,
-            locked_until=None, response_status=status_code, response_body=body, created_at=now,
-            expires_at=expires_at,
-        )
-    )
+    await session.execute(_INSERT, dict(
+        scope=scope, key=key, fingerprint=fingerprint, status=RecordStatus.COMPLETED, lock_token=None,
+        locked_until=None, response_status=status_code, response_body=body, created_at=now, expires_at=expires_at,
+    ))
 
 
 async def delete_expired(session: AsyncSession, *, now: datetime) -> int:

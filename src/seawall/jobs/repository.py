@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import secrets
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -43,6 +44,43 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from seawall.jobs.models import AttemptOutcome, Job, JobAttempt, JobStatus
 from seawall.jobs.wakeup import notify_sql
 
+_jobs: Table = Job.__table__  # type: ignore[assignment]
+_attempts: Table = JobAttempt.__table__  # type: ignore[assignment]
+
+_INSERT_JOB_COLUMNS = ("kind", "queue", "payload", "status", "dedup_key", "attempts", "max_attempts", "next_run_at",
+                       "created_at", "updated_at")
+
+
+@functools.cache
+def _insert_job_statement(*, postgres: bool, dedup: bool, notify: bool) -> Any:
+    """The job's INSERT, built once per shape; parameters are the columns (and `notify_queue`)."""
+    table = _jobs
+    values = {name: bindparam(name, type_=table.c[name].type) for name in _INSERT_JOB_COLUMNS}
+    statement: Any = (postgresql_insert if postgres else sqlite_insert)(table).values(values)
+    if dedup:
+        statement = statement.on_conflict_do_nothing(index_elements=[table.c.dedup_key])
+    statement = statement.returning(table.c.id)
+    if notify and postgres:
+        inserted = statement.cte("inserted")
+        return select(inserted.c.id, notify_sql(bindparam("notify_queue", type_=String))).select_from(inserted)
+    return statement
+
+
+@dataclass(frozen=True, slots=True)
+class LeasedJob:
+    """A row as a claim left it: running, leased to `locked_by` under `lease_token`."""
+
+    id: int
+    kind: str
+    queue: str
+    payload: dict[str, Any]
+    attempts: int  # including this one
+    max_attempts: int
+    lease_token: str
+    lease_expires_at: datetime
+    locked_by: str
+    status: str = JobStatus.RUNNING
+
 
 async def insert_job(session: AsyncSession, job: Job, *, notify: bool) -> int | None:
     """INSERT the (transient) job and return its id; None if its `dedup_key` is already taken.
@@ -50,23 +88,11 @@ async def insert_job(session: AsyncSession, job: Job, *, notify: bool) -> int | 
     With `notify` on PostgreSQL the same statement calls `pg_notify` for the job's queue (see
     `wakeup`), so enqueueing a due job costs one round trip.
     """
-    table = Job.__table__
-    values: dict[str, Any] = dict(
-        kind=job.kind, queue=job.queue, payload=job.payload, status=job.status, dedup_key=job.dedup_key,
-        attempts=job.attempts, max_attempts=job.max_attempts, next_run_at=job.next_run_at,
-        created_at=job.created_at, updated_at=job.updated_at,
-    )
     postgres = _dialect(session) == "postgresql"
-    statement: Any = (postgresql_insert if postgres else sqlite_insert)(Job).values(**values)
-    if job.dedup_key is not None:
-        statement = statement.on_conflict_do_nothing(index_elements=[table.c.dedup_key])
-    statement = statement.returning(table.c.id)
-    if notify and postgres:
-        inserted = statement.cte("inserted")
-        query: Any = select(inserted.c.id, notify_sql(job.queue)).select_from(inserted)
-    else:
-        query = statement
-    row = (await session.execute(query)).first()
+    statement = _insert_job_statement(postgres=postgres, dedup=job.dedup_key is not None, notify=notify and postgres)
+    params = {name: getattr(job, name) for name in _INSERT_JOB_COLUMNS}
+    params["notify_queue"] = job.queue
+    row = (await session.execute(statement, params)).first()
     return None if row is None else int(row[0])
 
 
@@ -104,7 +130,7 @@ async def claim_due(
     now: datetime,
     lease_seconds: float,
     worker_id: str,
-) -> list[Job]:
+) -> list[LeasedJob]:
     """Claim up to `limit` due jobs: queued and due, or running with an expired lease."""
     return await _claim(session, queues=queues, kinds=kinds, job_ids=None, limit=limit, now=now,
                         lease_seconds=lease_seconds, worker_id=worker_id)
@@ -119,7 +145,7 @@ async def claim_by_ids(
     now: datetime,
     lease_seconds: float,
     worker_id: str,
-) -> tuple[list[Job], set[int]]:
+) -> tuple[list[LeasedJob], set[int]]:
     """Claim these jobs where the row says they may run now (a broker delivery names them).
 
     Returns the claimed jobs and the ids that are claimable but locked by another transaction right
@@ -140,8 +166,6 @@ async def claim_by_ids(
     return jobs, busy
 
 
-_jobs: Table = Job.__table__  # type: ignore[assignment]
-_attempts: Table = JobAttempt.__table__  # type: ignore[assignment]
 _CLAIMED_COLUMNS = ("id", "kind", "queue", "payload", "attempts", "max_attempts", "lease_token")
 
 
@@ -206,7 +230,7 @@ def _claim_statements(*, postgres: bool, by_ids: bool) -> tuple[Any, Any]:
 async def _claim(
     session: AsyncSession, *, queues: Sequence[str], kinds: Sequence[str], job_ids: Sequence[int] | None,
     limit: int, now: datetime, lease_seconds: float, worker_id: str,
-) -> list[Job]:
+) -> list[LeasedJob]:
     """Lease the claimable rows (of `job_ids`, or the due ones of `queues`/`kinds`, up to `limit`,
     skipping rows locked by others), log their attempts, and close the attempts of expired leases
     they took over.
@@ -214,7 +238,7 @@ async def _claim(
     Each claimed row gets its own fencing token: a random prefix for this claim and the job's id.
     On PostgreSQL this is one statement (data-modifying CTEs); on SQLite, whose writers are already
     serialized by `BEGIN IMMEDIATE`, a SELECT, one UPDATE … RETURNING and one INSERT.
-    Returns detached `Job` snapshots with the claimed columns set.
+    Returns what was claimed, oldest id first.
     """
     expires = now + timedelta(seconds=lease_seconds)
     params: dict[str, Any] = dict(queues=list(queues), kinds=list(kinds), now=now, limit=limit,
@@ -243,9 +267,9 @@ async def _claim(
                      outcome=AttemptOutcome.RUNNING, started_at=now) for row in rows
             ])
     return [
-        Job(id=row.id, kind=row.kind, queue=row.queue, payload=row.payload, status=JobStatus.RUNNING,
-            attempts=row.attempts, max_attempts=row.max_attempts, lease_token=row.lease_token,
-            lease_expires_at=expires, locked_by=worker_id, updated_at=now)
+        LeasedJob(id=row.id, kind=row.kind, queue=row.queue, payload=row.payload, attempts=row.attempts,
+                  max_attempts=row.max_attempts, lease_token=row.lease_token, lease_expires_at=expires,
+                  locked_by=worker_id)
         for row in sorted(rows, key=lambda row: row.id)
     ]
 

@@ -61,8 +61,9 @@ def wake_local_workers_on_commit(session: AsyncSession, queue: str) -> None:
     _enqueued.add(session, [queue])
 
 
-def notify_sql(queue: str) -> Any:
-    """`pg_notify` for `queue`, to evaluate inside the statement that inserts a due job."""
+def notify_sql(queue: Any) -> Any:
+    """`pg_notify` for `queue` (a name or a bound parameter), to evaluate inside the statement that
+    inserts a due job."""
     return func.pg_notify(CHANNEL, queue)
 
 

@@ -51,7 +51,6 @@ from seawall.jobs.completions import CompletionBatch
 from seawall.jobs.context import ClaimedJob, JobContext
 from seawall.jobs.errors import DeferJobError, LeaseLostError, PermanentJobError, RetryableJobError
 from seawall.jobs.leases import LeaseKeeper
-from seawall.jobs.models import Job
 from seawall.jobs.outbox import enqueue
 from seawall.jobs.registry import JobKind, JobRegistry
 from seawall.jobs.registry import registry as default_registry
@@ -297,9 +296,9 @@ class Worker:
         transport.consumer.put_back(held)
         return len(deliveries) - len(held)
 
-    def _snapshot(self, job: Job) -> ClaimedJob:
-        return ClaimedJob(id=job.id, kind=job.kind, queue=job.queue, payload=dict(job.payload),
-                          attempt=job.attempts, max_attempts=job.max_attempts, lease_token=job.lease_token or "")
+    def _snapshot(self, job: repository.LeasedJob) -> ClaimedJob:
+        return ClaimedJob(id=job.id, kind=job.kind, queue=job.queue, payload=job.payload,
+                          attempt=job.attempts, max_attempts=job.max_attempts, lease_token=job.lease_token)
 
     def _start(self, job: ClaimedJob, delivery: Delivery | None) -> None:
         task = asyncio.create_task(self._execute_and_ack(job, delivery), name=f"job-{job.id}")

@@ -4,11 +4,20 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Table, and_, func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from seawall.payments.models import Payment, Refund
 from seawall.payments.state import RefundStatus
+
+
+_payments: Table = Payment.__table__  # type: ignore[assignment]
+_INSERT_PAYMENT = insert(_payments)
+
+
+async def insert_payment(session: AsyncSession, payment: Payment) -> None:
+    """INSERT a new (transient) payment as one Core statement, without the unit of work."""
+    await session.execute(_INSERT_PAYMENT, {column.key: getattr(payment, column.key) for column in _payments.c})
 
 
 async def get_payment(session: AsyncSession, payment_id: str, *, for_update: bool = False) -> Payment | None:

@@ -50,10 +50,10 @@ async def create_payment(
     payment = Payment(
         id=new_id("pay"), user_id=user_id, amount=amount, currency=currency.lower(), payment_method=payment_method,
         description=description, purpose=purpose, status=PaymentStatus.PENDING, provider=None,
-        provider_outcome_unknown=False, amount_refunded=0, created_at=now, updated_at=now,
+        provider_outcome_unknown=False, provider_intent_id=None, failure_code=None, failure_message=None,
+        amount_refunded=0, created_at=now, updated_at=now,
     )
-    session.add(payment)
-    await session.flush()
+    await repository.insert_payment(session, payment)  # the returned object is a snapshot, not tracked
     await enqueue(session, CHARGE_JOB, {"payment_id": payment.id}, dedup_key=f"{CHARGE_JOB}:{payment.id}", clock=clock)
     return payment
 

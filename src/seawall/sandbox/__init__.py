@@ -9,10 +9,26 @@
 Only the CLI and the tests import this package.
 """
 
-from seawall.sandbox.app import SandboxState, create_sandbox_app
-from seawall.sandbox.faults import FaultConfig, FaultKind, RequestStats
-from seawall.sandbox.payments import TEST_PAYMENT_METHODS, IntentRecord, PaymentsLedger, RefundRecord
-from seawall.sandbox.server import SandboxServer, SandboxSettings, run_sandbox
+from importlib import import_module
+from typing import Any
+
+# Loaded on first use (PEP 562): the CLI names `seawall.sandbox.cli` in every process, and the fake
+# providers (aiosmtpd, their apps) should cost a production process nothing.
+_EXPORTS = {
+    "SandboxState": "app", "create_sandbox_app": "app",
+    "FaultConfig": "faults", "FaultKind": "faults", "RequestStats": "faults",
+    "TEST_PAYMENT_METHODS": "payments", "IntentRecord": "payments", "PaymentsLedger": "payments",
+    "RefundRecord": "payments",
+    "SandboxServer": "server", "SandboxSettings": "server", "run_sandbox": "server",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f"seawall.sandbox.{module}"), name)
+
 
 __all__ = [
     "TEST_PAYMENT_METHODS",

@@ -6,8 +6,9 @@ from typing import Annotated
 
 import typer
 
-from seawall.sandbox.server import DEFAULT_PORT, run_sandbox
-from seawall.sandbox.smtp import DEFAULT_SMTP_PORT
+# The fake providers themselves are imported only when `seawall sandbox` runs: the CLI loads this
+# module in every process.
+from seawall.sandbox.ports import DEFAULT_PORT, DEFAULT_SMTP_PORT
 
 
 def sandbox(
@@ -24,6 +25,7 @@ def sandbox(
     """
     from seawall.config import Settings
     from seawall.observability.logging import configure_logging
+    from seawall.sandbox.server import run_sandbox
 
     settings = Settings()
     configure_logging(level=settings.log_level, json_output=settings.log_json)

@@ -28,9 +28,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from seawall.sandbox.app import SandboxState, as_fault_config, create_sandbox_app
 from seawall.sandbox.embedded import EmbeddedHttpServer, uvicorn_config
 from seawall.sandbox.faults import FaultConfig
-from seawall.sandbox.smtp import DEFAULT_SMTP_PORT, SmtpFaultConfig, SmtpSink, as_smtp_fault_config
-
-DEFAULT_PORT = 12111
+from seawall.sandbox.ports import DEFAULT_PORT, DEFAULT_SMTP_PORT
+from seawall.sandbox.smtp import SmtpFaultConfig, SmtpSink, as_smtp_fault_config
 
 
 class SandboxSettings(BaseSettings):

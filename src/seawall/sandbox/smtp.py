@@ -57,7 +57,6 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from seawall.kit.ids import new_id
 from seawall.sandbox.faults import RandomFaults
 
-DEFAULT_SMTP_PORT = 12125
 SINK_HOSTNAME = "sink.sandbox.seawall.invalid"
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 
