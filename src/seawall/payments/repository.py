@@ -10,7 +10,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from seawall.payments.models import Payment, Refund
 from seawall.payments.state import RefundStatus
 
-
 _payments: Table = Payment.__table__  # type: ignore[assignment]
 _INSERT_PAYMENT = insert(_payments)
 
