@@ -30,7 +30,7 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, MetaData, event, text
+from sqlalchemy import Connection, Executable, MetaData, Result, event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Session, SessionTransaction
 from sqlalchemy.util import await_only
@@ -238,6 +238,13 @@ class CommitHook:
     def _after_transaction_end(self, session: Session, transaction: SessionTransaction) -> None:
         if transaction.parent is None:
             session.info.pop(self.key, None)
+
+
+async def execute(session: AsyncSession, statement: Executable, parameters: dict[str, Any]) -> Result[Any]:
+    """Run a Core statement on the session's connection (its transaction), skipping the ORM's
+    execution layer: for the hot paths' prebuilt statements, which touch no mapped objects."""
+    connection = await session.connection()
+    return await connection.execute(statement, parameters)
 
 
 @asynccontextmanager

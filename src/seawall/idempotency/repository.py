@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import BigInteger, Boolean, Table, and_, bindparam, column, delete, insert, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from seawall.db import execute
 from seawall.idempotency.models import IdempotencyRecord, RecordStatus
 
 
@@ -54,7 +55,7 @@ def advisory_lock_id(scope: str, key: str) -> int:
 
 
 async def get(session: AsyncSession, *, scope: str, key: str) -> StoredRecord | None:
-    return _record((await session.execute(_GET, {"scope": scope, "key": key})).first())
+    return _record((await execute(session, _GET, {"scope": scope, "key": key})).first())
 
 
 _records: Table = IdempotencyRecord.__table__  # type: ignore[assignment]
@@ -81,8 +82,8 @@ async def lock_and_get(session: AsyncSession, *, scope: str, key: str) -> tuple[
     with this key is in flight). The record is read from a snapshot taken as the statement starts:
     one committed a moment later is caught by the primary key when this transaction inserts its own.
     """
-    row = (await session.execute(_LOCK_AND_GET, {"lock_id": advisory_lock_id(scope, key), "scope": scope,
-                                                 "key": key})).one()
+    row = (await execute(session, _LOCK_AND_GET, {"lock_id": advisory_lock_id(scope, key), "scope": scope,
+                                                  "key": key})).one()
     return bool(row.locked), _record(row)
 
 
@@ -102,7 +103,7 @@ async def insert_completed(
     now: datetime, expires_at: datetime,
 ) -> None:
     """Insert the completed record; `IntegrityError` if a concurrent request committed the key first."""
-    await session.execute(_INSERT, dict(
+    await execute(session, _INSERT, dict(
         scope=scope, key=key, fingerprint=fingerprint, status=RecordStatus.COMPLETED, lock_token=None,
         locked_until=None, response_status=status_code, response_body=body, created_at=now, expires_at=expires_at,
     ))

@@ -41,6 +41,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from seawall.db import execute
 from seawall.jobs.models import AttemptOutcome, Job, JobAttempt, JobStatus
 from seawall.jobs.wakeup import notify_sql
 
@@ -92,7 +93,7 @@ async def insert_job(session: AsyncSession, job: Job, *, notify: bool) -> int | 
     statement = _insert_job_statement(postgres=postgres, dedup=job.dedup_key is not None, notify=notify and postgres)
     params = {name: getattr(job, name) for name in _INSERT_JOB_COLUMNS}
     params["notify_queue"] = job.queue
-    row = (await session.execute(statement, params)).first()
+    row = (await execute(session, statement, params)).first()
     return None if row is None else int(row[0])
 
 
@@ -248,7 +249,7 @@ async def _claim(
     postgres = _dialect(session) == "postgresql"
     claim, lease = _claim_statements(postgres=postgres, by_ids=job_ids is not None)
     if postgres:
-        rows = (await session.execute(claim, params)).all()
+        rows = (await execute(session, claim, params)).all()
     else:
         picked = (await session.execute(claim, params)).all()
         if not picked:
@@ -437,7 +438,7 @@ async def complete_many(session: AsyncSession, *, claims: Sequence[tuple[int, st
     params: dict[str, Any] = dict(ids=[job_id for job_id, _ in claims], tokens=[token for _, token in claims], now=now)
     postgres = _dialect(session) == "postgresql"
     finish, close = _complete_statements(postgres=postgres)
-    done = set((await session.execute(finish, params)).scalars().all())
+    done = set((await execute(session, finish, params)).scalars().all())
     if close is not None and done:
         await session.execute(close, {**params, "ids": list(done)})
     return done

@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import Table, and_, func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from seawall.db import execute
 from seawall.payments.models import Payment, Refund
 from seawall.payments.state import RefundStatus
 
@@ -16,7 +17,7 @@ _INSERT_PAYMENT = insert(_payments)
 
 async def insert_payment(session: AsyncSession, payment: Payment) -> None:
     """INSERT a new (transient) payment as one Core statement, without the unit of work."""
-    await session.execute(_INSERT_PAYMENT, {column.key: getattr(payment, column.key) for column in _payments.c})
+    await execute(session, _INSERT_PAYMENT, {column.key: getattr(payment, column.key) for column in _payments.c})
 
 
 async def get_payment(session: AsyncSession, payment_id: str, *, for_update: bool = False) -> Payment | None:
