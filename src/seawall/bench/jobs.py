@@ -35,7 +35,7 @@ from typing import Any
 import asyncpg
 from sqlalchemy import func, select
 
-from seawall.bench import pgqueuer_peer
+from seawall.bench import broker_floor, pgqueuer_peer
 from seawall.bench.scratch import asyncpg_dsn, fresh_broker_place, fresh_postgres_database
 from seawall.bench.workers import BenchWorkerError, GroupFigures, WorkerGroup, worker_env
 from seawall.config import Settings
@@ -49,6 +49,7 @@ BENCH_KIND = "bench.noop"
 BENCH_QUEUE = "bench"
 COMMITS_PER_JOB = 2  # claim; handler writes + completion
 CEILING_MAX_COMMITS = 4000
+FLOOR_MAX_MESSAGES = 4000  # aio-pika alone, for the RabbitMQ transport's floor (broker_floor)
 ENQUEUE_BATCH = 500
 POLL_SECONDS = 0.02
 READY_TIMEOUT_SECONDS = 120.0
@@ -220,6 +221,8 @@ async def _run(*, jobs: int, workers: int, concurrency: int, database_url: str |
                 async with fresh_broker_place(broker_url, queues=[BENCH_QUEUE]) as place:
                     values.update(broker_url=place.url, broker_queue_prefix=place.queue_prefix)
                     seawall = await _seawall_run(values, jobs=jobs, workers=workers, timeout=timeout)
+                    floor = await broker_floor.measure(place.url, queue=f"{place.queue_prefix}floor",
+                                                       messages=min(jobs, FLOOR_MAX_MESSAGES), prefetch=concurrency)
     report: dict[str, Any] = {
         "database": "sqlite" if database_url is None else "postgresql", "transport": transport,
         "jobs": jobs, "workers": workers, "concurrency": concurrency,
@@ -233,6 +236,8 @@ async def _run(*, jobs: int, workers: int, concurrency: int, database_url: str |
     }
     if broker_url:
         report["broker_published_jobs"] = int(seawall["published"])  # went through RabbitMQ, not the table
+        report["broker_floor_cpu_ms_per_message"] = round(floor["cpu_ms_per_message"], 3)
+        report["broker_floor_messages_per_second"] = round(floor["messages_per_second"], 1)
     if peer == "pgqueuer":
         assert database_url is not None
         measured = await _pgqueuer_run(database_url, jobs=jobs, workers=workers, batch_size=peer_batch_size,
