@@ -265,6 +265,9 @@ class Worker:
     async def _claim_deliveries(self, transport: BrokerTransport, kinds: list[str]) -> int:
         """Claim the jobs that delivered messages name, as far as there are free slots; return how
         many deliveries were dealt with (started, skipped or dead-lettered)."""
+        if not transport.consumer.pending:
+            return 0
+        await asyncio.sleep(0)  # let deliveries already read from the socket join this claim
         deliveries = transport.consumer.take(self.concurrency - len(self._running))
         if not deliveries:
             return 0
