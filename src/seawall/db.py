@@ -26,6 +26,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import orjson
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
@@ -137,6 +138,12 @@ def _configure_sqlite(engine: AsyncEngine, *, busy_timeout_ms: int, read_only: b
         gate.leave(record.info)
 
 
+def _json_text(value: Any) -> str:
+    """JSON columns (job payloads, stored responses) serialized with orjson: compact, and several
+    times faster than the standard library's encoder."""
+    return orjson.dumps(value).decode()
+
+
 def create_engine(settings: Settings, *, read_only: bool = False) -> AsyncEngine:
     url = settings.resolved_database_url
     if url.startswith("sqlite"):
@@ -153,6 +160,8 @@ def create_engine(settings: Settings, *, read_only: bool = False) -> AsyncEngine
             pool_size=settings.database_pool_size,
             pool_timeout=settings.database_pool_timeout_seconds,
             connect_args=connect_args,
+            json_serializer=_json_text,
+            json_deserializer=orjson.loads,
         )
         _configure_sqlite(engine, busy_timeout_ms=settings.sqlite_busy_timeout_ms, read_only=read_only)
         return engine
@@ -161,6 +170,8 @@ def create_engine(settings: Settings, *, read_only: bool = False) -> AsyncEngine
         pool_size=settings.database_pool_size,
         pool_timeout=settings.database_pool_timeout_seconds,
         pool_pre_ping=settings.database_pool_pre_ping,
+        json_serializer=_json_text,
+        json_deserializer=orjson.loads,
     )
 
 

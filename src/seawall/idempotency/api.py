@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
-from fastapi.responses import JSONResponse
 
 from seawall.idempotency import service
 from seawall.runtime import Runtime
 from seawall.web.deps import RuntimeDep
+from seawall.web.responses import JSONBody
 
 
 class IdempotentRequest:
@@ -20,7 +20,7 @@ class IdempotentRequest:
 
     async def run(
         self, *, scope: str, body: Any, status_code: int, operation: service.Operation
-    ) -> JSONResponse:
+    ) -> JSONBody:
         """Run `operation` once for this key (see `service.execute_once`) and shape the response."""
         key = service.validate_key(self.key, required=True)
         assert key is not None
@@ -38,7 +38,7 @@ class IdempotentRequest:
             operation=operation,
         )
         headers = {"Idempotent-Replayed": "true"} if stored.replayed else {}
-        return JSONResponse(stored.body, status_code=stored.status_code, headers=headers)
+        return JSONBody(stored.body, status_code=stored.status_code, headers=headers)
 
 
 async def idempotent_request(
