@@ -69,6 +69,8 @@ def test_postgres_with_rabbitmq_runs_the_workers_on_the_broker_transport() -> No
     report = bench_jobs("--database-url", POSTGRES_URL, "--broker-url", broker_url(""))
     assert_seawall_figures(report, database="postgresql", transport="rabbitmq", workers=1)
     assert report["broker_published_jobs"] > 0  # the work went through the broker, not only the table
+    # The transport's floor, measured in the same run: aio-pika alone, per message.
+    assert report["broker_floor_cpu_ms_per_message"] > 0 and report["broker_floor_messages_per_second"] > 0
 
 
 @pytest.mark.postgres
