@@ -57,6 +57,7 @@ class WriteBenchOptions:
     warmup: float = 2.0
     database_url: str | None = None
     load_generator: str = "auto"
+    seawall_python: str = sys.executable  # another install's interpreter: measure that build (before/after)
 
 
 @dataclass
@@ -132,17 +133,18 @@ def _measure(pids: list[int], run: Callable[[], load.LoadResult]) -> Measured:
                     processes=len(after.cpu_seconds))
 
 
-def _start_seawall(directory: Path, database: BenchDatabase, workers: int) -> DemoProcess:
+def _start_seawall(directory: Path, database: BenchDatabase, workers: int, python: str) -> DemoProcess:
+    # The process count goes by SEAWALL_WEB_WORKERS, which a build from before `--workers` ignores.
     env = clean_env({
         "SEAWALL_VAR_DIR": str(directory), "SEAWALL_SECRET_KEY": secrets.token_hex(32),
+        "SEAWALL_WEB_WORKERS": str(workers),
         "SEAWALL_RATE_LIMIT_SCALE": RATE_LIMIT_SCALE, "SEAWALL_LOG_LEVEL": "WARNING",
         **({"SEAWALL_DATABASE_URL": database.url} if database.url else {}),
     })
     if database.url is not None:  # the embedded file is migrated by `seawall api` itself
-        subprocess.run([sys.executable, "-m", "seawall", "migrate"], env=env, check=True, capture_output=True,
+        subprocess.run([python, "-m", "seawall", "migrate"], env=env, check=True, capture_output=True,
                        timeout=120)
-    api = DemoProcess.start("seawall-api", ["api", "--workers", str(workers)], port=free_port(), env=env,
-                            log_dir=directory)
+    api = DemoProcess.start("seawall-api", ["api"], port=free_port(), env=env, log_dir=directory, python=python)
     if not api.wait_ready("/readyz"):
         api.stop()
         raise RuntimeError(f"seawall api did not become ready:\n{api.log_tail()}")
@@ -217,7 +219,7 @@ def run(options: WriteBenchOptions) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="seawall-bench-write-") as temp, \
             BenchDatabase.create(options.database_url) as database:
         directory = Path(temp)
-        api = _start_seawall(directory, database, options.api_workers)
+        api = _start_seawall(directory, database, options.api_workers, options.seawall_python)
         try:
             user_id, token = _sign_in(api.base_url)
             target = load.PostTarget(url=f"{api.base_url}/v1/payments", body=body, token=token)
@@ -244,6 +246,7 @@ def run(options: WriteBenchOptions) -> dict[str, Any]:
     return {
         "config": {
             "database": database.kind, "database_name": database.name, "api_workers": options.api_workers,
+            "seawall_python": options.seawall_python,
             "concurrency": options.concurrency,
             "duration_seconds": options.duration, "warmup_seconds": options.warmup, "load_generator": generator,
             "half_rate_generator": "python", "ceiling_driver": top.result.generator,

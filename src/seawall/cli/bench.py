@@ -65,6 +65,8 @@ def bench_write(
     database_url: str | None = typer.Option(
         None, help="A PostgreSQL server URL: a fresh database is made on it and dropped (default: embedded file)"),
     load_generator: str = typer.Option("auto", help="auto (wrk when on PATH), wrk or python"),
+    seawall_python: str | None = typer.Option(
+        None, help="The Python of another Seawall install to measure (a build before a change), in this sitting"),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on the last line"),
 ) -> None:
     """POST /v1/payments: Seawall against a naive FastAPI peer and the database's ceiling, in one run."""
@@ -76,7 +78,8 @@ def bench_write(
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     report = run_write(WriteBenchOptions(
         api_workers=api_workers, concurrency=concurrency, duration=duration, warmup=warmup,
-        database_url=database_url, load_generator=load_generator))
+        database_url=database_url, load_generator=load_generator,
+        **({"seawall_python": seawall_python} if seawall_python else {})))
     if as_json:
         typer.echo(json.dumps(report))
     else:

@@ -36,11 +36,13 @@ class DemoProcess:
     log_path: Path
 
     @classmethod
-    def start(cls, name: str, args: list[str], *, port: int, env: dict[str, str], log_dir: Path) -> DemoProcess:
+    def start(cls, name: str, args: list[str], *, port: int, env: dict[str, str], log_dir: Path,
+              python: str = sys.executable) -> DemoProcess:
+        """`python -m seawall <args>` on 127.0.0.1:`port` (`python`: another install's interpreter)."""
         log_path = log_dir / f"{name}.log"
         with open(log_path, "wb") as log_file:
             process = subprocess.Popen(
-                [sys.executable, "-m", "seawall", *args, "--host", "127.0.0.1", "--port", str(port)],
+                [python, "-m", "seawall", *args, "--host", "127.0.0.1", "--port", str(port)],
                 env=env, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             )
         return cls(name=name, process=process, base_url=f"http://127.0.0.1:{port}", log_path=log_path)
