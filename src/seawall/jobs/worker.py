@@ -5,10 +5,13 @@ Guarantees (Seawall's own core; no job library gave all of them with the outbox 
   transaction as the job's completion, and that completion is conditional on the lease token
   (fencing). A worker that lost its lease (killed, paused, partitioned, slow) cannot record an
   outcome over the new owner's; its whole transaction rolls back.
-- A claimed job is leased for `job_lease_seconds` and the lease is renewed every third of that
-  while the handler runs. A worker that dies stops renewing; once the lease expires any worker
-  claims the job again (with a new token), and the dead worker's attempt is logged as
-  `lease_expired`.
+- A claimed job is leased for `job_lease_seconds`; the worker's one `LeaseKeeper` renews every
+  running job's lease every third of that, in one statement. A worker that dies stops renewing;
+  once the lease expires any worker claims the job again (with a new token), and the dead
+  worker's attempt is logged as `lease_expired`.
+- A handler that wrote nothing through `ctx.session` has its completion written together with the
+  others ready at the same moment (`CompletionBatch`, group commit); there is nothing of its own
+  to commit atomically with it. Handlers run in their job's own task.
 - Failures retry with capped exponential backoff and full jitter (`retry.RetryPolicy`); permanent
   errors, or the last allowed attempt failing, move the job to `dead` (the dead-letter queue),
   keeping its last error and its attempt history.
