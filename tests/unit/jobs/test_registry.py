@@ -39,11 +39,15 @@ def kind_argument(call: ast.Call) -> ast.expr | None:
 
 
 def is_enqueue_call(node: ast.AST) -> bool:
+    """A call of Seawall's `enqueue` (by name, or as `jobs.enqueue` / `outbox.enqueue`), not another
+    library's method of that name (the PgQueuer peer's `queries.enqueue`)."""
     if not isinstance(node, ast.Call):
         return False
     function = node.func
-    name = function.id if isinstance(function, ast.Name) else getattr(function, "attr", None)
-    return name == "enqueue"
+    if isinstance(function, ast.Name):
+        return function.id == "enqueue"
+    return (isinstance(function, ast.Attribute) and function.attr == "enqueue"
+            and isinstance(function.value, ast.Name) and function.value.id in {"jobs", "outbox"})
 
 
 def enqueued_kinds() -> list[tuple[str, str]]:
