@@ -197,7 +197,7 @@ SELECT id, kind, queue, payload, attempts, max_attempts, lease_token FROM claime
 
 @functools.cache
 def _claim_statements(*, postgres: bool, by_ids: bool) -> tuple[Any, Any]:
-    """The claim, built once per shape: PostgreSQL's one statement, or SQLite's (pick, lease) pair.
+    """The claim, built once per shape: PostgreSQL's one statement, or SQLite's (picks, lease) pair.
     Parameters: `queues`, `kinds`, `ids` (by id), `now`, `limit`, `prefix`, `expires`, `worker_id`."""
     c = _jobs.c
     moment = c.next_run_at.type
@@ -211,21 +211,26 @@ def _claim_statements(*, postgres: bool, by_ids: bool) -> tuple[Any, Any]:
         returned = (c[name] for name in _CLAIMED_COLUMNS)
         return text(sql).bindparams(*types).columns(*returned), None
     now = bindparam("now", type_=moment)
-    wanted = [c.queue.in_(bindparam("queues", expanding=True)), c.kind.in_(bindparam("kinds", expanding=True)),
-              or_(and_(c.status == JobStatus.QUEUED, c.next_run_at <= now),
-                  and_(c.status == JobStatus.RUNNING, c.lease_expires_at < now))]
+    due = and_(c.status == JobStatus.QUEUED, c.next_run_at <= now)
+    expired = and_(c.status == JobStatus.RUNNING, c.lease_expires_at < now)
+    of_worker = [c.queue.in_(bindparam("queues", expanding=True)), c.kind.in_(bindparam("kinds", expanding=True))]
+    columns = (c.id, c.status.label("old_status"), c.lease_token.label("old_token"))
+    limit = bindparam("limit", type_=Integer)
     if by_ids:
-        wanted.append(c.id.in_(bindparam("ids", expanding=True)))
-    order = (c.id,) if by_ids else (c.next_run_at, c.id)
-    pick = (select(c.id, c.status.label("old_status"), c.lease_token.label("old_token")).where(*wanted)
-            .order_by(*order).limit(bindparam("limit", type_=Integer)))
+        picks: tuple[Any, ...] = (select(*columns).where(*of_worker, c.id.in_(bindparam("ids", expanding=True)),
+                                                         or_(due, expired)).order_by(c.id).limit(limit),)
+    else:
+        # Two picks, not one with OR: SQLite then walks the partial index of queued rows in order
+        # (`ix_jobs_due`) instead of every row of the queue, finished ones included.
+        picks = (select(*columns).where(*of_worker, due).order_by(c.next_run_at, c.id).limit(limit),
+                 select(*columns).where(*of_worker, expired).order_by(c.lease_expires_at, c.id).limit(limit))
     lease = (update(_jobs).where(c.id.in_(bindparam("ids", expanding=True)))
              .values(status=JobStatus.RUNNING,
                      lease_token=bindparam("prefix", type_=String) + "." + cast(c.id, String),
                      lease_expires_at=bindparam("expires", type_=moment),
                      locked_by=bindparam("worker_id", type_=String), attempts=c.attempts + 1, updated_at=now)
              .returning(*(c[name] for name in _CLAIMED_COLUMNS)))
-    return pick, lease
+    return picks, lease
 
 
 async def _claim(
@@ -251,7 +256,10 @@ async def _claim(
     if postgres:
         rows = (await execute(session, claim, params)).all()
     else:
-        picked = (await session.execute(claim, params)).all()
+        picked: list[Any] = []
+        for pick in claim:
+            if len(picked) < limit:
+                picked += (await execute(session, pick, {**params, "limit": limit - len(picked)})).all()
         if not picked:
             return []
         expired_tokens = [row.old_token for row in picked if row.old_status == JobStatus.RUNNING and row.old_token]
