@@ -26,12 +26,14 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import orjson
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Executable, MetaData, Result, event, text
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Session, SessionTransaction
 from sqlalchemy.util import await_only
@@ -165,7 +167,7 @@ def create_engine(settings: Settings, *, read_only: bool = False) -> AsyncEngine
         )
         _configure_sqlite(engine, busy_timeout_ms=settings.sqlite_busy_timeout_ms, read_only=read_only)
         return engine
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         pool_size=settings.database_pool_size,
         pool_timeout=settings.database_pool_timeout_seconds,
@@ -173,6 +175,18 @@ def create_engine(settings: Settings, *, read_only: bool = False) -> AsyncEngine
         json_serializer=_json_text,
         json_deserializer=orjson.loads,
     )
+    event.listen(engine.sync_engine, "handle_error", _broken_connection)
+    return engine
+
+
+def _broken_connection(context: ExceptionContext) -> None:
+    """asyncpg reports a pooled connection whose server session ended (a restart, an operator's
+    `pg_terminate_backend`) as an internal client error ("cannot switch to state …") rather than a
+    lost connection. Count it as a disconnect, so SQLAlchemy drops it and every older pooled
+    connection (the request answers 503) instead of handing the broken one out again."""
+    cause = getattr(context.original_exception, "__cause__", None)
+    if isinstance(cause, asyncpg.exceptions.InternalClientError):
+        context.is_disconnect = True
 
 
 class Database:

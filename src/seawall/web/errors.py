@@ -9,7 +9,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -69,6 +69,14 @@ async def _database_unavailable(_request: Request, exc: Exception) -> JSONRespon
                           headers={"Retry-After": "1"})
 
 
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    """A driver error on a connection the pool has just dropped as broken (`connection_invalidated`:
+    the server restarted or ended the session) is transient like the others; anything else is a bug."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return await _database_unavailable(request, exc)
+    return await _unexpected_error(request, exc)
+
+
 async def _unexpected_error(_request: Request, exc: Exception) -> JSONResponse:
     log.exception("request.unexpected_error", error=repr(exc))
     return error_response(500, "internal_error", "an internal error occurred; it has been logged")
@@ -81,4 +89,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(OperationalError, _database_unavailable)
     app.add_exception_handler(InterfaceError, _database_unavailable)
     app.add_exception_handler(SQLAlchemyTimeoutError, _database_unavailable)
+    app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(Exception, _unexpected_error)
