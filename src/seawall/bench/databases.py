@@ -18,6 +18,15 @@ import asyncpg
 from sqlalchemy.engine import make_url
 
 
+def postgres_server_url(url: str) -> str:
+    """A PostgreSQL server URL in any usual spelling (`postgres://`, `postgresql://`,
+    `postgresql+asyncpg://`) as Seawall's SQLAlchemy URL; `ValueError` for any other database."""
+    parsed = make_url(url.replace("postgres://", "postgresql://", 1) if url.startswith("postgres://") else url)
+    if parsed.get_backend_name() != "postgresql":
+        raise ValueError(f"--database-url must be a PostgreSQL URL, not {parsed.drivername}")
+    return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+
+
 @dataclass(frozen=True)
 class BenchDatabase:
     url: str | None  # Seawall's SQLAlchemy URL (postgresql+asyncpg://…); None: the embedded file
@@ -42,9 +51,7 @@ class BenchDatabase:
         if server_url is None:
             yield cls(url=None)
             return
-        server = make_url(server_url)
-        if not server.drivername.startswith("postgresql"):
-            raise ValueError(f"--database-url must be a PostgreSQL URL, not {server.drivername}")
+        server = make_url(postgres_server_url(server_url))
         name = f"seawall_bench_{secrets.token_hex(4)}"
         admin_dsn = server.set(drivername="postgresql").render_as_string(hide_password=False)
         asyncio.run(_execute(admin_dsn, f'CREATE DATABASE "{name}"'))

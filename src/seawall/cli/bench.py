@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
+import subprocess
 from typing import Any
 
 import structlog
@@ -33,12 +35,18 @@ def bench_jobs(
 
     from seawall.bench import jobs as job_bench  # registers the benchmark's job kind only when asked
     from seawall.bench import pgqueuer_peer
+    from seawall.bench.databases import postgres_server_url
 
     if peer is not None and peer not in PEERS:
         raise typer.BadParameter(f"unknown peer {peer!r}; known: {', '.join(PEERS)}", param_hint="--peer")
     if (broker_url or peer) and not database_url:
         raise typer.BadParameter("--broker-url and --peer need a PostgreSQL --database-url",
                                  param_hint="--database-url")
+    if database_url is not None:
+        try:
+            database_url = postgres_server_url(database_url)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--database-url") from None
     if peer == "pgqueuer" and not pgqueuer_peer.available():
         typer.echo(pgqueuer_peer.MISSING, err=True)
         raise typer.Exit(2)
@@ -70,16 +78,31 @@ def bench_write(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on the last line"),
 ) -> None:
     """POST /v1/payments: Seawall against a naive FastAPI peer and the database's ceiling, in one run."""
+    import asyncpg
+
+    from seawall.bench.databases import postgres_server_url
     from seawall.bench.write import WriteBenchOptions
     from seawall.bench.write import run as run_write
 
     if load_generator not in ("auto", "wrk", "python"):
         raise typer.BadParameter("auto, wrk or python", param_hint="--load-generator")
+    if database_url is not None:
+        try:
+            database_url = postgres_server_url(database_url)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--database-url") from None
+    if seawall_python is not None and not shutil.which(seawall_python):
+        raise typer.BadParameter(f"{seawall_python} is not an executable", param_hint="--seawall-python")
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    report = run_write(WriteBenchOptions(
-        api_workers=api_workers, concurrency=concurrency, duration=duration, warmup=warmup,
-        database_url=database_url, load_generator=load_generator,
-        **({"seawall_python": seawall_python} if seawall_python else {})))
+    try:
+        report = run_write(WriteBenchOptions(
+            api_workers=api_workers, concurrency=concurrency, duration=duration, warmup=warmup,
+            database_url=database_url, load_generator=load_generator,
+            **({"seawall_python": seawall_python} if seawall_python else {})))
+    except (RuntimeError, OSError, subprocess.SubprocessError, asyncpg.PostgresError) as exc:
+        # OSError: a server unreachable; RuntimeError: Seawall or the peer did not start (with its log's tail)
+        typer.echo(f"bench write failed: {type(exc).__name__}: {exc}", err=True)
+        raise typer.Exit(1) from None
     if as_json:
         typer.echo(json.dumps(report))
     else:
