@@ -3,9 +3,24 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Protocol, TypeVar
 
 from seawall.errors import BadRequestError
+
+
+class Keyed(Protocol):
+    """A row with the keyset's two columns."""
+
+    @property
+    def created_at(self) -> datetime: ...
+
+    @property
+    def id(self) -> str: ...
+
+
+Row = TypeVar("Row", bound=Keyed)
 
 
 def encode_cursor(created_at: datetime, row_id: str) -> str:
@@ -23,3 +38,10 @@ def decode_cursor(cursor: str, *, prefix: str) -> tuple[datetime, str]:
         return parsed, row_id
     except ValueError:
         raise BadRequestError("cursor is not valid", details={"cursor": cursor}) from None
+
+
+def page_of(rows: Sequence[Row], limit: int) -> tuple[list[Row], str | None]:
+    """The page and the next page's cursor, from up to `limit + 1` rows fetched in keyset order
+    (the extra row only says whether there is a next page; None when there is not)."""
+    page = list(rows[:limit])
+    return page, (encode_cursor(page[-1].created_at, page[-1].id) if len(rows) > limit else None)

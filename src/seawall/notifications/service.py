@@ -15,7 +15,7 @@ from seawall.db import guarded_insert
 from seawall.jobs import enqueue
 from seawall.kit.clock import Clock
 from seawall.kit.ids import new_id
-from seawall.kit.pagination import decode_cursor, encode_cursor
+from seawall.kit.pagination import decode_cursor, page_of
 from seawall.notifications import repository
 from seawall.notifications.events import NotificationEvent, PasswordReset
 from seawall.notifications.models import Notification, NotificationPreference, NotificationStatus
@@ -81,7 +81,6 @@ async def list_notifications(session: AsyncSession, *, user_id: str, limit: int,
                              ) -> tuple[list[Notification], str | None]:
     after = decode_cursor(cursor, prefix="ntf_") if cursor else None
     rows = await repository.list_of(session, user_id=user_id, limit=limit + 1, after=after)
-    page = rows[:limit]
-    return page, (encode_cursor(page[-1].created_at, page[-1].id) if len(rows) > limit else None)
+    return page_of(rows, limit)
 
 

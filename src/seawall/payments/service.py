@@ -15,7 +15,7 @@ from seawall.db import Database
 from seawall.jobs import enqueue
 from seawall.kit.clock import Clock
 from seawall.kit.ids import new_id
-from seawall.kit.pagination import decode_cursor, encode_cursor
+from seawall.kit.pagination import decode_cursor, page_of
 from seawall.payments import repository
 from seawall.payments.errors import PaymentNotFoundError, RefundNotAllowedError
 from seawall.payments.models import Payment, Refund
@@ -85,8 +85,7 @@ async def list_payments_of(
 ) -> tuple[list[Payment], str | None]:
     after = decode_cursor(cursor, prefix="pay_") if cursor else None
     rows = await repository.list_payments_of(session, user_id=user_id, limit=limit + 1, after=after)
-    page = rows[:limit]
-    return page, (encode_cursor(page[-1].created_at, page[-1].id) if len(rows) > limit else None)
+    return page_of(rows, limit)
 
 
 async def request_refund(

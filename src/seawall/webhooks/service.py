@@ -23,7 +23,7 @@ from seawall.errors import BadRequestError
 from seawall.jobs import enqueue
 from seawall.kit.clock import Clock
 from seawall.kit.ids import new_id
-from seawall.kit.pagination import decode_cursor, encode_cursor
+from seawall.kit.pagination import decode_cursor, page_of
 from seawall.webhooks import repository
 from seawall.webhooks.catalogue import EVENT_TYPES
 from seawall.webhooks.errors import (
@@ -127,8 +127,7 @@ async def list_endpoints_of(session: AsyncSession, *, user_id: str, limit: int, 
                             ) -> tuple[list[WebhookEndpoint], str | None]:
     after = decode_cursor(cursor, prefix="we_") if cursor else None
     rows = await repository.list_endpoints_of(session, user_id=user_id, limit=limit + 1, after=after)
-    page = rows[:limit]
-    return page, (encode_cursor(page[-1].created_at, page[-1].id) if len(rows) > limit else None)
+    return page_of(rows, limit)
 
 
 async def delete_endpoint_of(session: AsyncSession, *, user_id: str, endpoint_id: str) -> None:
@@ -148,8 +147,7 @@ async def list_deliveries_of(session: AsyncSession, *, user_id: str, endpoint_id
     after = decode_cursor(cursor, prefix="msg_") if cursor else None
     rows = await repository.list_deliveries_of(session, endpoint_id=endpoint_id, status=status, limit=limit + 1,
                                                after=after)
-    page = rows[:limit]
-    return page, (encode_cursor(page[-1].created_at, page[-1].id) if len(rows) > limit else None)
+    return page_of(rows, limit)
 
 
 async def get_delivery_of(session: AsyncSession, *, user_id: str, endpoint_id: str, delivery_id: str,
