@@ -14,8 +14,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import asyncpg
 from sqlalchemy.engine import make_url
+
+from seawall.bench.scratch import admin_execute, drop_database
 
 
 def postgres_server_url(url: str) -> str:
@@ -54,17 +55,9 @@ class BenchDatabase:
         server = make_url(postgres_server_url(server_url))
         name = f"seawall_bench_{secrets.token_hex(4)}"
         admin_dsn = server.set(drivername="postgresql").render_as_string(hide_password=False)
-        asyncio.run(_execute(admin_dsn, f'CREATE DATABASE "{name}"'))
+        asyncio.run(admin_execute(admin_dsn, f'CREATE DATABASE "{name}"'))
         try:
             yield cls(url=server.set(drivername="postgresql+asyncpg", database=name)
                       .render_as_string(hide_password=False), name=name)
         finally:
-            asyncio.run(_execute(admin_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-async def _execute(dsn: str, statement: str) -> None:
-    connection = await asyncpg.connect(dsn, timeout=10)
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
+            asyncio.run(drop_database(admin_dsn, name))

@@ -42,7 +42,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-import asyncpg
 import httpx
 from sqlalchemy.engine import make_url
 
@@ -54,6 +53,7 @@ from seawall.bench.pipeline_report import (
     latency_summary,
     measure_latencies,
 )
+from seawall.bench.scratch import admin_execute, drop_database
 from seawall.cli.demo import workload
 from seawall.cli.demo.processes import DemoProcess, Sandbox, server_env, start_sandbox, start_server
 from seawall.cli.demo.subscribers import Subscriber, create_subscriber
@@ -108,20 +108,20 @@ def run(options: PipelineOptions) -> dict[str, Any]:
         finally:
             sandbox.process.stop()
             if database_url is not None:
-                asyncio.run(_drop_database(options.database_url or "", database_url))
+                asyncio.run(drop_database(options.database_url or "", make_url(database_url).database or ""))
 
 
 def _create_database(server_url: str, data_dir: Path) -> str:
     """A fresh database on `server_url`'s server, at the newest schema revision; its async URL."""
     url = make_url(server_url).set(drivername="postgresql+asyncpg")
     name = f"{url.database or 'seawall'}_pipeline_{secrets.token_hex(4)}"
-    asyncio.run(_admin_execute(server_url, f'CREATE DATABASE "{name}"'))
+    asyncio.run(admin_execute(server_url, f'CREATE DATABASE "{name}"'))
     fresh = url.set(database=name).render_as_string(hide_password=False)
     try:
         asyncio.run(_migrate(Settings(var_dir=data_dir, database_url=fresh, secret_key=BENCH_SECRET,
                                       log_level="WARNING")))
     except BaseException:
-        asyncio.run(_admin_execute(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(drop_database(server_url, name))
         raise
     return fresh
 
@@ -132,19 +132,6 @@ async def _migrate(settings: Settings) -> None:
         await runtime.database.migrate()
     finally:
         await runtime.aclose()
-
-
-async def _admin_execute(server_url: str, statement: str) -> None:
-    dsn = make_url(server_url).set(drivername="postgresql").render_as_string(hide_password=False)
-    connection = await asyncpg.connect(dsn, timeout=10)
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
-
-
-async def _drop_database(server_url: str, database_url: str) -> None:
-    await _admin_execute(server_url, f'DROP DATABASE IF EXISTS "{make_url(database_url).database}" WITH (FORCE)')
 
 
 def _run(options: PipelineOptions, data_dir: Path, sandbox: Sandbox, database_url: str | None) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import asyncpg
 import httpx
+from sqlalchemy.engine import make_url
 
 MANAGEMENT_PORT = 15672
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
@@ -39,24 +40,30 @@ def with_database(url: str, name: str) -> str:
     return urlunsplit(parts._replace(path=f"/{name}"))
 
 
+async def admin_execute(server_url: str, statement: str) -> None:
+    """Run one statement (CREATE/DROP DATABASE) on the server of `server_url`, any PostgreSQL spelling."""
+    dsn = make_url(server_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    connection = await asyncpg.connect(dsn, timeout=10)
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+async def drop_database(server_url: str, name: str) -> None:
+    await admin_execute(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @asynccontextmanager
 async def fresh_postgres_database(server_url: str, *, label: str) -> AsyncIterator[str]:
     """Create `seawall_bench_<label>_<random>` on the server of `server_url`; yield its URL (same
     scheme as given); drop it (with FORCE) on the way out."""
     name = f"seawall_bench_{label}_{random_suffix()}"
-    admin = await asyncpg.connect(asyncpg_dsn(server_url))
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
+    await admin_execute(server_url, f'CREATE DATABASE "{name}"')
     try:
         yield with_database(server_url, name)
     finally:
-        admin = await asyncpg.connect(asyncpg_dsn(server_url))
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+        await drop_database(server_url, name)
 
 
 @dataclass(frozen=True)
