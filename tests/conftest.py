@@ -44,6 +44,8 @@ from tests.support.services import (
     unique_prefix,
 )
 
+pytest_plugins = ["tests.support.openapi_coverage"]  # the OpenAPI schema against the answers seen
+
 ADMIN_KEY = "test-admin-key-0123456789"
 SECRET_KEY = "test-secret-key-0123456789abcdef"
 BACKENDS = [name.strip() for name in os.environ.get("SEAWALL_TEST_BACKENDS", "sqlite,postgres,full").split(",")

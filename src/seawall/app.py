@@ -36,6 +36,8 @@ from seawall.ratelimit import RateLimitMiddleware
 from seawall.runtime import Runtime
 from seawall.web.errors import install_error_handlers
 from seawall.web.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
+from seawall.web.openapi import install_openapi
+from seawall.web.response_record import ResponseRecordMiddleware
 from seawall.webhooks.api import router as webhooks_router
 
 log = structlog.get_logger("seawall.app")
@@ -89,6 +91,8 @@ def create_app(settings: Settings, *, run_worker: bool = False, clock: Clock | N
     app.add_middleware(RateLimitMiddleware)  # innermost: request ids and the body size limit apply first
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
+    if settings.record_responses_dir is not None:  # the test suite's OpenAPI check; outermost, sees every answer
+        app.add_middleware(ResponseRecordMiddleware, directory=settings.record_responses_dir)
     app.include_router(health_router)
     app.include_router(accounts_router)
     app.include_router(payments_router)
@@ -96,6 +100,7 @@ def create_app(settings: Settings, *, run_worker: bool = False, clock: Clock | N
     app.include_router(webhooks_router)
     app.include_router(jobs_admin_router)
     app.include_router(providers_admin_router)
+    install_openapi(app)
     return app
 
 

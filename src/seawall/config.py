@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     # worker invalidates (with more than one process and no Redis that cache is switched off).
     web_workers: int | None = Field(default=None, ge=1, le=256)
     admin_api_key: SecretStr | None = None  # operator key for /admin; admin routes are off when unset
+    # Test tooling: append each (method, route, status) the app answers to JSON lines in this directory,
+    # for the suite's check of the OpenAPI schema (see `web.response_record`). Production leaves it unset.
+    record_responses_dir: Path | None = None
     secret_key: SecretStr | None = None  # derives reset tokens; embedded mode keeps one in var_dir
 
     # Job engine

@@ -10,12 +10,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.support.server import REPO_ROOT
+from tests.support.server import REPO_ROOT, recording_environment
 
 
 def test_demo_small_run_holds_every_invariant(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SEAWALL_")}
     env["SEAWALL_VAR_DIR"] = str(tmp_path / "var")
+    env.update(recording_environment())
     result = subprocess.run([sys.executable, "-m", "seawall", "demo", "--users", "40", "--json"], env=env,
                             cwd=REPO_ROOT, capture_output=True, text=True, timeout=400)
     report = json.loads(result.stdout)

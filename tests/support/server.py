@@ -14,6 +14,13 @@ from pathlib import Path
 import httpx
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+RECORD_VARIABLE = "SEAWALL_RECORD_RESPONSES_DIR"  # set by `tests.support.openapi_coverage`
+
+
+def recording_environment() -> dict[str, str]:
+    """The response-recording variable, for a `seawall` process started with a cleaned environment."""
+    directory = os.environ.get(RECORD_VARIABLE)
+    return {RECORD_VARIABLE: directory} if directory else {}
 
 
 def free_port() -> int:
@@ -82,6 +89,7 @@ class ServerFactory:
         if self.secret_key:
             env["SEAWALL_SECRET_KEY"] = self.secret_key
         env.update({f"SEAWALL_{name.upper()}": value for name, value in self.services.items()})
+        env.update(recording_environment())
         env.update(extra or {})
         return env
 

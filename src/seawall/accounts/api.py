@@ -24,6 +24,7 @@ from seawall.accounts.schemas import (
 from seawall.idempotency.api import IdempotencyDep
 from seawall.payments.schemas import PaymentOut
 from seawall.web.deps import RuntimeDep, SessionDep
+from seawall.web.errors import error_responses
 
 router = APIRouter(prefix="/v1", tags=["accounts"])
 
@@ -31,7 +32,10 @@ ANONYMOUS_SCOPE = "anonymous"
 RESET_ACCEPTED = "if an account exists for this email, a reset link is on its way"
 
 
-@router.post("/signups", status_code=status.HTTP_201_CREATED, response_model=SignupOut)
+@router.post("/signups", status_code=status.HTTP_201_CREATED, response_model=SignupOut,
+             responses={202: {"model": SignupOut, "description": "Signed up for a paid plan; the charge runs in the "
+                                                            "background (poll the payment)"},
+                        **error_responses(400, 409, 413, 422, 429, 503)})
 async def create_signup(body: SignupIn, runtime: RuntimeDep, idempotency: IdempotencyDep) -> JSONResponse:
     """Sign up; with `plan` and `payment_method` the plan is charged in the background (202)."""
     async def operation(session: AsyncSession) -> SignupOut:
@@ -50,7 +54,7 @@ async def create_signup(body: SignupIn, runtime: RuntimeDep, idempotency: Idempo
     )
 
 
-@router.post("/sessions", status_code=status.HTTP_201_CREATED)
+@router.post("/sessions", status_code=status.HTTP_201_CREATED, responses=error_responses(401, 413, 422, 429, 503))
 async def create_session(body: LoginIn, runtime: RuntimeDep) -> SessionOut:
     """Log in. Not idempotency-keyed: the answer holds a secret we never store in plain text."""
     auth_session, token = await service.log_in(
@@ -64,19 +68,21 @@ async def create_session(body: LoginIn, runtime: RuntimeDep) -> SessionOut:
     return SessionOut(id=auth_session.id, token=token, expires_at=auth_session.expires_at)
 
 
-@router.delete("/sessions/current", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/sessions/current", status_code=status.HTTP_204_NO_CONTENT,
+               responses=error_responses(401, 429, 503))
 async def delete_current_session(principal: CurrentPrincipal, runtime: RuntimeDep, session: SessionDep) -> Response:
     await service.log_out(session, clock=runtime.clock, auth_session_id=principal.auth_session.id,
                           token_digest=principal.auth_session.token_digest)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/me")
+@router.get("/me", responses=error_responses(401, 429, 503))
 async def get_me(auth_session: CurrentSession, runtime: RuntimeDep) -> UserOut:
     return await service.get_user_view(runtime.database, runtime.cache, user_id=auth_session.user_id)
 
 
-@router.post("/me/plan-payments", status_code=status.HTTP_202_ACCEPTED, response_model=PaymentOut)
+@router.post("/me/plan-payments", status_code=status.HTTP_202_ACCEPTED, response_model=PaymentOut,
+             responses=error_responses(400, 401, 409, 413, 422, 429, 503))
 async def retry_plan_payment(
     body: PlanPaymentIn, principal: CurrentPrincipal, runtime: RuntimeDep, idempotency: IdempotencyDep
 ) -> JSONResponse:
@@ -90,7 +96,8 @@ async def retry_plan_payment(
         scope=principal.user.id, body=body.model_dump(mode="json"), status_code=202, operation=operation)
 
 
-@router.post("/password-resets", status_code=status.HTTP_202_ACCEPTED, response_model=AcceptedOut)
+@router.post("/password-resets", status_code=status.HTTP_202_ACCEPTED, response_model=AcceptedOut,
+             responses=error_responses(400, 409, 413, 422, 429, 503))
 async def create_password_reset(
     body: PasswordResetIn, runtime: RuntimeDep, idempotency: IdempotencyDep
 ) -> JSONResponse:
@@ -103,7 +110,8 @@ async def create_password_reset(
     )
 
 
-@router.post("/password-resets/confirm", status_code=status.HTTP_200_OK)
+@router.post("/password-resets/confirm", status_code=status.HTTP_200_OK,
+             responses=error_responses(400, 413, 422, 429, 503))
 async def confirm_password_reset(body: PasswordResetConfirmIn, runtime: RuntimeDep, session: SessionDep) -> AcceptedOut:
     await service.confirm_password_reset(
         session, passwords=runtime.passwords, clock=runtime.clock, token=body.token, new_password=body.new_password

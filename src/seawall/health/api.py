@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from seawall.web.deps import RuntimeDep
 
 router = APIRouter(tags=["health"])
+
+
+class ReadinessOut(BaseModel):
+    """`status` is "ready" or "not_ready"; `checks` names each check ("database", "draining") and its finding."""
+
+    status: str
+    checks: dict[str, str]
 
 
 @router.get("/livez")
@@ -15,7 +23,9 @@ async def livez() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", response_model=None)
+@router.get("/readyz", response_model=None,
+            responses={200: {"model": ReadinessOut, "description": "Ready for traffic"},
+                       503: {"model": ReadinessOut, "description": "Not ready: draining or the database is unreachable"}})
 async def readyz(runtime: RuntimeDep) -> JSONResponse:
     checks: dict[str, str] = {}
     if runtime.draining:

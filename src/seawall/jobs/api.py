@@ -9,11 +9,12 @@ from fastapi import APIRouter, Query
 from seawall.jobs import dead_letters
 from seawall.jobs.schemas import JobAttemptOut, JobDetailOut, JobOut, JobPageOut
 from seawall.web.deps import AdminDep, ReadSessionDep, RuntimeDep, SessionDep
+from seawall.web.errors import error_responses
 
 router = APIRouter(prefix="/admin/jobs", tags=["admin"], dependencies=[AdminDep])
 
 
-@router.get("")
+@router.get("", responses=error_responses(400, 401, 404, 422, 429, 503))
 async def list_jobs(
     session: ReadSessionDep,
     status: Annotated[str | None, Query(description="queued, running, succeeded or dead")] = None,
@@ -24,13 +25,13 @@ async def list_jobs(
     return JobPageOut(data=[JobOut.model_validate(job) for job in jobs], next_cursor=next_cursor)
 
 
-@router.get("/stats")
+@router.get("/stats", responses=error_responses(401, 404, 429, 503))
 async def job_stats(session: ReadSessionDep) -> dict[str, dict[str, int]]:
     """Jobs per status and attempts per outcome (retry, deferred, lease_expired, ...)."""
     return await dead_letters.stats(session)
 
 
-@router.get("/{job_id}")
+@router.get("/{job_id}", responses=error_responses(401, 404, 422, 429, 503))
 async def get_job(job_id: int, session: ReadSessionDep) -> JobDetailOut:
     job, attempts = await dead_letters.get_job(session, job_id)
     return JobDetailOut(
@@ -39,7 +40,7 @@ async def get_job(job_id: int, session: ReadSessionDep) -> JobDetailOut:
     )
 
 
-@router.post("/{job_id}/replay")
+@router.post("/{job_id}/replay", responses=error_responses(401, 404, 409, 422, 429, 503))
 async def replay_job(job_id: int, session: SessionDep, runtime: RuntimeDep) -> JobOut:
     job = await dead_letters.replay(session, job_id, clock=runtime.clock)
     return JobOut.model_validate(job)

@@ -15,11 +15,12 @@ from seawall.notifications.schemas import (
     PreferencesOut,
 )
 from seawall.web.deps import ReadSessionDep, RuntimeDep, SessionDep
+from seawall.web.errors import error_responses
 
 router = APIRouter(prefix="/v1", tags=["notifications"])
 
 
-@router.get("/notifications")
+@router.get("/notifications", responses=error_responses(400, 401, 422, 429, 503))
 async def list_notifications(
     principal: CurrentPrincipal,
     session: ReadSessionDep,
@@ -31,7 +32,7 @@ async def list_notifications(
     return NotificationPageOut(data=[NotificationOut.model_validate(n) for n in rows], next_cursor=next_cursor)
 
 
-@router.get("/me/notification-preferences")
+@router.get("/me/notification-preferences", responses=error_responses(401, 429, 503))
 async def get_preferences(principal: CurrentPrincipal, session: ReadSessionDep) -> PreferencesOut:
     preference = await service.preferences(session, user_id=principal.user.id)
     if preference is None:
@@ -39,7 +40,7 @@ async def get_preferences(principal: CurrentPrincipal, session: ReadSessionDep) 
     return PreferencesOut(channels=list(preference.channels), phone_number=preference.phone_number)
 
 
-@router.put("/me/notification-preferences")
+@router.put("/me/notification-preferences", responses=error_responses(401, 413, 422, 429, 503))
 async def put_preferences(body: PreferencesIn, principal: CurrentPrincipal, runtime: RuntimeDep,
                           session: SessionDep) -> PreferencesOut:
     """Replace the channels used for this user's notifications (idempotent by nature: a PUT)."""

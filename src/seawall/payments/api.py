@@ -13,11 +13,13 @@ from seawall.idempotency.api import IdempotencyDep
 from seawall.payments import service
 from seawall.payments.schemas import PaymentIn, PaymentOut, PaymentPageOut, RefundIn, RefundOut
 from seawall.web.deps import ReadSessionDep, RuntimeDep
+from seawall.web.errors import error_responses
 
 router = APIRouter(prefix="/v1/payments", tags=["payments"])
 
 
-@router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=PaymentOut)
+@router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=PaymentOut,
+             responses=error_responses(400, 401, 409, 413, 422, 429, 503))
 async def create_payment(
     body: PaymentIn, principal: CurrentPrincipal, runtime: RuntimeDep, idempotency: IdempotencyDep
 ) -> JSONResponse:
@@ -33,7 +35,7 @@ async def create_payment(
         scope=principal.user.id, body=body.model_dump(mode="json"), status_code=202, operation=operation)
 
 
-@router.get("")
+@router.get("", responses=error_responses(400, 401, 422, 429, 503))
 async def list_payments(
     principal: CurrentPrincipal,
     session: ReadSessionDep,
@@ -45,13 +47,14 @@ async def list_payments(
     return PaymentPageOut(data=[PaymentOut.model_validate(p) for p in payments], next_cursor=next_cursor)
 
 
-@router.get("/{payment_id}")
+@router.get("/{payment_id}", responses=error_responses(401, 404, 429, 503))
 async def get_payment(payment_id: str, auth_session: CurrentSession, runtime: RuntimeDep) -> PaymentOut:
     return await service.get_payment_view(runtime.database, runtime.cache, user_id=auth_session.user_id,
                                           payment_id=payment_id)
 
 
-@router.post("/{payment_id}/refunds", status_code=status.HTTP_202_ACCEPTED, response_model=RefundOut)
+@router.post("/{payment_id}/refunds", status_code=status.HTTP_202_ACCEPTED, response_model=RefundOut,
+             responses=error_responses(400, 401, 404, 409, 413, 422, 429, 503))
 async def create_refund(
     payment_id: str, body: RefundIn, principal: CurrentPrincipal, runtime: RuntimeDep,
     idempotency: IdempotencyDep,

@@ -1,4 +1,9 @@
-"""Map every error to the one JSON shape: `{"error": {"type", "message", "details"?}}`."""
+"""Map every error to the one JSON shape: `{"error": {"type", "message", "details"?}}`.
+
+`ErrorBody` is that shape as a pydantic model, for the OpenAPI schema only (answers are built by the
+handlers below and by the pure ASGI middleware, which do not go through it). `error_responses(401,
+404)` is what a route passes to `responses=` to declare the error statuses it can answer.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -28,6 +34,48 @@ HTTP_ERROR_TYPES = {
     415: "unsupported_media_type",
     429: "rate_limited",
 }
+
+# What each declared status means, across routes (the `type` values a client can meet).
+ERROR_DESCRIPTIONS = {
+    400: "Bad request: `bad_request`, `idempotency_key_invalid` (missing or malformed Idempotency-Key), "
+         "or a domain error such as `unknown_plan`, `invalid_reset_token`",
+    401: "Unauthorized: `unauthorized`, `invalid_session`, `invalid_credentials`",
+    403: "Forbidden: `forbidden`",
+    404: "Not found: `not_found` or a domain's `*_not_found` (also every admin route while "
+         "`SEAWALL_ADMIN_API_KEY` is not set)",
+    409: "Conflict: `idempotency_in_flight` (a request with this Idempotency-Key is still running; retry "
+         "later) or a state conflict such as `email_taken`",
+    413: "Payload too large: `payload_too_large` (over `SEAWALL_MAX_BODY_BYTES`)",
+    415: "Unsupported media type: `unsupported_media_type`",
+    422: "Unprocessable: `validation_error` (details list each problem), `idempotency_key_reused` (the key "
+         "was used with a different request), or a business rule such as `refund_not_allowed`",
+    429: "Rate limited: `rate_limited`; `Retry-After` says when to try again",
+    503: "Unavailable, retry shortly (`Retry-After`): `unavailable` (database busy or unreachable, or rate "
+         "limiting unavailable) or `schema_not_current`",
+}
+
+
+class ErrorDetail(BaseModel):
+    type: str
+    message: str
+    details: Any = None
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: `{"error": {"type": str, "message": str, "details"?: any}}`."""
+
+    error: ErrorDetail
+
+
+def error_responses(*status_codes: int) -> dict[int | str, dict[str, Any]]:
+    """The `responses=` entries declaring these error statuses in the one error shape.
+
+    Raises `ValueError` for a status with no entry in `ERROR_DESCRIPTIONS` (declare a new one there).
+    """
+    unknown = [code for code in status_codes if code not in ERROR_DESCRIPTIONS]
+    if unknown:
+        raise ValueError(f"no error description for status {unknown}")
+    return {code: {"model": ErrorBody, "description": ERROR_DESCRIPTIONS[code]} for code in status_codes}
 
 
 def error_response(status_code: int, error_type: str, message: str, details: Any = None,

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from seawall.accounts.auth import CurrentPrincipal
 from seawall.idempotency.api import IdempotencyDep
 from seawall.web.deps import RuntimeDep, SessionDep
+from seawall.web.errors import error_responses
 from seawall.webhooks import service
 from seawall.webhooks.gateway import gateway_of
 from seawall.webhooks.schemas import (
@@ -39,7 +40,8 @@ Limit = Annotated[int, Query(ge=1, le=100)]
 Cursor = Annotated[str | None, Query(max_length=200)]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=WebhookEndpointCreatedOut)
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=WebhookEndpointCreatedOut,
+             responses=error_responses(400, 401, 409, 413, 422, 429, 503))
 async def create_webhook_endpoint(
     body: WebhookEndpointIn, principal: CurrentPrincipal, runtime: RuntimeDep, idempotency: IdempotencyDep
 ) -> JSONResponse:
@@ -64,7 +66,7 @@ async def create_webhook_endpoint(
     return JSONResponse(first, status_code=response.status_code)
 
 
-@router.get("")
+@router.get("", responses=error_responses(400, 401, 422, 429, 503))
 async def list_webhook_endpoints(principal: CurrentPrincipal, session: SessionDep, limit: Limit = 20,
                                  cursor: Cursor = None) -> WebhookEndpointPageOut:
     endpoints, next_cursor = await service.list_endpoints_of(
@@ -73,20 +75,20 @@ async def list_webhook_endpoints(principal: CurrentPrincipal, session: SessionDe
                                   next_cursor=next_cursor)
 
 
-@router.get("/{endpoint_id}")
+@router.get("/{endpoint_id}", responses=error_responses(401, 404, 429, 503))
 async def get_webhook_endpoint(endpoint_id: str, principal: CurrentPrincipal, session: SessionDep
                                ) -> WebhookEndpointOut:
     endpoint = await service.get_endpoint_of(session, user_id=principal.user.id, endpoint_id=endpoint_id)
     return WebhookEndpointOut.model_validate(endpoint)
 
 
-@router.delete("/{endpoint_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/{endpoint_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(401, 404, 429, 503))
 async def delete_webhook_endpoint(endpoint_id: str, principal: CurrentPrincipal, session: SessionDep) -> Response:
     await service.delete_endpoint_of(session, user_id=principal.user.id, endpoint_id=endpoint_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/{endpoint_id}/deliveries")
+@router.get("/{endpoint_id}/deliveries", responses=error_responses(400, 401, 404, 422, 429, 503))
 async def list_webhook_deliveries(
     endpoint_id: str, principal: CurrentPrincipal, session: SessionDep, limit: Limit = 20, cursor: Cursor = None,
     delivery_status: Annotated[str | None, Query(alias="status", description="pending, succeeded or failed")] = None,
@@ -98,7 +100,7 @@ async def list_webhook_deliveries(
                                   next_cursor=next_cursor)
 
 
-@router.get("/{endpoint_id}/deliveries/{delivery_id}")
+@router.get("/{endpoint_id}/deliveries/{delivery_id}", responses=error_responses(401, 404, 429, 503))
 async def get_webhook_delivery(endpoint_id: str, delivery_id: str, principal: CurrentPrincipal,
                                session: SessionDep) -> WebhookDeliveryOut:
     delivery = await service.get_delivery_of(
@@ -107,7 +109,7 @@ async def get_webhook_delivery(endpoint_id: str, delivery_id: str, principal: Cu
 
 
 @router.post("/{endpoint_id}/deliveries/{delivery_id}/replay", status_code=status.HTTP_202_ACCEPTED,
-             response_model=WebhookDeliveryOut)
+             response_model=WebhookDeliveryOut, responses=error_responses(400, 401, 404, 409, 422, 429, 503))
 async def replay_webhook_delivery(
     endpoint_id: str, delivery_id: str, principal: CurrentPrincipal, runtime: RuntimeDep, idempotency: IdempotencyDep,
 ) -> JSONResponse:
@@ -122,7 +124,8 @@ async def replay_webhook_delivery(
         status_code=202, operation=operation)
 
 
-@router.post("/{endpoint_id}/recover", status_code=status.HTTP_202_ACCEPTED, response_model=RecoverOut)
+@router.post("/{endpoint_id}/recover", status_code=status.HTTP_202_ACCEPTED, response_model=RecoverOut,
+             responses=error_responses(400, 401, 404, 409, 413, 422, 429, 503))
 async def recover_webhook_deliveries(
     endpoint_id: str, body: RecoverIn, principal: CurrentPrincipal, runtime: RuntimeDep, idempotency: IdempotencyDep,
 ) -> JSONResponse:

@@ -22,8 +22,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+# Passed on: the test suite's response recording (`web.response_record`), so the demo's answers count too.
+PASSED_ON = frozenset({"SEAWALL_RECORD_RESPONSES_DIR"})
+
+
 def clean_env(extra: dict[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SEAWALL_")}
+    """This process's environment without its `SEAWALL_*` settings (but `PASSED_ON`), plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SEAWALL_") or k in PASSED_ON}
     env.update(extra)
     return env
 

@@ -1,0 +1,41 @@
+"""The OpenAPI schema says only what routes declare.
+
+Every route lists the error statuses it answers with `web.errors.error_responses(...)`, in the one
+error shape (`ErrorBody`). FastAPI adds its own generic 422 (`HTTPValidationError`, a shape Seawall
+never sends) to any operation with parameters that did not declare 422; `install_openapi(app)` drops
+those, and the then unused `HTTPValidationError`/`ValidationError` components, from the schema.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+
+GENERIC_422_REF = "#/components/schemas/HTTPValidationError"
+
+
+def without_generic_422(schema: dict[str, Any]) -> dict[str, Any]:
+    """Remove FastAPI's generic 422 answers from `schema` (in place) and return it."""
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.get("responses", {})
+            content = responses.get("422", {}).get("content", {})
+            if content.get("application/json", {}).get("schema", {}).get("$ref") == GENERIC_422_REF:
+                del responses["422"]
+    components = schema.get("components", {}).get("schemas", {})
+    for name in ("HTTPValidationError", "ValidationError"):
+        components.pop(name, None)
+    return schema
+
+
+def install_openapi(app: FastAPI) -> None:
+    """Serve `without_generic_422` of FastAPI's schema at `app.openapi_url` (built once, then cached)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        cached = app.openapi_schema is not None
+        schema = generate()
+        return schema if cached else without_generic_422(schema)
+
+    app.openapi = openapi  # type: ignore[method-assign]
