@@ -12,7 +12,7 @@ router = APIRouter(tags=["health"])
 
 
 class ReadinessOut(BaseModel):
-    """`status` is "ready" or "not_ready"; `checks` names each check ("database", "draining") and its finding."""
+    """`status`: "ready" or "not_ready"; `checks`: each check ("database", "draining") and its finding."""
 
     status: str
     checks: dict[str, str]
