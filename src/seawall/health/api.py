@@ -25,7 +25,7 @@ async def livez() -> dict[str, str]:
 
 @router.get("/readyz", response_model=None,
             responses={200: {"model": ReadinessOut, "description": "Ready for traffic"},
-                       503: {"model": ReadinessOut, "description": "Not ready: draining or the database is unreachable"}})
+                       503: {"model": ReadinessOut, "description": "Not ready: draining, or the database unreachable"}})
 async def readyz(runtime: RuntimeDep) -> JSONResponse:
     checks: dict[str, str] = {}
     if runtime.draining:

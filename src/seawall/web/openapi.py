@@ -30,12 +30,11 @@ def without_generic_422(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def install_openapi(app: FastAPI) -> None:
-    """Serve `without_generic_422` of FastAPI's schema at `app.openapi_url` (built once, then cached)."""
+    """Make `app.openapi()` (and so `app.openapi_url`) give `without_generic_422` of FastAPI's schema,
+    which FastAPI builds once per version of the routes and caches (removing again is a no-op)."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
-        cached = app.openapi_schema is not None
-        schema = generate()
-        return schema if cached else without_generic_422(schema)
+        return without_generic_422(generate())
 
     app.openapi = openapi  # type: ignore[method-assign]

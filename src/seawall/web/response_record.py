@@ -7,9 +7,10 @@ is set (the test suite sets it; production leaves it unset). It appends one JSON
 every process of a run writes its own file, and `read_records(dir)` reads them all.
 
 It is the outermost middleware, so it also sees the answers of the body-size limit (413) and the
-rate limiter (429/503), which never reach the router: the route is found by matching the request
-against the app's routes, not taken from the scope. Requests that match no documented route (404 for
-an unknown path, 405, `/docs`) are not recorded. A 500 sent by Starlette's outermost error handler is
+rate limiter (429/503), which never reach the router: the operation is found by matching the request
+against the app's own OpenAPI schema (`scope["app"].openapi()`), not taken from the router. Requests
+for no documented operation (an unknown path, a method the path does not have, `/docs`) are not
+recorded. A 500 sent by Starlette's outermost error handler is
 not seen.
 """
 
@@ -17,10 +18,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
@@ -41,16 +42,22 @@ def read_records(directory: Path) -> set[SeenResponse]:
     return seen
 
 
-def documented_route_of(scope: Scope) -> str | None:
-    """The path template of the documented route this request fully matches, if any."""
-    app = scope.get("app")
-    for route in getattr(getattr(app, "router", None), "routes", ()):
-        if not getattr(route, "include_in_schema", False):
-            continue
-        match, _child = route.matches(scope)
-        if match == Match.FULL:
-            return str(getattr(route, "path_format", getattr(route, "path", "")))
-    return None
+class DocumentedOperations:
+    """The operations of an OpenAPI schema, to find the one a request is for (path templates in schema
+    order, as the router tries its routes; `{name}` matches one path segment)."""
+
+    def __init__(self, schema: dict[str, Any]) -> None:
+        self.templates: list[tuple[re.Pattern[str], str, frozenset[str]]] = []
+        for template, operations in schema.get("paths", {}).items():
+            pattern = re.compile("^" + re.sub(r"\\\{[^}/]+\\\}", "[^/]+", re.escape(template)) + "$")
+            self.templates.append((pattern, template, frozenset(method.upper() for method in operations)))
+
+    def template_of(self, method: str, path: str) -> str | None:
+        """The path template of the documented operation for `method path`, or None."""
+        for pattern, template, methods in self.templates:
+            if pattern.match(path):
+                return template if method in methods else None
+        return None
 
 
 class ResponseRecordMiddleware:
@@ -58,6 +65,7 @@ class ResponseRecordMiddleware:
         self.app = app
         self.file = directory / f"responses-{os.getpid()}.jsonl"
         self.recorded: set[SeenResponse] = set()
+        self.operations: DocumentedOperations | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -72,7 +80,9 @@ class ResponseRecordMiddleware:
         await self.app(scope, receive, recording_send)
 
     def _record(self, scope: Scope, status: int) -> None:
-        path = documented_route_of(scope)
+        if self.operations is None:
+            self.operations = DocumentedOperations(scope["app"].openapi())
+        path = self.operations.template_of(str(scope["method"]), str(scope["path"]))
         if path is None:
             return
         seen = SeenResponse(str(scope["method"]), path, status)
