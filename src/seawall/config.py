@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 FIVE_DAYS_SECONDS = 5 * 24 * 3600.0
@@ -48,7 +48,9 @@ class WebhookSettings(BaseSettings):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SEAWALL_", extra="ignore", allow_inf_nan=False)
+    # populate_by_name: `Settings(mail_drop_dir=...)` by field name, as every other field.
+    model_config = SettingsConfigDict(env_prefix="SEAWALL_", extra="ignore", allow_inf_nan=False,
+                                      populate_by_name=True)
 
     # Where state lives. Unset database URL -> SQLite file in `var_dir`.
     var_dir: Path = Path("var")
@@ -104,9 +106,11 @@ class Settings(BaseSettings):
     # for the pool instead of taking every core from requests and jobs.
     password_hashing_threads: int | None = Field(default=None, ge=1, le=64)
 
-    # Notifications. Email goes over SMTP when `smtp_host` is set, else to .eml files in `outbox_dir`
-    # (development). SMS needs a Twilio-style API base.
-    outbox_dir: Path | None = None
+    # Notifications. Email goes over SMTP when `smtp_host` is set, else to .eml files in the mail drop
+    # directory (development). SMS needs a Twilio-style API base.
+    # `SEAWALL_OUTBOX_DIR` is its deprecated old name, still read when `SEAWALL_MAIL_DROP_DIR` is unset.
+    mail_drop_dir: Path | None = Field(
+        default=None, validation_alias=AliasChoices("SEAWALL_MAIL_DROP_DIR", "SEAWALL_OUTBOX_DIR"))
     email_from: str = "Seawall <no-reply@seawall.invalid>"
     smtp_host: str | None = None
     smtp_port: int = Field(default=587, ge=1, le=65535)
@@ -226,8 +230,9 @@ class Settings(BaseSettings):
         return 1 if self.is_embedded_database else usable_cpus()
 
     @property
-    def resolved_outbox_dir(self) -> Path:
-        return self.outbox_dir if self.outbox_dir is not None else self.var_dir / "outbox"
+    def resolved_mail_drop_dir(self) -> Path:
+        """`mail_drop_dir`, else `<var_dir>/outbox` (the directory's name is kept for existing installs)."""
+        return self.mail_drop_dir if self.mail_drop_dir is not None else self.var_dir / "outbox"
 
     @property
     def queue_names(self) -> list[str]:

@@ -26,10 +26,10 @@ def test_api_and_worker_processes_share_the_work(servers: ServerFactory, var_dir
         reset = http.post("/v1/password-resets", json={"email": "roles@example.com"},
                           headers={"Idempotency-Key": "roles-reset-1"})
         assert reset.status_code == 202
-    outbox = var_dir / "outbox"
+    mail_drop = var_dir / "outbox"  # the default mail drop directory
 
     def reset_messages() -> list[Message]:
-        found = [message_from_bytes(p.read_bytes()) for p in outbox.glob("*.eml")]
+        found = [message_from_bytes(p.read_bytes()) for p in mail_drop.glob("*.eml")]
         return [m for m in found if m["Subject"] == "Reset your password"]
 
     deadline = time.monotonic() + 30

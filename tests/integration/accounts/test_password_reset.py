@@ -32,9 +32,9 @@ NEW_PASSWORD = "a brand new passphrase 42"
 TOKEN_LINE = re.compile(r"^Your reset token: (\S+)\r?$", re.MULTILINE)
 
 
-def outbox_messages(settings: Settings) -> list[EmailMessage]:
-    """The password-reset messages in the development outbox (welcome mails are there too)."""
-    directory: Path = settings.resolved_outbox_dir
+def mail_drop_messages(settings: Settings) -> list[EmailMessage]:
+    """The password-reset messages in the development mail drop directory (welcome mails are there too)."""
+    directory: Path = settings.resolved_mail_drop_dir
     if not directory.exists():
         return []
     messages = []
@@ -61,7 +61,7 @@ async def confirm(client: httpx.AsyncClient, token: str, new_password: str = NEW
 async def mailed_token(client: httpx.AsyncClient, settings: Settings, run_jobs: RunJobs, address: str) -> str:
     assert (await request_reset(client, address)).status_code == 202
     await run_jobs()
-    messages = [m for m in outbox_messages(settings) if m["To"] == address]
+    messages = [m for m in mail_drop_messages(settings) if m["To"] == address]
     assert len(messages) == 1
     return reset_token(messages[0])
 
@@ -79,7 +79,7 @@ async def test_reset_request_answers_identically_for_known_and_unknown_emails(
     assert for_known.content == for_unknown.content
 
     await run_jobs()
-    messages = outbox_messages(settings)
+    messages = mail_drop_messages(settings)
     assert [m["To"] for m in messages] == [known]
     assert messages[0]["Message-ID"]
 
@@ -122,7 +122,7 @@ async def test_confirmed_reset_retires_the_users_other_outstanding_tokens(
     assert (await request_reset(clocked_client, address)).status_code == 202
     assert (await request_reset(clocked_client, address)).status_code == 202
     await run_jobs()
-    first, second = (reset_token(message) for message in outbox_messages(settings))
+    first, second = (reset_token(message) for message in mail_drop_messages(settings))
     assert first != second
     assert (await confirm(clocked_client, first)).status_code == 200
     assert_error(await confirm(clocked_client, second, "yet another passphrase"), 400, "invalid_reset_token")
@@ -168,7 +168,7 @@ async def test_running_the_reset_job_twice_sends_one_message_with_the_same_id_an
     assert (await sign_up(clocked_client, address)).status_code == 201
     assert (await request_reset(clocked_client, address)).status_code == 202
     await run_jobs()
-    [first] = outbox_messages(settings)
+    [first] = mail_drop_messages(settings)
 
     # Redeliver: both jobs run again, as after a worker lost its lease right after sending (the
     # notification was sent but its completion never committed, so it is still pending).
@@ -189,7 +189,7 @@ async def test_running_the_reset_job_twice_sends_one_message_with_the_same_id_an
     assert attempts == 2  # it really ran twice
     assert resets == 1
 
-    [second] = outbox_messages(settings)
+    [second] = mail_drop_messages(settings)
     assert second["Message-ID"] == first["Message-ID"]
     assert reset_token(second) == reset_token(first)
     assert (await confirm(clocked_client, reset_token(second))).status_code == 200

@@ -1,5 +1,5 @@
 """The email channel: SMTP when `SEAWALL_SMTP_HOST` is set, otherwise `.eml` files in the
-development outbox. Either way the notification id is the `Message-ID`, so a redelivery after a
+development mail drop directory. Either way the notification id is the `Message-ID`, so a redelivery after a
 crash carries the same id and the receiving side can drop it."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from seawall.config import Settings
 from seawall.kit.clock import Clock
 from seawall.notifications.channels.base import Recipient, register_channel
-from seawall.notifications.outbox import deliver_to_outbox
+from seawall.notifications.mail_drop import drop_message
 from seawall.notifications.rendering import RenderedMessage
 from seawall.providers.email import EmailSender, OutgoingEmail, SmtpEmailSender, build_mime
 from seawall.providers.errors import CardDeclinedError, ProviderRejectedError
@@ -28,11 +28,11 @@ def classify_delivery_error(exc: BaseException) -> CallOutcome:
 class EmailChannel:
     name = "email"
 
-    def __init__(self, *, sender_address: str, smtp: EmailSender | None, outbox_dir: Path,
+    def __init__(self, *, sender_address: str, smtp: EmailSender | None, mail_drop_dir: Path,
                  policy: ProviderPolicy) -> None:
         self.sender_address = sender_address
         self.smtp = smtp
-        self.outbox_dir = outbox_dir
+        self.mail_drop_dir = mail_drop_dir
         self.policy = policy
 
     def can_reach(self, recipient: Recipient) -> bool:
@@ -46,7 +46,7 @@ class EmailChannel:
                                 message_id=f"<{message_id}@{MESSAGE_ID_DOMAIN}>")
         smtp = self.smtp
         if smtp is None:
-            await deliver_to_outbox(self.outbox_dir, build_mime(message))
+            await drop_message(self.mail_drop_dir, build_mime(message))
             return message.message_id
         sent = await self.policy.call(lambda: smtp.send(message), classify=classify_delivery_error)
         return sent.message_id
@@ -68,5 +68,5 @@ def email_channel(settings: Settings) -> EmailChannel:
             deadline=settings.provider_total_timeout_seconds,
             max_idle_connections=settings.smtp_max_idle_connections,
         )
-    return EmailChannel(sender_address=settings.email_from, smtp=smtp, outbox_dir=settings.resolved_outbox_dir,
+    return EmailChannel(sender_address=settings.email_from, smtp=smtp, mail_drop_dir=settings.resolved_mail_drop_dir,
                         policy=policy_from_settings("smtp", settings))

@@ -1,4 +1,6 @@
-"""The development mail transport: each message is written to `<outbox>/<Message-ID>.eml`.
+"""The mail drop directory, the development mail transport: each message is written to
+`<mail drop directory>/<Message-ID>.eml` (`Settings.resolved_mail_drop_dir`), for a person or a test to read.
+(Not the jobs table, which is Seawall's transactional outbox.)
 
 Writes are atomic (temp file, fsync, rename) and keyed by the stable Message-ID, so a message sent
 twice leaves one file: the redelivery is deduplicated by construction.
@@ -33,5 +35,6 @@ def _write_atomically(directory: Path, message: EmailMessage) -> Path:
     return target
 
 
-async def deliver_to_outbox(directory: Path, message: EmailMessage) -> Path:
+async def drop_message(directory: Path, message: EmailMessage) -> Path:
+    """Write `message` to `directory` as `<Message-ID>.eml` (atomically; the same id replaces it); its path."""
     return await asyncio.to_thread(_write_atomically, directory, message)
