@@ -88,7 +88,7 @@ def create_app() -> FastAPI:
         payment = Payment(
             id=f"pay_{uuid.uuid4().hex}", user_id=user_id, amount=body.amount, currency=body.currency,
             payment_method=body.payment_method, description=body.description, purpose="charge", status="pending",
-            provider=None, provider_outcome_unknown=False, amount_refunded=0, created_at=now, updated_at=now,
+            route_name=None, provider_outcome_unknown=False, amount_refunded=0, created_at=now, updated_at=now,
         )
         answer = NaivePaymentOut(id=payment.id, amount=payment.amount, currency=payment.currency,
                                  status=payment.status, payment_method=payment.payment_method, created_at=now)

@@ -22,7 +22,8 @@ class Payment(Base):
     description: Mapped[str | None] = mapped_column(String(500))
     purpose: Mapped[str] = mapped_column(String(32))  # "charge" or "signup:<plan>"
     status: Mapped[str] = mapped_column(String(24))
-    provider: Mapped[str | None] = mapped_column(String(32))  # the route it was sent to; sticky once sent
+    # The payment route ("stripe", "fallback") it was sent to; sticky once sent. Column "provider".
+    route_name: Mapped[str | None] = mapped_column("provider", String(32))
     provider_outcome_unknown: Mapped[bool] = mapped_column(default=False)  # a send may have reached it
     provider_intent_id: Mapped[str | None] = mapped_column(String(255))
     amount_refunded: Mapped[int] = mapped_column(BigInteger, default=0)

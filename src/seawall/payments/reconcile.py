@@ -47,12 +47,12 @@ async def reconcile(database: Database, gateway: PaymentGateway, *, clock: Clock
     async with database.transaction() as session:
         payments = (await repository.all_payments(session) if all_payments else
                     await repository.payments_in_status(session, [PaymentStatus.PENDING, PaymentStatus.PROCESSING]))
-        snapshot = [(p.id, p.status, p.amount, p.provider) for p in payments]
-    for payment_id, status, amount, provider in snapshot:
+        snapshot = [(p.id, p.status, p.amount, p.route_name) for p in payments]
+    for payment_id, status, amount, route_name in snapshot:
         report.checked += 1
-        if provider is None and status == PaymentStatus.PENDING:
+        if route_name is None and status == PaymentStatus.PENDING:
             continue  # never sent anywhere yet: the charge job owns it
-        intent = await _find_intent(gateway.route(provider or PRIMARY), payment_id)
+        intent = await _find_intent(gateway.route(route_name or PRIMARY), payment_id)
         theirs = intent.status if intent is not None else "absent"
         if intent is not None and intent.amount != amount:
             report.discrepancies.append(Discrepancy(payment_id, status, f"{theirs} amount {intent.amount}",

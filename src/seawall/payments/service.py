@@ -49,7 +49,7 @@ async def create_payment(
     now = clock.now()
     payment = Payment(
         id=new_id("pay"), user_id=user_id, amount=amount, currency=currency.lower(), payment_method=payment_method,
-        description=description, purpose=purpose, status=PaymentStatus.PENDING, provider=None,
+        description=description, purpose=purpose, status=PaymentStatus.PENDING, route_name=None,
         provider_outcome_unknown=False, provider_intent_id=None, failure_code=None, failure_message=None,
         amount_refunded=0, created_at=now, updated_at=now,
     )

@@ -72,9 +72,9 @@ async def _begin_charge(ctx: JobContext, payment_id: str, gateway: PaymentGatewa
         snapshot = ChargeSnapshot(
             payment_id=payment.id, amount=payment.amount, currency=payment.currency,
             payment_method=payment.payment_method, description=payment.description,
-            route=payment.provider or PRIMARY, may_exist_at_provider=payment.provider_outcome_unknown,
+            route=payment.route_name or PRIMARY, may_exist_at_provider=payment.provider_outcome_unknown,
         )
-        payment.provider = snapshot.route
+        payment.route_name = snapshot.route
         payment.provider_outcome_unknown = True  # from here on, a send may reach the provider
         payment.updated_at = ctx.clock.now()
     return snapshot
@@ -89,7 +89,7 @@ async def _not_sent(ctx: JobContext, snapshot: ChargeSnapshot, gateway: PaymentG
         payment = await repository.get_payment(session, snapshot.payment_id, for_update=True)
         if payment is not None and payment.status == PaymentStatus.PROCESSING:
             payment.provider_outcome_unknown = snapshot.may_exist_at_provider
-            payment.provider = next_route
+            payment.route_name = next_route
     return next_route
 
 
@@ -185,9 +185,9 @@ async def refund_payment(ctx: JobContext) -> None:
             return
         payment = await repository.get_payment(session, refund.payment_id)
         assert payment is not None
-        if not payment.provider_intent_id or not payment.provider:
+        if not payment.provider_intent_id or not payment.route_name:
             raise PermanentJobError(f"payment {payment.id} has no captured intent to refund")
-        intent_id, route_name, amount = payment.provider_intent_id, payment.provider, refund.amount
+        intent_id, route_name, amount = payment.provider_intent_id, payment.route_name, refund.amount
         payment_id = payment.id
     route = gateway.route(route_name)
     try:

@@ -61,7 +61,7 @@ async def test_a_primary_that_refuses_connections_fails_over_and_the_fallback_ch
         payments = await wait_for_payments(worker_runtime.database, payment_ids, worker_task=worker_task)
 
     assert [p.status for p in payments] == EXPECTED
-    assert {p.provider for p in payments} == {"fallback"}
+    assert {p.route_name for p in payments} == {"fallback"}
     await assert_agrees_with_provider(worker_runtime.database, fallback, payment_ids, others=[sandbox])
     assert sandbox_requests(sandbox) == 0
 
@@ -110,7 +110,7 @@ async def test_a_primary_with_unknown_outcomes_never_fails_over_and_completes_th
         payments = await wait_for_payments(worker_runtime.database, payment_ids, worker_task=worker_task)
 
     assert [p.status for p in payments] == EXPECTED
-    assert {p.provider for p in await load_payments(worker_runtime.database, payment_ids)} == {"stripe"}
+    assert {p.route_name for p in await load_payments(worker_runtime.database, payment_ids)} == {"stripe"}
     await assert_agrees_with_provider(worker_runtime.database, sandbox, payment_ids, others=[fallback])
     assert all(len(sandbox.state.intents_for(payment_id)) == 1 for payment_id in payment_ids)
     assert sandbox_requests(fallback) == 0

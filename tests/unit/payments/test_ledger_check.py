@@ -62,7 +62,7 @@ class FakeSession:
 
 def payment(payment_id: str, *, status: str, amount: int = 1000, refunded: int = 0) -> Payment:
     return Payment(id=payment_id, user_id="usr_1", amount=amount, currency="usd", payment_method="pm_card_visa",
-                   description=None, purpose="charge", status=status, provider="stripe",
+                   description=None, purpose="charge", status=status, route_name="stripe",
                    provider_outcome_unknown=False, amount_refunded=refunded, created_at=NOW, updated_at=NOW)
 
 
