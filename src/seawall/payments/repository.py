@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import Table, and_, func, insert, or_, select
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from seawall.db import execute
@@ -13,11 +14,15 @@ from seawall.payments.state import RefundStatus
 
 _payments: Table = Payment.__table__  # type: ignore[assignment]
 _INSERT_PAYMENT = insert(_payments)
+# (column name, attribute name): they differ where an attribute is named apart from its column
+# (`route_name` is stored in "provider").
+_PAYMENT_COLUMNS = [(attribute.columns[0].key, attribute.key) for attribute in sa_inspect(Payment).column_attrs]
 
 
 async def insert_payment(session: AsyncSession, payment: Payment) -> None:
     """INSERT a new (transient) payment as one Core statement, without the unit of work."""
-    await execute(session, _INSERT_PAYMENT, {column.key: getattr(payment, column.key) for column in _payments.c})
+    values = {column: getattr(payment, attribute) for column, attribute in _PAYMENT_COLUMNS}
+    await execute(session, _INSERT_PAYMENT, values)
 
 
 async def get_payment(session: AsyncSession, payment_id: str, *, for_update: bool = False) -> Payment | None:
