@@ -209,5 +209,5 @@ async def test_a_reset_job_queued_under_its_former_kind_still_mails_one_token(
                       clock=fake_clock)
     await run_jobs()
 
-    [message] = [m for m in outbox_messages(settings) if m["To"] == address]
+    [message] = [m for m in mail_drop_messages(settings) if m["To"] == address]
     assert (await confirm(clocked_client, reset_token(message))).status_code == 200
