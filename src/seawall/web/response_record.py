@@ -10,8 +10,7 @@ It is the outermost middleware, so it also sees the answers of the body-size lim
 rate limiter (429/503), which never reach the router: the operation is found by matching the request
 against the app's own OpenAPI schema (`scope["app"].openapi()`), not taken from the router. Requests
 for no documented operation (an unknown path, a method the path does not have, `/docs`) are not
-recorded. A 500 sent by Starlette's outermost error handler is
-not seen.
+recorded. A 500 sent by Starlette's outermost error handler (an unhandled exception) is not seen.
 """
 
 from __future__ import annotations
@@ -53,17 +52,18 @@ class DocumentedOperations:
             self.templates.append((pattern, template, frozenset(method.upper() for method in operations)))
 
     def template_of(self, method: str, path: str) -> str | None:
-        """The path template of the documented operation for `method path`, or None."""
+        """The path template of the first documented operation for `method path` (as the router picks the
+        first route matching both), or None."""
         for pattern, template, methods in self.templates:
-            if pattern.match(path):
-                return template if method in methods else None
+            if method in methods and pattern.match(path):
+                return template
         return None
 
 
 class ResponseRecordMiddleware:
     def __init__(self, app: ASGIApp, *, directory: Path) -> None:
         self.app = app
-        self.file = directory / f"responses-{os.getpid()}.jsonl"
+        self.directory = directory
         self.recorded: set[SeenResponse] = set()
         self.operations: DocumentedOperations | None = None
 
@@ -89,6 +89,6 @@ class ResponseRecordMiddleware:
         if seen in self.recorded:
             return
         self.recorded.add(seen)
-        self.file.parent.mkdir(parents=True, exist_ok=True)
-        with self.file.open("a") as out:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with (self.directory / f"responses-{os.getpid()}.jsonl").open("a") as out:  # this process's file
             out.write(json.dumps(seen._asdict()) + "\n")
