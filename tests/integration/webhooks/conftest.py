@@ -16,7 +16,6 @@ from seawall.jobs.worker import Worker
 from seawall.kit.clock import FakeClock
 from seawall.runtime import Runtime
 from seawall.sandbox.webhook_receiver import WebhookReceiverServer
-from seawall.webhooks.api import router as webhooks_router
 from seawall.webhooks.config import WebhookSettings
 from seawall.webhooks.gateway import WebhookGateway, build_gateway
 
@@ -70,10 +69,8 @@ async def worker_runtime(runtime: Runtime, webhook_settings: WebhookSettings,
 @pytest.fixture
 async def app(settings: Settings, webhook_settings: WebhookSettings, resolver: FakeResolver,
               worker_runtime: Runtime, fake_clock: FakeClock) -> AsyncIterator[FastAPI]:
-    """The API in process, on the worker's clock; mounts the webhooks router if `create_app` does not yet."""
+    """The API in process, on the worker's clock, with the test's webhook gateway."""
     app = create_app(settings, run_worker=False, clock=fake_clock)
-    if not any(getattr(route, "path", None) == "/v1/webhook-endpoints" for route in app.routes):
-        app.include_router(webhooks_router)
     async with app.router.lifespan_context(app):
         gateway = build_gateway(webhook_settings, resolver=resolver)
         install_gateway(app.state.runtime, gateway)
