@@ -22,15 +22,14 @@ from fastapi import FastAPI
 
 from seawall import __version__
 from seawall.accounts.api import router as accounts_router
+from seawall.admin import router as admin_router
 from seawall.config import Settings
 from seawall.health.api import router as health_router
 from seawall.jobs import load_job_modules
-from seawall.jobs.api import router as jobs_admin_router
 from seawall.jobs.worker import Worker
 from seawall.kit.clock import Clock
 from seawall.notifications.api import router as notifications_router
 from seawall.observability.logging import configure_logging
-from seawall.payments.admin_api import router as providers_admin_router
 from seawall.payments.api import router as payments_router
 from seawall.ratelimit import RateLimitMiddleware
 from seawall.runtime import Runtime
@@ -94,8 +93,7 @@ def create_app(settings: Settings, *, run_worker: bool = False, clock: Clock | N
     app.include_router(payments_router)
     app.include_router(notifications_router)
     app.include_router(webhooks_router)
-    app.include_router(jobs_admin_router)
-    app.include_router(providers_admin_router)
+    app.include_router(admin_router)
     return app
 
 

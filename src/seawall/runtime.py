@@ -16,10 +16,10 @@ from seawall.cache import register as register_cache
 from seawall.config import Settings
 from seawall.db import Database
 from seawall.kit.clock import Clock, SystemClock
-from seawall.kit.redis import RedisLink
 from seawall.notifications.channels import Channel, build_channels
 from seawall.payments.gateway import PaymentGateway, build_gateway
 from seawall.ratelimit import RateLimits
+from seawall.redis_link import RedisLink
 from seawall.resilience import ProviderPolicy, SharedBreakerState
 from seawall.webhooks.gateway import WebhookGateway
 from seawall.webhooks.gateway import build_gateway as build_webhook_gateway

@@ -6,8 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from seawall.admin.schemas import JobAttemptOut, JobDetailOut, JobOut, JobPageOut
 from seawall.jobs import dead_letters
-from seawall.jobs.schemas import JobAttemptOut, JobDetailOut, JobOut, JobPageOut
 from seawall.web.deps import AdminDep, ReadSessionDep, RuntimeDep, SessionDep
 
 router = APIRouter(prefix="/admin/jobs", tags=["admin"], dependencies=[AdminDep])
