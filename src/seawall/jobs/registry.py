@@ -12,14 +12,14 @@ import importlib.util
 import pkgutil
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from seawall.jobs.errors import UnknownJobKindError
 
 if TYPE_CHECKING:
     from seawall.jobs.context import JobContext
 
-Handler = Callable[["JobContext"], Awaitable[None]]
+Handler = Callable[["JobContext[Any]"], Awaitable[None]]  # each handler names its own runtime Protocol
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Protocol
 
 from seawall.accounts import service as accounts
 from seawall.jobs import DeferJobError, JobContext, PermanentJobError, RetryableJobError, job_handler
@@ -24,8 +25,18 @@ from seawall.providers.errors import ProviderRejectedError, ProviderUnavailableE
 from seawall.resilience import CallRejectedError
 
 
+class NotificationsJobRuntime(Protocol):
+    """What the notification handlers use of the process runtime (`ctx.runtime`)."""
+
+    @property
+    def secret_key(self) -> bytes: ...
+
+    @property
+    def channels(self) -> dict[str, Channel]: ...
+
+
 @job_handler("notifications.password_reset", queue="notifications", max_attempts=8)
-async def issue_password_reset(ctx: JobContext) -> None:
+async def issue_password_reset(ctx: JobContext[NotificationsJobRuntime]) -> None:
     issued = await accounts.issue_password_reset(
         ctx.session, clock=ctx.clock, secret_key=ctx.runtime.secret_key,
         ttl=timedelta(minutes=ctx.settings.password_reset_ttl_minutes),
@@ -40,7 +51,7 @@ async def issue_password_reset(ctx: JobContext) -> None:
 
 @job_handler("notifications.send", queue="notifications", max_attempts=10, backoff_base_seconds=2.0,
              backoff_cap_seconds=600.0)
-async def send_notification(ctx: JobContext) -> None:
+async def send_notification(ctx: JobContext[NotificationsJobRuntime]) -> None:
     notification_id = str(ctx.payload["notification_id"])
     # Only reads before the send: a read transaction takes no write lock (the outcome is written, fenced,
     # with the job's completion, after checking the notification is still pending).
