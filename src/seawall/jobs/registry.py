@@ -1,6 +1,7 @@
 """Job kinds and their handlers, registered with a decorator.
 
-A kind is named `"<domain>.<verb>"`. Its handler is `async def handler(ctx: JobContext) -> None`;
+A kind is named `"<domain>.<verb>"`. Its handler is `async def handler(ctx: JobContext[R]) -> None`,
+`R` being the Protocol of what it uses of the process runtime (`ctx.runtime`, see `context.py`);
 it gets the job (ids as JSON primitives in `ctx.payload`) and `ctx.session`, whose writes commit in
 the same transaction as the job's completion. Handlers must be safe to run twice.
 """
