@@ -12,7 +12,6 @@ import pytest
 from seawall.kit.clock import FakeClock
 from seawall.runtime import Runtime
 from seawall.sandbox.webhook_receiver import WebhookReceiverServer
-from seawall.webhooks.gateway import gateway_of
 from tests.integration.webhooks.conftest import SCHEDULE_SCALE, FakeResolver
 from tests.integration.webhooks.wire import (
     deliver_jobs,
@@ -154,7 +153,7 @@ async def test_dns_is_checked_again_at_delivery_time(
     """Created while the name pointed at a public address; by delivery it points inside: refused,
     nothing is sent, and it counts as a failed attempt."""
     resolver.answers["rebind.customer.test"] = ["93.184.216.34"]
-    guard = gateway_of(worker_runtime).guard
+    guard = worker_runtime.webhooks.guard
     guard.allow_private = False
     user = await new_user(client)
     await endpoint_with_secret(client, user, "https://rebind.customer.test/hooks")
