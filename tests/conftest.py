@@ -12,9 +12,9 @@ SQLite file itself are marked `sqlite_only`; tests that run on some backends onl
 
 Every fixture is defined once: here (the backends and `settings`, `runtime`, `servers`) and in the
 `tests.support` plugins listed in `pytest_plugins` (the API in process, one-shot workers and the fake
-clock, the sandbox providers). A package or module adjusts them through their parameters, which it
-overrides: `settings_overrides` (fields changed on `settings`), `sandbox_options`, `app_clock`,
-`worker_runtime`.
+clock, the sandbox providers, one handler alone on an in-memory database). A package or module
+adjusts them through their parameters, which it overrides: `settings_overrides` (fields changed on
+`settings`), `sandbox_options`, `app_clock`, `worker_runtime`.
 """
 
 from __future__ import annotations
@@ -53,7 +53,9 @@ SECRET_KEY = "test-secret-key-0123456789abcdef"
 BACKENDS = [name.strip() for name in os.environ.get("SEAWALL_TEST_BACKENDS", "sqlite,postgres,full").split(",")
             if name.strip()]
 
-pytest_plugins = ["tests.support.apps", "tests.support.sandboxes", "tests.support.workers"]
+pytest_plugins = [
+    "tests.support.apps", "tests.support.handlers", "tests.support.sandboxes", "tests.support.workers",
+]
 
 
 def pytest_configure(config: pytest.Config) -> None:
