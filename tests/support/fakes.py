@@ -1,8 +1,9 @@
-"""In-memory test doubles for the outside services behind Seawall's Protocols: a payment provider
+"""In-memory test doubles for the outside services behind Seawall's Protocols — a payment provider
 (`seawall.providers.payments.PaymentProvider`) and a notification channel
-(`seawall.notifications.channels.Channel`). No I/O.
+(`seawall.notifications.channels.Channel`) — and small stand-ins for DNS (`FakeResolver`), a
+monotonic timer (`FakeTimer`) and password hashing (`PlainPasswords`). No I/O.
 
-Each double answers from a script and records every call:
+The provider and the channel answer from a script and record every call:
 - `script(method, *answers)` queues answers for one method, used first in, first out; an answer that
   is an exception instance is raised instead of returned;
 - a call with no scripted answer left raises `UnexpectedCall` (an `AssertionError`), so a test that
@@ -162,3 +163,35 @@ class ScriptedChannel:
 
     async def aclose(self) -> None:
         self.closed = True
+
+
+class FakeResolver:
+    """A webhook URL guard's resolver: host name → addresses from `answers` (tests change them to play
+    DNS changes); any other name raises `OSError`. `asked` records the names looked up."""
+
+    def __init__(self, answers: dict[str, list[str]] | None = None) -> None:
+        self.answers: dict[str, list[str]] = answers if answers is not None else {}
+        self.asked: list[str] = []
+
+    async def resolve(self, host: str, port: int) -> list[str]:
+        self.asked.append(host)
+        if host not in self.answers:
+            raise OSError(f"{host}: name does not resolve")
+        return self.answers[host]
+
+
+class FakeTimer:
+    """A monotonic timer (seconds) that moves only when a test sets `seconds`."""
+
+    def __init__(self, seconds: float = 0.0) -> None:
+        self.seconds = seconds
+
+    def __call__(self) -> float:
+        return self.seconds
+
+
+class PlainPasswords:
+    """Stands in for `seawall.accounts.passwords.Passwords` where nobody logs in: `hash` without argon2."""
+
+    async def hash(self, password: str) -> str:
+        return f"plain:{password}"

@@ -15,16 +15,9 @@ from seawall.accounts.session_cache import SessionCache, register
 from seawall.runtime import Runtime
 from tests.integration.accounts.wire import assert_error, bearer, new_email, sign_up, token_for
 from tests.support.apps import StartApp, asgi_client
+from tests.support.fakes import FakeTimer
 
 TTL_SECONDS = 5.0
-
-
-class FakeTimer:
-    def __init__(self) -> None:
-        self.seconds = 0.0
-
-    def __call__(self) -> float:
-        return self.seconds
 
 
 @dataclass

@@ -13,20 +13,9 @@ from seawall.config import WebhookSettings
 from seawall.kit.clock import FakeClock
 from seawall.runtime import Runtime
 from seawall.webhooks.gateway import WebhookGateway, build_gateway
+from tests.support.fakes import FakeResolver
 
 SCHEDULE_SCALE = 0.0005  # the ~75.6 h schedule in ~136 s of (fake) time: timestamps stay verifiable
-
-
-class FakeResolver:
-    """Host name → addresses; tests change the answers to play DNS changes."""
-
-    def __init__(self) -> None:
-        self.answers: dict[str, list[str]] = {}
-
-    async def resolve(self, host: str, port: int) -> list[str]:
-        if host not in self.answers:
-            raise OSError(f"{host} does not resolve")
-        return self.answers[host]
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from seawall.kit.clock import FakeClock
 from seawall.runtime import Runtime
 from seawall.sandbox.webhook_receiver import WebhookReceiverServer
 from seawall.webhooks.gateway import gateway_of
-from tests.integration.webhooks.conftest import SCHEDULE_SCALE, FakeResolver
+from tests.integration.webhooks.conftest import SCHEDULE_SCALE
 from tests.integration.webhooks.wire import (
     deliver_jobs,
     delivery,
@@ -21,6 +21,7 @@ from tests.integration.webhooks.wire import (
     new_user,
     publish,
 )
+from tests.support.fakes import FakeResolver
 
 RunJobs = Callable[[], Awaitable[None]]
 

@@ -21,17 +21,11 @@ from seawall.jobs import DeferJobError, RetryableJobError
 from seawall.notifications.models import Notification
 from seawall.providers.errors import ProviderRejectedError, ProviderUnavailableError
 from seawall.resilience import CircuitOpenError
+from tests.support.fakes import PlainPasswords
 from tests.support.handlers import HandlerHarness
 
 SEND = "notifications.send"
 _emails = itertools.count(1)
-
-
-class PlainPasswords:
-    """Stands in for argon2: these tests never log in."""
-
-    async def hash(self, password: str) -> str:
-        return f"plain:{password}"
 
 
 async def welcome_notification(handlers: HandlerHarness) -> tuple[str, str]:

@@ -18,18 +18,11 @@ from seawall.payments.gateway import FALLBACK, PRIMARY, build_gateway
 from seawall.payments.models import Payment, Refund
 from seawall.providers.errors import CardDeclinedError, ProviderRejectedError, ProviderUnavailableError
 from seawall.providers.payments import SEAWALL_PAYMENT_ID_KEY
-from tests.support.fakes import ScriptedPaymentProvider, intent, refund
+from tests.support.fakes import PlainPasswords, ScriptedPaymentProvider, intent, refund
 from tests.support.handlers import HandlerHarness
 
 CHARGE, REFUND = "payments.charge", "payments.refund"
 _emails = itertools.count(1)
-
-
-class PlainPasswords:
-    """Stands in for argon2: these tests never log in."""
-
-    async def hash(self, password: str) -> str:
-        return f"plain:{password}"
 
 
 def unavailable(outcome: str = "unknown") -> ProviderUnavailableError:
