@@ -4,8 +4,6 @@ only a 2xx answer counts as delivered."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 import httpx
 import pytest
 
@@ -22,8 +20,7 @@ from tests.integration.webhooks.wire import (
     publish,
 )
 from tests.support.fakes import FakeResolver
-
-RunJobs = Callable[[], Awaitable[None]]
+from tests.support.workers import RunJobs
 
 
 async def test_a_published_event_arrives_signed_with_the_delivery_id(
