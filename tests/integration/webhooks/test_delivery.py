@@ -4,15 +4,13 @@ only a 2xx answer counts as delivered."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 import httpx
 import pytest
 
 from seawall.kit.clock import FakeClock
 from seawall.runtime import Runtime
 from seawall.sandbox.webhook_receiver import WebhookReceiverServer
-from tests.integration.webhooks.conftest import SCHEDULE_SCALE, FakeResolver
+from tests.integration.webhooks.conftest import SCHEDULE_SCALE
 from tests.integration.webhooks.wire import (
     deliver_jobs,
     delivery,
@@ -20,8 +18,8 @@ from tests.integration.webhooks.wire import (
     new_user,
     publish,
 )
-
-RunJobs = Callable[[], Awaitable[None]]
+from tests.support.fakes import FakeResolver
+from tests.support.workers import RunJobs
 
 
 async def test_a_published_event_arrives_signed_with_the_delivery_id(
