@@ -21,7 +21,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from seawall.accounts import repository
-from seawall.accounts.events import PasswordResetIssued, UserActivated
 from seawall.accounts.errors import (
     EmailTakenError,
     InvalidCredentialsError,
@@ -29,6 +28,7 @@ from seawall.accounts.errors import (
     InvalidSessionError,
     PlanPaymentNotDueError,
 )
+from seawall.accounts.events import PasswordResetIssued, UserActivated
 from seawall.accounts.models import AuthSession, PasswordReset, User, UserStatus
 from seawall.accounts.passwords import Passwords
 from seawall.accounts.schemas import UserOut

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from seawall.web.deps import RuntimeDep
+from seawall.web.deps import DatabaseDep, LifecycleDep
 
 router = APIRouter(tags=["health"])
 
@@ -26,15 +26,15 @@ async def livez() -> dict[str, str]:
 @router.get("/readyz", response_model=None,
             responses={200: {"model": ReadinessOut, "description": "Ready for traffic"},
                        503: {"model": ReadinessOut, "description": "Not ready: draining, or the database unreachable"}})
-async def readyz(runtime: RuntimeDep) -> JSONResponse:
+async def readyz(database: DatabaseDep, lifecycle: LifecycleDep) -> JSONResponse:
     checks: dict[str, str] = {}
-    if runtime.draining:
+    if lifecycle.draining:
         checks["draining"] = "shutting down"
     try:
-        await runtime.database.ping()
+        await database.ping()
         checks["database"] = "ok"
     except Exception as exc:  # reported, not raised: readiness is an answer, not an error
         checks["database"] = f"unreachable: {type(exc).__name__}"
-    ready = checks.get("database") == "ok" and not runtime.draining
+    ready = checks.get("database") == "ok" and not lifecycle.draining
     return JSONResponse({"status": "ready" if ready else "not_ready", "checks": checks},
                         status_code=200 if ready else 503)

@@ -14,7 +14,7 @@ from seawall.notifications.schemas import (
     PreferencesIn,
     PreferencesOut,
 )
-from seawall.web.deps import ReadSessionDep, RuntimeDep, SessionDep
+from seawall.web.deps import ClockDep, ReadSessionDep, SessionDep
 from seawall.web.errors import error_responses
 
 router = APIRouter(prefix="/v1", tags=["notifications"])
@@ -41,9 +41,9 @@ async def get_preferences(principal: CurrentPrincipal, session: ReadSessionDep) 
 
 
 @router.put("/me/notification-preferences", responses=error_responses(401, 413, 422, 429, 503))
-async def put_preferences(body: PreferencesIn, principal: CurrentPrincipal, runtime: RuntimeDep,
+async def put_preferences(body: PreferencesIn, principal: CurrentPrincipal, clock: ClockDep,
                           session: SessionDep) -> PreferencesOut:
     """Replace the channels used for this user's notifications (idempotent by nature: a PUT)."""
-    preference = await service.set_preferences(session, clock=runtime.clock, user_id=principal.user.id,
+    preference = await service.set_preferences(session, clock=clock, user_id=principal.user.id,
                                                channels=sorted(set(body.channels)), phone_number=body.phone_number)
     return PreferencesOut(channels=list(preference.channels), phone_number=preference.phone_number)

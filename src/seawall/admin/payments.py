@@ -6,15 +6,15 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from seawall.web.deps import AdminDep, RuntimeDep
+from seawall.payments.deps import PaymentGatewayDep
+from seawall.web.deps import AdminDep
 from seawall.web.errors import error_responses
 
 router = APIRouter(prefix="/admin/providers", tags=["admin"], dependencies=[AdminDep])
 
 
 @router.get("", responses=error_responses(401, 404, 429, 503))
-async def provider_status(runtime: RuntimeDep) -> dict[str, Any]:
-    gateway = runtime.payments
+async def provider_status(gateway: PaymentGatewayDep) -> dict[str, Any]:
     return {
         "routes": {
             name: {
