@@ -48,8 +48,6 @@ from tests.support.services import (
     unique_prefix,
 )
 
-pytest_plugins = ["tests.support.openapi_coverage"]  # the OpenAPI schema against the answers seen
-
 ADMIN_KEY = "test-admin-key-0123456789"
 SECRET_KEY = "test-secret-key-0123456789abcdef"
 BACKENDS = [name.strip() for name in os.environ.get("SEAWALL_TEST_BACKENDS", "sqlite,postgres,full").split(",")
@@ -57,6 +55,7 @@ BACKENDS = [name.strip() for name in os.environ.get("SEAWALL_TEST_BACKENDS", "sq
 
 pytest_plugins = [
     "tests.support.apps", "tests.support.handlers", "tests.support.sandboxes", "tests.support.workers",
+    "tests.support.openapi_coverage",  # fails the run on an answer the OpenAPI schema does not declare
 ]
 
 
