@@ -15,7 +15,6 @@ from seawall.db import guarded_insert
 from seawall.jobs import enqueue
 from seawall.kit.clock import Clock
 from seawall.kit.ids import new_id
-from seawall.kit.pagination import decode_cursor, page_of
 from seawall.notifications import repository
 from seawall.notifications.events import NotificationEvent, PasswordReset
 from seawall.notifications.models import Notification, NotificationPreference, NotificationStatus
@@ -79,8 +78,6 @@ async def preferences(session: AsyncSession, *, user_id: str) -> NotificationPre
 
 async def list_notifications(session: AsyncSession, *, user_id: str, limit: int, cursor: str | None
                              ) -> tuple[list[Notification], str | None]:
-    after = decode_cursor(cursor, prefix="ntf_") if cursor else None
-    rows = await repository.list_of(session, user_id=user_id, limit=limit + 1, after=after)
-    return page_of(rows, limit)
+    return await repository.list_of(session, user_id=user_id, limit=limit, cursor=cursor)
 
 

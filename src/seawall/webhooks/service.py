@@ -23,7 +23,6 @@ from seawall.errors import BadRequestError
 from seawall.jobs import enqueue
 from seawall.kit.clock import Clock
 from seawall.kit.ids import new_id
-from seawall.kit.pagination import decode_cursor, page_of
 from seawall.webhooks import repository
 from seawall.webhooks.catalogue import EVENT_TYPES
 from seawall.webhooks.errors import (
@@ -125,9 +124,7 @@ async def get_endpoint_of(session: AsyncSession, *, user_id: str, endpoint_id: s
 
 async def list_endpoints_of(session: AsyncSession, *, user_id: str, limit: int, cursor: str | None
                             ) -> tuple[list[WebhookEndpoint], str | None]:
-    after = decode_cursor(cursor, prefix="we_") if cursor else None
-    rows = await repository.list_endpoints_of(session, user_id=user_id, limit=limit + 1, after=after)
-    return page_of(rows, limit)
+    return await repository.list_endpoints_of(session, user_id=user_id, limit=limit, cursor=cursor)
 
 
 async def delete_endpoint_of(session: AsyncSession, *, user_id: str, endpoint_id: str) -> None:
@@ -144,10 +141,8 @@ async def list_deliveries_of(session: AsyncSession, *, user_id: str, endpoint_id
         allowed = ", ".join(s.value for s in DeliveryStatus)
         raise BadRequestError(f"status must be one of {allowed}", details={"status": status})
     await get_endpoint_of(session, user_id=user_id, endpoint_id=endpoint_id)
-    after = decode_cursor(cursor, prefix="msg_") if cursor else None
-    rows = await repository.list_deliveries_of(session, endpoint_id=endpoint_id, status=status, limit=limit + 1,
-                                               after=after)
-    return page_of(rows, limit)
+    return await repository.list_deliveries_of(session, endpoint_id=endpoint_id, status=status, limit=limit,
+                                               cursor=cursor)
 
 
 async def get_delivery_of(session: AsyncSession, *, user_id: str, endpoint_id: str, delivery_id: str,
