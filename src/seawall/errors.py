@@ -50,10 +50,6 @@ class BadRequestError(SeawallError):
     error_type = "bad_request"
 
 
-class IdempotencyKeyError(BadRequestError):
-    error_type = "idempotency_key_invalid"
-
-
 class UnauthorizedError(SeawallError):
     status_code = 401
     error_type = "unauthorized"
@@ -74,8 +70,10 @@ class ConflictError(SeawallError):
     error_type = "conflict"
 
 
-class IdempotencyInFlightError(ConflictError):
-    error_type = "idempotency_in_flight"
+class IllegalTransitionError(ConflictError):
+    """A status change its state machine's table does not allow (see `kit.transitions`)."""
+
+    error_type = "illegal_transition"
 
 
 class PayloadTooLargeError(SeawallError):
@@ -86,10 +84,6 @@ class PayloadTooLargeError(SeawallError):
 class UnprocessableError(SeawallError):
     status_code = 422
     error_type = "unprocessable"
-
-
-class IdempotencyMismatchError(UnprocessableError):
-    error_type = "idempotency_key_reused"
 
 
 class ServiceUnavailableError(SeawallError):
