@@ -32,6 +32,7 @@ from seawall.accounts.models import AuthSession, PasswordReset, User, UserStatus
 from seawall.accounts.passwords import Passwords
 from seawall.accounts.schemas import UserOut
 from seawall.accounts.session_cache import evict_on_commit
+from seawall.accounts.state import check_user_transition
 from seawall.cache import CacheKey, ReadCache, invalidate_on_commit, track
 from seawall.db import Database, guarded_insert
 from seawall.errors import NotFoundError
@@ -117,7 +118,7 @@ async def retry_plan_payment(session: AsyncSession, *, clock: Clock, user_id: st
     user = await get_user(session, user_id)
     if user.status != UserStatus.PAYMENT_FAILED or user.plan is None:
         raise PlanPaymentNotDueError(f"there is no failed plan payment to retry (account is {user.status})")
-    user.status = UserStatus.PENDING_PAYMENT
+    user.status = check_user_transition(user.status, UserStatus.PENDING_PAYMENT)
     user.updated_at = clock.now()
     return await _charge_plan(session, clock=clock, user=user, plan=plans.plan_by_code(user.plan),
                               payment_method=payment_method)
@@ -128,7 +129,7 @@ async def record_signup_payment(session: AsyncSession, *, clock: Clock, user_id:
     user = await repository.get_user(session, user_id)
     if user is None or user.status != UserStatus.PENDING_PAYMENT:
         return
-    user.status = UserStatus.ACTIVE if paid else UserStatus.PAYMENT_FAILED
+    user.status = check_user_transition(user.status, UserStatus.ACTIVE if paid else UserStatus.PAYMENT_FAILED)
     user.updated_at = clock.now()
     await session.flush()
 

@@ -8,7 +8,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from seawall.kit.repository import Repository
 from seawall.notifications.models import Notification, NotificationPreference
 
-
 notifications = Repository(Notification, id_prefix="ntf_")
 get = notifications.get
 
