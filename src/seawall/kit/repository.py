@@ -2,7 +2,7 @@
 
     payments = Repository(Payment, id_prefix="pay_")
     payment = await payments.get(session, "pay_1", for_update=True)         # Payment | None
-    rows, next_cursor = await payments.page(session, Payment.user_id == user_id,
+    rows, next_cursor = await payments.page(session, where=[Payment.user_id == user_id],
                                             limit=50, cursor=None)          # newest first
 
 `get` always reloads the row from the database (`populate_existing`), so a row already in the
@@ -18,6 +18,7 @@ this table's raises `pagination.InvalidCursorError` before any query runs.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import ClassVar, Generic, Protocol, TypeVar
 
@@ -58,7 +59,7 @@ class Repository(Generic[Model]):
         return or_(self.model.created_at < created_at,
                    and_(self.model.created_at == created_at, self.model.id < row_id))
 
-    async def page(self, session: AsyncSession, *where: ColumnElement[bool], limit: int,
+    async def page(self, session: AsyncSession, *, where: Sequence[ColumnElement[bool]], limit: int,
                    cursor: str | None) -> tuple[list[Model], str | None]:
         """Up to `limit` rows matching every condition in `where`, newest first, starting after
         `cursor` (from the start when None), and the next page's cursor (None on the last page)."""

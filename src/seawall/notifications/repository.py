@@ -24,4 +24,4 @@ async def preferences_of(session: AsyncSession, user_id: str) -> NotificationPre
 async def list_of(session: AsyncSession, *, user_id: str, limit: int, cursor: str | None
                   ) -> tuple[list[Notification], str | None]:
     """A user's notifications, newest first: one keyset page and the next page's cursor."""
-    return await notifications.page(session, Notification.user_id == user_id, limit=limit, cursor=cursor)
+    return await notifications.page(session, where=[Notification.user_id == user_id], limit=limit, cursor=cursor)

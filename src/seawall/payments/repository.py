@@ -28,7 +28,7 @@ get_refund = refunds.get
 async def list_payments_of(session: AsyncSession, *, user_id: str, limit: int, cursor: str | None
                            ) -> tuple[list[Payment], str | None]:
     """A user's payments, newest first: one keyset page and the next page's cursor."""
-    return await payments.page(session, Payment.user_id == user_id, limit=limit, cursor=cursor)
+    return await payments.page(session, where=[Payment.user_id == user_id], limit=limit, cursor=cursor)
 
 
 async def reserved_refund_total(session: AsyncSession, *, payment_id: str) -> int:

@@ -27,7 +27,7 @@ async def count_endpoints_of(session: AsyncSession, *, user_id: str) -> int:
 async def list_endpoints_of(session: AsyncSession, *, user_id: str, limit: int, cursor: str | None
                             ) -> tuple[list[WebhookEndpoint], str | None]:
     """A user's endpoints, newest first: one keyset page and the next page's cursor."""
-    return await endpoints.page(session, WebhookEndpoint.user_id == user_id, limit=limit, cursor=cursor)
+    return await endpoints.page(session, where=[WebhookEndpoint.user_id == user_id], limit=limit, cursor=cursor)
 
 
 async def active_endpoints_of(session: AsyncSession, *, user_id: str) -> list[WebhookEndpoint]:
@@ -65,7 +65,7 @@ async def list_deliveries_of(session: AsyncSession, *, endpoint_id: str, status:
     conditions = [WebhookDelivery.endpoint_id == endpoint_id]
     if status is not None:
         conditions.append(WebhookDelivery.status == status)
-    return await deliveries.page(session, *conditions, limit=limit, cursor=cursor)
+    return await deliveries.page(session, where=conditions, limit=limit, cursor=cursor)
 
 
 async def failed_deliveries_since(session: AsyncSession, *, endpoint_id: str, since: datetime,
