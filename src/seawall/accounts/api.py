@@ -41,7 +41,7 @@ async def create_signup(body: SignupIn, runtime: RuntimeDep, idempotency: Idempo
         )
         return SignupOut(
             user=UserOut.model_validate(signed_up.user),
-            payment=PaymentOut.model_validate(signed_up.payment) if signed_up.payment else None,
+            payment=signed_up.payment,
         )
 
     return await idempotency.run(
@@ -82,9 +82,8 @@ async def retry_plan_payment(
 ) -> JSONResponse:
     """Pay for the plan again after a failed sign-up charge (e.g. with another card)."""
     async def operation(session: AsyncSession) -> PaymentOut:
-        payment = await service.retry_plan_payment(
+        return await service.retry_plan_payment(
             session, clock=runtime.clock, user_id=principal.user.id, payment_method=body.payment_method)
-        return PaymentOut.model_validate(payment)
 
     return await idempotency.run(
         scope=principal.user.id, body=body.model_dump(mode="json"), status_code=202, operation=operation)

@@ -26,6 +26,9 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     status: Mapped[str] = mapped_column(String(32))
     plan: Mapped[str | None] = mapped_column(String(32))
+    # The payment that pays for `plan` (the sign-up's, or the latest retry's): its settlement decides
+    # `pending_payment` → `active` / `payment_failed`.
+    plan_payment_id: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

@@ -2,7 +2,7 @@
 
 No user enumeration: login answers the same for an unknown email and a wrong password (and spends
 the same Argon2 work), and a password-reset request is accepted identically for any email: the
-lookup happens later, inside the `notifications.password_reset` job.
+lookup happens later, inside the `accounts.send_password_reset` job.
 
 Reset tokens are derived, not stored: token = HMAC-SHA256(server secret, reset request id). A job
 that runs twice sends the same token under the same Message-ID, and the database holds only the
@@ -28,6 +28,7 @@ from seawall.accounts.errors import (
     InvalidSessionError,
     PlanPaymentNotDueError,
 )
+from seawall.accounts.events import PasswordResetIssued, UserActivated
 from seawall.accounts.models import AuthSession, PasswordReset, User, UserStatus
 from seawall.accounts.passwords import Passwords
 from seawall.accounts.schemas import UserOut
@@ -36,18 +37,17 @@ from seawall.accounts.state import check_user_transition
 from seawall.cache import CacheKey, ReadCache, invalidate_on_commit, track
 from seawall.db import Database, guarded_insert
 from seawall.errors import NotFoundError
+from seawall.events import publish
 from seawall.jobs import enqueue
 from seawall.kit.clock import Clock
 from seawall.kit.ids import new_id
 from seawall.kit.tokens import new_token, token_digest
-from seawall.notifications import service as notifications
-from seawall.notifications.events import Welcome
 from seawall.payments import plans
 from seawall.payments import service as payments
-from seawall.payments.models import Payment
+from seawall.payments.schemas import PaymentOut
 
-PASSWORD_RESET_JOB = "notifications.password_reset"
-SIGNUP_PURPOSE_PREFIX = "signup:"
+PASSWORD_RESET_JOB = "accounts.send_password_reset"
+PASSWORD_RESET_JOB_ALIASES = ("notifications.password_reset",)  # its name before version 0.11
 
 
 def user_view_key(user_id: str) -> CacheKey:
@@ -68,7 +68,7 @@ class IssuedPasswordReset:
 @dataclass(frozen=True)
 class SignedUp:
     user: User
-    payment: Payment | None
+    payment: PaymentOut | None
 
 
 async def sign_up(
@@ -78,7 +78,8 @@ async def sign_up(
     """Create the user; with a plan, also its payment and charge job, all in the caller's transaction.
 
     A paid sign-up starts `pending_payment` and becomes `active` when the charge succeeds
-    (`payment_failed` otherwise; the user can then pay with another method).
+    (`payment_failed` otherwise; the user can then pay with another method): see `subscribers`.
+    A free sign-up is `active` at once and announces `UserActivated`.
     """
     chosen_plan = plans.plan_by_code(plan) if plan is not None else None
     password_hash = await passwords.hash(password)  # before the first query: no lock held meanwhile
@@ -99,20 +100,23 @@ async def sign_up(
     if chosen_plan is not None and payment_method is not None:
         payment = await _charge_plan(session, clock=clock, user=user, plan=chosen_plan, payment_method=payment_method)
     else:
-        await notifications.notify(session, Welcome(user_id=user.id), clock=clock)  # paid: once the charge succeeds
+        await publish(session, UserActivated(user_id=user.id, plan=user.plan), clock=clock)
     return SignedUp(user=user, payment=payment)
 
 
 async def _charge_plan(session: AsyncSession, *, clock: Clock, user: User, plan: plans.Plan,
-                       payment_method: str) -> Payment:
-    return await payments.create_payment(
+                       payment_method: str) -> PaymentOut:
+    """Create the plan's payment (its charge job queued) and make it the one the account waits for."""
+    payment = await payments.create_payment(
         session, clock=clock, user_id=user.id, amount=plan.amount, currency=plan.currency,
-        payment_method=payment_method, description=plan.description,
-        purpose=f"{SIGNUP_PURPOSE_PREFIX}{plan.code}",
+        payment_method=payment_method, description=plan.description, purpose=f"plan:{plan.code}",
     )
+    user.plan_payment_id = payment.id
+    return PaymentOut.model_validate(payment)
 
 
-async def retry_plan_payment(session: AsyncSession, *, clock: Clock, user_id: str, payment_method: str) -> Payment:
+async def retry_plan_payment(session: AsyncSession, *, clock: Clock, user_id: str, payment_method: str
+                             ) -> PaymentOut:
     """A user whose sign-up charge failed pays again (with another method); the status is read in
     this transaction, never from the caller's (possibly cached) principal."""
     user = await get_user(session, user_id)
@@ -122,16 +126,6 @@ async def retry_plan_payment(session: AsyncSession, *, clock: Clock, user_id: st
     user.updated_at = clock.now()
     return await _charge_plan(session, clock=clock, user=user, plan=plans.plan_by_code(user.plan),
                               payment_method=payment_method)
-
-
-async def record_signup_payment(session: AsyncSession, *, clock: Clock, user_id: str, paid: bool) -> None:
-    """Called when a sign-up charge settles: `pending_payment` → `active` or `payment_failed`."""
-    user = await repository.get_user(session, user_id)
-    if user is None or user.status != UserStatus.PENDING_PAYMENT:
-        return
-    user.status = check_user_transition(user.status, UserStatus.ACTIVE if paid else UserStatus.PAYMENT_FAILED)
-    user.updated_at = clock.now()
-    await session.flush()
 
 
 async def log_in(
@@ -200,7 +194,8 @@ def derive_reset_token(secret_key: bytes, request_id: str) -> str:
 async def issue_password_reset(
     session: AsyncSession, *, clock: Clock, secret_key: bytes, ttl: timedelta, request_id: str, email: str
 ) -> IssuedPasswordReset | None:
-    """Record the reset (once per request id); None when no account has this email."""
+    """Record the reset (once per request id) and announce `PasswordResetIssued`; None when no
+    account has this email. Safe to run again: the same request id gives the same reset and token."""
     user = await repository.find_user_by_email(session, email)
     if user is None:
         return None
@@ -213,6 +208,7 @@ async def issue_password_reset(
         )
         session.add(reset)
         await session.flush()
+    await publish(session, PasswordResetIssued(user_id=user.id, reset_id=reset.id), clock=clock)
     return IssuedPasswordReset(reset_id=reset.id, email=user.email, token=token, expires_at=reset.expires_at)
 
 

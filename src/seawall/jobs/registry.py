@@ -50,25 +50,30 @@ class JobRegistry:
         timeout_seconds: float = 300.0,
         permanent_errors: tuple[type[BaseException], ...] = (),
         every_seconds: float | None = None,
+        aliases: tuple[str, ...] = (),
     ) -> Callable[[Handler], Handler]:
-        if "." not in name:
-            raise ValueError(f"job kinds are named '<domain>.<verb>', got {name!r}")
+        """Register `name`; each of `aliases` (a kind's former names) runs the same handler, so jobs
+        queued by an earlier version under an old name still run after an upgrade."""
+        for kind_name in (name, *aliases):
+            if "." not in kind_name:
+                raise ValueError(f"job kinds are named '<domain>.<verb>', got {kind_name!r}")
 
         def register(function: Handler) -> Handler:
-            existing = self.kinds.get(name)
-            if existing is not None and existing.handler is not function:
-                raise ValueError(f"job kind {name!r} is already registered")
-            self.kinds[name] = JobKind(
-                name=name,
-                queue=queue,
-                handler=function,
-                max_attempts=max_attempts,
-                backoff_base_seconds=backoff_base_seconds,
-                backoff_cap_seconds=backoff_cap_seconds,
-                timeout_seconds=timeout_seconds,
-                permanent_errors=permanent_errors,
-                every_seconds=every_seconds,
-            )
+            for kind_name in (name, *aliases):
+                existing = self.kinds.get(kind_name)
+                if existing is not None and existing.handler is not function:
+                    raise ValueError(f"job kind {kind_name!r} is already registered")
+                self.kinds[kind_name] = JobKind(
+                    name=kind_name,
+                    queue=queue,
+                    handler=function,
+                    max_attempts=max_attempts,
+                    backoff_base_seconds=backoff_base_seconds,
+                    backoff_cap_seconds=backoff_cap_seconds,
+                    timeout_seconds=timeout_seconds,
+                    permanent_errors=permanent_errors,
+                    every_seconds=every_seconds,
+                )
             return function
 
         return register

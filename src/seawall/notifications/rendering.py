@@ -6,7 +6,7 @@ Each notification has three files under `templates/`: `<name>.subject.txt`, `<na
 `StrictUndefined` makes a missing variable an error rather than an empty string. The subject is
 collapsed to one line.
 
-The variables each template uses are the ones `notifications.context.template_context` supplies:
+The variables each template uses are the ones `notifications.template_data.template_data` supplies:
 
     every notification    email
     welcome               plan

@@ -1,9 +1,10 @@
-"""Notifying: called by other domains inside their own transaction.
+"""Notifying, inside the transaction of the change that caused it.
 
-`notify(session, event)` writes one notification record per channel the user wants (email by
-default) and one `notifications.send` job per record, in the caller's transaction: the notification
-exists if and only if the change that caused it committed. The same event notified twice (a
-handler running again) finds the existing records: one message per event and channel.
+`notify(session, message)` — called by `subscribers` when another domain announces an event —
+writes one notification record per channel the user wants (email by default) and one
+`notifications.send` job per record, in the caller's transaction: the notification exists if and
+only if the change that caused it committed. The same message notified twice (a handler running
+again) finds the existing records: one message per key and channel.
 """
 
 from __future__ import annotations
@@ -16,37 +17,39 @@ from seawall.jobs import enqueue
 from seawall.kit.clock import Clock
 from seawall.kit.ids import new_id
 from seawall.notifications import repository
-from seawall.notifications.events import NotificationEvent, PasswordReset
+from seawall.notifications.messages import NotificationMessage, PasswordResetEmail
 from seawall.notifications.models import Notification, NotificationPreference, NotificationStatus
 
 SEND_JOB = "notifications.send"
 DEFAULT_CHANNELS = ("email",)
 
 
-async def channels_for(session: AsyncSession, event: NotificationEvent) -> list[str]:
-    if isinstance(event, PasswordReset) or event.user_id is None:
+async def channels_for(session: AsyncSession, message: NotificationMessage) -> list[str]:
+    if isinstance(message, PasswordResetEmail) or message.user_id is None:
         return ["email"]  # secrets go only to the address that asked for them
-    preference = await repository.preferences_of(session, event.user_id)
+    preference = await repository.preferences_of(session, message.user_id)
     return list(preference.channels) if preference is not None else list(DEFAULT_CHANNELS)
 
 
-async def notify(session: AsyncSession, event: NotificationEvent, *, clock: Clock) -> list[Notification]:
+async def notify(session: AsyncSession, message: NotificationMessage, *, clock: Clock) -> list[Notification]:
     created = []
-    for channel in await channels_for(session, event):
-        existing = await repository.find(session, event_key=event.key, channel=channel)
+    # Only the fields given: a message without its data (ids only) stays recognizable as such.
+    payload = {"type": message.type, **message.model_dump(mode="json", exclude_unset=True)}
+    for channel in await channels_for(session, message):
+        existing = await repository.find(session, event_key=message.key, channel=channel)
         if existing is not None:
             created.append(existing)
             continue
         notification = Notification(
-            id=new_id("ntf"), user_id=event.user_id, event_type=event.type, event_key=event.key, channel=channel,
-            payload=event.model_dump(mode="json"), status=NotificationStatus.PENDING, attempts=0,
+            id=new_id("ntf"), user_id=message.user_id, event_type=message.type, event_key=message.key,
+            channel=channel, payload=payload, status=NotificationStatus.PENDING, attempts=0,
             created_at=clock.now(),
         )
         try:
             async with guarded_insert(session):
                 session.add(notification)
         except IntegrityError:  # a concurrent transaction notified the same event first
-            existing = await repository.find(session, event_key=event.key, channel=channel)
+            existing = await repository.find(session, event_key=message.key, channel=channel)
             if existing is None:
                 raise
             created.append(existing)

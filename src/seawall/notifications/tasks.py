@@ -1,7 +1,5 @@
 """Notification job handlers.
 
-- `notifications.password_reset`: looks the account up (the API answered the same for any email),
-  records the reset and notifies — all in the job's transaction; nothing leaves the process here.
 - `notifications.send`: renders one notification and delivers it through its channel, passing the
   notification id as the stable message id. A permanent refusal marks it `failed`; a transient
   error is recorded on the notification and retried by the job engine; success marks it `sent` in
@@ -10,33 +8,16 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-from seawall.accounts import service as accounts
 from seawall.jobs import DeferJobError, JobContext, PermanentJobError, RetryableJobError, job_handler
-from seawall.notifications import context as message_context
-from seawall.notifications import repository, service
+from seawall.notifications import repository
 from seawall.notifications.channels import Channel
-from seawall.notifications.events import PasswordReset, event_from_payload
+from seawall.notifications.messages import message_from_payload
 from seawall.notifications.models import NotificationStatus
 from seawall.notifications.rendering import render
 from seawall.notifications.state import check_notification_transition
+from seawall.notifications.template_data import recipient_of, template_data
 from seawall.providers.errors import ProviderRejectedError, ProviderUnavailableError
 from seawall.resilience import CallRejectedError
-
-
-@job_handler("notifications.password_reset", queue="notifications", max_attempts=8)
-async def issue_password_reset(ctx: JobContext) -> None:
-    issued = await accounts.issue_password_reset(
-        ctx.session, clock=ctx.clock, secret_key=ctx.runtime.secret_key,
-        ttl=timedelta(minutes=ctx.settings.password_reset_ttl_minutes),
-        request_id=str(ctx.payload["request_id"]), email=str(ctx.payload["email"]),
-    )
-    if issued is None:
-        return  # no account: nothing to send, and the API answered exactly as for a real one
-    user = await accounts.find_user_by_email(ctx.session, issued.email)
-    assert user is not None
-    await service.notify(ctx.session, PasswordReset(user_id=user.id, reset_id=issued.reset_id), clock=ctx.clock)
 
 
 @job_handler("notifications.send", queue="notifications", max_attempts=10, backoff_base_seconds=2.0,
@@ -51,10 +32,9 @@ async def send_notification(ctx: JobContext) -> None:
             raise PermanentJobError(f"notification {notification_id} does not exist")
         if notification.status != NotificationStatus.PENDING:
             return
-        event = event_from_payload(notification.payload)
-        recipient = await message_context.recipient_of(session, event)
-        template = await message_context.template_context(session, event, secret_key=ctx.runtime.secret_key,
-                                                           recipient=recipient)
+        message = message_from_payload(notification.payload)
+        recipient = await recipient_of(session, message)
+        template = await template_data(session, message, secret_key=ctx.runtime.secret_key, recipient=recipient)
         channel_name = notification.channel
     channels: dict[str, Channel] = ctx.runtime.channels
     channel = channels.get(channel_name)
@@ -62,7 +42,7 @@ async def send_notification(ctx: JobContext) -> None:
         await _finish(ctx, notification_id, status=NotificationStatus.FAILED,
                       error=f"channel {channel_name} cannot reach this user")
         return
-    rendered = render(event.type, template)
+    rendered = render(message.type, template)
     try:
         provider_id = await channel.send(message_id=notification_id, recipient=recipient, rendered=rendered,
                                          event=notification.payload, session=ctx.session,
@@ -73,10 +53,10 @@ async def send_notification(ctx: JobContext) -> None:
     except CallRejectedError as refused:
         raise DeferJobError(f"{channel_name}: {refused.message}", retry_after=refused.retry_after) from None
     except (ProviderUnavailableError, TimeoutError) as unavailable:
-        message = unavailable.message if isinstance(unavailable, ProviderUnavailableError) else "timed out"
-        await _record_attempt(ctx, notification_id, error=message)
+        reason = unavailable.message if isinstance(unavailable, ProviderUnavailableError) else "timed out"
+        await _record_attempt(ctx, notification_id, error=reason)
         retry_after = unavailable.retry_after if isinstance(unavailable, ProviderUnavailableError) else None
-        raise RetryableJobError(f"{channel_name}: {message}", retry_after=retry_after) from None
+        raise RetryableJobError(f"{channel_name}: {reason}", retry_after=retry_after) from None
     await _finish(ctx, notification_id, status=NotificationStatus.SENT, error=None, provider_id=provider_id)
 
 

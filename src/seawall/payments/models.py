@@ -20,7 +20,7 @@ class Payment(Base):
     currency: Mapped[str] = mapped_column(String(3))
     payment_method: Mapped[str] = mapped_column(String(100))
     description: Mapped[str | None] = mapped_column(String(500))
-    purpose: Mapped[str] = mapped_column(String(32))  # "charge" or "signup:<plan>"
+    purpose: Mapped[str] = mapped_column(String(32))  # a label for people ("charge", "plan:<code>"); no rule reads it
     status: Mapped[str] = mapped_column(String(24))
     provider: Mapped[str | None] = mapped_column(String(32))  # the route it was sent to; sticky once sent
     provider_outcome_unknown: Mapped[bool] = mapped_column(default=False)  # a send may have reached it

@@ -2,22 +2,24 @@
 
 Used by the charge and refund jobs and by reconciliation, always inside the caller's transaction,
 always under a row lock on the payment, and always idempotent: settling an already settled payment
-changes nothing.
+changes nothing and announces nothing.
+
+Settlement knows nothing of what other domains do with a payment: it announces `PaymentSucceeded`,
+`PaymentFailed` or `RefundIssued` (`payments.events`) and their subscribers (activating a paid
+sign-up, the receipt, the webhook event) run in the same transaction.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypedDict
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from seawall.accounts import service as accounts
-from seawall.accounts.service import SIGNUP_PURPOSE_PREFIX
 from seawall.errors import NotFoundError
+from seawall.events import publish
 from seawall.kit.clock import Clock
-from seawall.notifications import service as notifications
-from seawall.notifications.events import PaymentFailed, PaymentReceipt, RefundIssued, Welcome
 from seawall.payments import ledger, repository
+from seawall.payments.events import PaymentFailed, PaymentSucceeded, RefundIssued
 from seawall.payments.models import Payment
 from seawall.payments.state import (
     SETTLED_STATUSES,
@@ -26,7 +28,6 @@ from seawall.payments.state import (
     check_payment_transition,
     check_refund_transition,
 )
-from seawall.webhooks import service as webhooks
 
 
 async def _locked_payment(session: AsyncSession, payment_id: str) -> Payment:
@@ -37,7 +38,7 @@ async def _locked_payment(session: AsyncSession, payment_id: str) -> Payment:
 
 
 async def settle_succeeded(session: AsyncSession, *, clock: Clock, payment_id: str, intent_id: str) -> bool:
-    """Mark captured, write the ledger, activate a paid sign-up. False when it was already settled."""
+    """Mark captured, write the ledger, announce `PaymentSucceeded`. False when it was already settled."""
     payment = await _locked_payment(session, payment_id)
     if payment.status in SETTLED_STATUSES:
         return False
@@ -49,20 +50,29 @@ async def settle_succeeded(session: AsyncSession, *, clock: Clock, payment_id: s
     payment.failure_code = payment.failure_message = None
     payment.updated_at = now
     ledger.record_charge(session, payment, now=now)
-    if payment.purpose.startswith(SIGNUP_PURPOSE_PREFIX):
-        await accounts.record_signup_payment(session, clock=clock, user_id=payment.user_id, paid=True)
-        await notifications.notify(session, Welcome(user_id=payment.user_id), clock=clock)
-    await notifications.notify(session, PaymentReceipt(user_id=payment.user_id, payment_id=payment.id), clock=clock)
-    await webhooks.publish_event(session, clock=clock, user_id=payment.user_id, event_type="payment.succeeded",
-                                 data=_payment_data(payment), dedup_key=f"payment.succeeded:{payment.id}")
     await session.flush()
+    await publish(session, PaymentSucceeded(**_as_it_stands(payment)), clock=clock)
     return True
 
 
-def _payment_data(payment: Payment) -> dict[str, Any]:
-    return {"payment_id": payment.id, "amount": payment.amount, "currency": payment.currency,
-            "status": payment.status, "amount_refunded": payment.amount_refunded,
-            "failure_code": payment.failure_code}
+class _PaymentFields(TypedDict):
+    payment_id: str
+    user_id: str
+    amount: int
+    currency: str
+    description: str | None
+    status: str
+    amount_refunded: int
+    failure_code: str | None
+    failure_message: str | None
+
+
+def _as_it_stands(payment: Payment) -> _PaymentFields:
+    """The `PaymentEvent` fields of `payment` after the change."""
+    return {"payment_id": payment.id, "user_id": payment.user_id, "amount": payment.amount,
+            "currency": payment.currency, "description": payment.description, "status": payment.status,
+            "amount_refunded": payment.amount_refunded, "failure_code": payment.failure_code,
+            "failure_message": payment.failure_message}
 
 
 async def settle_failed(session: AsyncSession, *, clock: Clock, payment_id: str, code: str | None,
@@ -75,12 +85,8 @@ async def settle_failed(session: AsyncSession, *, clock: Clock, payment_id: str,
     payment.failure_message = message[:1000]
     payment.provider_intent_id = intent_id or payment.provider_intent_id
     payment.updated_at = clock.now()
-    if payment.purpose.startswith(SIGNUP_PURPOSE_PREFIX):
-        await accounts.record_signup_payment(session, clock=clock, user_id=payment.user_id, paid=False)
-    await notifications.notify(session, PaymentFailed(user_id=payment.user_id, payment_id=payment.id), clock=clock)
-    await webhooks.publish_event(session, clock=clock, user_id=payment.user_id, event_type="payment.failed",
-                                 data=_payment_data(payment), dedup_key=f"payment.failed:{payment.id}")
     await session.flush()
+    await publish(session, PaymentFailed(**_as_it_stands(payment)), clock=clock)
     return True
 
 
@@ -107,12 +113,9 @@ async def settle_refund(session: AsyncSession, *, clock: Clock, refund_id: str, 
         payment.status, PaymentStatus.REFUNDED if fully else PaymentStatus.PARTIALLY_REFUNDED)
     payment.updated_at = now
     ledger.record_refund(session, payment, refund, now=now)
-    await notifications.notify(session, RefundIssued(user_id=payment.user_id, payment_id=payment.id,
-                                                     refund_id=refund.id), clock=clock)
-    await webhooks.publish_event(session, clock=clock, user_id=payment.user_id, event_type="refund.created",
-                                 data={"refund_id": refund.id, "amount": refund.amount, **_payment_data(payment)},
-                                 dedup_key=f"refund.created:{refund.id}")
     await session.flush()
+    await publish(session, RefundIssued(**_as_it_stands(payment), refund_id=refund.id, refund_amount=refund.amount),
+                  clock=clock)
     return True
 
 

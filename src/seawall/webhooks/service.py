@@ -1,6 +1,7 @@
 """Webhooks use cases. Services flush; the request or job boundary commits.
 
-- `publish_event` is how other domains emit events: inside *their* transaction it writes the event,
+- `publish_event` records a webhook event (called by `subscribers` when another domain announces a
+  change, and by the webhook notification channel): inside the caller's transaction it writes the event,
   one delivery per active endpoint of that user subscribed to the type, and one `webhooks.deliver`
   job per delivery, so the event is sent if and only if their change commits.
 - Endpoints belong to one user; another user's endpoint (and its deliveries) does not exist for you

@@ -14,6 +14,7 @@ import httpx
 from sqlalchemy import text, update
 
 from seawall.config import Settings
+from seawall.jobs import enqueue
 from seawall.jobs.models import Job, JobStatus
 from seawall.kit.clock import FakeClock
 from seawall.runtime import Runtime
@@ -175,7 +176,7 @@ async def test_running_the_reset_job_twice_sends_one_message_with_the_same_id_an
     async with runtime.database.transaction() as session:
         requeued = await session.execute(
             update(Job)
-            .where(Job.kind.in_(["notifications.password_reset", "notifications.send"]))
+            .where(Job.kind.in_(["accounts.send_password_reset", "notifications.send"]))
             .values(status=JobStatus.QUEUED, finished_at=None)
         )
         assert requeued.rowcount >= 2  # type: ignore[attr-defined]
@@ -184,7 +185,7 @@ async def test_running_the_reset_job_twice_sends_one_message_with_the_same_id_an
     async with runtime.database.transaction() as session:
         attempts = (await session.execute(text(
             "SELECT count(*) FROM job_attempts a JOIN jobs j ON j.id = a.job_id "
-            "WHERE j.kind = 'notifications.password_reset'"))).scalar_one()
+            "WHERE j.kind = 'accounts.send_password_reset'"))).scalar_one()
         resets = (await session.execute(text("SELECT count(*) FROM password_resets"))).scalar_one()
     assert attempts == 2  # it really ran twice
     assert resets == 1
@@ -193,3 +194,20 @@ async def test_running_the_reset_job_twice_sends_one_message_with_the_same_id_an
     assert second["Message-ID"] == first["Message-ID"]
     assert reset_token(second) == reset_token(first)
     assert (await confirm(clocked_client, reset_token(second))).status_code == 200
+
+
+async def test_a_reset_job_queued_under_its_former_kind_still_mails_one_token(
+    clocked_client: httpx.AsyncClient, settings: Settings, runtime: Runtime, run_jobs: RunJobs,
+    fake_clock: FakeClock,
+) -> None:
+    """Upgrading with jobs in the queue: `notifications.password_reset` (the kind's name before
+    0.11) runs the same handler as `accounts.send_password_reset`."""
+    address = new_email("queued-before-upgrade")
+    assert (await sign_up(clocked_client, address)).status_code == 201
+    async with runtime.database.transaction() as session:
+        await enqueue(session, "notifications.password_reset", {"request_id": "pwr_before_upgrade", "email": address},
+                      clock=fake_clock)
+    await run_jobs()
+
+    [message] = [m for m in outbox_messages(settings) if m["To"] == address]
+    assert (await confirm(clocked_client, reset_token(message))).status_code == 200

@@ -22,7 +22,7 @@ from tests.integration.accounts.wire import (
     sign_up,
 )
 
-RESET_JOB = "notifications.password_reset"
+RESET_JOB = "accounts.send_password_reset"
 
 
 async def count_users(runtime: Runtime, email: str | None = None) -> int:

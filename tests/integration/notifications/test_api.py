@@ -12,7 +12,7 @@ import pytest
 from seawall.kit.clock import FakeClock
 from seawall.kit.pagination import encode_cursor
 from seawall.notifications import service
-from seawall.notifications.events import PaymentReceipt
+from seawall.notifications.messages import PaymentReceipt
 from seawall.runtime import Runtime
 from seawall.sandbox.smtp import SmtpSink
 from tests.integration.accounts.wire import assert_error

@@ -9,7 +9,7 @@ import pytest
 
 from seawall.kit.clock import FakeClock
 from seawall.notifications import service
-from seawall.notifications.events import PaymentReceipt, RefundIssued
+from seawall.notifications.messages import PaymentReceipt, RefundReceipt
 from seawall.runtime import Runtime
 from seawall.sandbox import SandboxServer
 from seawall.sandbox.smtp import SmtpSink
@@ -30,7 +30,7 @@ async def test_the_same_event_twice_in_one_transaction_is_one_notification_per_c
 ) -> None:
     user = await new_user(client)
     assert (await put_preferences(client, user, ["email", "sms"], PHONE)).status_code == 200
-    event = RefundIssued(user_id=user.id, payment_id="pay_x", refund_id="re_x")
+    event = RefundReceipt(user_id=user.id, payment_id="pay_x", refund_id="re_x")
 
     async with runtime.database.transaction() as session:
         first = await service.notify(session, event, clock=fake_clock)
@@ -81,7 +81,7 @@ async def test_notify_in_a_rolled_back_transaction_leaves_nothing(
     payment_id = await pay(client, user)
     await run_jobs()
     messages_before, jobs_before = len(sink.messages), await send_jobs(runtime)
-    event = RefundIssued(user_id=user.id, payment_id=payment_id, refund_id="re_never")
+    event = RefundReceipt(user_id=user.id, payment_id=payment_id, refund_id="re_never")
 
     with pytest.raises(Abandoned):
         async with runtime.database.transaction() as session:

@@ -1,0 +1,47 @@
+"""What accounts does when another domain announces something (same transaction as the announcement).
+
+- `PaymentSucceeded` / `PaymentFailed` of a user's plan payment (`users.plan_payment_id`) settle a
+  paid sign-up: `pending_payment` → `active` (announcing `UserActivated`) or `payment_failed`.
+  Any other payment, or a user no longer `pending_payment`, changes nothing.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from seawall.accounts import repository
+from seawall.accounts.events import UserActivated
+from seawall.accounts.models import User, UserStatus
+from seawall.accounts.state import check_user_transition
+from seawall.events import publish, subscriber
+from seawall.kit.clock import Clock
+from seawall.payments.events import PaymentEvent, PaymentFailed, PaymentSucceeded
+
+
+@subscriber(PaymentSucceeded)
+async def activate_paid_account(session: AsyncSession, event: PaymentSucceeded, *, clock: Clock) -> None:
+    user = await _awaiting(session, event)
+    if user is None:
+        return
+    user.status = check_user_transition(user.status, UserStatus.ACTIVE)
+    user.updated_at = clock.now()
+    await session.flush()
+    await publish(session, UserActivated(user_id=user.id, plan=user.plan), clock=clock)
+
+
+@subscriber(PaymentFailed)
+async def hold_unpaid_account(session: AsyncSession, event: PaymentFailed, *, clock: Clock) -> None:
+    user = await _awaiting(session, event)
+    if user is None:
+        return
+    user.status = check_user_transition(user.status, UserStatus.PAYMENT_FAILED)
+    user.updated_at = clock.now()
+    await session.flush()
+
+
+async def _awaiting(session: AsyncSession, event: PaymentEvent) -> User | None:
+    """The user whose plan waits for this payment, or None."""
+    user = await repository.get_user(session, event.user_id)
+    if user is None or user.plan_payment_id != event.payment_id or user.status != UserStatus.PENDING_PAYMENT:
+        return None
+    return user
