@@ -7,7 +7,14 @@
   own key prefix).
 With `CI=true` the servers are required; elsewhere those variants skip with the reason when a server
 is not reachable. `SEAWALL_TEST_BACKENDS=sqlite,postgres` runs some only. Tests that inspect the
-SQLite file itself are marked `sqlite_only`.
+SQLite file itself are marked `sqlite_only`; tests that run on some backends only are marked
+`backends("full", ...)`.
+
+Every fixture is defined once: here (the backends and `settings`, `runtime`, `servers`) and in the
+`tests.support` plugins listed in `pytest_plugins` (the API in process, one-shot workers and the fake
+clock, the sandbox providers, one handler alone on an in-memory database). A package or module
+adjusts them through their parameters, which it overrides: `settings_overrides` (fields changed on
+`settings`), `sandbox_options`, `app_clock`, `worker_runtime`.
 """
 
 from __future__ import annotations
@@ -17,14 +24,11 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from seawall.app import create_app
 from seawall.config import Settings
 from seawall.jobs import load_job_modules
 from seawall.runtime import Runtime
-from seawall.sandbox import SandboxServer
 from tests.support.databases import (
     create_migrated_template,
     create_postgres_database,
@@ -49,6 +53,14 @@ SECRET_KEY = "test-secret-key-0123456789abcdef"
 BACKENDS = [name.strip() for name in os.environ.get("SEAWALL_TEST_BACKENDS", "sqlite,postgres,full").split(",")
             if name.strip()]
 
+pytest_plugins = [
+    "tests.support.apps", "tests.support.handlers", "tests.support.sandboxes", "tests.support.workers",
+]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "backends(*names): run only on these backends (the others skip)")
+
 
 @pytest.fixture
 def var_dir(tmp_path: Path) -> Path:
@@ -60,6 +72,9 @@ def var_dir(tmp_path: Path) -> Path:
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     name = str(request.param)
+    only = request.node.get_closest_marker("backends")
+    if only is not None and name not in only.args:
+        pytest.skip(f"runs on the {', '.join(only.args)} backend only")
     if name != "sqlite":
         if request.node.get_closest_marker("sqlite_only"):
             pytest.skip("this test inspects the embedded SQLite file itself")
@@ -120,9 +135,17 @@ def services(backend: str, request: pytest.FixtureRequest) -> Iterator[dict[str,
 
 
 @pytest.fixture
-def settings(var_dir: Path, database_url: str | None, services: dict[str, str]) -> Settings:
+def settings_overrides() -> dict[str, Any]:
+    """Fields changed on `settings` (no validation: `model_copy(update=...)`); packages and modules
+    override this to adjust timeouts, point providers at the sandbox, and so on."""
+    return {}
+
+
+@pytest.fixture
+def settings(var_dir: Path, database_url: str | None, services: dict[str, str],
+             settings_overrides: dict[str, Any]) -> Settings:
     load_job_modules(["tests.support.effects"])
-    return Settings(
+    settings = Settings(
         **services,  # type: ignore[arg-type]
         var_dir=var_dir,
         database_url=database_url,
@@ -136,6 +159,7 @@ def settings(var_dir: Path, database_url: str | None, services: dict[str, str]) 
         job_modules="tests.support.effects",
         log_level="WARNING",
     )
+    return settings.model_copy(update=settings_overrides) if settings_overrides else settings
 
 
 @pytest.fixture
@@ -167,23 +191,6 @@ async def make_runtime(runtime: Runtime) -> AsyncIterator[Callable[..., Runtime]
     finally:
         for other in built:
             await other.aclose()
-
-
-@pytest.fixture
-async def sandbox() -> AsyncIterator[SandboxServer]:
-    """The sandbox's fake Stripe on a free loopback port, in this event loop."""
-    async with SandboxServer() as server:
-        yield server
-
-
-@pytest.fixture
-async def client(settings: Settings, runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
-    """The API in process (no worker), with its lifespan run, on a migrated database."""
-    app = create_app(settings, run_worker=False)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://seawall.test") as http:
-            yield http
 
 
 @pytest.fixture

@@ -9,6 +9,10 @@ On shutdown, readiness turns false, the worker drains, and pools close.
 import strings `seawall api|serve --workers N` hand to uvicorn, which starts N processes that share
 the listening socket and each build their own app. With more than one `serve` process and no Redis
 the in-process read cache is off: each process's worker invalidates only its own process's cache.
+
+This module and `runtime.py` are the composition root: routes never see the `Runtime`, only the
+typed slots `provide_services` fills from it (`web.deps`, and each domain's `deps`).
+`app.state.runtime` stays set for operators' scripts and tests that reach into the process.
 """
 
 from __future__ import annotations
@@ -21,21 +25,25 @@ import structlog
 from fastapi import FastAPI
 
 from seawall import __version__
+from seawall.accounts import deps as accounts_deps
 from seawall.accounts.api import router as accounts_router
+from seawall.admin import router as admin_router
 from seawall.config import Settings
 from seawall.health.api import router as health_router
 from seawall.jobs import load_job_modules
-from seawall.jobs.api import router as jobs_admin_router
 from seawall.jobs.worker import Worker
 from seawall.kit.clock import Clock
 from seawall.notifications.api import router as notifications_router
 from seawall.observability.logging import configure_logging
-from seawall.payments.admin_api import router as providers_admin_router
+from seawall.payments import deps as payments_deps
 from seawall.payments.api import router as payments_router
 from seawall.ratelimit import RateLimitMiddleware
+from seawall.ratelimit.middleware import RATE_LIMITS
 from seawall.runtime import Runtime
+from seawall.web import deps as web_deps
 from seawall.web.errors import install_error_handlers
 from seawall.web.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
+from seawall.webhooks import deps as webhooks_deps
 from seawall.webhooks.api import router as webhooks_router
 
 log = structlog.get_logger("seawall.app")
@@ -46,6 +54,21 @@ async def prepare_database(runtime: Runtime) -> None:
         await runtime.database.migrate()
     else:
         await runtime.database.require_current_schema()
+
+
+def provide_services(app: FastAPI, runtime: Runtime) -> None:
+    """Fill every slot routes and middleware read; each getter reads the runtime's current attribute."""
+    web_deps.SETTINGS.provide(app, lambda: runtime.settings)
+    web_deps.DATABASE.provide(app, lambda: runtime.database)
+    web_deps.CLOCK.provide(app, lambda: runtime.clock)
+    web_deps.SECRET_KEY.provide(app, lambda: runtime.secret_key)
+    web_deps.READ_CACHE.provide(app, lambda: runtime.cache)
+    web_deps.LIFECYCLE.provide(app, lambda: runtime)
+    accounts_deps.PASSWORDS.provide(app, lambda: runtime.passwords)
+    accounts_deps.SESSION_CACHE.provide(app, lambda: runtime.sessions)
+    payments_deps.PAYMENT_GATEWAY.provide(app, lambda: runtime.payments)
+    webhooks_deps.WEBHOOK_GATEWAY.provide(app, lambda: runtime.webhooks)
+    RATE_LIMITS.provide(app, lambda: runtime.rate_limits)
 
 
 def create_app(settings: Settings, *, run_worker: bool = False, clock: Clock | None = None,
@@ -60,6 +83,7 @@ def create_app(settings: Settings, *, run_worker: bool = False, clock: Clock | N
         runtime = Runtime.build(settings, clock=clock, in_process_cache=local_cache)
         await prepare_database(runtime)
         app.state.runtime = runtime
+        provide_services(app, runtime)
         worker: Worker | None = None
         worker_task: asyncio.Task[None] | None = None
         if run_worker:
@@ -94,8 +118,7 @@ def create_app(settings: Settings, *, run_worker: bool = False, clock: Clock | N
     app.include_router(payments_router)
     app.include_router(notifications_router)
     app.include_router(webhooks_router)
-    app.include_router(jobs_admin_router)
-    app.include_router(providers_admin_router)
+    app.include_router(admin_router)
     return app
 
 

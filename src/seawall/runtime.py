@@ -1,5 +1,11 @@
 """The objects one process role shares: settings, database, clock, the server secret, and (server
-mode) the Redis link behind the read cache, the rate limits and the shared breaker state."""
+mode) the Redis link behind the read cache, the rate limits and the shared breaker state.
+
+This is the composition root: it may import everything, and nothing under `web/`, `jobs/`, `kit/`,
+`admin/` or a domain imports it. Routes get its objects through typed slots (`app.provide_services`);
+job handlers get it as `ctx.runtime`, each seeing it through its domain's Protocol, which mypy checks
+`Runtime` satisfies (`_gives_every_handler_what_it_declares` below).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from seawall.accounts.passwords import Passwords
 from seawall.accounts.session_cache import SessionCache
@@ -16,13 +23,19 @@ from seawall.cache import register as register_cache
 from seawall.config import Settings
 from seawall.db import Database
 from seawall.kit.clock import Clock, SystemClock
-from seawall.kit.redis import RedisLink
 from seawall.notifications.channels import Channel, build_channels
 from seawall.payments.gateway import PaymentGateway, build_gateway
 from seawall.ratelimit import RateLimits
+from seawall.redis_link import RedisLink
 from seawall.resilience import ProviderPolicy, SharedBreakerState
 from seawall.webhooks.gateway import WebhookGateway
 from seawall.webhooks.gateway import build_gateway as build_webhook_gateway
+
+if TYPE_CHECKING:
+    from seawall.accounts.tasks import AccountsJobRuntime
+    from seawall.notifications.tasks import NotificationsJobRuntime
+    from seawall.payments.tasks import PaymentsJobRuntime
+    from seawall.webhooks.tasks import WebhooksJobRuntime
 
 
 @dataclass
@@ -90,6 +103,14 @@ class Runtime:
             await self.redis.aclose()
         self.passwords.close()
         await self.database.dispose()
+
+
+if TYPE_CHECKING:
+    def _gives_every_handler_what_it_declares(
+        runtime: Runtime,
+    ) -> tuple[PaymentsJobRuntime, WebhooksJobRuntime, NotificationsJobRuntime, AccountsJobRuntime]:
+        """Never called: mypy checks here that `Runtime` satisfies each domain's job Protocol."""
+        return runtime, runtime, runtime, runtime
 
 
 def load_secret_key(settings: Settings) -> bytes:

@@ -9,7 +9,7 @@ ROLLBACK with no transaction open (the pool's reset of every returned connection
 on the writing engine a transaction runs on the event loop's thread (`OneHopDbapi`).
 
 It uses aiosqlite's `_execute` (queue a function for the connection's thread) and `_conn`, as
-SQLAlchemy's own adapter does for `isolation_level`; `tests/unit/test_embedded_database.py` pins the
+SQLAlchemy's own adapter does for `isolation_level`; `tests/integration/test_embedded_database.py` pins the
 behaviour SQLAlchemy relies on.
 """
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import os
 from collections import Counter
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -32,19 +31,15 @@ LOGINS_ALLOWED = 5
 LOGIN_ATTEMPTS = 12
 
 
-@pytest.fixture
-def backend(backend: str) -> str:
-    if backend != "full":
-        pytest.skip("scale-out runs on PostgreSQL + RabbitMQ + Redis (the `full` backend)")
-    return backend
+# Scale-out runs on PostgreSQL + RabbitMQ + Redis (the `full` backend).
+pytestmark = pytest.mark.backends("full")
 
 
 @pytest.fixture
-async def sandbox() -> AsyncIterator[SandboxServer]:
+def sandbox_options() -> dict[str, Any]:
     # Provider faults that leave the outcome unknown to the caller: exactly-once must hold anyway.
     faults = {"seed": 11, "error_500_rate": 0.02, "lost_response_rate": 0.02, "methods": ["POST"]}
-    async with SandboxServer(smtp_port=0, faults=faults) as server:
-        yield server
+    return {"smtp_port": 0, "faults": faults}
 
 
 def worker_env(sandbox: SandboxServer) -> dict[str, str]:

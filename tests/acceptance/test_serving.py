@@ -13,16 +13,12 @@ import httpx
 import psutil
 import pytest
 
-from tests.integration.accounts.wire import STRONG_PASSWORD, new_email, new_key
+from tests.integration.accounts.wire import STRONG_PASSWORD, bearer, new_email, new_key
 from tests.support.server import ServerFactory
 
 CACHE_SECONDS = 1.0
 # The two processes and this test read one monotonic clock; this only absorbs rounding.
 CLOCK_SLACK_SECONDS = 0.05
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def test_a_session_revoked_through_one_api_process_stops_working_on_the_other_within_the_bound(

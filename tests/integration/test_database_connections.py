@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from seawall.runtime import Runtime
-from tests.integration.accounts.wire import STRONG_PASSWORD, new_email, new_key, sign_up
+from tests.integration.accounts.wire import new_email, new_key, sign_up
 
 
 async def terminate_other_connections(database_url: str) -> int:

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from seawall.accounts import service
 from seawall.accounts.auth import CurrentPrincipal, CurrentSession
+from seawall.accounts.deps import PasswordsDep
 from seawall.accounts.schemas import (
     AcceptedOut,
     LoginIn,
@@ -23,7 +24,7 @@ from seawall.accounts.schemas import (
 )
 from seawall.idempotency.api import IdempotencyDep
 from seawall.payments.schemas import PaymentOut
-from seawall.web.deps import RuntimeDep, SessionDep
+from seawall.web.deps import ClockDep, DatabaseDep, ReadCacheDep, SessionDep, SettingsDep
 
 router = APIRouter(prefix="/v1", tags=["accounts"])
 
@@ -32,11 +33,12 @@ RESET_ACCEPTED = "if an account exists for this email, a reset link is on its wa
 
 
 @router.post("/signups", status_code=status.HTTP_201_CREATED, response_model=SignupOut)
-async def create_signup(body: SignupIn, runtime: RuntimeDep, idempotency: IdempotencyDep) -> JSONResponse:
+async def create_signup(body: SignupIn, passwords: PasswordsDep, clock: ClockDep,
+                        idempotency: IdempotencyDep) -> JSONResponse:
     """Sign up; with `plan` and `payment_method` the plan is charged in the background (202)."""
     async def operation(session: AsyncSession) -> SignupOut:
         signed_up = await service.sign_up(
-            session, passwords=runtime.passwords, clock=runtime.clock, email=body.email, password=body.password,
+            session, passwords=passwords, clock=clock, email=body.email, password=body.password,
             plan=body.plan, payment_method=body.payment_method,
         )
         return SignupOut(
@@ -51,13 +53,14 @@ async def create_signup(body: SignupIn, runtime: RuntimeDep, idempotency: Idempo
 
 
 @router.post("/sessions", status_code=status.HTTP_201_CREATED)
-async def create_session(body: LoginIn, runtime: RuntimeDep) -> SessionOut:
+async def create_session(body: LoginIn, database: DatabaseDep, passwords: PasswordsDep, clock: ClockDep,
+                         settings: SettingsDep) -> SessionOut:
     """Log in. Not idempotency-keyed: the answer holds a secret we never store in plain text."""
     auth_session, token = await service.log_in(
-        runtime.database,
-        passwords=runtime.passwords,
-        clock=runtime.clock,
-        ttl=timedelta(hours=runtime.settings.session_ttl_hours),
+        database,
+        passwords=passwords,
+        clock=clock,
+        ttl=timedelta(hours=settings.session_ttl_hours),
         email=body.email,
         password=body.password,
     )
@@ -65,25 +68,25 @@ async def create_session(body: LoginIn, runtime: RuntimeDep) -> SessionOut:
 
 
 @router.delete("/sessions/current", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_current_session(principal: CurrentPrincipal, runtime: RuntimeDep, session: SessionDep) -> Response:
-    await service.log_out(session, clock=runtime.clock, auth_session_id=principal.auth_session.id,
+async def delete_current_session(principal: CurrentPrincipal, clock: ClockDep, session: SessionDep) -> Response:
+    await service.log_out(session, clock=clock, auth_session_id=principal.auth_session.id,
                           token_digest=principal.auth_session.token_digest)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/me")
-async def get_me(auth_session: CurrentSession, runtime: RuntimeDep) -> UserOut:
-    return await service.get_user_view(runtime.database, runtime.cache, user_id=auth_session.user_id)
+async def get_me(auth_session: CurrentSession, database: DatabaseDep, cache: ReadCacheDep) -> UserOut:
+    return await service.get_user_view(database, cache, user_id=auth_session.user_id)
 
 
 @router.post("/me/plan-payments", status_code=status.HTTP_202_ACCEPTED, response_model=PaymentOut)
 async def retry_plan_payment(
-    body: PlanPaymentIn, principal: CurrentPrincipal, runtime: RuntimeDep, idempotency: IdempotencyDep
+    body: PlanPaymentIn, principal: CurrentPrincipal, clock: ClockDep, idempotency: IdempotencyDep
 ) -> JSONResponse:
     """Pay for the plan again after a failed sign-up charge (e.g. with another card)."""
     async def operation(session: AsyncSession) -> PaymentOut:
         return await service.retry_plan_payment(
-            session, clock=runtime.clock, user_id=principal.user.id, payment_method=body.payment_method)
+            session, clock=clock, user_id=principal.user.id, payment_method=body.payment_method)
 
     return await idempotency.run(
         scope=principal.user.id, body=body.model_dump(mode="json"), status_code=202, operation=operation)
@@ -91,10 +94,10 @@ async def retry_plan_payment(
 
 @router.post("/password-resets", status_code=status.HTTP_202_ACCEPTED, response_model=AcceptedOut)
 async def create_password_reset(
-    body: PasswordResetIn, runtime: RuntimeDep, idempotency: IdempotencyDep
+    body: PasswordResetIn, clock: ClockDep, idempotency: IdempotencyDep
 ) -> JSONResponse:
     async def operation(session: AsyncSession) -> AcceptedOut:
-        await service.request_password_reset(session, clock=runtime.clock, email=body.email)
+        await service.request_password_reset(session, clock=clock, email=body.email)
         return AcceptedOut(message=RESET_ACCEPTED)
 
     return await idempotency.run(
@@ -103,8 +106,9 @@ async def create_password_reset(
 
 
 @router.post("/password-resets/confirm", status_code=status.HTTP_200_OK)
-async def confirm_password_reset(body: PasswordResetConfirmIn, runtime: RuntimeDep, session: SessionDep) -> AcceptedOut:
+async def confirm_password_reset(body: PasswordResetConfirmIn, passwords: PasswordsDep, clock: ClockDep,
+                                 session: SessionDep) -> AcceptedOut:
     await service.confirm_password_reset(
-        session, passwords=runtime.passwords, clock=runtime.clock, token=body.token, new_password=body.new_password
+        session, passwords=passwords, clock=clock, token=body.token, new_password=body.new_password
     )
     return AcceptedOut(status="password_changed", message="the password was changed; log in again")

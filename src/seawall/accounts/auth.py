@@ -15,10 +15,11 @@ from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials
 
 from seawall.accounts import service
+from seawall.accounts.deps import SessionCacheDep
 from seawall.accounts.errors import InvalidSessionError
 from seawall.accounts.session_cache import Principal, PrincipalSession
 from seawall.kit.tokens import token_digest
-from seawall.web.deps import BearerDep, RuntimeDep
+from seawall.web.deps import BearerDep, ClockDep, DatabaseDep
 
 __all__ = ["CurrentPrincipal", "CurrentSession", "Principal", "current_principal", "current_session"]
 
@@ -29,18 +30,18 @@ def _bearer_token(credentials: HTTPAuthorizationCredentials | None) -> str:
     return credentials.credentials
 
 
-async def current_principal(runtime: RuntimeDep, credentials: BearerDep) -> Principal:
+async def current_principal(cache: SessionCacheDep, database: DatabaseDep, clock: ClockDep,
+                            credentials: BearerDep) -> Principal:
     """The caller, from the cache or a short read transaction of its own (no lock is held while the
     route runs; an idempotent route opens its own transactions)."""
     token = _bearer_token(credentials)
     digest = token_digest(token)
-    cache = runtime.sessions
-    cached = cache.get(digest, now=runtime.clock.now())
+    cached = cache.get(digest, now=clock.now())
     if cached is not None:
         return cached
     lookup = cache.begin_lookup()
-    async with runtime.database.read_transaction() as session:
-        user, auth_session = await service.authenticate(session, clock=runtime.clock, token=token)
+    async with database.read_transaction() as session:
+        user, auth_session = await service.authenticate(session, clock=clock, token=token)
         principal = Principal.of(user, auth_session)
     cache.put(digest, principal, lookup=lookup)
     return principal
@@ -49,9 +50,10 @@ async def current_principal(runtime: RuntimeDep, credentials: BearerDep) -> Prin
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
-async def current_session(runtime: RuntimeDep, credentials: BearerDep) -> PrincipalSession:
+async def current_session(cache: SessionCacheDep, database: DatabaseDep, clock: ClockDep,
+                          credentials: BearerDep) -> PrincipalSession:
     """The caller's session only: for routes that read through the read cache by `user_id`."""
-    return (await current_principal(runtime, credentials)).auth_session
+    return (await current_principal(cache, database, clock, credentials)).auth_session
 
 
 CurrentSession = Annotated[PrincipalSession, Depends(current_session)]

@@ -15,16 +15,18 @@ from seawall.accounts import service
 from seawall.jobs import JobContext, job_handler
 
 
-class PasswordResetServices(Protocol):
-    secret_key: bytes
+class AccountsJobRuntime(Protocol):
+    """What the accounts handlers use of the process runtime (`ctx.runtime`)."""
+
+    @property
+    def secret_key(self) -> bytes: ...
 
 
 @job_handler(service.PASSWORD_RESET_JOB, queue="notifications", max_attempts=8,
              aliases=service.PASSWORD_RESET_JOB_ALIASES)
-async def send_password_reset(ctx: JobContext) -> None:
-    services: PasswordResetServices = ctx.runtime
+async def send_password_reset(ctx: JobContext[AccountsJobRuntime]) -> None:
     await service.issue_password_reset(
-        ctx.session, clock=ctx.clock, secret_key=services.secret_key,
+        ctx.session, clock=ctx.clock, secret_key=ctx.runtime.secret_key,
         ttl=timedelta(minutes=ctx.settings.password_reset_ttl_minutes),
         request_id=str(ctx.payload["request_id"]), email=str(ctx.payload["email"]),
     )

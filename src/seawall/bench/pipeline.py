@@ -60,7 +60,6 @@ from seawall.cli.demo.subscribers import Subscriber, create_subscriber
 from seawall.config import Settings
 from seawall.payments.plans import PLANS
 from seawall.runtime import Runtime
-from seawall.sandbox.webhook_receiver import WebhookReceiverServer
 
 SUBSCRIBERS = 2
 SETTLE_TIMEOUT_SECONDS = 300.0  # the queue must drain within this after the last request
@@ -207,6 +206,8 @@ async def _pay(api: workload.ApiClient, payment: WebhookPayment) -> None:
 
 async def _drive(options: PipelineOptions, *, server: DemoProcess, sandbox: DemoProcess, admin_key: str,
                  server_pids: list[int]) -> dict[str, Any]:
+    from seawall.sandbox.webhook_receiver import WebhookReceiverServer  # loaded only when the bench runs
+
     rng = random.Random(options.seed)
     users = workload.make_users(options.signups, rng=rng, plans=sorted(PLANS), declined_share=0.0)
     recorder = workload.Recorder()

@@ -19,7 +19,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hdrh.histogram import HdrHistogram
 from rich.console import Console
@@ -28,7 +28,9 @@ from rich.table import Table
 from seawall.cli.demo.report import notification_findings
 from seawall.cli.demo.subscribers import Subscriber, webhook_findings
 from seawall.cli.demo.workload import DemoUser
-from seawall.sandbox.webhook_receiver import WebhookReceiverServer
+
+if TYPE_CHECKING:  # the sandbox is loaded only by the commands that start it
+    from seawall.sandbox.webhook_receiver import WebhookReceiverServer
 
 HIGHEST_MICROSECONDS = 3_600_000_000  # one hour: anything slower is clamped, and shows as max_ms
 

@@ -14,7 +14,7 @@ from seawall.cache.invalidation import invalidate_on_commit, register, track
 from seawall.cache.read_cache import CacheStats, ReadCache
 from seawall.cache.stores import CacheKey, MemoryStore
 from seawall.config import Settings
-from seawall.kit.redis import RedisLink
+from seawall.redis_link import RedisLink
 
 __all__ = ["CacheKey", "CacheStats", "ReadCache", "build_read_cache", "invalidate_on_commit", "register", "track"]
 

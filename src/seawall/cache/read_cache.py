@@ -29,7 +29,7 @@ from typing import Any
 import structlog
 
 from seawall.cache.stores import CacheKey, MemoryStore, RedisStore
-from seawall.kit.redis import RedisLink, RedisUnavailableError
+from seawall.redis_link import RedisLink, RedisUnavailableError
 
 log = structlog.get_logger("seawall.cache")
 

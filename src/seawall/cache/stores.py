@@ -14,7 +14,7 @@ import time
 from collections import OrderedDict
 from typing import Any
 
-from seawall.kit.redis import RedisLink
+from seawall.redis_link import RedisLink
 
 CacheKey = tuple[str, ...]
 

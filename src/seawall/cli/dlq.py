@@ -9,10 +9,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from seawall.admin.schemas import JobAttemptOut, JobOut
 from seawall.cli.runner import run_with_runtime
 from seawall.jobs import dead_letters
 from seawall.jobs.models import Job, JobAttempt
-from seawall.jobs.schemas import JobAttemptOut, JobOut
 from seawall.runtime import Runtime
 
 app = typer.Typer(help="Inspect, replay and purge dead-lettered jobs.", no_args_is_help=True)

@@ -16,8 +16,8 @@ from seawall.cli.runner import run_with_runtime
 from seawall.db import head_revision
 from seawall.jobs import repository as jobs_repository
 from seawall.jobs.transport.health import broker_health
-from seawall.kit.redis import redis_health
 from seawall.payments.ledger import check_ledger
+from seawall.redis_link import redis_health
 from seawall.runtime import Runtime
 
 

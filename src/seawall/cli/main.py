@@ -6,9 +6,8 @@ import sys
 
 import typer
 
-from seawall.cli import bench, dlq, doctor, payments, roles
+from seawall.cli import bench, dlq, doctor, payments, roles, sandbox
 from seawall.errors import SeawallError
-from seawall.sandbox.cli import sandbox
 
 app = typer.Typer(help="Seawall: exactly-once backend core.", no_args_is_help=True, add_completion=False)
 app.command()(roles.serve)
@@ -16,7 +15,7 @@ app.command()(roles.api)
 app.command()(roles.worker)
 app.command()(roles.migrate)
 app.command()(doctor.doctor)
-app.command()(sandbox)
+app.command()(sandbox.sandbox)
 app.command()(payments.reconcile)
 app.add_typer(dlq.app, name="dlq")
 app.add_typer(bench.app, name="bench")

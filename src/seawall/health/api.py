@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from seawall.web.deps import RuntimeDep
+from seawall.web.deps import DatabaseDep, LifecycleDep
 
 router = APIRouter(tags=["health"])
 
@@ -16,15 +16,15 @@ async def livez() -> dict[str, str]:
 
 
 @router.get("/readyz", response_model=None)
-async def readyz(runtime: RuntimeDep) -> JSONResponse:
+async def readyz(database: DatabaseDep, lifecycle: LifecycleDep) -> JSONResponse:
     checks: dict[str, str] = {}
-    if runtime.draining:
+    if lifecycle.draining:
         checks["draining"] = "shutting down"
     try:
-        await runtime.database.ping()
+        await database.ping()
         checks["database"] = "ok"
     except Exception as exc:  # reported, not raised: readiness is an answer, not an error
         checks["database"] = f"unreachable: {type(exc).__name__}"
-    ready = checks.get("database") == "ok" and not runtime.draining
+    ready = checks.get("database") == "ok" and not lifecycle.draining
     return JSONResponse({"status": "ready" if ready else "not_ready", "checks": checks},
                         status_code=200 if ready else 503)

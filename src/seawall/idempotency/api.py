@@ -6,17 +6,23 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 
+from seawall.config import Settings
+from seawall.db import Database
 from seawall.idempotency import service
-from seawall.runtime import Runtime
-from seawall.web.deps import RuntimeDep
+from seawall.kit.clock import Clock
+from seawall.web.deps import ClockDep, DatabaseDep, SecretKeyDep, SettingsDep
 from seawall.web.responses import JSONBody
 
 
 class IdempotentRequest:
-    def __init__(self, request: Request, runtime: Runtime, key: str | None) -> None:
+    def __init__(self, request: Request, key: str | None, *, database: Database, settings: Settings, clock: Clock,
+                 secret_key: bytes) -> None:
         self.request = request
-        self.runtime = runtime
         self.key = key
+        self.database = database
+        self.settings = settings
+        self.clock = clock
+        self.secret_key = secret_key
 
     async def run(
         self, *, scope: str, body: Any, status_code: int, operation: service.Operation
@@ -25,14 +31,14 @@ class IdempotentRequest:
         key = service.validate_key(self.key, required=True)
         assert key is not None
         stored = await service.execute_once(
-            database=self.runtime.database,
-            settings=self.runtime.settings,
-            clock=self.runtime.clock,
+            database=self.database,
+            settings=self.settings,
+            clock=self.clock,
             scope=scope,
             key=key,
             request_fingerprint=service.fingerprint(
                 method=self.request.method, path=self.request.url.path, body=body,
-                secret_key=self.runtime.secret_key,
+                secret_key=self.secret_key,
             ),
             status_code=status_code,
             operation=operation,
@@ -43,14 +49,18 @@ class IdempotentRequest:
 
 async def idempotent_request(
     request: Request,
-    runtime: RuntimeDep,
+    database: DatabaseDep,
+    settings: SettingsDep,
+    clock: ClockDep,
+    secret_key: SecretKeyDep,
     idempotency_key: Annotated[
         str | None,
         Header(alias="Idempotency-Key", description="Unique per intended operation; at most 255 characters"),
     ] = None,
 ) -> IdempotentRequest:
     service.validate_key(idempotency_key, required=True)
-    return IdempotentRequest(request, runtime, idempotency_key)
+    return IdempotentRequest(request, idempotency_key, database=database, settings=settings, clock=clock,
+                             secret_key=secret_key)
 
 
 IdempotencyDep = Annotated[IdempotentRequest, Depends(idempotent_request)]

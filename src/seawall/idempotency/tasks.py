@@ -7,5 +7,5 @@ from seawall.jobs import JobContext, job_handler
 
 
 @job_handler("idempotency.purge_expired", queue="maintenance", every_seconds=3600, max_attempts=3)
-async def purge_expired_records(ctx: JobContext) -> None:
+async def purge_expired_records(ctx: JobContext[object]) -> None:
     await service.purge_expired(ctx.session, clock=ctx.clock)

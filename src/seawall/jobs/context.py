@@ -1,11 +1,18 @@
-"""What a running handler sees: its job, the completion session, and fenced extra transactions."""
+"""What a running handler sees: its job, the completion session, and fenced extra transactions.
+
+`JobContext[S]` is generic in what the process shares with handlers (`ctx.runtime: S`): the engine
+passes the object it was given (`Worker(runtime=...)`) without looking at it, and each domain's
+`tasks.py` declares, as a small `Protocol`, what its handlers use of it (a secret, the channels, a
+gateway), so mypy checks the handlers against that Protocol and the composition root's `Runtime`
+against each Protocol (`seawall.runtime`). The engine imports no domain to do so.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,14 +36,17 @@ class ClaimedJob:
     lease_token: str
 
 
+S = TypeVar("S")
+
+
 @dataclass
-class JobContext:
+class JobContext(Generic[S]):
     job: ClaimedJob
     session: AsyncSession  # commits together with the job's completion
     database: Database
     settings: Settings
     clock: Clock
-    runtime: Any = None  # the process's shared objects (providers, secrets); opaque to the engine
+    runtime: S  # the process's shared objects (providers, secrets), as the handler's Protocol sees them
 
     @property
     def payload(self) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """Job kinds and their handlers, registered with a decorator.
 
-A kind is named `"<domain>.<verb>"`. Its handler is `async def handler(ctx: JobContext) -> None`;
+A kind is named `"<domain>.<verb>"`. Its handler is `async def handler(ctx: JobContext[R]) -> None`,
+`R` being the Protocol of what it uses of the process runtime (`ctx.runtime`, see `context.py`);
 it gets the job (ids as JSON primitives in `ctx.payload`) and `ctx.session`, whose writes commit in
 the same transaction as the job's completion. Handlers must be safe to run twice.
 """
@@ -12,14 +13,14 @@ import importlib.util
 import pkgutil
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from seawall.jobs.errors import UnknownJobKindError
 
 if TYPE_CHECKING:
     from seawall.jobs.context import JobContext
 
-Handler = Callable[["JobContext"], Awaitable[None]]
+Handler = Callable[["JobContext[Any]"], Awaitable[None]]  # each handler names its own runtime Protocol
 
 
 @dataclass(frozen=True)

@@ -86,7 +86,7 @@ class Worker:
         registry: JobRegistry = default_registry,
         clock: Clock | None = None,
         rng: random.Random | None = None,
-        runtime: Any = None,
+        runtime: object = None,  # handed to handlers as `ctx.runtime` (each types it by its Protocol)
     ) -> None:
         self.database = database
         self.settings = settings

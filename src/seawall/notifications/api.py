@@ -14,7 +14,7 @@ from seawall.notifications.schemas import (
     PreferencesIn,
     PreferencesOut,
 )
-from seawall.web.deps import ReadSessionDep, RuntimeDep, SessionDep
+from seawall.web.deps import ClockDep, ReadSessionDep, SessionDep
 
 router = APIRouter(prefix="/v1", tags=["notifications"])
 
@@ -40,9 +40,9 @@ async def get_preferences(principal: CurrentPrincipal, session: ReadSessionDep) 
 
 
 @router.put("/me/notification-preferences")
-async def put_preferences(body: PreferencesIn, principal: CurrentPrincipal, runtime: RuntimeDep,
+async def put_preferences(body: PreferencesIn, principal: CurrentPrincipal, clock: ClockDep,
                           session: SessionDep) -> PreferencesOut:
     """Replace the channels used for this user's notifications (idempotent by nature: a PUT)."""
-    preference = await service.set_preferences(session, clock=runtime.clock, user_id=principal.user.id,
+    preference = await service.set_preferences(session, clock=clock, user_id=principal.user.id,
                                                channels=sorted(set(body.channels)), phone_number=body.phone_number)
     return PreferencesOut(channels=list(preference.channels), phone_number=preference.phone_number)

@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from seawall.jobs import DeferJobError, JobContext, PermanentJobError, RetryableJobError, job_handler
 from seawall.notifications import repository
 from seawall.notifications.channels import Channel
@@ -20,9 +22,19 @@ from seawall.providers.errors import ProviderRejectedError, ProviderUnavailableE
 from seawall.resilience import CallRejectedError
 
 
+class NotificationsJobRuntime(Protocol):
+    """What the notification handlers use of the process runtime (`ctx.runtime`)."""
+
+    @property
+    def secret_key(self) -> bytes: ...
+
+    @property
+    def channels(self) -> dict[str, Channel]: ...
+
+
 @job_handler("notifications.send", queue="notifications", max_attempts=10, backoff_base_seconds=2.0,
              backoff_cap_seconds=600.0)
-async def send_notification(ctx: JobContext) -> None:
+async def send_notification(ctx: JobContext[NotificationsJobRuntime]) -> None:
     notification_id = str(ctx.payload["notification_id"])
     # Only reads before the send: a read transaction takes no write lock (the outcome is written, fenced,
     # with the job's completion, after checking the notification is still pending).

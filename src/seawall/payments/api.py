@@ -12,19 +12,19 @@ from seawall.accounts.auth import CurrentPrincipal, CurrentSession
 from seawall.idempotency.api import IdempotencyDep
 from seawall.payments import service
 from seawall.payments.schemas import PaymentIn, PaymentOut, PaymentPageOut, RefundIn, RefundOut
-from seawall.web.deps import ReadSessionDep, RuntimeDep
+from seawall.web.deps import ClockDep, DatabaseDep, ReadCacheDep, ReadSessionDep
 
 router = APIRouter(prefix="/v1/payments", tags=["payments"])
 
 
 @router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=PaymentOut)
 async def create_payment(
-    body: PaymentIn, principal: CurrentPrincipal, runtime: RuntimeDep, idempotency: IdempotencyDep
+    body: PaymentIn, principal: CurrentPrincipal, clock: ClockDep, idempotency: IdempotencyDep
 ) -> JSONResponse:
     """Accept a charge; it is made by a worker (poll `GET /v1/payments/{id}` for the outcome)."""
     async def operation(session: AsyncSession) -> PaymentOut:
         payment = await service.create_payment(
-            session, clock=runtime.clock, user_id=principal.user.id, amount=body.amount, currency=body.currency,
+            session, clock=clock, user_id=principal.user.id, amount=body.amount, currency=body.currency,
             payment_method=body.payment_method, description=body.description,
         )
         return PaymentOut.model_validate(payment)
@@ -46,20 +46,21 @@ async def list_payments(
 
 
 @router.get("/{payment_id}")
-async def get_payment(payment_id: str, auth_session: CurrentSession, runtime: RuntimeDep) -> PaymentOut:
-    return await service.get_payment_view(runtime.database, runtime.cache, user_id=auth_session.user_id,
+async def get_payment(payment_id: str, auth_session: CurrentSession, database: DatabaseDep,
+                      cache: ReadCacheDep) -> PaymentOut:
+    return await service.get_payment_view(database, cache, user_id=auth_session.user_id,
                                           payment_id=payment_id)
 
 
 @router.post("/{payment_id}/refunds", status_code=status.HTTP_202_ACCEPTED, response_model=RefundOut)
 async def create_refund(
-    payment_id: str, body: RefundIn, principal: CurrentPrincipal, runtime: RuntimeDep,
+    payment_id: str, body: RefundIn, principal: CurrentPrincipal, clock: ClockDep,
     idempotency: IdempotencyDep,
 ) -> JSONResponse:
     """Refund part or all of a captured payment; never more than was captured."""
     async def operation(session: AsyncSession) -> RefundOut:
         refund = await service.request_refund(
-            session, clock=runtime.clock, user_id=principal.user.id, payment_id=payment_id, amount=body.amount)
+            session, clock=clock, user_id=principal.user.id, payment_id=payment_id, amount=body.amount)
         return RefundOut.model_validate(refund)
 
     return await idempotency.run(

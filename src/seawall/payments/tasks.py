@@ -24,6 +24,7 @@ defers them to the cap of the backoff.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import structlog
 
@@ -56,12 +57,17 @@ class ChargeSnapshot:
     may_exist_at_provider: bool  # an earlier attempt may have reached the provider
 
 
-def gateway_of(ctx: JobContext) -> PaymentGateway:
-    gateway: PaymentGateway = ctx.runtime.payments
-    return gateway
+class PaymentsJobRuntime(Protocol):
+    """What the payment handlers use of the process runtime (`ctx.runtime`)."""
+
+    @property
+    def payments(self) -> PaymentGateway: ...
 
 
-async def _begin_charge(ctx: JobContext, payment_id: str, gateway: PaymentGateway) -> ChargeSnapshot | None:
+PaymentsJobContext = JobContext[PaymentsJobRuntime]
+
+
+async def _begin_charge(ctx: PaymentsJobContext, payment_id: str, gateway: PaymentGateway) -> ChargeSnapshot | None:
     async with ctx.transaction() as session:
         payment = await repository.get_payment(session, payment_id, for_update=True)
         if payment is None:
@@ -81,7 +87,7 @@ async def _begin_charge(ctx: JobContext, payment_id: str, gateway: PaymentGatewa
     return snapshot
 
 
-async def _not_sent(ctx: JobContext, snapshot: ChargeSnapshot, gateway: PaymentGateway) -> str:
+async def _not_sent(ctx: PaymentsJobContext, snapshot: ChargeSnapshot, gateway: PaymentGateway) -> str:
     """The route certainly did not take the charge: undo the mark and pick the next route."""
     next_route = snapshot.route
     if not snapshot.may_exist_at_provider and snapshot.route == PRIMARY and gateway.fallback is not None:
@@ -94,7 +100,7 @@ async def _not_sent(ctx: JobContext, snapshot: ChargeSnapshot, gateway: PaymentG
     return next_route
 
 
-def _retry(ctx: JobContext, gateway: PaymentGateway, route: str, exc: Exception) -> RetryableJobError:
+def _retry(ctx: PaymentsJobContext, gateway: PaymentGateway, route: str, exc: Exception) -> RetryableJobError:
     budget = gateway.route(route).policy.budget
     after_timeout = isinstance(exc, TimeoutError) or (
         isinstance(exc, ProviderUnavailableError) and exc.outcome == "unknown")
@@ -107,8 +113,8 @@ def _retry(ctx: JobContext, gateway: PaymentGateway, route: str, exc: Exception)
 # The backoff base is the engine's (`SEAWALL_JOB_BACKOFF_BASE_SECONDS`, 1 s by default); the cap is ours.
 @job_handler("payments.charge", queue="payments", max_attempts=12,
              backoff_cap_seconds=CHARGE_BACKOFF_CAP_SECONDS, timeout_seconds=120)
-async def charge_payment(ctx: JobContext) -> None:
-    gateway = gateway_of(ctx)
+async def charge_payment(ctx: PaymentsJobContext) -> None:
+    gateway = ctx.runtime.payments
     payment_id = str(ctx.payload["payment_id"])
     snapshot = await _begin_charge(ctx, payment_id, gateway)
     if snapshot is None:
@@ -159,8 +165,8 @@ async def charge_payment(ctx: JobContext) -> None:
 
 @job_handler("payments.refund", queue="payments", max_attempts=12,
              backoff_cap_seconds=CHARGE_BACKOFF_CAP_SECONDS, timeout_seconds=120)
-async def refund_payment(ctx: JobContext) -> None:
-    gateway = gateway_of(ctx)
+async def refund_payment(ctx: PaymentsJobContext) -> None:
+    gateway = ctx.runtime.payments
     refund_id = str(ctx.payload["refund_id"])
     async with ctx.transaction() as session:
         refund = await repository.get_refund(session, refund_id)

@@ -11,9 +11,9 @@ import ipaddress
 from dataclasses import dataclass
 
 from seawall.config import Settings
-from seawall.kit.redis import RedisLink
 from seawall.ratelimit.limiter import RateLimiter
 from seawall.ratelimit.policy import Hasher, Partition, Quotas
+from seawall.redis_link import RedisLink
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 

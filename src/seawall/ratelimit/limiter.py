@@ -7,7 +7,7 @@ lock in memory), so concurrent requests can never get past a limit together.
 
 Redis unreachable (or failing mid-check), with `rate_limit_fail_open`:
 - true: the same quotas are enforced per process by the in-process storage, and a warning is
-  logged (once per "Redis is down" memo period, see `kit.redis`);
+  logged (once per "Redis is down" memo period, see `seawall.redis_link`);
 - false: the verdict is `unavailable` (the middleware answers 503 with Retry-After).
 """
 
@@ -26,8 +26,8 @@ from limits.aio.storage import MemoryStorage, RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.util import WindowStats
 
-from seawall.kit.redis import RedisLink, RedisUnavailableError
 from seawall.ratelimit.policy import Partition
+from seawall.redis_link import RedisLink, RedisUnavailableError
 
 log = structlog.get_logger("seawall.ratelimit")
 

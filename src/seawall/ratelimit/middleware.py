@@ -4,6 +4,8 @@ Health routes (`/livez`, `/readyz`, `/metrics`) are never limited. Every limited
 or refused, carries `RateLimit-Policy` and `RateLimit`; a refusal adds `Retry-After`.
 For login and password reset the body is read (bounded by the body-size middleware outside this
 one), its `email` spends the per-email quota, and the body is replayed to the app unchanged.
+The limits are the app's `RATE_LIMITS` slot (filled by the app factory); until it is filled, or
+when limiting is off, requests pass unlimited.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ from seawall.ratelimit.guard import RateLimits, client_address
 from seawall.ratelimit.limiter import Verdict
 from seawall.ratelimit.policy import EXEMPT_PATHS, limit_header, policy_header
 from seawall.web.errors import error_response
+from seawall.web.services import ServiceSlot
+
+RATE_LIMITS: ServiceSlot[RateLimits] = ServiceSlot("rate_limits")
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -68,8 +73,7 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         app_state = getattr(scope.get("app"), "state", None)
-        runtime = getattr(app_state, "runtime", None)
-        limits: RateLimits | None = getattr(runtime, "rate_limits", None)
+        limits = RATE_LIMITS.find(app_state) if app_state is not None else None
         if limits is None or not limits.enabled:
             await self.app(scope, receive, send)
             return

@@ -10,7 +10,7 @@ what each process can judge). What is shared is the decision to stop calling a p
   HALF_OPEN together and probe;
 - a process whose trial calls close its breaker deletes the key.
 So an opening reaches every process before its next call. With Redis down every operation here is
-skipped (the memo in `kit.redis` keeps that from costing a timeout per call) and breakers are per
+skipped (the memo in `seawall.redis_link` keeps that from costing a timeout per call) and breakers are per
 process, as without Redis.
 """
 
@@ -21,7 +21,7 @@ from datetime import datetime
 
 import structlog
 
-from seawall.kit.redis import RedisLink, RedisUnavailableError
+from seawall.redis_link import RedisLink, RedisUnavailableError
 from seawall.resilience.breaker import BreakerState, CircuitBreaker
 
 log = structlog.get_logger("seawall.resilience")

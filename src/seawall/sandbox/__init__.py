@@ -12,8 +12,8 @@ Only the CLI and the tests import this package.
 from importlib import import_module
 from typing import Any
 
-# Loaded on first use (PEP 562): the CLI names `seawall.sandbox.cli` in every process, and the fake
-# providers (aiosmtpd, their apps) should cost a production process nothing.
+# Loaded on first use (PEP 562): importing one piece (the webhook receiver, say) does not load the
+# others (aiosmtpd, their apps). The CLI imports this package only inside the commands that need it.
 _EXPORTS = {
     "SandboxState": "app", "create_sandbox_app": "app",
     "FaultConfig": "faults", "FaultKind": "faults", "RequestStats": "faults",

@@ -8,7 +8,7 @@
 
 The fake Twilio is served on the same port (`sandbox.base_url`); the SMTP sink runs on a port of
 its own when asked for: `SandboxServer(smtp_port=0)` (a free port) → `sandbox.smtp.port`.
-`seawall sandbox` always starts the sink (`--smtp-port`, default 12125).
+`seawall sandbox` (`seawall.cli.sandbox`) always starts the sink (`--smtp-port`, default 12125).
 
 `SandboxServer` serves through `embedded.EmbeddedHttpServer` (uvicorn in this loop, on a socket it
 binds itself, signal handlers left alone) and on exit releases hanging requests so it stops promptly.
@@ -28,7 +28,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from seawall.sandbox.app import SandboxState, as_fault_config, create_sandbox_app
 from seawall.sandbox.embedded import EmbeddedHttpServer, uvicorn_config
 from seawall.sandbox.faults import FaultConfig
-from seawall.sandbox.ports import DEFAULT_PORT, DEFAULT_SMTP_PORT
 from seawall.sandbox.smtp import SmtpFaultConfig, SmtpSink, as_smtp_fault_config
 
 
@@ -130,7 +129,7 @@ class SandboxServer:
         await self.stop()
 
 
-def run_sandbox(host: str = "127.0.0.1", port: int = DEFAULT_PORT, *, smtp_port: int = DEFAULT_SMTP_PORT,
+def run_sandbox(*, host: str, port: int, smtp_port: int,
                 faults: FaultConfig | Mapping[str, Any] | None = None,
                 on_smtp_ready: Callable[[int], None] | None = None) -> None:
     """Serve the sandbox (HTTP on `port`, the SMTP sink on `smtp_port`) until SIGINT/SIGTERM.

@@ -18,9 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from seawall.accounts.auth import CurrentPrincipal
 from seawall.idempotency.api import IdempotencyDep
-from seawall.web.deps import RuntimeDep, SessionDep
+from seawall.web.deps import ClockDep, SessionDep
 from seawall.webhooks import service
-from seawall.webhooks.gateway import gateway_of
+from seawall.webhooks.deps import WebhookGatewayDep
 from seawall.webhooks.schemas import (
     SECRET_NOT_SHOWN,
     RecoverIn,
@@ -41,15 +41,15 @@ Cursor = Annotated[str | None, Query(max_length=200)]
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=WebhookEndpointCreatedOut)
 async def create_webhook_endpoint(
-    body: WebhookEndpointIn, principal: CurrentPrincipal, runtime: RuntimeDep, idempotency: IdempotencyDep
+    body: WebhookEndpointIn, principal: CurrentPrincipal, gateway: WebhookGatewayDep, clock: ClockDep,
+    idempotency: IdempotencyDep,
 ) -> JSONResponse:
     """Register a URL for some event types; the answer holds its signing secret, shown this once."""
-    gateway = gateway_of(runtime)
     shown: dict[str, str] = {}
 
     async def operation(session: AsyncSession) -> WebhookEndpointCreatedOut:
         endpoint = await service.create_endpoint(
-            session, clock=runtime.clock, guard=gateway.guard, max_endpoints=gateway.settings.max_endpoints_per_user,
+            session, clock=clock, guard=gateway.guard, max_endpoints=gateway.settings.max_endpoints_per_user,
             user_id=principal.user.id, url=body.url, event_types=body.event_types)
         shown["secret"] = endpoint.secret
         stored = WebhookEndpointOut.model_validate(endpoint).model_dump()
@@ -109,12 +109,12 @@ async def get_webhook_delivery(endpoint_id: str, delivery_id: str, principal: Cu
 @router.post("/{endpoint_id}/deliveries/{delivery_id}/replay", status_code=status.HTTP_202_ACCEPTED,
              response_model=WebhookDeliveryOut)
 async def replay_webhook_delivery(
-    endpoint_id: str, delivery_id: str, principal: CurrentPrincipal, runtime: RuntimeDep, idempotency: IdempotencyDep,
+    endpoint_id: str, delivery_id: str, principal: CurrentPrincipal, clock: ClockDep, idempotency: IdempotencyDep,
 ) -> JSONResponse:
     """Send this delivery again now, with the same webhook-id; a failure retries on a fresh schedule."""
     async def operation(session: AsyncSession) -> WebhookDeliveryOut:
         delivery = await service.replay_delivery(
-            session, clock=runtime.clock, user_id=principal.user.id, endpoint_id=endpoint_id, delivery_id=delivery_id)
+            session, clock=clock, user_id=principal.user.id, endpoint_id=endpoint_id, delivery_id=delivery_id)
         return WebhookDeliveryOut.model_validate(delivery)
 
     return await idempotency.run(
@@ -124,12 +124,12 @@ async def replay_webhook_delivery(
 
 @router.post("/{endpoint_id}/recover", status_code=status.HTTP_202_ACCEPTED, response_model=RecoverOut)
 async def recover_webhook_deliveries(
-    endpoint_id: str, body: RecoverIn, principal: CurrentPrincipal, runtime: RuntimeDep, idempotency: IdempotencyDep,
+    endpoint_id: str, body: RecoverIn, principal: CurrentPrincipal, clock: ClockDep, idempotency: IdempotencyDep,
 ) -> JSONResponse:
     """Send again every failed delivery created since `since` (after an outage of the receiver)."""
     async def operation(session: AsyncSession) -> RecoverOut:
         recovered, has_more = await service.recover_deliveries(
-            session, clock=runtime.clock, user_id=principal.user.id, endpoint_id=endpoint_id, since=body.since)
+            session, clock=clock, user_id=principal.user.id, endpoint_id=endpoint_id, since=body.since)
         return RecoverOut(recovered=recovered, has_more=has_more)
 
     return await idempotency.run(

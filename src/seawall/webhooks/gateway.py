@@ -1,15 +1,13 @@
 """The webhook machinery one process shares: its settings, the SSRF guard and the sender.
 
-Built once per process (`build_gateway`). `gateway_of(runtime)` finds it on the process runtime
-(`runtime.webhooks`); until `Runtime` builds it itself, the first call builds it from the
-environment (`WebhookSettings()`) and keeps it there.
+Built once per process (`build_gateway`, by `Runtime.build`). Routes get it as `WebhookGatewayDep`
+(`webhooks.deps`), the delivery handler as `ctx.runtime.webhooks` (`webhooks.tasks.WebhooksJobRuntime`).
 """
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import Any
 
 from seawall.webhooks.config import WebhookSettings
 from seawall.webhooks.sender import WebhookSender
@@ -40,9 +38,3 @@ def build_gateway(settings: WebhookSettings, *, resolver: Resolver | None = None
         ),
         rng=rng or random.Random(),
     )
-
-
-def gateway_of(runtime: Any) -> WebhookGateway:
-    gateway = runtime.webhooks
-    assert isinstance(gateway, WebhookGateway)
-    return gateway

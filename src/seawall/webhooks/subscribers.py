@@ -3,7 +3,8 @@ its deliveries, in the same transaction (Standard Webhooks payloads; types in `c
 
 | event                       | webhook event type  | `data`                                                  |
 |-----------------------------|---------------------|---------------------------------------------------------|
-| payments `PaymentSucceeded` | `payment.succeeded` | payment_id, amount, currency, status, amount_refunded, failure_code |
+| payments `PaymentSucceeded` | `payment.succeeded` | payment_id, amount, currency, status, amount_refunded,  |
+|                             |                     | failure_code                                            |
 | payments `PaymentFailed`    | `payment.failed`    | the same                                                |
 | payments `RefundIssued`     | `refund.created`    | refund_id and the same (`amount` is the payment's)     |
 

@@ -20,13 +20,15 @@ without spending an engine attempt.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import structlog
 
 from seawall.jobs import DeferJobError, JobContext, job_handler
 from seawall.resilience import CallRejectedError
 from seawall.webhooks.delivery import NothingToDo, Throttled, prepare_attempt, record_attempt
 from seawall.webhooks.errors import WebhookUrlNotAllowedError
-from seawall.webhooks.gateway import gateway_of
+from seawall.webhooks.gateway import WebhookGateway
 from seawall.webhooks.sender import AttemptResult
 from seawall.webhooks.service import DELIVER_JOB
 from seawall.webhooks.signing import signed_headers
@@ -34,10 +36,17 @@ from seawall.webhooks.signing import signed_headers
 log = structlog.get_logger("seawall.webhooks.tasks")
 
 
+class WebhooksJobRuntime(Protocol):
+    """What the webhook handler uses of the process runtime (`ctx.runtime`)."""
+
+    @property
+    def webhooks(self) -> WebhookGateway: ...
+
+
 @job_handler(DELIVER_JOB, queue="webhooks", max_attempts=5, backoff_base_seconds=1.0, backoff_cap_seconds=60.0,
              timeout_seconds=120)
-async def deliver_webhook(ctx: JobContext) -> None:
-    gateway = gateway_of(ctx.runtime)
+async def deliver_webhook(ctx: JobContext[WebhooksJobRuntime]) -> None:
+    gateway = ctx.runtime.webhooks
     delivery_id = str(ctx.payload["delivery_id"])
     number = int(ctx.payload["attempt"])
     async with ctx.transaction() as session:

@@ -6,7 +6,6 @@ import email
 import email.policy
 import hashlib
 import re
-from collections.abc import Awaitable, Callable
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -27,8 +26,8 @@ from tests.integration.accounts.wire import (
     sign_up,
     token_for,
 )
+from tests.support.workers import RunJobs
 
-RunJobs = Callable[[], Awaitable[None]]
 NEW_PASSWORD = "a brand new passphrase 42"
 TOKEN_LINE = re.compile(r"^Your reset token: (\S+)\r?$", re.MULTILINE)
 

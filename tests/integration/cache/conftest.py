@@ -6,21 +6,21 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
-from seawall.app import create_app
-from seawall.config import Settings
 from seawall.jobs.worker import Worker
 from seawall.runtime import Runtime
 from seawall.sandbox import SandboxServer
+from tests.support.apps import StartApp, asgi_client
 
 
 @pytest.fixture
-def settings(settings: Settings, sandbox: SandboxServer) -> Settings:
-    return settings.model_copy(update={"stripe_api_base": sandbox.base_url, "cache_ttl_seconds": 300.0})
+def settings_overrides(sandbox: SandboxServer) -> dict[str, Any]:
+    return {"stripe_api_base": sandbox.base_url, "cache_ttl_seconds": 300.0}
 
 
 @dataclass
@@ -35,12 +35,10 @@ class CachedApi:
 
 
 @pytest.fixture
-async def api(settings: Settings, runtime: Runtime) -> AsyncIterator[CachedApi]:
-    app = create_app(settings, run_worker=False, in_process_cache=True)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://seawall.test") as http:
-            yield CachedApi(http=http, app=app)
+async def api(started_app: StartApp) -> AsyncIterator[CachedApi]:
+    app = await started_app(in_process_cache=True)
+    async with asgi_client(app) as http:
+        yield CachedApi(http=http, app=app)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,12 +13,7 @@ from seawall.app import create_app
 from seawall.config import Settings
 from seawall.runtime import Runtime
 from tests.integration.accounts.wire import bearer, new_email, sign_up, token_for
-
-
-def closed_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])  # nothing listens once the socket is closed
+from tests.support.server import free_port
 
 
 @pytest.fixture
@@ -89,7 +83,7 @@ async def test_a_load_racing_an_invalidation_is_not_stored(two_runtimes: tuple[R
 
 
 async def test_with_redis_down_reads_bypass_the_cache(settings: Settings, runtime: Runtime) -> None:
-    down = settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{closed_port()}/0"})
+    down = settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{free_port()}/0"})
     app = create_app(down, run_worker=False)
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://seawall.test") as http:

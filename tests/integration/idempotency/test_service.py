@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from pydantic import BaseModel
@@ -38,11 +38,6 @@ class Counter:
     async def __call__(self, _session: AsyncSession) -> Created:
         self.runs += 1
         return Created(label=self.label)
-
-
-@pytest.fixture
-def fake_clock() -> FakeClock:
-    return FakeClock(datetime.now(UTC))
 
 
 async def run_once(runtime: Runtime, clock: FakeClock, *, scope: str = "usr_a", key: str = "key-1",

@@ -116,7 +116,7 @@ async def test_fenced_transaction_of_a_worker_that_lost_its_lease_rolls_back(run
 
     def context(lease_token: str, session: AsyncSession) -> JobContext:
         return JobContext(job=as_claimed(job, lease_token=lease_token), session=session,
-                          database=runtime.database, settings=runtime.settings, clock=runtime.clock)
+                          database=runtime.database, settings=runtime.settings, clock=runtime.clock, runtime=None)
 
     async with runtime.database.sessionmaker() as unused:
         with pytest.raises(LeaseLostError):

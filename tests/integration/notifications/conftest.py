@@ -1,30 +1,22 @@
-"""Notifications fixtures: the sandbox (fake Stripe and fake Twilio on one port, the SMTP sink on
-another) on loopback, settings pointing every channel at it, the API and a one-shot worker on one
-clock the test moves, and a webhook receiver.
+"""Notifications parameters for the shared fixtures: the sandbox with its SMTP sink (fake Stripe and
+fake Twilio on one port, the sink on another), settings pointing every channel at it, and the API on
+`fake_clock`, the clock the one-shot worker (`run_jobs`) runs on.
 
-The root `runtime` fixture picks up the `settings` overridden here, so the API, the worker and the
-test's own transactions share one database and one sandbox. Retries are made due by moving
-`fake_clock` past the backoff cap (`run_retries`), never by sleeping.
+The API, the worker and the test's own transactions share one database and one sandbox. Retries are
+made due by moving `fake_clock` past the backoff cap (`run_retries`), never by sleeping.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime
+from typing import Any
 
-import httpx
 import pytest
 
-from seawall.app import create_app
-from seawall.config import Settings
-from seawall.jobs.worker import Worker
+from seawall.config import WebhookSettings
 from seawall.kit.clock import FakeClock
-from seawall.runtime import Runtime
 from seawall.sandbox import SandboxServer
 from seawall.sandbox.smtp import SmtpSink
-from seawall.sandbox.webhook_receiver import WebhookReceiverServer
-
-RunJobs = Callable[[], Awaitable[None]]
+from tests.support.workers import RunJobs
 
 # Longer than any backoff of `notifications.send` (cap 600 s): after this, every retry is due.
 PAST_ANY_BACKOFF_SECONDS = 601.0
@@ -41,54 +33,24 @@ NOTIFICATION_SETTINGS = {
 
 
 @pytest.fixture
-async def sandbox() -> AsyncIterator[SandboxServer]:
-    """Fake Stripe and fake Twilio on a free loopback port, and the SMTP sink on another."""
-    async with SandboxServer(smtp_port=0) as server:
-        yield server
+def sandbox_options() -> dict[str, Any]:
+    return {"smtp_port": 0}
 
 
 @pytest.fixture
-def sink(sandbox: SandboxServer) -> SmtpSink:
-    assert sandbox.smtp is not None
-    return sandbox.smtp
-
-
-@pytest.fixture
-def settings(settings: Settings, sandbox: SandboxServer, sink: SmtpSink) -> Settings:
-    return settings.model_copy(update={
+def settings_overrides(sandbox: SandboxServer, sink: SmtpSink) -> dict[str, Any]:
+    return {
         **NOTIFICATION_SETTINGS,
         "smtp_port": sink.port,
         "sms_api_base": sandbox.base_url,
         "stripe_api_base": sandbox.base_url,
-        "webhooks": settings.webhooks.model_copy(update={"allow_private": True}),
-    })
+        "webhooks": WebhookSettings(allow_private=True),
+    }
 
 
 @pytest.fixture
-def fake_clock() -> FakeClock:
-    # Starts at the real time: the webhook receiver checks timestamps against its own clock.
-    return FakeClock(datetime.now(UTC))
-
-
-@pytest.fixture
-async def client(settings: Settings, runtime: Runtime, fake_clock: FakeClock) -> AsyncIterator[httpx.AsyncClient]:
-    """Overrides the root `client`: the API in process, reading time from `fake_clock`."""
-    app = create_app(settings, run_worker=False, clock=fake_clock)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://seawall.test") as http:
-            yield http
-
-
-@pytest.fixture
-def run_jobs(runtime: Runtime, fake_clock: FakeClock) -> RunJobs:
-    """Run every due job (all queues) to completion, on `fake_clock`."""
-
-    async def run() -> None:
-        worker = Worker(database=runtime.database, settings=runtime.settings, clock=fake_clock, runtime=runtime)
-        await worker.run_until_idle()
-
-    return run
+def app_clock(fake_clock: FakeClock) -> FakeClock:
+    return fake_clock
 
 
 @pytest.fixture
@@ -100,9 +62,3 @@ def run_retries(run_jobs: RunJobs, fake_clock: FakeClock) -> RunJobs:
         await run_jobs()
 
     return run
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[WebhookReceiverServer]:
-    async with WebhookReceiverServer() as server:
-        yield server

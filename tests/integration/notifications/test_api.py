@@ -16,8 +16,8 @@ from seawall.notifications.messages import PaymentReceipt
 from seawall.runtime import Runtime
 from seawall.sandbox.smtp import SmtpSink
 from tests.integration.accounts.wire import assert_error
-from tests.integration.notifications.conftest import RunJobs
 from tests.integration.notifications.wire import User, new_user, pay, put_preferences
+from tests.support.workers import RunJobs
 
 OUT_FIELDS = {"id", "event_type", "channel", "status", "attempts", "last_error", "created_at", "sent_at"}
 

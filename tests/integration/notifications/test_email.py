@@ -15,7 +15,6 @@ import httpx
 from seawall.runtime import Runtime
 from seawall.sandbox.smtp import SmtpSink
 from tests.integration.accounts.wire import new_email
-from tests.integration.notifications.conftest import RunJobs
 from tests.integration.notifications.wire import (
     attempt_outcomes,
     message_id_of,
@@ -23,6 +22,7 @@ from tests.integration.notifications.wire import (
     send_job,
     the_notification,
 )
+from tests.support.workers import RunJobs
 
 MESSAGE_ID = re.compile(r"<ntf_[0-9a-f]{32}@seawall\.invalid>")
 

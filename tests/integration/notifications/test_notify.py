@@ -13,7 +13,6 @@ from seawall.notifications.messages import PaymentReceipt, RefundReceipt
 from seawall.runtime import Runtime
 from seawall.sandbox import SandboxServer
 from seawall.sandbox.smtp import SmtpSink
-from tests.integration.notifications.conftest import RunJobs
 from tests.integration.notifications.wire import (
     PHONE,
     message_id_of,
@@ -23,6 +22,7 @@ from tests.integration.notifications.wire import (
     put_preferences,
     send_jobs,
 )
+from tests.support.workers import RunJobs
 
 
 async def test_the_same_event_twice_in_one_transaction_is_one_notification_per_channel(

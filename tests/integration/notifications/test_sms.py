@@ -13,7 +13,6 @@ from seawall.runtime import Runtime
 from seawall.sandbox import SandboxServer
 from seawall.sandbox.smtp import SmtpSink
 from tests.integration.accounts.wire import assert_error
-from tests.integration.notifications.conftest import RunJobs
 from tests.integration.notifications.wire import (
     PHONE,
     attempt_outcomes,
@@ -24,6 +23,7 @@ from tests.integration.notifications.wire import (
     send_job,
     the_notification,
 )
+from tests.support.workers import RunJobs
 
 
 async def test_preferences_default_to_email(client: httpx.AsyncClient) -> None:

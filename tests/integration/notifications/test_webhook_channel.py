@@ -9,8 +9,8 @@ from seawall.runtime import Runtime
 from seawall.sandbox.smtp import SmtpSink
 from seawall.sandbox.webhook_receiver import WebhookReceiverServer
 from tests.integration.accounts.wire import new_key
-from tests.integration.notifications.conftest import RunJobs
 from tests.integration.notifications.wire import new_user, pay, put_preferences, the_notification
+from tests.support.workers import RunJobs
 
 
 async def test_a_receipt_for_a_webhook_user_arrives_as_one_notification_created_event(

@@ -1,7 +1,7 @@
 """Payments fixtures: a fake Stripe (the sandbox) on loopback, settings pointing at it with short
 timeouts and small breaker windows, the API in process, and workers on the payments queue.
 
-The root `client` and `runtime` fixtures pick up the `settings` overridden here, so the API and the
+The root `client` and `runtime` fixtures pick up the `settings_overrides` given here, so the API and the
 worker share one SQLite file and one sandbox.
 """
 
@@ -12,7 +12,6 @@ from typing import Any
 import httpx
 import pytest
 
-from seawall.config import Settings
 from seawall.sandbox import SandboxServer
 from tests.integration.accounts.wire import bearer
 from tests.integration.payments.flow import new_user
@@ -35,8 +34,8 @@ PAYMENT_SETTINGS: dict[str, Any] = {
 
 
 @pytest.fixture
-def settings(settings: Settings, sandbox: SandboxServer) -> Settings:
-    return settings.model_copy(update={**PAYMENT_SETTINGS, "stripe_api_base": sandbox.base_url})
+def settings_overrides(sandbox: SandboxServer) -> dict[str, Any]:
+    return {**PAYMENT_SETTINGS, "stripe_api_base": sandbox.base_url}
 
 
 @pytest.fixture

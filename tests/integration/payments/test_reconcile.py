@@ -11,11 +11,11 @@ import json
 import random
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
-from seawall.config import Settings
 from seawall.kit.clock import FakeClock
 from seawall.payments.reconcile import reconcile
 from seawall.runtime import Runtime
@@ -36,11 +36,11 @@ from tests.integration.payments.flow import (
 
 
 @pytest.fixture
-def settings(settings: Settings) -> Settings:
+def settings_overrides(settings_overrides: dict[str, Any]) -> dict[str, Any]:
     """Reconciliation needs the provider's answers, and no fault here is a timeout: the payments
     suite's 0.5 s timeouts would turn a loaded CI machine's slowness into failed lookups."""
-    return settings.model_copy(update={"provider_connect_timeout_seconds": 5.0, "provider_read_timeout_seconds": 5.0,
-                                       "provider_total_timeout_seconds": 10.0})
+    return settings_overrides | {"provider_connect_timeout_seconds": 5.0, "provider_read_timeout_seconds": 5.0,
+                                 "provider_total_timeout_seconds": 10.0}
 
 
 async def test_a_payment_left_processing_after_a_lost_response_is_settled_by_reconciliation(

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable
-from typing import Any
 
 import httpx
 import pytest
@@ -14,6 +12,7 @@ import pytest
 from tests.conftest import ADMIN_KEY
 from tests.integration.accounts.wire import STRONG_PASSWORD, assert_error, bearer, new_email, sign_up, token_for
 from tests.integration.ratelimit.conftest import client_of
+from tests.support.apps import StartApp
 
 POLICY = re.compile(r'^"(?P<name>[a-z-]+-\d+s)";q=(?P<q>\d+);w=(?P<w>\d+)$')
 SERVICE = re.compile(r'^"(?P<name>[a-z-]+-\d+s)";r=(?P<r>\d+);t=(?P<t>\d+)$')
@@ -37,8 +36,8 @@ def assert_rate_limited(response: httpx.Response, policy: str) -> int:
     return retry_after
 
 
-async def test_over_the_ip_limit_answers_429_with_retry_after_and_ratelimit_fields(apps: Callable[..., Any]) -> None:
-    app = await apps(rate_limit_per_ip="3/minute")
+async def test_over_the_ip_limit_answers_429_with_retry_after_and_ratelimit_fields(started_app: StartApp) -> None:
+    app = await started_app(rate_limit_per_ip="3/minute")
     async with client_of(app) as http:
         remaining = []
         for _ in range(3):
@@ -56,8 +55,8 @@ async def test_over_the_ip_limit_answers_429_with_retry_after_and_ratelimit_fiel
         assert refused.headers["x-request-id"]
 
 
-async def test_health_is_never_limited(apps: Callable[..., Any]) -> None:
-    app = await apps(rate_limit_per_ip="1/minute")
+async def test_health_is_never_limited(started_app: StartApp) -> None:
+    app = await started_app(rate_limit_per_ip="1/minute")
     async with client_of(app) as http:
         for path in ("/livez", "/readyz") * 3:
             response = await http.get(path)
@@ -67,8 +66,8 @@ async def test_health_is_never_limited(apps: Callable[..., Any]) -> None:
         assert (await http.get("/v1/me")).status_code == 429
 
 
-async def test_limits_are_per_client_ip(apps: Callable[..., Any]) -> None:
-    app = await apps(rate_limit_per_ip="2/minute")
+async def test_limits_are_per_client_ip(started_app: StartApp) -> None:
+    app = await started_app(rate_limit_per_ip="2/minute")
     async with client_of(app, "198.51.100.1") as first, client_of(app, "198.51.100.2") as second:
         assert [(await first.get("/v1/me")).status_code for _ in range(3)] == [401, 401, 429]
         assert (await second.get("/v1/me")).status_code == 401
@@ -77,8 +76,8 @@ async def test_limits_are_per_client_ip(apps: Callable[..., Any]) -> None:
         assert spoofed.status_code == 429
 
 
-async def test_a_trusted_proxy_forwards_the_client_ip(apps: Callable[..., Any]) -> None:
-    app = await apps(rate_limit_per_ip="1/minute", rate_limit_trusted_proxies="10.0.0.0/8")
+async def test_a_trusted_proxy_forwards_the_client_ip(started_app: StartApp) -> None:
+    app = await started_app(rate_limit_per_ip="1/minute", rate_limit_trusted_proxies="10.0.0.0/8")
     async with client_of(app, "10.1.2.3") as proxy:
         for client_ip in ("192.0.2.1", "192.0.2.2"):
             headers = {"X-Forwarded-For": f"{client_ip}, 10.9.9.9"}
@@ -86,8 +85,8 @@ async def test_a_trusted_proxy_forwards_the_client_ip(apps: Callable[..., Any]) 
             assert (await proxy.get("/v1/me", headers=headers)).status_code == 429
 
 
-async def test_limits_are_per_user_session(apps: Callable[..., Any]) -> None:
-    app = await apps(rate_limit_per_user="2/minute")
+async def test_limits_are_per_user_session(started_app: StartApp) -> None:
+    app = await started_app(rate_limit_per_user="2/minute")
     async with client_of(app) as http:
         tokens = []
         for name in ("alice", "bob"):
@@ -101,8 +100,8 @@ async def test_limits_are_per_user_session(apps: Callable[..., Any]) -> None:
         assert (await http.get("/v1/me", headers=bearer(bob))).status_code == 200  # same IP, own session
 
 
-async def test_operator_key_has_its_own_limit(apps: Callable[..., Any]) -> None:
-    app = await apps(rate_limit_per_api_key="2/minute")
+async def test_operator_key_has_its_own_limit(started_app: StartApp) -> None:
+    app = await started_app(rate_limit_per_api_key="2/minute")
     async with client_of(app) as http:
         admin = bearer(ADMIN_KEY)
         assert [(await http.get("/admin/jobs/stats", headers=admin)).status_code for _ in range(2)] == [200, 200]
@@ -110,9 +109,9 @@ async def test_operator_key_has_its_own_limit(apps: Callable[..., Any]) -> None:
         assert (await http.get("/v1/me")).status_code == 401  # the client's IP quota is not spent
 
 
-async def test_login_is_limited_per_email_by_default(apps: Callable[..., Any]) -> None:
+async def test_login_is_limited_per_email_by_default(started_app: StartApp) -> None:
     """The production defaults: 10 logins a minute per email, far below the 1200 a minute per IP."""
-    app = await apps()
+    app = await started_app()
     async with client_of(app) as http:
         target, other = new_email("target"), new_email("other")
         attempts = [await http.post("/v1/sessions", json={"email": target, "password": "guess"}) for _ in range(10)]
@@ -125,8 +124,8 @@ async def test_login_is_limited_per_email_by_default(apps: Callable[..., Any]) -
         assert (await http.get("/v1/me")).status_code == 401
 
 
-async def test_sign_up_and_password_reset_are_stricter_than_the_ip_limit(apps: Callable[..., Any]) -> None:
-    app = await apps(rate_limit_signup_per_ip="2/minute", rate_limit_password_reset_per_email="2/hour")
+async def test_sign_up_and_password_reset_are_stricter_than_the_ip_limit(started_app: StartApp) -> None:
+    app = await started_app(rate_limit_signup_per_ip="2/minute", rate_limit_password_reset_per_email="2/hour")
     async with client_of(app) as http:
         assert [(await sign_up(http, new_email())).status_code for _ in range(2)] == [201, 201]
         assert_rate_limited(await sign_up(http, new_email()), "signup-ip-60s")
@@ -138,8 +137,8 @@ async def test_sign_up_and_password_reset_are_stricter_than_the_ip_limit(apps: C
         assert (await http.get("/v1/me")).status_code == 401
 
 
-async def test_concurrent_requests_cannot_exceed_a_limit(apps: Callable[..., Any]) -> None:
-    app = await apps(rate_limit_per_ip="5/minute")
+async def test_concurrent_requests_cannot_exceed_a_limit(started_app: StartApp) -> None:
+    app = await started_app(rate_limit_per_ip="5/minute")
     async with client_of(app) as http:
         responses = await asyncio.gather(*(http.get("/v1/me") for _ in range(30)))
     codes = [r.status_code for r in responses]
@@ -147,19 +146,20 @@ async def test_concurrent_requests_cannot_exceed_a_limit(apps: Callable[..., Any
 
 
 async def test_a_limit_holds_across_two_app_instances_sharing_redis(
-    apps: Callable[..., Any], backend: str
+    started_app: StartApp, backend: str
 ) -> None:
     if backend != "full":
         pytest.skip("instances share limits through Redis (the `full` backend)")
-    first_app, second_app = await apps(rate_limit_per_ip="6/minute"), await apps(rate_limit_per_ip="6/minute")
+    first_app = await started_app(rate_limit_per_ip="6/minute")
+    second_app = await started_app(rate_limit_per_ip="6/minute")
     async with client_of(first_app) as first, client_of(second_app) as second:
         responses = await asyncio.gather(*(http.get("/v1/me") for http in (first, second) for _ in range(10)))
     codes = [r.status_code for r in responses]
     assert codes.count(401) == 6 and codes.count(429) == 14
 
 
-async def test_disabled_limits_add_no_fields(apps: Callable[..., Any]) -> None:
-    app = await apps(rate_limit_enabled=False, rate_limit_per_ip="1/minute")
+async def test_disabled_limits_add_no_fields(started_app: StartApp) -> None:
+    app = await started_app(rate_limit_enabled=False, rate_limit_per_ip="1/minute")
     async with client_of(app) as http:
         for _ in range(3):
             response = await http.get("/v1/me")

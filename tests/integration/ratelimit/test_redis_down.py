@@ -4,19 +4,20 @@ cut): the API never answers 500; limits fail open (per process meanwhile) or clo
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
 import pytest
 
 from tests.integration.accounts.wire import assert_error
-from tests.integration.ratelimit.conftest import client_of, closed_port
+from tests.integration.ratelimit.conftest import client_of
+from tests.support.apps import StartApp
+from tests.support.server import free_port
 from tests.support.services import REDIS_URL
 
 
-async def test_fail_open_serves_and_still_limits_per_process(apps: Callable[..., Any]) -> None:
-    app = await apps(redis_url=f"redis://127.0.0.1:{closed_port()}/0", rate_limit_fail_open=True,
+async def test_fail_open_serves_and_still_limits_per_process(started_app: StartApp) -> None:
+    app = await started_app(redis_url=f"redis://127.0.0.1:{free_port()}/0", rate_limit_fail_open=True,
                      rate_limit_per_ip="3/minute")
     async with client_of(app) as http:
         codes = [(await http.get("/v1/me")).status_code for _ in range(4)]
@@ -24,8 +25,8 @@ async def test_fail_open_serves_and_still_limits_per_process(apps: Callable[...,
         assert (await http.get("/readyz")).status_code == 200
 
 
-async def test_fail_closed_answers_503_with_retry_after(apps: Callable[..., Any]) -> None:
-    app = await apps(redis_url=f"redis://127.0.0.1:{closed_port()}/0", rate_limit_fail_open=False)
+async def test_fail_closed_answers_503_with_retry_after(started_app: StartApp) -> None:
+    app = await started_app(redis_url=f"redis://127.0.0.1:{free_port()}/0", rate_limit_fail_open=False)
     async with client_of(app) as http:
         for _ in range(3):
             response = await http.get("/v1/me")
@@ -87,9 +88,9 @@ async def proxy(backend: str) -> AsyncIterator[CuttableProxy]:
 
 @pytest.mark.parametrize("fail_open", [True, False])
 async def test_redis_going_away_mid_run_never_gives_500(
-    apps: Callable[..., Any], proxy: CuttableProxy, fail_open: bool
+    started_app: StartApp, proxy: CuttableProxy, fail_open: bool
 ) -> None:
-    app = await apps(redis_url=f"redis://127.0.0.1:{proxy.port}/0", rate_limit_fail_open=fail_open)
+    app = await started_app(redis_url=f"redis://127.0.0.1:{proxy.port}/0", rate_limit_fail_open=fail_open)
     async with client_of(app) as http:
         signup = await http.post("/v1/signups", json={"email": "gone@example.com",
                                                       "password": "correct horse battery staple"},

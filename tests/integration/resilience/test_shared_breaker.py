@@ -4,21 +4,21 @@ others through Redis; with Redis down each process decides alone."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
-from seawall.config import Settings
 from seawall.resilience import BreakerState, CircuitOpenError, ProviderPolicy
 from seawall.runtime import Runtime
-from tests.integration.ratelimit.conftest import closed_port
+from tests.support.server import free_port
 
 BREAKER = {"breaker_sliding_window_size": 2, "breaker_minimum_number_of_calls": 2,
            "breaker_wait_duration_in_open_seconds": 60.0}
 
 
 @pytest.fixture
-def settings(settings: Settings) -> Settings:
-    return settings.model_copy(update=BREAKER)
+def settings_overrides() -> dict[str, Any]:
+    return BREAKER
 
 
 async def fail() -> None:
@@ -57,7 +57,7 @@ async def test_an_open_breaker_is_seen_by_another_process(make_runtime: Callable
 
 
 async def test_with_redis_down_breakers_are_per_process(make_runtime: Callable[..., Runtime]) -> None:
-    down = {"redis_url": f"redis://127.0.0.1:{closed_port()}/0"}
+    down = {"redis_url": f"redis://127.0.0.1:{free_port()}/0"}
     first, second = make_runtime(**down), make_runtime(**down)
     await open_breaker(stripe(first))
 

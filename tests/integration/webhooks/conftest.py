@@ -1,44 +1,21 @@
-"""Webhooks fixtures: the API and a worker sharing one database, a receiver on loopback, a clock
-the test moves, and a fake DNS resolver (no lookups leave the machine)."""
+"""Webhooks parameters for the shared fixtures: the API and the worker (`run_jobs`) share one
+database and `fake_clock`, and both deliver through a gateway on a fake DNS resolver (no lookups
+leave the machine); receivers run on loopback (`receiver`)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator
 
-import httpx
 import pytest
 from fastapi import FastAPI
 
-from seawall.app import create_app
-from seawall.config import Settings
-from seawall.jobs.worker import Worker
+from seawall.config import WebhookSettings
 from seawall.kit.clock import FakeClock
 from seawall.runtime import Runtime
-from seawall.sandbox.webhook_receiver import WebhookReceiverServer
-from seawall.webhooks.api import router as webhooks_router
-from seawall.webhooks.config import WebhookSettings
 from seawall.webhooks.gateway import WebhookGateway, build_gateway
+from tests.support.fakes import FakeResolver
 
 SCHEDULE_SCALE = 0.0005  # the ~75.6 h schedule in ~136 s of (fake) time: timestamps stay verifiable
-
-
-class FakeResolver:
-    """Host name → addresses; tests change the answers to play DNS changes."""
-
-    def __init__(self) -> None:
-        self.answers: dict[str, list[str]] = {}
-
-    async def resolve(self, host: str, port: int) -> list[str]:
-        if host not in self.answers:
-            raise OSError(f"{host} does not resolve")
-        return self.answers[host]
-
-
-@pytest.fixture
-def fake_clock() -> FakeClock:
-    # Starts at the real time: the receiver checks webhook-timestamp against its own clock.
-    return FakeClock(datetime.now(UTC))
 
 
 @pytest.fixture
@@ -68,42 +45,17 @@ async def worker_runtime(runtime: Runtime, webhook_settings: WebhookSettings,
 
 
 @pytest.fixture
-async def app(settings: Settings, webhook_settings: WebhookSettings, resolver: FakeResolver,
-              worker_runtime: Runtime, fake_clock: FakeClock) -> AsyncIterator[FastAPI]:
-    """The API in process, on the worker's clock; mounts the webhooks router if `create_app` does not yet."""
-    app = create_app(settings, run_worker=False, clock=fake_clock)
-    if not any(getattr(route, "path", None) == "/v1/webhook-endpoints" for route in app.routes):
-        app.include_router(webhooks_router)
-    async with app.router.lifespan_context(app):
-        gateway = build_gateway(webhook_settings, resolver=resolver)
-        install_gateway(app.state.runtime, gateway)
-        try:
-            yield app
-        finally:
-            await gateway.aclose()
+def app_clock(fake_clock: FakeClock) -> FakeClock:
+    return fake_clock
 
 
 @pytest.fixture
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    """Overrides the root `client`: the same app, with the webhooks routes and test gateway."""
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://seawall.test") as http:
-        yield http
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[WebhookReceiverServer]:
-    async with WebhookReceiverServer() as server:
-        yield server
-
-
-@pytest.fixture
-def run_jobs(worker_runtime: Runtime, fake_clock: FakeClock) -> Callable[[], Awaitable[None]]:
-    """Run every due job to completion, on `fake_clock`."""
-
-    async def run() -> None:
-        worker = Worker(database=worker_runtime.database, settings=worker_runtime.settings, clock=fake_clock,
-                        runtime=worker_runtime)
-        await worker.run_until_idle()
-
-    return run
+async def app(app: FastAPI, worker_runtime: Runtime, webhook_settings: WebhookSettings,
+              resolver: FakeResolver) -> AsyncIterator[FastAPI]:
+    """The root `app` (on `fake_clock`), delivering through its own gateway on `resolver`."""
+    gateway = build_gateway(webhook_settings, resolver=resolver)
+    install_gateway(app.state.runtime, gateway)
+    try:
+        yield app
+    finally:
+        await gateway.aclose()

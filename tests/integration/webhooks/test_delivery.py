@@ -4,16 +4,13 @@ only a 2xx answer counts as delivered."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 import httpx
 import pytest
 
 from seawall.kit.clock import FakeClock
 from seawall.runtime import Runtime
 from seawall.sandbox.webhook_receiver import WebhookReceiverServer
-from seawall.webhooks.gateway import gateway_of
-from tests.integration.webhooks.conftest import SCHEDULE_SCALE, FakeResolver
+from tests.integration.webhooks.conftest import SCHEDULE_SCALE
 from tests.integration.webhooks.wire import (
     deliver_jobs,
     delivery,
@@ -21,8 +18,8 @@ from tests.integration.webhooks.wire import (
     new_user,
     publish,
 )
-
-RunJobs = Callable[[], Awaitable[None]]
+from tests.support.fakes import FakeResolver
+from tests.support.workers import RunJobs
 
 
 async def test_a_published_event_arrives_signed_with_the_delivery_id(
@@ -154,7 +151,7 @@ async def test_dns_is_checked_again_at_delivery_time(
     """Created while the name pointed at a public address; by delivery it points inside: refused,
     nothing is sent, and it counts as a failed attempt."""
     resolver.answers["rebind.customer.test"] = ["93.184.216.34"]
-    guard = gateway_of(worker_runtime).guard
+    guard = worker_runtime.webhooks.guard
     guard.allow_private = False
     user = await new_user(client)
     await endpoint_with_secret(client, user, "https://rebind.customer.test/hooks")

@@ -15,7 +15,6 @@ from seawall.idempotency.models import IdempotencyRecord
 from seawall.kit.clock import FakeClock
 from seawall.runtime import Runtime
 from tests.integration.accounts.wire import assert_error, new_key
-from tests.integration.webhooks.conftest import FakeResolver
 from tests.integration.webhooks.wire import (
     ALL_TYPES,
     User,
@@ -24,6 +23,7 @@ from tests.integration.webhooks.wire import (
     new_user,
     replay_headers,
 )
+from tests.support.fakes import FakeResolver
 
 URL = "https://hooks.customer.test/seawall"
 

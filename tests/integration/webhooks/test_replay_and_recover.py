@@ -3,7 +3,6 @@ hand (replay) or every failed one since a time (recover) — under the same webh
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 import httpx
@@ -21,8 +20,8 @@ from tests.integration.webhooks.wire import (
     publish,
     replay_headers,
 )
+from tests.support.workers import RunJobs
 
-RunJobs = Callable[[], Awaitable[None]]
 WHOLE_SCHEDULE = sum(RETRY_SCHEDULE_SECONDS) * SCHEDULE_SCALE + 1
 
 

@@ -5,7 +5,6 @@ for a receiver's fault)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 import httpx
@@ -16,8 +15,8 @@ from seawall.sandbox.webhook_receiver import WebhookReceiverServer
 from seawall.webhooks.schedule import RETRY_SCHEDULE_SECONDS
 from tests.integration.webhooks.conftest import SCHEDULE_SCALE
 from tests.integration.webhooks.wire import deliver_jobs, delivery, endpoint_with_secret, new_user, publish
+from tests.support.workers import RunJobs
 
-RunJobs = Callable[[], Awaitable[None]]
 JUST_BEFORE = 0.001  # seconds
 
 

@@ -4,7 +4,6 @@ without a break for `disable_after_seconds` is disabled."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 import httpx
@@ -23,8 +22,7 @@ from tests.integration.webhooks.wire import (
     new_user,
     publish,
 )
-
-RunJobs = Callable[[], Awaitable[None]]
+from tests.support.workers import RunJobs
 
 
 async def test_410_gone_disables_the_endpoint_and_stops_its_deliveries(

@@ -7,16 +7,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from seawall.accounts.session_cache import Principal, PrincipalSession, PrincipalUser, SessionCache
+from tests.support.fakes import FakeTimer
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-class FakeTimer:
-    def __init__(self) -> None:
-        self.seconds = 1000.0
-
-    def __call__(self) -> float:
-        return self.seconds
+START_SECONDS = 1000.0  # the timer's reading when a test begins
 
 
 def principal(number: int = 1, *, user_id: str = "usr_1", expires_at: datetime | None = None) -> Principal:
@@ -36,7 +30,7 @@ def remember(cache: SessionCache, found: Principal) -> None:
 
 
 def test_an_entry_is_served_until_the_ttl_counted_from_the_start_of_its_lookup() -> None:
-    timer = FakeTimer()
+    timer = FakeTimer(START_SECONDS)
     cache = cache_with(timer, ttl=5.0)
     found = principal()
     lookup = cache.begin_lookup()
@@ -50,7 +44,7 @@ def test_an_entry_is_served_until_the_ttl_counted_from_the_start_of_its_lookup()
 
 
 def test_an_entry_never_outlives_its_sessions_expiry() -> None:
-    timer = FakeTimer()
+    timer = FakeTimer(START_SECONDS)
     cache = cache_with(timer, ttl=60.0)
     expires_at = NOW + timedelta(seconds=2)
     remember(cache, principal(expires_at=expires_at))
@@ -61,7 +55,7 @@ def test_an_entry_never_outlives_its_sessions_expiry() -> None:
 
 
 def test_eviction_by_session_and_by_user_is_immediate() -> None:
-    cache = cache_with(FakeTimer())
+    cache = cache_with(FakeTimer(START_SECONDS))
     remember(cache, principal(1, user_id="usr_a"))
     remember(cache, principal(2, user_id="usr_a"))
     remember(cache, principal(3, user_id="usr_b"))
@@ -76,7 +70,7 @@ def test_eviction_by_session_and_by_user_is_immediate() -> None:
 
 
 def test_a_lookup_in_flight_during_an_eviction_is_not_stored() -> None:
-    cache = cache_with(FakeTimer())
+    cache = cache_with(FakeTimer(START_SECONDS))
     lookup = cache.begin_lookup()  # read the session while it was still live...
     cache.evict(token_digests=["digest-1"])  # ...then its logout committed
     cache.put("digest-1", principal(), lookup=lookup)
@@ -87,7 +81,7 @@ def test_a_lookup_in_flight_during_an_eviction_is_not_stored() -> None:
 
 
 def test_the_cache_holds_at_most_max_entries_dropping_the_least_recently_used() -> None:
-    cache = cache_with(FakeTimer(), max_entries=2)
+    cache = cache_with(FakeTimer(START_SECONDS), max_entries=2)
     remember(cache, principal(1))
     remember(cache, principal(2))
     assert cache.get("digest-1", now=NOW) is not None  # digest-2 is now the least recently used
@@ -100,7 +94,7 @@ def test_the_cache_holds_at_most_max_entries_dropping_the_least_recently_used() 
 
 
 def test_a_zero_ttl_caches_nothing() -> None:
-    cache = cache_with(FakeTimer(), ttl=0)
+    cache = cache_with(FakeTimer(START_SECONDS), ttl=0)
     remember(cache, principal())
     assert not cache.enabled
     assert len(cache) == 0

@@ -10,19 +10,7 @@ import pytest
 
 from seawall.webhooks.errors import WebhookUrlNotAllowedError
 from seawall.webhooks.ssrf import SystemResolver, UrlGuard, address_class
-
-
-class FakeResolver:
-    def __init__(self, answers: dict[str, list[str]]) -> None:
-        self.answers = answers
-        self.asked: list[str] = []
-
-    async def resolve(self, host: str, port: int) -> list[str]:
-        self.asked.append(host)
-        if host not in self.answers:
-            raise OSError(f"{host}: name does not resolve")
-        return self.answers[host]
-
+from tests.support.fakes import FakeResolver
 
 REFUSED = [
     ("127.0.0.1", "loopback"),

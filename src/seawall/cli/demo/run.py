@@ -31,7 +31,6 @@ from seawall.cli.demo.report import DemoReport, build_report, print_report
 from seawall.cli.demo.subscribers import create_subscriber, pay, refund_some, webhook_findings
 from seawall.config import Settings
 from seawall.payments.plans import PLANS
-from seawall.sandbox.webhook_receiver import WebhookReceiverServer
 
 
 @dataclass(frozen=True)
@@ -122,6 +121,8 @@ def _run_demo(options: DemoOptions, console: Console, data_dir: Path) -> int:
 
 async def _drive(options: DemoOptions, report: DemoReport, *, server: DemoProcess, sandbox: DemoProcess,
                  admin_key: str, console: Console) -> None:
+    from seawall.sandbox.webhook_receiver import WebhookReceiverServer  # loaded only when the demo runs
+
     rng = random.Random(options.seed)
     users = workload.make_users(options.users, rng=rng, plans=sorted(PLANS), declined_share=options.declined_share)
     recorder = workload.Recorder()

@@ -7,10 +7,12 @@ import asyncio
 import secrets
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from seawall.cli.demo.workload import ApiClient, DemoUser, bearer, log_in
-from seawall.sandbox.webhook_receiver import WebhookReceiverServer
+
+if TYPE_CHECKING:  # the sandbox is loaded only by the commands that start it
+    from seawall.sandbox.webhook_receiver import WebhookReceiverServer
 
 EVENT_TYPES = ["payment.succeeded", "payment.failed", "refund.created"]
 

@@ -1,4 +1,4 @@
-"""Wire shapes of the operator job API."""
+"""Wire shapes of the operator job API (`admin.jobs`) and of `seawall dlq --json`."""
 
 from __future__ import annotations
 

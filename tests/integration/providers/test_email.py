@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -24,9 +24,9 @@ SENDER = "Seawall <no-reply@seawall.invalid>"
 
 
 @pytest.fixture
-async def sink() -> AsyncIterator[SmtpSink]:
-    async with SmtpSink() as running:
-        yield running
+def sandbox_options() -> dict[str, Any]:
+    """The shared `sink` is the sandbox's SMTP sink."""
+    return {"smtp_port": 0}
 
 
 def sender_for(sink: SmtpSink, **overrides: object) -> SmtpEmailSender:

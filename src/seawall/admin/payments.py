@@ -6,14 +6,14 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from seawall.web.deps import AdminDep, RuntimeDep
+from seawall.payments.deps import PaymentGatewayDep
+from seawall.web.deps import AdminDep
 
 router = APIRouter(prefix="/admin/providers", tags=["admin"], dependencies=[AdminDep])
 
 
 @router.get("")
-async def provider_status(runtime: RuntimeDep) -> dict[str, Any]:
-    gateway = runtime.payments
+async def provider_status(gateway: PaymentGatewayDep) -> dict[str, Any]:
     return {
         "routes": {
             name: {

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -25,9 +26,8 @@ TO = "+14155550100"
 
 
 @pytest.fixture
-async def sandbox() -> AsyncIterator[SandboxServer]:
-    async with SandboxServer(sms_accounts={ACCOUNT_SID: AUTH_TOKEN}) as server:
-        yield server
+def sandbox_options() -> dict[str, Any]:
+    return {"sms_accounts": {ACCOUNT_SID: AUTH_TOKEN}}
 
 
 @pytest.fixture

@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from seawall.admin.schemas import JobAttemptOut, JobDetailOut, JobOut, JobPageOut
 from seawall.jobs import dead_letters
-from seawall.jobs.schemas import JobAttemptOut, JobDetailOut, JobOut, JobPageOut
-from seawall.web.deps import AdminDep, ReadSessionDep, RuntimeDep, SessionDep
+from seawall.web.deps import AdminDep, ClockDep, ReadSessionDep, SessionDep
 
 router = APIRouter(prefix="/admin/jobs", tags=["admin"], dependencies=[AdminDep])
 
@@ -40,6 +40,6 @@ async def get_job(job_id: int, session: ReadSessionDep) -> JobDetailOut:
 
 
 @router.post("/{job_id}/replay")
-async def replay_job(job_id: int, session: SessionDep, runtime: RuntimeDep) -> JobOut:
-    job = await dead_letters.replay(session, job_id, clock=runtime.clock)
+async def replay_job(job_id: int, session: SessionDep, clock: ClockDep) -> JobOut:
+    job = await dead_letters.replay(session, job_id, clock=clock)
     return JobOut.model_validate(job)

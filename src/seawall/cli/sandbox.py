@@ -6,9 +6,10 @@ from typing import Annotated
 
 import typer
 
-# The fake providers themselves are imported only when `seawall sandbox` runs: the CLI loads this
-# module in every process.
-from seawall.sandbox.ports import DEFAULT_PORT, DEFAULT_SMTP_PORT
+# `seawall.sandbox` is imported only when the command runs: the CLI loads this module in every
+# process, and a production process must not load the fake providers.
+DEFAULT_PORT = 12111  # payments, SMS and steering over HTTP
+DEFAULT_SMTP_PORT = 12125  # the SMTP sink
 
 
 def sandbox(
