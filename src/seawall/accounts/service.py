@@ -35,7 +35,7 @@ from seawall.accounts.schemas import UserOut
 from seawall.accounts.session_cache import evict_on_commit
 from seawall.accounts.state import check_user_transition
 from seawall.cache import CacheKey, ReadCache, invalidate_on_commit, track
-from seawall.db import Database, guarded_insert
+from seawall.db import Database, contested_insert
 from seawall.errors import NotFoundError
 from seawall.events import publish
 from seawall.jobs import enqueue
@@ -92,7 +92,7 @@ async def sign_up(
         plan=chosen_plan.code if chosen_plan else None, created_at=now, updated_at=now,
     )
     try:
-        async with guarded_insert(session):
+        async with contested_insert(session):
             session.add(user)
     except IntegrityError:
         raise EmailTakenError("an account with this email already exists") from None

@@ -12,7 +12,7 @@ from __future__ import annotations
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from seawall.db import guarded_insert
+from seawall.db import contested_insert
 from seawall.jobs import enqueue
 from seawall.kit.clock import Clock
 from seawall.kit.ids import new_id
@@ -46,7 +46,7 @@ async def notify(session: AsyncSession, message: NotificationMessage, *, clock: 
             created_at=clock.now(),
         )
         try:
-            async with guarded_insert(session):
+            async with contested_insert(session):
                 session.add(notification)
         except IntegrityError:  # a concurrent transaction notified the same event first
             existing = await repository.find(session, event_key=message.key, channel=channel)

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from seawall.db import guarded_insert
+from seawall.db import contested_insert
 from seawall.errors import BadRequestError
 from seawall.jobs import enqueue
 from seawall.kit.clock import Clock
@@ -76,7 +76,7 @@ async def publish_event(session: AsyncSession, *, clock: Clock, user_id: str, ev
         session.add(event)
     else:
         try:
-            async with guarded_insert(session):
+            async with contested_insert(session):
                 session.add(event)
         except IntegrityError:  # a concurrent publish with the same key committed first
             existing = await repository.find_event_by_dedup_key(session, dedup_key)
