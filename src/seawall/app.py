@@ -69,7 +69,7 @@ def provide_services(app: FastAPI, runtime: Runtime) -> None:
     accounts_deps.PASSWORDS.provide(app, lambda: runtime.passwords)
     accounts_deps.SESSION_CACHE.provide(app, lambda: runtime.sessions)
     payments_deps.PAYMENT_GATEWAY.provide(app, lambda: runtime.payments)
-    webhooks_deps.WEBHOOK_GATEWAY.provide(app, lambda: runtime.webhooks)
+    webhooks_deps.WEBHOOK_CLIENT.provide(app, lambda: runtime.webhooks)
     RATE_LIMITS.provide(app, lambda: runtime.rate_limits)
 
 

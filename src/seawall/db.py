@@ -273,7 +273,7 @@ async def execute(session: AsyncSession, statement: Executable, parameters: dict
 
 
 @asynccontextmanager
-async def guarded_insert(session: AsyncSession) -> AsyncIterator[None]:
+async def contested_insert(session: AsyncSession) -> AsyncIterator[None]:
     """Wrap the INSERT of a row whose unique key the caller has just looked up in this transaction,
     so that losing a race to a concurrent transaction raises `IntegrityError` and rolls back only
     that INSERT (a savepoint), leaving the caller's transaction usable.

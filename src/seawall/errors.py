@@ -1,20 +1,57 @@
 """Seawall's one error tree, mapped to one JSON shape at the HTTP edge.
 
-    SeawallError                      500 internal_error
-    ├── SchemaNotCurrentError         503 schema_not_current
-    ├── BadRequestError               400 bad_request
-    │   └── IdempotencyKeyError       400 idempotency_key_invalid
-    ├── UnauthorizedError             401 unauthorized
-    ├── ForbiddenError                403 forbidden
-    ├── NotFoundError                 404 not_found
-    ├── ConflictError                 409 conflict
-    │   └── IdempotencyInFlightError  409 idempotency_in_flight
-    ├── PayloadTooLargeError          413 payload_too_large
-    ├── UnprocessableError            422 unprocessable
-    │   └── IdempotencyMismatchError  422 idempotency_key_reused
-    ├── ServiceUnavailableError       503 unavailable
-    ├── accounts.errors.*             (subclasses of the above)
-    └── jobs.errors.JobError          (raised inside workers; never reaches HTTP)
+Every error Seawall raises on purpose is a `SeawallError`. The generic classes live here; each
+domain keeps its own subclasses in `seawall/<domain>/errors.py` (second column). The third column
+is the HTTP status and `error_type` of the answer; the errors marked "inside workers" never reach
+HTTP as such (their 500 is only the inherited default). A unit test checks every subclass is drawn.
+
+    SeawallError                                              500 internal_error
+    ├── SchemaNotCurrentError                                 503 schema_not_current
+    ├── BadRequestError                                       400 bad_request
+    │   ├── InvalidResetTokenError             accounts       400 invalid_reset_token
+    │   ├── IdempotencyKeyError                idempotency    400 idempotency_key_invalid
+    │   ├── UnknownPlanError                   payments       400 unknown_plan
+    │   └── UnknownEventTypeError              webhooks       400 unknown_event_type
+    ├── UnauthorizedError                                     401 unauthorized
+    │   ├── InvalidCredentialsError            accounts       401 invalid_credentials
+    │   └── InvalidSessionError                accounts       401 invalid_session
+    ├── ForbiddenError                                        403 forbidden
+    ├── NotFoundError                                         404 not_found
+    │   ├── PaymentNotFoundError               payments       404 payment_not_found
+    │   ├── WebhookEndpointNotFoundError       webhooks       404 webhook_endpoint_not_found
+    │   └── WebhookDeliveryNotFoundError       webhooks       404 webhook_delivery_not_found
+    ├── ConflictError                                         409 conflict
+    │   ├── IllegalTransitionError                            409 illegal_transition
+    │   │   └── IllegalWebhookTransitionError  webhooks       409 illegal_webhook_transition
+    │   ├── EmailTakenError                    accounts       409 email_taken
+    │   ├── IdempotencyInFlightError           idempotency    409 idempotency_in_flight
+    │   └── WebhookEndpointDisabledError       webhooks       409 webhook_endpoint_disabled
+    ├── PayloadTooLargeError                                  413 payload_too_large
+    ├── UnprocessableError                                    422 unprocessable
+    │   ├── PlanPaymentNotDueError             accounts       422 plan_payment_not_due
+    │   ├── IdempotencyMismatchError           idempotency    422 idempotency_key_reused
+    │   ├── RefundNotAllowedError              payments       422 refund_not_allowed
+    │   ├── WebhookUrlNotAllowedError          webhooks       422 webhook_url_not_allowed
+    │   └── WebhookEndpointLimitError          webhooks       422 webhook_endpoint_limit
+    ├── ServiceUnavailableError                               503 unavailable
+    │   └── CallRejectedError                  resilience     503 call_rejected               the call was not sent
+    │       ├── CircuitOpenError               resilience     503 circuit_open
+    │       └── BulkheadFullError              resilience     503 bulkhead_full
+    ├── RenderingError                         notifications  500 rendering_error             inside workers
+    ├── ProviderError                          providers      500 provider_error              inside workers
+    │   ├── CardDeclinedError                  providers      500 card_declined
+    │   ├── ProviderRejectedError              providers      500 provider_rejected
+    │   └── ProviderUnavailableError           providers      500 provider_unavailable
+    └── JobError                               jobs           500 job_error                   inside workers
+        ├── RetryableJobError                  jobs           500 job_retryable
+        │   └── DeferJobError                  jobs           500 job_deferred
+        ├── PermanentJobError                  jobs           500 job_permanent
+        ├── LeaseLostError                     jobs           500 job_lease_lost
+        └── UnknownJobKindError                jobs           500 job_kind_unknown
+
+Outside the tree, translated at the edge: `kit.pagination.InvalidCursorError` (kit knows nothing
+of Seawall) → 400 bad_request; request validation → 422 validation_error; database busy or
+unreachable → 503 unavailable; anything else → 500 internal_error (logged).
 
 The wire shape is `{"error": {"type": str, "message": str, "details"?: any}}`.
 """
@@ -50,10 +87,6 @@ class BadRequestError(SeawallError):
     error_type = "bad_request"
 
 
-class IdempotencyKeyError(BadRequestError):
-    error_type = "idempotency_key_invalid"
-
-
 class UnauthorizedError(SeawallError):
     status_code = 401
     error_type = "unauthorized"
@@ -74,8 +107,10 @@ class ConflictError(SeawallError):
     error_type = "conflict"
 
 
-class IdempotencyInFlightError(ConflictError):
-    error_type = "idempotency_in_flight"
+class IllegalTransitionError(ConflictError):
+    """A status change its state machine's table does not allow (see `kit.transitions`)."""
+
+    error_type = "illegal_transition"
 
 
 class PayloadTooLargeError(SeawallError):
@@ -86,10 +121,6 @@ class PayloadTooLargeError(SeawallError):
 class UnprocessableError(SeawallError):
     status_code = 422
     error_type = "unprocessable"
-
-
-class IdempotencyMismatchError(UnprocessableError):
-    error_type = "idempotency_key_reused"
 
 
 class ServiceUnavailableError(SeawallError):

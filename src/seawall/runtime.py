@@ -28,8 +28,8 @@ from seawall.payments.gateway import PaymentGateway, build_gateway
 from seawall.ratelimit import RateLimits
 from seawall.redis_link import RedisLink
 from seawall.resilience import ProviderPolicy, SharedBreakerState
-from seawall.webhooks.gateway import WebhookGateway
-from seawall.webhooks.gateway import build_gateway as build_webhook_gateway
+from seawall.webhooks.client import WebhookClient
+from seawall.webhooks.client import build_client as build_webhook_client
 
 if TYPE_CHECKING:
     from seawall.accounts.tasks import AccountsJobRuntime
@@ -45,7 +45,7 @@ class Runtime:
     secret_key: bytes
     passwords: Passwords
     payments: PaymentGateway
-    webhooks: WebhookGateway
+    webhooks: WebhookClient
     channels: dict[str, Channel]
     cache: ReadCache
     rate_limits: RateLimits
@@ -71,7 +71,7 @@ class Runtime:
             secret_key=secret_key,
             passwords=Passwords(settings),
             payments=build_gateway(settings),
-            webhooks=build_webhook_gateway(settings.webhooks),
+            webhooks=build_webhook_client(settings.webhooks),
             channels=build_channels(settings),
             cache=cache,
             rate_limits=RateLimits.build(settings, link=redis, secret=secret_key),

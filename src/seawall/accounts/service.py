@@ -33,8 +33,9 @@ from seawall.accounts.models import AuthSession, PasswordReset, User, UserStatus
 from seawall.accounts.passwords import Passwords
 from seawall.accounts.schemas import UserOut
 from seawall.accounts.session_cache import evict_on_commit
+from seawall.accounts.state import check_user_transition
 from seawall.cache import CacheKey, ReadCache, invalidate_on_commit, track
-from seawall.db import Database, guarded_insert
+from seawall.db import Database, contested_insert
 from seawall.errors import NotFoundError
 from seawall.events import publish
 from seawall.jobs import enqueue
@@ -91,7 +92,7 @@ async def sign_up(
         plan=chosen_plan.code if chosen_plan else None, created_at=now, updated_at=now,
     )
     try:
-        async with guarded_insert(session):
+        async with contested_insert(session):
             session.add(user)
     except IntegrityError:
         raise EmailTakenError("an account with this email already exists") from None
@@ -121,7 +122,7 @@ async def retry_plan_payment(session: AsyncSession, *, clock: Clock, user_id: st
     user = await get_user(session, user_id)
     if user.status != UserStatus.PAYMENT_FAILED or user.plan is None:
         raise PlanPaymentNotDueError(f"there is no failed plan payment to retry (account is {user.status})")
-    user.status = UserStatus.PENDING_PAYMENT
+    user.status = check_user_transition(user.status, UserStatus.PENDING_PAYMENT)
     user.updated_at = clock.now()
     return await _charge_plan(session, clock=clock, user=user, plan=plans.plan_by_code(user.plan),
                               payment_method=payment_method)

@@ -14,7 +14,7 @@ Redis down (or failing mid-request): the cache is bypassed — the loader runs a
 returned, so a cache outage never fails a read. Writes invalidate after commit (`invalidation`);
 the TTL is only the backstop.
 
-Why hand-written: aiocache and cashews offer TTL caches and locks but not the generation-guarded
+Why hand-written: aiocache and cashews offer TTL caches and locks but not the generation-checked
 set that keeps a slow reader from re-caching a row a writer has just changed.
 """
 

@@ -36,7 +36,8 @@ return 0
 
 
 class MemoryStore:
-    """A bounded LRU of `(expires_at, value)`, with the invalidation epochs that guard sets."""
+    """A bounded LRU of `(expires_at, value)`, with the invalidation epochs that fence sets (a set
+    started before an invalidation is dropped)."""
 
     def __init__(self, *, max_entries: int) -> None:
         self.max_entries = max_entries

@@ -37,12 +37,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from seawall.config import Settings
 from seawall.db import Database
-from seawall.errors import (
-    IdempotencyInFlightError,
-    IdempotencyKeyError,
-    IdempotencyMismatchError,
-)
 from seawall.idempotency import repository
+from seawall.idempotency.errors import IdempotencyInFlightError, IdempotencyKeyError, IdempotencyMismatchError
 from seawall.idempotency.models import RecordStatus
 from seawall.kit.clock import Clock
 

@@ -1,4 +1,9 @@
-"""Keyset (cursor) pagination on (created_at, id), newest first: the cursor is opaque base64."""
+"""Keyset (cursor) pagination on (created_at, id), newest first: the cursor is opaque base64.
+
+A cursor encodes the last row of a page as `"<created_at ISO-8601>|<id>"` (urlsafe base64, padding
+stripped). `decode_cursor` refuses anything else with `InvalidCursorError`, a `ValueError` that the
+HTTP edge answers as 400 `bad_request` (kit knows nothing of Seawall's error tree).
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,6 @@ import base64
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol, TypeVar
-
-from seawall.errors import BadRequestError
 
 
 class Keyed(Protocol):
@@ -21,6 +24,16 @@ class Keyed(Protocol):
 
 
 Row = TypeVar("Row", bound=Keyed)
+Keyset = tuple[datetime, str]
+"""(created_at, id) of the last row already shown: the next page starts strictly after it."""
+
+
+class InvalidCursorError(ValueError):
+    """A cursor that no page of this list handed out; `cursor` is the string received."""
+
+    def __init__(self, cursor: str) -> None:
+        super().__init__("cursor is not valid")
+        self.cursor = cursor
 
 
 def encode_cursor(created_at: datetime, row_id: str) -> str:
@@ -28,16 +41,18 @@ def encode_cursor(created_at: datetime, row_id: str) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, *, prefix: str) -> tuple[datetime, str]:
+def decode_cursor(cursor: str, *, prefix: str) -> Keyset:
+    """The keyset of `cursor`; raises `InvalidCursorError` unless it holds an aware datetime and
+    an id starting with `prefix` (e.g. `"pay_"`)."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         created_at, row_id = raw.split("|", 1)
         parsed = datetime.fromisoformat(created_at)
-        if parsed.tzinfo is None or not row_id.startswith(prefix):
-            raise ValueError(raw)
-        return parsed, row_id
     except ValueError:
-        raise BadRequestError("cursor is not valid", details={"cursor": cursor}) from None
+        raise InvalidCursorError(cursor) from None
+    if parsed.tzinfo is None or not row_id.startswith(prefix):
+        raise InvalidCursorError(cursor)
+    return parsed, row_id
 
 
 def page_of(rows: Sequence[Row], limit: int) -> tuple[list[Row], str | None]:

@@ -15,7 +15,7 @@ The variables each template uses are the ones `notifications.template_data.templ
     refund_issued         payment_id, amount, description, refund_id, refund_amount
     password_reset        token, expires_at
 
-Failures raise `RenderingError` (a `SeawallError`): an unknown notification, a missing variable,
+Failures raise `notifications.errors.RenderingError`: an unknown notification, a missing variable,
 a broken template. None of them gets better by retrying.
 """
 
@@ -28,13 +28,9 @@ from typing import Any
 
 import jinja2
 
-from seawall.errors import SeawallError
+from seawall.notifications.errors import RenderingError
 
 NOTIFICATIONS = ("welcome", "payment_receipt", "payment_failed", "password_reset", "refund_issued")
-
-
-class RenderingError(SeawallError):
-    error_type = "rendering_error"
 
 
 @dataclass(frozen=True, slots=True)

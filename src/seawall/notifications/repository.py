@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from seawall.kit.repository import Repository
 from seawall.notifications.models import Notification, NotificationPreference
 
-
-async def get(session: AsyncSession, notification_id: str, *, for_update: bool = False) -> Notification | None:
-    query = select(Notification).where(Notification.id == notification_id).execution_options(
-        populate_existing=True)
-    if for_update:
-        query = query.with_for_update()
-    return (await session.execute(query)).scalar_one_or_none()
+notifications = Repository(Notification, id_prefix="ntf_")
+get = notifications.get
 
 
 async def find(session: AsyncSession, *, event_key: str, channel: str) -> Notification | None:
@@ -27,17 +21,7 @@ async def preferences_of(session: AsyncSession, user_id: str) -> NotificationPre
     return await session.get(NotificationPreference, user_id)
 
 
-async def list_of(
-    session: AsyncSession, *, user_id: str, limit: int, after: tuple[datetime, str] | None
-) -> list[Notification]:
-    query = (
-        select(Notification)
-        .where(Notification.user_id == user_id)
-        .order_by(Notification.created_at.desc(), Notification.id.desc())
-        .limit(limit)
-    )
-    if after is not None:
-        created_at, notification_id = after
-        query = query.where(or_(Notification.created_at < created_at,
-                                and_(Notification.created_at == created_at, Notification.id < notification_id)))
-    return list((await session.execute(query)).scalars().all())
+async def list_of(session: AsyncSession, *, user_id: str, limit: int, cursor: str | None
+                  ) -> tuple[list[Notification], str | None]:
+    """A user's notifications, newest first: one keyset page and the next page's cursor."""
+    return await notifications.page(session, where=[Notification.user_id == user_id], limit=limit, cursor=cursor)

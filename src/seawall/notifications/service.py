@@ -12,11 +12,10 @@ from __future__ import annotations
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from seawall.db import guarded_insert
+from seawall.db import contested_insert
 from seawall.jobs import enqueue
 from seawall.kit.clock import Clock
 from seawall.kit.ids import new_id
-from seawall.kit.pagination import decode_cursor, page_of
 from seawall.notifications import repository
 from seawall.notifications.messages import NotificationMessage, PasswordResetEmail
 from seawall.notifications.models import Notification, NotificationPreference, NotificationStatus
@@ -47,7 +46,7 @@ async def notify(session: AsyncSession, message: NotificationMessage, *, clock: 
             created_at=clock.now(),
         )
         try:
-            async with guarded_insert(session):
+            async with contested_insert(session):
                 session.add(notification)
         except IntegrityError:  # a concurrent transaction notified the same event first
             existing = await repository.find(session, event_key=message.key, channel=channel)
@@ -82,8 +81,6 @@ async def preferences(session: AsyncSession, *, user_id: str) -> NotificationPre
 
 async def list_notifications(session: AsyncSession, *, user_id: str, limit: int, cursor: str | None
                              ) -> tuple[list[Notification], str | None]:
-    after = decode_cursor(cursor, prefix="ntf_") if cursor else None
-    rows = await repository.list_of(session, user_id=user_id, limit=limit + 1, after=after)
-    return page_of(rows, limit)
+    return await repository.list_of(session, user_id=user_id, limit=limit, cursor=cursor)
 
 

@@ -16,6 +16,7 @@ from seawall.notifications.channels import Channel
 from seawall.notifications.messages import message_from_payload
 from seawall.notifications.models import NotificationStatus
 from seawall.notifications.rendering import render
+from seawall.notifications.state import check_notification_transition
 from seawall.notifications.template_data import recipient_of, template_data
 from seawall.providers.errors import ProviderRejectedError, ProviderUnavailableError
 from seawall.resilience import CallRejectedError
@@ -85,7 +86,7 @@ async def _finish(ctx: JobContext, notification_id: str, *, status: Notification
     if notification is None or notification.status != NotificationStatus.PENDING:
         return
     notification.attempts += 1
-    notification.status = status
+    notification.status = check_notification_transition(notification.status, status)
     notification.last_error = error[:2000] if error else None
     notification.provider_message_id = provider_id
     if status == NotificationStatus.SENT:

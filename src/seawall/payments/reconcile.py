@@ -7,7 +7,8 @@ provider is searched by `metadata['seawall_payment_id']`:
 - captured here but no succeeded intent there → reported (a person must look: it is never
   "fixed" automatically);
 - amounts that differ → reported.
-Settling goes through the normal state machine in `settlement`. Only reads reach the provider.
+What an intent means is `outcomes.final_outcome`, the charge job's rule; settling goes through
+the normal state machine in `settlement`. Only reads reach the provider.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from dataclasses import dataclass, field
 
 from seawall.db import Database
 from seawall.kit.clock import Clock
-from seawall.payments import repository, settlement
+from seawall.payments import repository
 from seawall.payments.gateway import PRIMARY, PaymentGateway, PaymentRoute, classify_payment_error
+from seawall.payments.outcomes import settle_from_intent
 from seawall.payments.state import CAPTURED_STATUSES, PaymentStatus
 from seawall.providers.payments import PaymentIntentResult
 
@@ -69,18 +71,7 @@ async def reconcile(database: Database, gateway: PaymentGateway, *, clock: Clock
         if intent is None:
             continue  # nothing at the provider yet; the charge job will send or retry
         async with database.transaction() as session:
-            if intent.succeeded:
-                changed = await settlement.settle_succeeded(session, clock=clock, payment_id=payment_id,
-                                                            intent_id=intent.id)
-            elif intent.status in ("requires_payment_method", "canceled"):
-                failure = intent.last_failure
-                changed = await settlement.settle_failed(
-                    session, clock=clock, payment_id=payment_id,
-                    code=(failure.decline_code or failure.code) if failure else intent.status,
-                    message=failure.message if failure and failure.message else f"intent {intent.status}",
-                    intent_id=intent.id)
-            else:
-                continue
+            changed = await settle_from_intent(session, clock=clock, payment_id=payment_id, intent=intent)
         if changed:
             report.settled += 1
             report.discrepancies.append(Discrepancy(payment_id, status, theirs, f"settled as {theirs}"))

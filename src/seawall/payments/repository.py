@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from sqlalchemy import Table, and_, func, insert, or_, select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from seawall.db import execute
+from seawall.kit.repository import Repository
 from seawall.payments.models import Payment, Refund
 from seawall.payments.state import RefundStatus
 
@@ -25,36 +24,16 @@ async def insert_payment(session: AsyncSession, payment: Payment) -> None:
     await execute(session, _INSERT_PAYMENT, values)
 
 
-async def get_payment(session: AsyncSession, payment_id: str, *, for_update: bool = False) -> Payment | None:
-    query = select(Payment).where(Payment.id == payment_id).execution_options(populate_existing=True)
-    if for_update:
-        query = query.with_for_update()
-    return (await session.execute(query)).scalar_one_or_none()
+payments = Repository(Payment, id_prefix="pay_")
+refunds = Repository(Refund, id_prefix="rfd_")
+get_payment = payments.get
+get_refund = refunds.get
 
 
-async def get_refund(session: AsyncSession, refund_id: str, *, for_update: bool = False) -> Refund | None:
-    query = select(Refund).where(Refund.id == refund_id).execution_options(populate_existing=True)
-    if for_update:
-        query = query.with_for_update()
-    return (await session.execute(query)).scalar_one_or_none()
-
-
-async def list_payments_of(
-    session: AsyncSession, *, user_id: str, limit: int, after: tuple[datetime, str] | None
-) -> list[Payment]:
-    """Newest first; keyset pagination on (created_at, id)."""
-    query = (
-        select(Payment)
-        .where(Payment.user_id == user_id)
-        .order_by(Payment.created_at.desc(), Payment.id.desc())
-        .limit(limit)
-    )
-    if after is not None:
-        created_at, payment_id = after
-        query = query.where(
-            or_(Payment.created_at < created_at, and_(Payment.created_at == created_at, Payment.id < payment_id))
-        )
-    return list((await session.execute(query)).scalars().all())
+async def list_payments_of(session: AsyncSession, *, user_id: str, limit: int, cursor: str | None
+                           ) -> tuple[list[Payment], str | None]:
+    """A user's payments, newest first: one keyset page and the next page's cursor."""
+    return await payments.page(session, where=[Payment.user_id == user_id], limit=limit, cursor=cursor)
 
 
 async def reserved_refund_total(session: AsyncSession, *, payment_id: str) -> int:

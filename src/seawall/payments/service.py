@@ -15,7 +15,6 @@ from seawall.db import Database
 from seawall.jobs import enqueue
 from seawall.kit.clock import Clock
 from seawall.kit.ids import new_id
-from seawall.kit.pagination import decode_cursor, page_of
 from seawall.payments import repository
 from seawall.payments.errors import PaymentNotFoundError, RefundNotAllowedError
 from seawall.payments.models import Payment, Refund
@@ -83,9 +82,7 @@ async def get_payment_view(database: Database, cache: ReadCache, *, user_id: str
 async def list_payments_of(
     session: AsyncSession, *, user_id: str, limit: int, cursor: str | None
 ) -> tuple[list[Payment], str | None]:
-    after = decode_cursor(cursor, prefix="pay_") if cursor else None
-    rows = await repository.list_payments_of(session, user_id=user_id, limit=limit + 1, after=after)
-    return page_of(rows, limit)
+    return await repository.list_payments_of(session, user_id=user_id, limit=limit, cursor=cursor)
 
 
 async def request_refund(

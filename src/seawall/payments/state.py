@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from seawall.errors import ConflictError
+from seawall.errors import IllegalTransitionError
+from seawall.kit.transitions import Transitions
 
 
 class PaymentStatus(StrEnum):
@@ -28,10 +29,6 @@ class RefundStatus(StrEnum):
     PENDING = "pending"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
-
-
-class IllegalTransitionError(ConflictError):
-    error_type = "illegal_transition"
 
 
 PAYMENT_TRANSITIONS: dict[PaymentStatus, frozenset[PaymentStatus]] = {
@@ -53,15 +50,10 @@ CAPTURED_STATUSES = frozenset({PaymentStatus.SUCCEEDED, PaymentStatus.PARTIALLY_
 SETTLED_STATUSES = frozenset({PaymentStatus.FAILED, *CAPTURED_STATUSES})
 
 
-def check_payment_transition(current: str, target: PaymentStatus) -> PaymentStatus:
-    source = PaymentStatus(current)
-    if target not in PAYMENT_TRANSITIONS[source]:
-        raise IllegalTransitionError(f"a payment cannot go from {source} to {target}")
-    return target
+PAYMENTS = Transitions("a payment", PaymentStatus, PAYMENT_TRANSITIONS, error=IllegalTransitionError)
+REFUNDS = Transitions("a refund", RefundStatus, REFUND_TRANSITIONS, error=IllegalTransitionError)
 
-
-def check_refund_transition(current: str, target: RefundStatus) -> RefundStatus:
-    source = RefundStatus(current)
-    if target not in REFUND_TRANSITIONS[source]:
-        raise IllegalTransitionError(f"a refund cannot go from {source} to {target}")
-    return target
+check_payment_transition = PAYMENTS.check
+"""`target` when a payment may go from `current` to it; `IllegalTransitionError` (409) otherwise."""
+check_refund_transition = REFUNDS.check
+"""`target` when a refund may go from `current` to it; `IllegalTransitionError` (409) otherwise."""

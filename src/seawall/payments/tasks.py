@@ -31,13 +31,14 @@ import structlog
 from seawall.jobs import DeferJobError, JobContext, PermanentJobError, RetryableJobError, job_handler
 from seawall.payments import repository, settlement
 from seawall.payments.gateway import PRIMARY, PaymentGateway, classify_payment_error
+from seawall.payments.outcomes import settle_from_intent
 from seawall.payments.state import SETTLED_STATUSES, PaymentStatus, RefundStatus, check_payment_transition
 from seawall.providers.errors import (
     CardDeclinedError,
     ProviderRejectedError,
     ProviderUnavailableError,
 )
-from seawall.providers.payments import SEAWALL_PAYMENT_ID_KEY, PaymentIntentResult
+from seawall.providers.payments import SEAWALL_PAYMENT_ID_KEY
 from seawall.resilience import CallRejectedError
 
 log = structlog.get_logger("seawall.payments.tasks")
@@ -99,23 +100,6 @@ async def _not_sent(ctx: PaymentsJobContext, snapshot: ChargeSnapshot, gateway: 
     return next_route
 
 
-async def _settle_from_intent(ctx: PaymentsJobContext, payment_id: str, intent: PaymentIntentResult) -> bool:
-    """Settle from a provider intent; False when the intent has no final outcome yet."""
-    if intent.succeeded:
-        await settlement.settle_succeeded(ctx.session, clock=ctx.clock, payment_id=payment_id, intent_id=intent.id)
-        return True
-    if intent.status in ("requires_payment_method", "canceled"):
-        failure = intent.last_failure
-        await settlement.settle_failed(
-            ctx.session, clock=ctx.clock, payment_id=payment_id,
-            code=(failure.decline_code or failure.code) if failure else intent.status,
-            message=(failure.message if failure and failure.message else f"intent {intent.status}"),
-            intent_id=intent.id,
-        )
-        return True
-    return False
-
-
 def _retry(ctx: PaymentsJobContext, gateway: PaymentGateway, route: str, exc: Exception) -> RetryableJobError:
     budget = gateway.route(route).policy.budget
     after_timeout = isinstance(exc, TimeoutError) or (
@@ -141,7 +125,8 @@ async def charge_payment(ctx: PaymentsJobContext) -> None:
             found = await route.policy.call(
                 lambda: route.provider.find_payment_intent(seawall_payment_id=payment_id),
                 classify=classify_payment_error)
-            if found is not None and await _settle_from_intent(ctx, payment_id, found):
+            if found is not None and await settle_from_intent(ctx.session, clock=ctx.clock, payment_id=payment_id,
+                                                              intent=found) is not None:
                 return
         intent = await route.policy.call(
             lambda: route.provider.create_payment_intent(
@@ -174,7 +159,7 @@ async def charge_payment(ctx: PaymentsJobContext) -> None:
         raise _retry(ctx, gateway, snapshot.route, unavailable) from None
     except TimeoutError as timeout:
         raise _retry(ctx, gateway, snapshot.route, timeout) from None
-    if not await _settle_from_intent(ctx, payment_id, intent):
+    if await settle_from_intent(ctx.session, clock=ctx.clock, payment_id=payment_id, intent=intent) is None:
         raise RetryableJobError(f"intent {intent.id} is {intent.status}; checking again later")
 
 

@@ -15,8 +15,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from seawall.ratelimit.guard import RateLimits, client_address
 from seawall.ratelimit.limiter import Verdict
+from seawall.ratelimit.limits import RateLimits, client_address
 from seawall.ratelimit.policy import EXEMPT_PATHS, limit_header, policy_header
 from seawall.web.errors import error_response
 from seawall.web.services import ServiceSlot

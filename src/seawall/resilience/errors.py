@@ -1,4 +1,5 @@
-"""Errors raised by resilience guards before a call is sent (so the call certainly did not happen).
+"""Errors raised by the resilience policy (breaker, bulkhead, retry budget) before a call is sent
+(so the call certainly did not happen).
 
     SeawallError
     └── ServiceUnavailableError (503)

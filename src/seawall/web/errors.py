@@ -20,6 +20,7 @@ from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from seawall.errors import SeawallError, UnauthorizedError
+from seawall.kit.pagination import InvalidCursorError
 
 log = structlog.get_logger("seawall.web")
 
@@ -94,6 +95,12 @@ async def _seawall_error(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(exc.to_body(), status_code=exc.status_code, headers=headers)
 
 
+async def _invalid_cursor(_request: Request, exc: Exception) -> JSONResponse:
+    """A list's `cursor` that no page handed out (kit's error, outside the tree): 400 `bad_request`."""
+    assert isinstance(exc, InvalidCursorError)
+    return error_response(400, "bad_request", "cursor is not valid", {"cursor": exc.cursor})
+
+
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     # Never echo the input back: it may hold a password.
@@ -132,6 +139,7 @@ async def _unexpected_error(_request: Request, exc: Exception) -> JSONResponse:
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(SeawallError, _seawall_error)
+    app.add_exception_handler(InvalidCursorError, _invalid_cursor)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(OperationalError, _database_unavailable)

@@ -21,7 +21,7 @@ from seawall.idempotency.api import IdempotencyDep
 from seawall.web.deps import ClockDep, SessionDep
 from seawall.web.errors import error_responses
 from seawall.webhooks import service
-from seawall.webhooks.deps import WebhookGatewayDep
+from seawall.webhooks.deps import WebhookClientDep
 from seawall.webhooks.schemas import (
     SECRET_NOT_SHOWN,
     RecoverIn,
@@ -43,7 +43,7 @@ Cursor = Annotated[str | None, Query(max_length=200)]
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=WebhookEndpointCreatedOut,
              responses=error_responses(400, 401, 409, 413, 422, 429, 503))
 async def create_webhook_endpoint(
-    body: WebhookEndpointIn, principal: CurrentPrincipal, gateway: WebhookGatewayDep, clock: ClockDep,
+    body: WebhookEndpointIn, principal: CurrentPrincipal, client: WebhookClientDep, clock: ClockDep,
     idempotency: IdempotencyDep,
 ) -> JSONResponse:
     """Register a URL for some event types; the answer holds its signing secret, shown this once."""
@@ -51,7 +51,7 @@ async def create_webhook_endpoint(
 
     async def operation(session: AsyncSession) -> WebhookEndpointCreatedOut:
         endpoint = await service.create_endpoint(
-            session, clock=clock, guard=gateway.guard, max_endpoints=gateway.settings.max_endpoints_per_user,
+            session, clock=clock, guard=client.guard, max_endpoints=client.settings.max_endpoints_per_user,
             user_id=principal.user.id, url=body.url, event_types=body.event_types)
         shown["secret"] = endpoint.secret
         stored = WebhookEndpointOut.model_validate(endpoint).model_dump()

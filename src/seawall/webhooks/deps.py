@@ -1,6 +1,6 @@
 """The webhooks objects routes need, as `Annotated` dependencies filled by the app factory.
 
-- `WebhookGatewayDep`: the process's webhook machinery (`WebhookGateway`: settings, SSRF guard, sender).
+- `WebhookClientDep`: the process's webhook machinery (`WebhookClient`: settings, SSRF guard, sender).
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from typing import Annotated
 from fastapi import Depends
 
 from seawall.web.services import ServiceSlot
-from seawall.webhooks.gateway import WebhookGateway
+from seawall.webhooks.client import WebhookClient
 
-WEBHOOK_GATEWAY: ServiceSlot[WebhookGateway] = ServiceSlot("webhook_gateway")
+WEBHOOK_CLIENT: ServiceSlot[WebhookClient] = ServiceSlot("webhook_client")
 
-WebhookGatewayDep = Annotated[WebhookGateway, Depends(WEBHOOK_GATEWAY)]
+WebhookClientDep = Annotated[WebhookClient, Depends(WEBHOOK_CLIENT)]

@@ -2,13 +2,14 @@
 
     NotFoundError          webhook_endpoint_not_found, webhook_delivery_not_found
     UnprocessableError     webhook_url_not_allowed (SSRF guard), webhook_endpoint_limit
-    ConflictError          webhook_endpoint_disabled, illegal_webhook_transition
+    ConflictError          webhook_endpoint_disabled
+    IllegalTransitionError illegal_webhook_transition
     BadRequestError        unknown_event_type (a publisher's mistake; never from a client)
 """
 
 from __future__ import annotations
 
-from seawall.errors import BadRequestError, ConflictError, NotFoundError, UnprocessableError
+from seawall.errors import BadRequestError, ConflictError, IllegalTransitionError, NotFoundError, UnprocessableError
 
 
 class WebhookEndpointNotFoundError(NotFoundError):
@@ -38,7 +39,7 @@ class WebhookEndpointDisabledError(ConflictError):
     error_type = "webhook_endpoint_disabled"
 
 
-class IllegalWebhookTransitionError(ConflictError):
+class IllegalWebhookTransitionError(IllegalTransitionError):
     error_type = "illegal_webhook_transition"
 
 

@@ -3,49 +3,31 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import and_, func, or_, select, true, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from seawall.kit.repository import Repository
 from seawall.webhooks.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 from seawall.webhooks.state import DeliveryStatus, EndpointStatus
 
-Keyset = tuple[datetime, str]
-
-
-def _newest_first_after(model: Any, after: Keyset | None) -> Any:
-    """Keyset condition for (created_at, id) descending."""
-    if after is None:
-        return true()
-    created_at, row_id = after
-    return or_(model.created_at < created_at, and_(model.created_at == created_at, model.id < row_id))
+endpoints = Repository(WebhookEndpoint, id_prefix="we_")
+deliveries = Repository(WebhookDelivery, id_prefix="msg_")
+get_endpoint = endpoints.get
+get_delivery = deliveries.get
 
 
 # -- endpoints ------------------------------------------------------------------------------------
-
-async def get_endpoint(session: AsyncSession, endpoint_id: str, *, for_update: bool = False) -> WebhookEndpoint | None:
-    query = select(WebhookEndpoint).where(WebhookEndpoint.id == endpoint_id).execution_options(populate_existing=True)
-    if for_update:
-        query = query.with_for_update()
-    return (await session.execute(query)).scalar_one_or_none()
-
 
 async def count_endpoints_of(session: AsyncSession, *, user_id: str) -> int:
     query = select(func.count()).select_from(WebhookEndpoint).where(WebhookEndpoint.user_id == user_id)
     return int((await session.execute(query)).scalar_one())
 
 
-async def list_endpoints_of(session: AsyncSession, *, user_id: str, limit: int,
-                            after: Keyset | None) -> list[WebhookEndpoint]:
-    """Newest first; keyset pagination on (created_at, id)."""
-    query = (
-        select(WebhookEndpoint)
-        .where(WebhookEndpoint.user_id == user_id, _newest_first_after(WebhookEndpoint, after))
-        .order_by(WebhookEndpoint.created_at.desc(), WebhookEndpoint.id.desc())
-        .limit(limit)
-    )
-    return list((await session.execute(query)).scalars().all())
+async def list_endpoints_of(session: AsyncSession, *, user_id: str, limit: int, cursor: str | None
+                            ) -> tuple[list[WebhookEndpoint], str | None]:
+    """A user's endpoints, newest first: one keyset page and the next page's cursor."""
+    return await endpoints.page(session, where=[WebhookEndpoint.user_id == user_id], limit=limit, cursor=cursor)
 
 
 async def active_endpoints_of(session: AsyncSession, *, user_id: str) -> list[WebhookEndpoint]:
@@ -76,26 +58,14 @@ async def find_event_by_dedup_key(session: AsyncSession, dedup_key: str) -> Webh
 
 # -- deliveries -----------------------------------------------------------------------------------
 
-async def get_delivery(session: AsyncSession, delivery_id: str, *, for_update: bool = False
-                       ) -> WebhookDelivery | None:
-    query = select(WebhookDelivery).where(WebhookDelivery.id == delivery_id).execution_options(populate_existing=True)
-    if for_update:
-        query = query.with_for_update()
-    return (await session.execute(query)).scalar_one_or_none()
-
-
 async def list_deliveries_of(session: AsyncSession, *, endpoint_id: str, status: str | None, limit: int,
-                             after: Keyset | None) -> list[WebhookDelivery]:
-    """Newest first; keyset pagination on (created_at, id)."""
-    query = (
-        select(WebhookDelivery)
-        .where(WebhookDelivery.endpoint_id == endpoint_id, _newest_first_after(WebhookDelivery, after))
-        .order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id.desc())
-        .limit(limit)
-    )
+                             cursor: str | None) -> tuple[list[WebhookDelivery], str | None]:
+    """An endpoint's deliveries (only those in `status`, when given), newest first: one keyset page
+    and the next page's cursor."""
+    conditions = [WebhookDelivery.endpoint_id == endpoint_id]
     if status is not None:
-        query = query.where(WebhookDelivery.status == status)
-    return list((await session.execute(query)).scalars().all())
+        conditions.append(WebhookDelivery.status == status)
+    return await deliveries.page(session, where=conditions, limit=limit, cursor=cursor)
 
 
 async def failed_deliveries_since(session: AsyncSession, *, endpoint_id: str, since: datetime,

@@ -19,12 +19,11 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from seawall.db import guarded_insert
+from seawall.db import contested_insert
 from seawall.errors import BadRequestError
 from seawall.jobs import enqueue
 from seawall.kit.clock import Clock
 from seawall.kit.ids import new_id
-from seawall.kit.pagination import decode_cursor, page_of
 from seawall.webhooks import repository
 from seawall.webhooks.catalogue import EVENT_TYPES
 from seawall.webhooks.errors import (
@@ -77,7 +76,7 @@ async def publish_event(session: AsyncSession, *, clock: Clock, user_id: str, ev
         session.add(event)
     else:
         try:
-            async with guarded_insert(session):
+            async with contested_insert(session):
                 session.add(event)
         except IntegrityError:  # a concurrent publish with the same key committed first
             existing = await repository.find_event_by_dedup_key(session, dedup_key)
@@ -126,9 +125,7 @@ async def get_endpoint_of(session: AsyncSession, *, user_id: str, endpoint_id: s
 
 async def list_endpoints_of(session: AsyncSession, *, user_id: str, limit: int, cursor: str | None
                             ) -> tuple[list[WebhookEndpoint], str | None]:
-    after = decode_cursor(cursor, prefix="we_") if cursor else None
-    rows = await repository.list_endpoints_of(session, user_id=user_id, limit=limit + 1, after=after)
-    return page_of(rows, limit)
+    return await repository.list_endpoints_of(session, user_id=user_id, limit=limit, cursor=cursor)
 
 
 async def delete_endpoint_of(session: AsyncSession, *, user_id: str, endpoint_id: str) -> None:
@@ -145,10 +142,8 @@ async def list_deliveries_of(session: AsyncSession, *, user_id: str, endpoint_id
         allowed = ", ".join(s.value for s in DeliveryStatus)
         raise BadRequestError(f"status must be one of {allowed}", details={"status": status})
     await get_endpoint_of(session, user_id=user_id, endpoint_id=endpoint_id)
-    after = decode_cursor(cursor, prefix="msg_") if cursor else None
-    rows = await repository.list_deliveries_of(session, endpoint_id=endpoint_id, status=status, limit=limit + 1,
-                                               after=after)
-    return page_of(rows, limit)
+    return await repository.list_deliveries_of(session, endpoint_id=endpoint_id, status=status, limit=limit,
+                                               cursor=cursor)
 
 
 async def get_delivery_of(session: AsyncSession, *, user_id: str, endpoint_id: str, delivery_id: str,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from seawall.kit.transitions import Transitions
 from seawall.webhooks.errors import IllegalWebhookTransitionError
 
 
@@ -38,15 +39,12 @@ DELIVERY_TRANSITIONS: dict[DeliveryStatus, frozenset[DeliveryStatus]] = {
 }
 
 
-def check_endpoint_transition(current: str, target: EndpointStatus) -> EndpointStatus:
-    source = EndpointStatus(current)
-    if target not in ENDPOINT_TRANSITIONS[source]:
-        raise IllegalWebhookTransitionError(f"a webhook endpoint cannot go from {source} to {target}")
-    return target
+ENDPOINTS = Transitions("a webhook endpoint", EndpointStatus, ENDPOINT_TRANSITIONS,
+                        error=IllegalWebhookTransitionError)
+DELIVERIES = Transitions("a webhook delivery", DeliveryStatus, DELIVERY_TRANSITIONS,
+                         error=IllegalWebhookTransitionError)
 
-
-def check_delivery_transition(current: str, target: DeliveryStatus) -> DeliveryStatus:
-    source = DeliveryStatus(current)
-    if target not in DELIVERY_TRANSITIONS[source]:
-        raise IllegalWebhookTransitionError(f"a webhook delivery cannot go from {source} to {target}")
-    return target
+check_endpoint_transition = ENDPOINTS.check
+"""`target` when an endpoint may go from `current` to it; `IllegalWebhookTransitionError` (409) otherwise."""
+check_delivery_transition = DELIVERIES.check
+"""`target` when a delivery may go from `current` to it; `IllegalWebhookTransitionError` (409) otherwise."""

@@ -26,9 +26,9 @@ import structlog
 
 from seawall.jobs import DeferJobError, JobContext, job_handler
 from seawall.resilience import CallRejectedError
+from seawall.webhooks.client import WebhookClient
 from seawall.webhooks.delivery import NothingToDo, Throttled, prepare_attempt, record_attempt
 from seawall.webhooks.errors import WebhookUrlNotAllowedError
-from seawall.webhooks.gateway import WebhookGateway
 from seawall.webhooks.sender import AttemptResult
 from seawall.webhooks.service import DELIVER_JOB
 from seawall.webhooks.signing import signed_headers
@@ -40,13 +40,13 @@ class WebhooksJobRuntime(Protocol):
     """What the webhook handler uses of the process runtime (`ctx.runtime`)."""
 
     @property
-    def webhooks(self) -> WebhookGateway: ...
+    def webhooks(self) -> WebhookClient: ...
 
 
 @job_handler(DELIVER_JOB, queue="webhooks", max_attempts=5, backoff_base_seconds=1.0, backoff_cap_seconds=60.0,
              timeout_seconds=120)
 async def deliver_webhook(ctx: JobContext[WebhooksJobRuntime]) -> None:
-    gateway = ctx.runtime.webhooks
+    client = ctx.runtime.webhooks
     delivery_id = str(ctx.payload["delivery_id"])
     number = int(ctx.payload["attempt"])
     async with ctx.transaction() as session:
@@ -58,17 +58,17 @@ async def deliver_webhook(ctx: JobContext[WebhooksJobRuntime]) -> None:
         wait = max(0.0, (plan.until - ctx.clock.now()).total_seconds())
         raise DeferJobError(f"endpoint slowed down until {plan.until.isoformat()}", retry_after=wait)
     try:
-        target = await gateway.guard.check(plan.url)
+        target = await client.guard.check(plan.url)
     except WebhookUrlNotAllowedError as refused:
         result = AttemptResult(None, f"not sent: {refused.message}")
     else:
         timestamp = int(ctx.clock.now().timestamp())
         headers = signed_headers(plan.secret, message_id=plan.delivery_id, timestamp=timestamp, body=plan.body)
         try:
-            result = await gateway.sender.post(target, headers=headers, body=plan.body)
+            result = await client.sender.post(target, headers=headers, body=plan.body)
         except CallRejectedError as refused:  # the per-host bulkhead is full: nothing was sent
             raise DeferJobError(refused.message, retry_after=refused.retry_after) from None
-    delivery = await record_attempt(ctx.session, clock=ctx.clock, settings=gateway.settings, rng=gateway.rng,
+    delivery = await record_attempt(ctx.session, clock=ctx.clock, settings=client.settings, rng=client.rng,
                                     delivery_id=delivery_id, number=number, result=result)
     log.info("webhook.attempt", delivery_id=delivery_id, attempt=number, status_code=result.status_code,
              outcome=delivery.status if delivery is not None else "superseded",

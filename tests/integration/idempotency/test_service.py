@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from seawall.accounts import service as accounts
 from seawall.accounts.models import User
-from seawall.errors import IdempotencyInFlightError, IdempotencyMismatchError
 from seawall.idempotency import service
+from seawall.idempotency.errors import IdempotencyInFlightError, IdempotencyMismatchError
 from seawall.idempotency.models import IdempotencyRecord, RecordStatus
 from seawall.jobs import enqueue
 from seawall.jobs.worker import Worker

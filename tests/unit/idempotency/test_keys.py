@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from seawall.errors import IdempotencyKeyError
 from seawall.idempotency import service
+from seawall.idempotency.errors import IdempotencyKeyError
 
 
 def test_key_is_required_where_the_route_requires_it() -> None:

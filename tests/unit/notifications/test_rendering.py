@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from seawall.notifications.rendering import NOTIFICATIONS, RenderedMessage, RenderingError, render
+from seawall.notifications.errors import RenderingError
+from seawall.notifications.rendering import NOTIFICATIONS, RenderedMessage, render
 
 PAYMENT = {"payment_id": "pay_123", "amount": "20.00 USD", "description": "Pro plan"}
 CONTEXTS: dict[str, dict[str, Any]] = {

@@ -8,13 +8,12 @@ from itertools import product
 
 import pytest
 
-from seawall.errors import ConflictError
+from seawall.errors import ConflictError, IllegalTransitionError
 from seawall.payments.state import (
     CAPTURED_STATUSES,
     PAYMENT_TRANSITIONS,
     REFUND_TRANSITIONS,
     SETTLED_STATUSES,
-    IllegalTransitionError,
     PaymentStatus,
     RefundStatus,
     check_payment_transition,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from seawall.config import Settings
-from seawall.ratelimit.guard import client_address, parse_networks
+from seawall.ratelimit.limits import client_address, parse_networks
 from seawall.ratelimit.policy import Hasher, Partition, Quotas, limit_header, policy_header
 
 

@@ -1,6 +1,6 @@
 """The webhook machinery one process shares: its settings, the SSRF guard and the sender.
 
-Built once per process (`build_gateway`, by `Runtime.build`). Routes get it as `WebhookGatewayDep`
+Built once per process (`build_client`, by `Runtime.build`). Routes get it as `WebhookClientDep`
 (`webhooks.deps`), the delivery handler as `ctx.runtime.webhooks` (`webhooks.tasks.WebhooksJobRuntime`).
 """
 
@@ -15,7 +15,7 @@ from seawall.webhooks.ssrf import Resolver, UrlGuard
 
 
 @dataclass
-class WebhookGateway:
+class WebhookClient:
     settings: WebhookSettings
     guard: UrlGuard
     sender: WebhookSender
@@ -25,9 +25,9 @@ class WebhookGateway:
         await self.sender.aclose()
 
 
-def build_gateway(settings: WebhookSettings, *, resolver: Resolver | None = None,
-                  rng: random.Random | None = None) -> WebhookGateway:
-    return WebhookGateway(
+def build_client(settings: WebhookSettings, *, resolver: Resolver | None = None,
+                 rng: random.Random | None = None) -> WebhookClient:
+    return WebhookClient(
         settings=settings,
         guard=UrlGuard(allow_private=settings.allow_private, resolver=resolver,
                        resolve_timeout_seconds=settings.connect_timeout_seconds),
