@@ -22,8 +22,6 @@ convention (like job handlers), so a process cannot publish to a half-registered
 from __future__ import annotations
 
 import importlib
-import importlib.util
-import pkgutil
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
@@ -31,6 +29,7 @@ from typing import Any, Protocol, TypeVar
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from seawall.kit.clock import Clock
+from seawall.kit.modules import submodules_named
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -96,11 +95,8 @@ class EventBus:
     def discover(self) -> None:
         if self._discovered or self._discover is None:
             return
-        package = importlib.import_module(self._discover)
-        for module in pkgutil.iter_modules(package.__path__):
-            name = f"{self._discover}.{module.name}.subscribers"
-            if module.ispkg and importlib.util.find_spec(name) is not None:
-                importlib.import_module(name)
+        for name in submodules_named(self._discover, "subscribers"):
+            importlib.import_module(name)
         self._discovered = True
 
 

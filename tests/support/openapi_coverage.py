@@ -88,8 +88,12 @@ def _is_controller(config: pytest.Config) -> bool:
 
 
 def _whole_suite(config: pytest.Config) -> bool:
+    """The default run of every test (`make test`): no paths, no selection, not only collecting."""
+    option = config.option
     return (config.args_source == pytest.Config.ArgsSource.TESTPATHS
-            and not config.option.keyword and not config.option.markexpr)
+            and not option.keyword and not option.markexpr and not option.collectonly
+            and not getattr(option, "lf", False) and not getattr(option, "failedfirst", False)
+            and not getattr(option, "stepwise", False) and not getattr(option, "deselect", None))
 
 
 def _application_schema(directory: Path) -> dict[str, Any]:
@@ -112,7 +116,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if not _is_controller(config) or not os.environ.get(RECORD_VARIABLE):
         return
     directory = Path(os.environ[RECORD_VARIABLE])
-    if exitstatus == pytest.ExitCode.INTERRUPTED:
+    if exitstatus == pytest.ExitCode.INTERRUPTED or config.option.collectonly:
         return
     report = compare(_application_schema(directory), read_records(directory),
                      require_records=_whole_suite(config) and session.testscollected > 0)

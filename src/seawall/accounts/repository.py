@@ -10,8 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from seawall.accounts.models import AuthSession, PasswordReset, User
 
 
-async def get_user(session: AsyncSession, user_id: str) -> User | None:
-    return await session.get(User, user_id)
+async def get_user(session: AsyncSession, user_id: str, *, for_update: bool = False) -> User | None:
+    """The user; with `for_update`, read again and row-locked (`SELECT … FOR UPDATE`) even if this
+    session already holds it (SQLite has no row locks: its writer lock serializes writers)."""
+    return await session.get(User, user_id, with_for_update=for_update or None)
 
 
 async def find_user_by_email(session: AsyncSession, email: str) -> User | None:

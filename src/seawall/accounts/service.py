@@ -99,7 +99,7 @@ async def sign_up(
     payment = None
     if chosen_plan is not None and payment_method is not None:
         payment = await _charge_plan(session, clock=clock, user=user, plan=chosen_plan, payment_method=payment_method)
-    else:
+    elif user.status == UserStatus.ACTIVE:
         await publish(session, UserActivated(user_id=user.id, plan=user.plan), clock=clock)
     return SignedUp(user=user, payment=payment)
 
@@ -118,8 +118,12 @@ async def _charge_plan(session: AsyncSession, *, clock: Clock, user: User, plan:
 async def retry_plan_payment(session: AsyncSession, *, clock: Clock, user_id: str, payment_method: str
                              ) -> PaymentOut:
     """A user whose sign-up charge failed pays again (with another method); the status is read in
-    this transaction, never from the caller's (possibly cached) principal."""
-    user = await get_user(session, user_id)
+    this transaction, never from the caller's (possibly cached) principal, under a row lock, so two
+    concurrent retries (different Idempotency-Keys) create one payment and the other gets 422
+    `plan_payment_not_due`."""
+    user = await repository.get_user(session, user_id, for_update=True)
+    if user is None:
+        raise NotFoundError(f"no user {user_id}")
     if user.status != UserStatus.PAYMENT_FAILED or user.plan is None:
         raise PlanPaymentNotDueError(f"there is no failed plan payment to retry (account is {user.status})")
     user.status = check_user_transition(user.status, UserStatus.PENDING_PAYMENT)

@@ -34,7 +34,7 @@ async def _settle_plan(session: AsyncSession, event: PaymentEvent, *, status: Us
                        ) -> User | None:
     """Move the user whose plan waits for this payment to `status`; None (and no change) when no
     user waits for it: another payment, or an account no longer `pending_payment`."""
-    user = await repository.get_user(session, event.user_id)
+    user = await repository.get_user(session, event.user_id, for_update=True)
     if user is None or user.plan_payment_id != event.payment_id or user.status != UserStatus.PENDING_PAYMENT:
         return None
     user.status = check_user_transition(user.status, status)

@@ -9,13 +9,12 @@ the same transaction as the job's completion. Handlers must be safe to run twice
 from __future__ import annotations
 
 import importlib
-import importlib.util
-import pkgutil
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from seawall.jobs.errors import UnknownJobKindError
+from seawall.kit.modules import submodules_named
 
 if TYPE_CHECKING:
     from seawall.jobs.context import JobContext
@@ -102,10 +101,7 @@ def load_job_modules(extra: list[str] | None = None) -> None:
 
     Discovery by convention: a new domain's handlers register without a hand-kept list.
     """
-    import seawall
-
-    for module in pkgutil.iter_modules(seawall.__path__):
-        if module.ispkg and importlib.util.find_spec(f"seawall.{module.name}.tasks") is not None:
-            importlib.import_module(f"seawall.{module.name}.tasks")
+    for name in submodules_named("seawall", "tasks"):
+        importlib.import_module(name)
     for name in extra or []:
         importlib.import_module(name)

@@ -4,6 +4,10 @@ Every route lists the error statuses it answers with `web.errors.error_responses
 error shape (`ErrorBody`). FastAPI adds its own generic 422 (`HTTPValidationError`, a shape Seawall
 never sends) to any operation with parameters that did not declare 422; `install_openapi(app)` drops
 those, and the then unused `HTTPValidationError`/`ValidationError` components, from the schema.
+
+One status is declared for every operation here rather than per route: 413 `payload_too_large`,
+which the body-size middleware (`web.middleware`) answers for any request whose body is too large,
+whatever its method and route.
 """
 
 from __future__ import annotations
@@ -12,7 +16,10 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from seawall.web.errors import ERROR_DESCRIPTIONS
+
 GENERIC_422_REF = "#/components/schemas/HTTPValidationError"
+ERROR_BODY_REF = "#/components/schemas/ErrorBody"
 
 
 def without_generic_422(schema: dict[str, Any]) -> dict[str, Any]:
@@ -29,12 +36,24 @@ def without_generic_422(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
+def with_every_operation_answering(schema: dict[str, Any], answers: dict[str, Any]) -> dict[str, Any]:
+    """Add `answers` (`{"413": {...}}`) to every operation of `schema` that lacks them (in place)."""
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            for status, answer in answers.items():
+                responses.setdefault(status, answer)
+    return schema
+
+
 def install_openapi(app: FastAPI) -> None:
     """Make `app.openapi()` (and so `app.openapi_url`) give `without_generic_422` of FastAPI's schema,
     which FastAPI builds once per version of the routes and caches (removing again is a no-op)."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
-        return without_generic_422(generate())
+        return with_every_operation_answering(without_generic_422(generate()), {"413": {
+            "description": ERROR_DESCRIPTIONS[413],
+            "content": {"application/json": {"schema": {"$ref": ERROR_BODY_REF}}}}})
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -5,10 +5,16 @@ card activates them, with one intent per payment at the provider."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
 import httpx
+import pytest
 
+from seawall.accounts import service as accounts_service
+from seawall.accounts.errors import PlanPaymentNotDueError
+from seawall.payments import service as payments_service
 from seawall.payments.plans import PLANS
 from seawall.runtime import Runtime
 from seawall.sandbox import SandboxServer
@@ -120,3 +126,64 @@ async def test_sign_up_plan_errors(client: httpx.AsyncClient, sandbox: SandboxSe
     assert_error(await paid_sign_up(client, new_email(), payment_method="pm_card_visa"), 422, "validation_error")
     assert_error(await paid_sign_up(client, new_email(), plan="pro", payment_method="visa"), 422, "validation_error")
     assert sandbox.state.payments.intents == {}
+
+
+async def test_concurrent_plan_payment_retries_create_one_payment(
+    client: httpx.AsyncClient, runtime: Runtime, sandbox: SandboxServer,
+) -> None:
+    """Four retries at once, each with its own Idempotency-Key: the account's row lock lets one
+    through (202) and the others find the plan payment no longer due (422), so the user is never
+    charged twice for one plan."""
+    email = new_email("racing-retries")
+    response = await paid_sign_up(client, email, plan="starter", payment_method="pm_card_chargeDeclined")
+    declined_id = response.json()["payment"]["id"]
+    token = await token_for(client, email)
+    await run_charges(runtime, [declined_id])
+    assert (await me(client, token))["status"] == "payment_failed"
+
+    answers = await asyncio.gather(*(
+        client.post("/v1/me/plan-payments", json={"payment_method": "pm_card_visa"},
+                    headers={**bearer(token), "Idempotency-Key": new_key()})
+        for _ in range(4)))
+
+    assert sorted(answer.status_code for answer in answers) == [202, 422, 422, 422]
+    for refused in (answer for answer in answers if answer.status_code == 422):
+        assert_error(refused, 422, "plan_payment_not_due")
+    listed = (await client.get("/v1/payments", headers=bearer(token))).json()
+    assert len(listed["data"]) == 2  # the declined sign-up charge and one retry
+
+
+async def test_two_retries_racing_past_the_status_check_create_one_payment(
+    client: httpx.AsyncClient, runtime: Runtime, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The race made certain: each retry waits (up to 1 s) at the payment's creation for the other to
+    get there too. Without the row lock both pass the status check and two payments are created; with
+    it the second waits for the first to commit and is refused."""
+    email = new_email("forced-race")
+    response = await paid_sign_up(client, email, plan="starter", payment_method="pm_card_chargeDeclined")
+    declined_id = response.json()["payment"]["id"]
+    await run_charges(runtime, [declined_id])
+    user_id = response.json()["user"]["id"]
+
+    both_here = asyncio.Barrier(2)
+    create_payment = payments_service.create_payment
+
+    async def create_when_both_are_here(*args: Any, **kwargs: Any) -> Any:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(both_here.wait(), timeout=1.0)
+        return await create_payment(*args, **kwargs)
+
+    monkeypatch.setattr(payments_service, "create_payment", create_when_both_are_here)
+
+    async def retry() -> str:
+        try:
+            async with runtime.database.transaction() as session:
+                payment = await accounts_service.retry_plan_payment(
+                    session, clock=runtime.clock, user_id=user_id, payment_method="pm_card_visa")
+            return payment.id
+        except PlanPaymentNotDueError:
+            return "refused"
+
+    outcomes = await asyncio.gather(retry(), retry())
+
+    assert sorted(outcome == "refused" for outcome in outcomes) == [False, True]

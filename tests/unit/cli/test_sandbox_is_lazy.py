@@ -24,6 +24,24 @@ def test_importing_the_cli_app_and_runtime_loads_no_sandbox_module() -> None:
     assert json.loads(result.stdout) == []
 
 
+DISCOVERY_PROBE = (
+    "import json, sys\n"
+    "from seawall.events import bus\n"
+    "from seawall.jobs import load_job_modules\n"
+    "load_job_modules(); bus.discover()\n"
+    "print(json.dumps(sorted(name for name in sys.modules if name.split('.')[:2] in\n"
+    "    (['seawall', 'sandbox'], ['seawall', 'bench'], ['seawall', 'cli'], ['seawall', 'admin']))))\n"
+)
+
+
+def test_finding_job_handlers_and_subscribers_imports_only_the_packages_that_hold_them() -> None:
+    """Discovery looks for `tasks.py` and `subscribers.py` on disk: a worker's first job, or the
+    first event a process publishes, loads neither the sandbox nor the CLI, the benches or admin."""
+    result = subprocess.run([sys.executable, "-c", DISCOVERY_PROBE], capture_output=True, text=True, timeout=120,
+                            check=True)
+    assert json.loads(result.stdout) == []
+
+
 def test_help_still_lists_the_sandbox_command() -> None:
     result = CliRunner().invoke(app, ["--help"])
     assert result.exit_code == 0
