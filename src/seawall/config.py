@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 FIVE_DAYS_SECONDS = 5 * 24 * 3600.0
@@ -241,3 +241,33 @@ class Settings(BaseSettings):
     @property
     def job_module_names(self) -> list[str]:
         return [name.strip() for name in self.job_modules.split(",") if name.strip()]
+
+
+class SettingError(ValueError):
+    """A setting that cannot work as given (checked beyond its type, e.g. a key required in server
+    mode). `variable` names the environment variable; the CLI prints `seawall: <message>`, exit 2."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable} {problem}")
+        self.variable = variable
+
+
+_SETTINGS_CLASSES: dict[str, type[BaseSettings]] = {"Settings": Settings, "WebhookSettings": WebhookSettings}
+_SECRET_WORDS = ("key", "secret", "token", "password")
+
+
+def describe_invalid_settings(error: ValidationError) -> list[str]:
+    """One line per invalid setting of a `Settings()`/`WebhookSettings()` validation error, naming
+    its environment variable: `SEAWALL_PORT: Input should be a valid integer (got 'eighty')`.
+
+    The given value is shown unless the variable's name says it holds a secret.
+    """
+    settings_class = _SETTINGS_CLASSES.get(error.title, Settings)
+    prefix = str(settings_class.model_config.get("env_prefix", ""))
+    lines = []
+    for problem in error.errors(include_url=False):
+        field = str(problem["loc"][0]) if problem["loc"] else ""
+        variable = f"{prefix}{field.upper()}" if field else prefix.rstrip("_")
+        given = "" if any(word in field for word in _SECRET_WORDS) else f" (got {problem.get('input')!r})"
+        lines.append(f"{variable}: {problem['msg']}{given}")
+    return lines

@@ -20,7 +20,7 @@ from seawall.accounts.session_cache import SessionCache
 from seawall.accounts.session_cache import register as register_session_cache
 from seawall.cache import ReadCache, build_read_cache
 from seawall.cache import register as register_cache
-from seawall.config import Settings
+from seawall.config import SettingError, Settings
 from seawall.db import Database
 from seawall.kit.clock import Clock, SystemClock
 from seawall.notifications.channels import Channel, build_channels
@@ -121,7 +121,8 @@ def load_secret_key(settings: Settings) -> bytes:
     if settings.secret_key is not None:
         return settings.secret_key.get_secret_value().encode("utf-8")
     if not settings.is_embedded_database:
-        raise RuntimeError("SEAWALL_SECRET_KEY must be set when SEAWALL_DATABASE_URL is set")
+        raise SettingError("SEAWALL_SECRET_KEY", "must be set when SEAWALL_DATABASE_URL is set: every process "
+                           "must sign with the same key (e.g. the output of `openssl rand -base64 48`)")
     path = Path(settings.var_dir) / "secret.key"
     path.parent.mkdir(parents=True, exist_ok=True)
     try:

@@ -5,11 +5,17 @@ from __future__ import annotations
 import sys
 
 import typer
+from pydantic import ValidationError
 
 from seawall.cli import bench, dlq, doctor, payments, roles, sandbox
+from seawall.config import SettingError, describe_invalid_settings
 from seawall.errors import SeawallError
 
-app = typer.Typer(help="Seawall: exactly-once backend core.", no_args_is_help=True, add_completion=False)
+# A bad setting or an operator error is one line on stderr (below); anything else is a bug, and its
+# plain traceback is what a bug report needs.
+app = typer.Typer(help="Seawall: exactly-once backend core.", no_args_is_help=True, add_completion=False,
+                  pretty_exceptions_enable=False)
+EXIT_BAD_SETTING = 2  # as for a bad command-line option
 app.command()(roles.serve)
 app.command()(roles.api)
 app.command()(roles.worker)
@@ -46,6 +52,13 @@ def demo(
 def main() -> None:
     try:
         app()
+    except ValidationError as exc:  # a SEAWALL_* variable that does not parse
+        for line in describe_invalid_settings(exc):
+            typer.echo(f"seawall: {line}", err=True)
+        sys.exit(EXIT_BAD_SETTING)
+    except SettingError as exc:
+        typer.echo(f"seawall: {exc}", err=True)
+        sys.exit(EXIT_BAD_SETTING)
     except SeawallError as exc:
         typer.echo(f"error: {exc.message}", err=True)
         sys.exit(1)

@@ -1,0 +1,35 @@
+"""Promise: a bad setting is one line on stderr naming the variable (and what to do), exit status 2,
+never a traceback (the secrets' side: tests/unit/test_bad_settings.py)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def seawall(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    clean = {name: value for name, value in os.environ.items() if not name.startswith("SEAWALL_")}
+    return subprocess.run([sys.executable, "-m", "seawall", *args], env={**clean, **env}, cwd=cwd,
+                          capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize(("command", "env", "variable"), [
+    (("api",), {"SEAWALL_DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/postgres"}, "SEAWALL_SECRET_KEY"),
+    (("serve",), {"SEAWALL_PORT": "eighty"}, "SEAWALL_PORT"),
+    (("worker",), {"SEAWALL_WORKER_CONCURRENCY": "-x"}, "SEAWALL_WORKER_CONCURRENCY"),
+    (("migrate",), {"SEAWALL_WEBHOOKS_TIMEOUT_SECONDS": "soon"}, "SEAWALL_WEBHOOKS_TIMEOUT_SECONDS"),
+    (("sandbox",), {"SEAWALL_JOB_LEASE_SECONDS": "long"}, "SEAWALL_JOB_LEASE_SECONDS"),
+])
+def test_a_bad_setting_is_one_line_naming_the_variable(
+    command: tuple[str, ...], env: dict[str, str], variable: str, tmp_path: Path,
+) -> None:
+    result = seawall(*command, env=env, cwd=tmp_path)
+
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"seawall: {variable}"), result.stderr
+    assert "Traceback" not in result.stderr
