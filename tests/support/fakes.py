@@ -85,11 +85,11 @@ def refund(status: str = "succeeded", *, id: str = "re_fake_1", amount: int = 20
                         payment_intent_id=payment_intent_id, created=CREATED)
 
 
-class ScriptedPaymentProvider:
-    """A `PaymentProvider` whose every method answers from `script(...)`."""
+class Scripted:
+    """What every scripted fake shares: `script(method, *answers)` queues answers (an exception is
+    raised when its turn comes), `calls` records every call, `methods()` their names in order."""
 
-    def __init__(self, name: str = "stripe") -> None:
-        self.name = name
+    def __init__(self) -> None:
         self._script = Script()
 
     def script(self, method: str, *answers: Any) -> None:
@@ -100,8 +100,15 @@ class ScriptedPaymentProvider:
         return self._script.calls
 
     def methods(self) -> list[str]:
-        """The names of the methods called, in order."""
         return self._script.methods()
+
+
+class ScriptedPaymentProvider(Scripted):
+    """A `PaymentProvider` whose every method answers from `script(...)`."""
+
+    def __init__(self, name: str = "stripe") -> None:
+        super().__init__()
+        self.name = name
 
     async def create_payment_intent(self, *, amount: int, currency: str, payment_method: str, idempotency_key: str,
                                     metadata: Mapping[str, str], description: str | None = None
@@ -128,23 +135,16 @@ class ScriptedPaymentProvider:
         return answer
 
 
-class ScriptedChannel:
+class ScriptedChannel(Scripted):
     """A notification `Channel`: reaches every recipient unless `reachable` is False; `send` answers
     from `script("send", ...)`, else with the provider message id `"fake-<n>"`. `sent` records what
     each call was asked to deliver."""
 
     def __init__(self, name: str = "email", *, reachable: bool = True) -> None:
+        super().__init__()
         self.name = name
         self.reachable = reachable
         self.closed = False
-        self._script = Script()
-
-    def script(self, method: str, *answers: Any) -> None:
-        self._script.add(method, answers)
-
-    @property
-    def calls(self) -> list[Call]:
-        return self._script.calls
 
     @property
     def sent(self) -> list[dict[str, Any]]:
