@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 
 from seawall.admin.schemas import JobAttemptOut, JobDetailOut, JobOut, JobPageOut
 from seawall.jobs import dead_letters
+from seawall.kit.bounds import INT64_MAX
 from seawall.web.deps import AdminDep, ClockDep, ReadSessionDep, SessionDep
 from seawall.web.errors import error_responses
 
 router = APIRouter(prefix="/admin/jobs", tags=["admin"], dependencies=[AdminDep])
+
+JobId = Annotated[int, Path(ge=1, le=INT64_MAX, description="the job's id (a BIGINT)")]
 
 
 @router.get("", responses=error_responses(400, 401, 404, 422, 429, 503))
@@ -32,7 +35,7 @@ async def job_stats(session: ReadSessionDep) -> dict[str, dict[str, int]]:
 
 
 @router.get("/{job_id}", responses=error_responses(401, 404, 422, 429, 503))
-async def get_job(job_id: int, session: ReadSessionDep) -> JobDetailOut:
+async def get_job(job_id: JobId, session: ReadSessionDep) -> JobDetailOut:
     job, attempts = await dead_letters.get_job(session, job_id)
     return JobDetailOut(
         **JobOut.model_validate(job).model_dump(),
@@ -41,6 +44,6 @@ async def get_job(job_id: int, session: ReadSessionDep) -> JobDetailOut:
 
 
 @router.post("/{job_id}/replay", responses=error_responses(401, 404, 409, 422, 429, 503))
-async def replay_job(job_id: int, session: SessionDep, clock: ClockDep) -> JobOut:
+async def replay_job(job_id: JobId, session: SessionDep, clock: ClockDep) -> JobOut:
     job = await dead_letters.replay(session, job_id, clock=clock)
     return JobOut.model_validate(job)

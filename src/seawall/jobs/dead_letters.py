@@ -9,15 +9,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from seawall.errors import BadRequestError, ConflictError, NotFoundError
 from seawall.jobs import repository
 from seawall.jobs.models import Job, JobAttempt, JobStatus
+from seawall.kit.bounds import bounded_id
 from seawall.kit.clock import Clock
 
 
 def parse_cursor(cursor: str | None) -> int | None:
     if cursor is None:
         return None
-    if not cursor.isdigit():
-        raise BadRequestError("cursor is not valid", details={"cursor": cursor})
-    return int(cursor)
+    try:
+        return bounded_id(int(cursor))
+    except ValueError:
+        raise BadRequestError("cursor is not valid", details={"cursor": cursor}) from None
 
 
 def parse_status(status: str | None) -> str | None:

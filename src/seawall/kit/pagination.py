@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol, TypeVar
 
+from seawall.kit.bounds import bounded_datetime
+
 
 class Keyed(Protocol):
     """A row with the keyset's two columns."""
@@ -42,17 +44,17 @@ def encode_cursor(created_at: datetime, row_id: str) -> str:
 
 
 def decode_cursor(cursor: str, *, prefix: str) -> Keyset:
-    """The keyset of `cursor`; raises `InvalidCursorError` unless it holds an aware datetime and
-    an id starting with `prefix` (e.g. `"pay_"`)."""
+    """The keyset of `cursor`, its datetime in UTC; raises `InvalidCursorError` unless it holds an
+    aware datetime within `kit.bounds` and an id starting with `prefix` (e.g. `"pay_"`)."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         created_at, row_id = raw.split("|", 1)
         parsed = datetime.fromisoformat(created_at)
+        if parsed.tzinfo is None or not row_id.startswith(prefix):
+            raise ValueError(cursor)
+        return bounded_datetime(parsed), row_id
     except ValueError:
         raise InvalidCursorError(cursor) from None
-    if parsed.tzinfo is None or not row_id.startswith(prefix):
-        raise InvalidCursorError(cursor)
-    return parsed, row_id
 
 
 def page_of(rows: Sequence[Row], limit: int) -> tuple[list[Row], str | None]:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from seawall.kit.bounds import bounded_datetime
 from seawall.webhooks.catalogue import EventType
 
 SECRET_NOT_SHOWN = (
@@ -19,10 +20,6 @@ def _unique(values: list[str]) -> list[str]:
     return sorted(set(values))
 
 
-def _assume_utc(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
 class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -33,7 +30,7 @@ class WebhookEndpointIn(StrictModel):
 
 
 class RecoverIn(StrictModel):
-    since: Annotated[datetime, AfterValidator(_assume_utc),
+    since: Annotated[datetime, AfterValidator(bounded_datetime),
                      Field(description="send again every failed delivery created at or after this time")]
 
 
