@@ -197,23 +197,23 @@ def derive_reset_token(secret_key: bytes, request_id: str) -> str:
 
 async def issue_password_reset(
     session: AsyncSession, *, clock: Clock, secret_key: bytes, ttl: timedelta, request_id: str, email: str
-) -> IssuedPasswordReset | None:
-    """Record the reset (once per request id) and announce `PasswordResetIssued`; None when no
-    account has this email. Safe to run again: the same request id gives the same reset and token."""
+) -> bool:
+    """Record the reset (once per request id) and announce `PasswordResetIssued`; False when no
+    account has this email. Safe to run again: the same request id gives the same reset and token
+    (the token itself is derived again when the email is sent: `password_reset_message_data`)."""
     user = await repository.find_user_by_email(session, email)
     if user is None:
-        return None
-    token = derive_reset_token(secret_key, request_id)
+        return False
     reset = await repository.get_password_reset(session, request_id)
     if reset is None:
         now = clock.now()
-        reset = PasswordReset(
-            id=request_id, user_id=user.id, token_digest=token_digest(token), created_at=now, expires_at=now + ttl
-        )
+        reset = PasswordReset(id=request_id, user_id=user.id,
+                              token_digest=token_digest(derive_reset_token(secret_key, request_id)),
+                              created_at=now, expires_at=now + ttl)
         session.add(reset)
         await session.flush()
     await publish(session, PasswordResetIssued(user_id=user.id, reset_id=reset.id), clock=clock)
-    return IssuedPasswordReset(reset_id=reset.id, email=user.email, token=token, expires_at=reset.expires_at)
+    return True
 
 
 async def confirm_password_reset(
@@ -252,7 +252,3 @@ async def password_reset_message_data(session: AsyncSession, *, reset_id: str, s
         raise NotFoundError(f"no password reset {reset_id}")
     return IssuedPasswordReset(reset_id=reset.id, email=user.email, token=derive_reset_token(secret_key, reset.id),
                                expires_at=reset.expires_at)
-
-
-async def find_user_by_email(session: AsyncSession, email: str) -> User | None:
-    return await repository.find_user_by_email(session, email)
