@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from seawall.config import Settings
+from seawall.config import Settings, reveal
 from seawall.jobs import load_job_modules
 from seawall.runtime import Runtime
 from tests.support.databases import (
@@ -197,7 +197,7 @@ async def make_runtime(runtime: Runtime) -> AsyncIterator[Callable[..., Runtime]
 @pytest.fixture
 def servers(var_dir: Path, settings: Settings, runtime: Runtime, services: dict[str, str]) -> Iterator[ServerFactory]:
     """Real `seawall` processes on loopback, on the test's backends; every one is killed at the end."""
-    factory = ServerFactory(var_dir=var_dir, admin_key=ADMIN_KEY, database_url=settings.database_url,
+    factory = ServerFactory(var_dir=var_dir, admin_key=ADMIN_KEY, database_url=reveal(settings.database_url),
                             secret_key=SECRET_KEY if settings.database_url else None, services=services)
     try:
         yield factory

@@ -7,11 +7,16 @@ file under `./var/` and everything else in process.
 from __future__ import annotations
 
 import os
+import types
+import typing
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from seawall.operator_keys import parse_operator_keys
 
 FIVE_DAYS_SECONDS = 5 * 24 * 3600.0
 
@@ -23,7 +28,87 @@ def usable_cpus() -> int:
     return max(1, os.cpu_count() or 1)
 
 
-class WebhookSettings(BaseSettings):
+class SettingError(ValueError):
+    """A setting that cannot work as given (checked beyond its type, e.g. a key required in server
+    mode). `variable` names the environment variable; the CLI prints `seawall: <message>`, exit 2."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable} {problem}")
+        self.variable = variable
+
+
+def is_secret_field(field: FieldInfo) -> bool:
+    """A field typed `SecretStr` (or `SecretStr | None`)."""
+    def holds_secret(annotation: Any) -> bool:
+        if annotation is SecretStr:
+            return True
+        origin = typing.get_origin(annotation)
+        return origin in (typing.Union, types.UnionType) and any(holds_secret(a) for a in typing.get_args(annotation))
+
+    return holds_secret(field.annotation)
+
+
+def reveal(value: SecretStr | str | None) -> str | None:
+    """The plain text of a secret setting, at the one place it is used (a settings copy made with
+    `model_copy(update=...)` may hold a plain `str`)."""
+    return value.get_secret_value() if isinstance(value, SecretStr) else value
+
+
+class SecretFileSource(PydanticBaseSettingsSource):
+    """Every `SecretStr` setting `SEAWALL_X` may instead be read from the file named by
+    `SEAWALL_X_FILE` (Docker and Kubernetes secrets): its whole content, less one trailing newline.
+
+    Both variables set is a `SettingError` naming both; a file that cannot be read is a
+    `SettingError` naming the variable and the OS's reason (never the content). Values given to
+    the constructor win over both (this source only fills what they leave out).
+    """
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ reads every field at once
+
+    def __call__(self) -> dict[str, Any]:
+        prefix = str(self.config.get("env_prefix", "")).upper()
+        environment = {name.upper(): value for name, value in os.environ.items()}
+        found: dict[str, Any] = {}
+        for field_name, field in self.settings_cls.model_fields.items():
+            if not is_secret_field(field) or field_name in self.current_state:
+                continue
+            variable = f"{prefix}{field_name.upper()}"
+            path = environment.get(f"{variable}_FILE")
+            if path is None:
+                continue
+            if variable in environment:
+                raise SettingError(f"{variable} and {variable}_FILE",
+                                   "are both set: set one (the value, or the file that holds it)")
+            found[field_name] = read_secret_file(f"{variable}_FILE", path)
+        return found
+
+
+def read_secret_file(variable: str, path: str) -> str:
+    """The content of a secret file less one trailing newline (`\n` or `\r\n`)."""
+    try:
+        content = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        raise SettingError(variable, f"names a file that cannot be read ({reason})") from None
+    if content.endswith("\r\n"):
+        return content[:-2]
+    return content[:-1] if content.endswith("\n") else content
+
+
+class SeawallSettings(BaseSettings):
+    """Adds `SecretFileSource` below the constructor's values and above the environment."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, SecretFileSource(settings_cls), env_settings, dotenv_settings, file_secret_settings)
+
+
+class WebhookSettings(SeawallSettings):
     model_config = SettingsConfigDict(env_prefix="SEAWALL_WEBHOOKS_", extra="ignore", allow_inf_nan=False)
 
     # SSRF guard: private, loopback, link-local, CGNAT... destinations are refused unless this is set
@@ -47,14 +132,15 @@ class WebhookSettings(BaseSettings):
     max_endpoints_per_user: int = Field(default=20, ge=1)
 
 
-class Settings(BaseSettings):
+class Settings(SeawallSettings):
     # populate_by_name: `Settings(mail_drop_dir=...)` by field name, as every other field.
     model_config = SettingsConfigDict(env_prefix="SEAWALL_", extra="ignore", allow_inf_nan=False,
                                       populate_by_name=True)
 
     # Where state lives. Unset database URL -> SQLite file in `var_dir`.
     var_dir: Path = Path("var")
-    database_url: str | None = None
+    # Secret: may hold a password (also `SEAWALL_DATABASE_URL_FILE`); printed only with the password masked.
+    database_url: SecretStr | None = None
     database_pool_size: int = Field(default=10, ge=1)
     database_pool_timeout_seconds: float = Field(default=10.0, gt=0)
     # Test each pooled connection with a round trip before use (SQLAlchemy's "pessimistic" handling).
@@ -72,7 +158,11 @@ class Settings(BaseSettings):
     # is not shared fairly across processes and whose in-process read cache only its own process's
     # worker invalidates (with more than one process and no Redis that cache is switched off).
     web_workers: int | None = Field(default=None, ge=1, le=256)
-    admin_api_key: SecretStr | None = None  # operator key for /admin; admin routes are off when unset
+    # Operator keys for /admin (see `seawall.operator_keys`): `name:scope:sha256-hex` entries, scope
+    # read or operate, comma/whitespace separated. Several valid at once = rotation. Admin routes are off
+    # (404) while neither this nor `admin_api_key` is set.
+    operator_keys: SecretStr | None = None
+    admin_api_key: SecretStr | None = None  # one more operator key, named `admin`, scope operate
     # Test tooling: append each (method, route, status) the app answers to JSON lines in this directory,
     # for the suite's check of the OpenAPI schema (see `web.response_record`). Production leaves it unset.
     record_responses_dir: Path | None = None
@@ -146,7 +236,7 @@ class Settings(BaseSettings):
 
 
     # Redis (server mode): rate limits, cache and shared breaker state. Unset -> all in process.
-    redis_url: str | None = None
+    redis_url: SecretStr | None = None  # may hold a password: a secret
     redis_key_prefix: str = "seawall:"  # every key Seawall writes starts with this
     redis_socket_timeout_seconds: float = Field(default=0.5, gt=0)
     # Rate limiting (moving window). Limits use the `limits` notation, e.g. "100/minute;2000/hour".
@@ -191,7 +281,7 @@ class Settings(BaseSettings):
     cache_lock_seconds: float = Field(default=2.0, gt=0)  # one loader per key across processes (Redis lock)
 
     # RabbitMQ job transport (server mode). Unset -> workers claim straight from the jobs table.
-    broker_url: str | None = None
+    broker_url: SecretStr | None = None  # holds the broker's password: a secret
     broker_queue_prefix: str = "seawall."  # queue names: <prefix><seawall queue>, e.g. seawall.payments
     # [broker settings: owned by the jobs transport]
     # Unacknowledged deliveries per worker process (basic.qos); unset -> the worker's concurrency.
@@ -212,10 +302,18 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
 
+    @field_validator("operator_keys")
+    @classmethod
+    def _parse_operator_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            parse_operator_keys(value.get_secret_value())
+        return value
+
     @property
     def resolved_database_url(self) -> str:
+        """The database URL in plain text (it may hold a password: never log it; see `kit.urls`)."""
         if self.database_url:
-            return self.database_url
+            return reveal(self.database_url) or ""
         return f"sqlite+aiosqlite:///{(self.var_dir / 'seawall.db').resolve()}"
 
     @property
@@ -243,15 +341,6 @@ class Settings(BaseSettings):
         return [name.strip() for name in self.job_modules.split(",") if name.strip()]
 
 
-class SettingError(ValueError):
-    """A setting that cannot work as given (checked beyond its type, e.g. a key required in server
-    mode). `variable` names the environment variable; the CLI prints `seawall: <message>`, exit 2."""
-
-    def __init__(self, variable: str, problem: str) -> None:
-        super().__init__(f"{variable} {problem}")
-        self.variable = variable
-
-
 _SETTINGS_CLASSES: dict[str, type[BaseSettings]] = {"Settings": Settings, "WebhookSettings": WebhookSettings}
 _SECRET_WORDS = ("key", "secret", "token", "password")
 
@@ -260,7 +349,7 @@ def describe_invalid_settings(error: ValidationError) -> list[str]:
     """One line per invalid setting of a `Settings()`/`WebhookSettings()` validation error, naming
     its environment variable: `SEAWALL_PORT: Input should be a valid integer (got 'eighty')`.
 
-    The given value is shown unless the variable's name says it holds a secret.
+    The given value is shown unless the setting is a secret (a `SecretStr`, or its name says so).
     """
     settings_class = _SETTINGS_CLASSES.get(error.title, Settings)
     prefix = str(settings_class.model_config.get("env_prefix", ""))
@@ -268,6 +357,8 @@ def describe_invalid_settings(error: ValidationError) -> list[str]:
     for problem in error.errors(include_url=False):
         field = str(problem["loc"][0]) if problem["loc"] else ""
         variable = f"{prefix}{field.upper()}" if field else prefix.rstrip("_")
-        given = "" if any(word in field for word in _SECRET_WORDS) else f" (got {problem.get('input')!r})"
+        secret = any(word in field for word in _SECRET_WORDS) or (
+            field in settings_class.model_fields and is_secret_field(settings_class.model_fields[field]))
+        given = "" if secret else f" (got {problem.get('input')!r})"
         lines.append(f"{variable}: {problem['msg']}{given}")
     return lines

@@ -24,7 +24,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from seawall.config import Settings
+from seawall.config import Settings, reveal
 from seawall.kit.urls import redacted_url
 
 log = structlog.get_logger("seawall.redis")
@@ -39,10 +39,11 @@ class RedisUnavailableError(Exception):
 
 
 def build_client(settings: Settings) -> Redis:
-    assert settings.redis_url is not None
+    url = reveal(settings.redis_url)
+    assert url is not None
     timeout = settings.redis_socket_timeout_seconds
     return Redis.from_url(
-        settings.redis_url,
+        url,
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
         retry=Retry(NoBackoff(), 1),
@@ -102,7 +103,7 @@ async def redis_health(settings: Settings) -> dict[str, object]:
         return {"configured": False, "ok": True, "detail": "SEAWALL_REDIS_URL is not set: cache, rate limits "
                                                             "and breaker state are kept in process"}
     client = build_client(settings)
-    report: dict[str, object] = {"configured": True, "url": redacted_url(settings.redis_url),
+    report: dict[str, object] = {"configured": True, "url": redacted_url(reveal(settings.redis_url) or ""),
                                  "key_prefix": settings.redis_key_prefix}
     try:
         started = time.perf_counter()

@@ -30,7 +30,7 @@ async def test_broken_pooled_connections_answer_503_then_the_api_serves_again(
     assert runtime.settings.database_url is not None
     first = await sign_up(client, email=new_email("before"), key=new_key())
     assert first.status_code == 201, first.text
-    assert await terminate_other_connections(runtime.settings.database_url) >= 1
+    assert await terminate_other_connections(runtime.settings.resolved_database_url) >= 1
 
     statuses = []
     for attempt in range(runtime.settings.database_pool_size + 2):

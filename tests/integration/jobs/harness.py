@@ -188,7 +188,7 @@ def pause_outside_transaction(process: SeawallProcess, settings: Settings, *, tr
     for _ in range(tries):
         process.signal(signal.SIGSTOP)
         if settings.database_url:
-            if not postgres_transaction_open(settings.database_url):
+            if not postgres_transaction_open(settings.resolved_database_url):
                 return
         elif write_lock_is_free(settings.var_dir / "seawall.db"):
             return
@@ -201,7 +201,7 @@ def run_cli(settings: Settings, *args: str, timeout: float = 60.0) -> subprocess
     """`python -m seawall ARGS` against the test's database, as an operator would run it."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SEAWALL_")}
     if settings.database_url:
-        env["SEAWALL_DATABASE_URL"] = settings.database_url
+        env["SEAWALL_DATABASE_URL"] = settings.resolved_database_url
     if settings.secret_key:
         env["SEAWALL_SECRET_KEY"] = settings.secret_key.get_secret_value()
     env.update(

@@ -24,7 +24,7 @@ import pytest
 from aio_pika.abc import AbstractChannel
 from yarl import URL
 
-from seawall.config import Settings
+from seawall.config import Settings, reveal
 from seawall.jobs import dead_letters, enqueue, repository
 from seawall.jobs.transport import BrokerLink, Relay, broker_health, job_message, topology
 from seawall.jobs.worker import Worker
@@ -61,7 +61,7 @@ def without_sweep(settings: Settings, **extra: Any) -> Settings:
 @asynccontextmanager
 async def broker_channel(settings: Settings) -> AsyncIterator[AbstractChannel]:
     assert settings.broker_url is not None
-    connection = await aio_pika.connect(settings.broker_url)
+    connection = await aio_pika.connect(reveal(settings.broker_url))
     try:
         yield await connection.channel()
     finally:
@@ -328,7 +328,7 @@ async def test_message_redelivered_past_the_delivery_limit_is_dead_lettered(brok
 
 def rabbitmq_queues(settings: Settings) -> dict[str, dict[str, Any]]:
     assert settings.broker_url is not None
-    vhost = URL(settings.broker_url).path.lstrip("/")
+    vhost = URL(reveal(settings.broker_url)).path.lstrip("/")
     listed = subprocess.run(["rabbitmqctl", "-q", "list_queues", "-p", vhost, "name", "type", "arguments",
                              "--formatter", "json"], check=True, capture_output=True, text=True, timeout=60)
     return {queue["name"]: queue for queue in json.loads(listed.stdout)}

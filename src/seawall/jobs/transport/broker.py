@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 import structlog
 
-from seawall.config import Settings
+from seawall.config import Settings, reveal
 from seawall.db import Database
 from seawall.jobs.transport.connection import BrokerLink
 from seawall.jobs.transport.consumer import Consumer
@@ -68,7 +68,7 @@ class BrokerTransport:
                 await self.consumer.start()
                 break
             except Exception as exc:
-                log.warning("jobs.broker_unavailable", url=redacted_url(self.settings.broker_url or ""),
+                log.warning("jobs.broker_unavailable", url=redacted_url(reveal(self.settings.broker_url) or ""),
                             error=f"{type(exc).__name__}: {exc}",
                             retry_in_seconds=self.settings.broker_reconnect_interval_seconds)
                 await self.link.close()
@@ -80,7 +80,7 @@ class BrokerTransport:
         if self._stopping.is_set():
             return
         self._ready = self._first_attempt_done = True
-        log.info("jobs.broker_connected", url=redacted_url(self.settings.broker_url or ""), queues=self.link.queues)
+        log.info("jobs.broker_connected", url=redacted_url(reveal(self.settings.broker_url) or ""), queues=self.link.queues)
         await self.relay.run(self._stopping)
 
     async def stop_intake(self) -> None:
@@ -102,7 +102,7 @@ class BrokerTransport:
             await self.link.connect()
             await self.consumer.open()
         except Exception as exc:
-            log.warning("jobs.broker_unavailable", url=redacted_url(self.settings.broker_url or ""),
+            log.warning("jobs.broker_unavailable", url=redacted_url(reveal(self.settings.broker_url) or ""),
                         error=f"{type(exc).__name__}: {exc}")
             await self.link.close()
             return False

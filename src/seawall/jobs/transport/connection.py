@@ -18,7 +18,7 @@ import structlog
 from aio_pika.abc import AbstractQueue, AbstractRobustChannel, AbstractRobustConnection
 from aio_pika.exceptions import AMQPError
 
-from seawall.config import Settings
+from seawall.config import Settings, reveal
 from seawall.jobs.transport import topology
 
 log = structlog.get_logger("seawall.jobs.transport")
@@ -28,7 +28,7 @@ async def connect(settings: Settings, *, name: str) -> AbstractRobustConnection:
     """One connection attempt; raises if the broker cannot be reached in time."""
     assert settings.broker_url is not None
     return await aio_pika.connect_robust(
-        settings.broker_url,
+        reveal(settings.broker_url),
         timeout=settings.broker_connect_timeout_seconds,
         reconnect_interval=settings.broker_reconnect_interval_seconds,
         client_properties={"connection_name": name},

@@ -11,7 +11,7 @@ import aio_pika
 from aio_pika.abc import AbstractConnection
 from aio_pika.exceptions import ChannelNotFoundEntity
 
-from seawall.config import Settings
+from seawall.config import Settings, reveal
 from seawall.jobs.transport import topology
 from seawall.kit.urls import redacted_url
 
@@ -30,9 +30,9 @@ async def _depth(connection: AbstractConnection, name: str) -> dict[str, object]
 async def broker_health(settings: Settings) -> dict[str, object]:
     if not settings.broker_url:
         return {"configured": False, "ok": True, "transport": "database (jobs table)"}
-    report: dict[str, object] = {"configured": True, "url": redacted_url(settings.broker_url)}
+    report: dict[str, object] = {"configured": True, "url": redacted_url(reveal(settings.broker_url) or "")}
     try:
-        connection = await aio_pika.connect(settings.broker_url, timeout=settings.broker_connect_timeout_seconds)
+        connection = await aio_pika.connect(reveal(settings.broker_url), timeout=settings.broker_connect_timeout_seconds)
     except Exception as exc:
         report.update(ok=False, error=f"{type(exc).__name__}: {exc}")
         return report
