@@ -18,11 +18,12 @@ typed slots `provide_services` fills from it (`web.deps`, and each domain's `dep
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import structlog
 from fastapi import FastAPI
+from starlette.types import Scope
 
 from seawall import __version__
 from seawall.accounts import deps as accounts_deps
@@ -38,6 +39,7 @@ from seawall.observability.logging import configure_logging
 from seawall.payments import deps as payments_deps
 from seawall.payments.api import router as payments_router
 from seawall.ratelimit import RateLimitMiddleware
+from seawall.ratelimit.limits import client_address, parse_networks
 from seawall.ratelimit.middleware import RATE_LIMITS
 from seawall.runtime import Runtime
 from seawall.web import deps as web_deps
@@ -114,7 +116,7 @@ def create_app(settings: Settings, *, run_worker: bool = False, clock: Clock | N
     install_error_handlers(app)
     app.add_middleware(RateLimitMiddleware)  # innermost: request ids and the body size limit apply first
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(RequestIdMiddleware, client_of=_client_of(settings))
     if settings.record_responses_dir is not None:  # the test suite's OpenAPI check; outermost, sees every answer
         app.add_middleware(ResponseRecordMiddleware, directory=settings.record_responses_dir)
     app.include_router(health_router)
@@ -125,6 +127,21 @@ def create_app(settings: Settings, *, run_worker: bool = False, clock: Clock | N
     app.include_router(admin_router)
     install_openapi(app)
     return app
+
+
+def _client_of(settings: Settings) -> Callable[[Scope], str]:
+    """The client address of a request as the rate limiter sees it (trusted proxies honoured)."""
+    trusted = parse_networks(settings.rate_limit_trusted_proxies)
+
+    def client_of(scope: Scope) -> str:
+        peer = scope["client"][0] if scope.get("client") else None
+        forwarded = None
+        for name, value in scope.get("headers", []):
+            if name == b"x-forwarded-for":
+                forwarded = value.decode("latin-1")  # the last one, as the rate limiter reads it
+        return client_address(peer, forwarded, trusted)
+
+    return client_of
 
 
 def _settings_from_environment() -> Settings:

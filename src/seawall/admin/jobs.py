@@ -1,4 +1,4 @@
-"""Operator routes for jobs and the dead-letter queue (behind `SEAWALL_ADMIN_API_KEY`)."""
+"""Operator routes for jobs and the dead-letter queue (behind an operator key; replay needs `operate`)."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ async def get_job(job_id: JobId, session: ReadSessionDep) -> JobDetailOut:
     )
 
 
-@router.post("/{job_id}/replay", responses=error_responses(401, 404, 409, 422, 429, 503))
+@router.post("/{job_id}/replay", responses=error_responses(401, 403, 404, 409, 422, 429, 503))
 async def replay_job(job_id: JobId, session: SessionDep, clock: ClockDep) -> JobOut:
     job = await dead_letters.replay(session, job_id, clock=clock)
     return JobOut.model_validate(job)

@@ -46,3 +46,26 @@ class JobDetailOut(JobOut):
 class JobPageOut(BaseModel):
     data: list[JobOut]
     next_cursor: str | None
+
+
+class AuditEventOut(BaseModel):
+    """One audit event (see `seawall.audit`): never holds a secret."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    created_at: datetime
+    action: str
+    outcome: str
+    actor_type: str
+    actor: str | None
+    scope: str | None
+    route: str | None
+    request_id: str | None
+    client_ip: str | None
+    details: dict[str, Any]
+
+
+class AuditEventPageOut(BaseModel):
+    data: list[AuditEventOut]
+    next_cursor: str | None

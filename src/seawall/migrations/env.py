@@ -6,6 +6,7 @@ from __future__ import annotations
 from alembic import context
 
 import seawall.accounts.models  # noqa: F401  (register tables on Base.metadata)
+import seawall.audit.models  # noqa: F401
 import seawall.idempotency.models  # noqa: F401
 import seawall.jobs.models  # noqa: F401
 import seawall.notifications.models  # noqa: F401

@@ -6,7 +6,10 @@ objects in its `deps.py` (`accounts.deps`, `payments.deps`, `webhooks.deps`).
 
 - `SessionDep`: the request's transaction, committed after the route returns and before the
   response is sent; `ReadSessionDep`: a read-only one for GET routes.
-- `AdminDep`: operator routes; 404 when `SEAWALL_ADMIN_API_KEY` is unset, 401 for a wrong key.
+- `AdminDep`: operator routes (`seawall.operator_keys`): 404 while no operator key is configured,
+  401 for a missing or unknown key, 403 for a `read` key on a route that is not GET. Every call
+  that presents a key is audited with its outcome (`audit.record_apart`): action
+  `operator.<route name>`, or `operator.key_refused` for an unknown key.
 """
 
 from __future__ import annotations
@@ -14,16 +17,20 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated, Protocol
 
-from fastapi import Depends
+from fastapi import Depends, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from seawall import audit
 from seawall.cache import ReadCache
-from seawall.config import Settings
+from seawall.config import Settings, reveal
 from seawall.db import Database
-from seawall.errors import NotFoundError, UnauthorizedError
+from seawall.errors import ForbiddenError, NotFoundError, SeawallError, UnauthorizedError
 from seawall.kit.clock import Clock
-from seawall.kit.tokens import constant_time_equals
+from seawall.operator_keys import OperatorKey, key_ring
 from seawall.web.services import ServiceSlot
 
 
@@ -70,14 +77,56 @@ bearer_scheme = HTTPBearer(auto_error=False)
 BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)]
 
 
-async def require_admin(settings: SettingsDep, credentials: BearerDep) -> None:
-    """Operator routes: `Authorization: Bearer <SEAWALL_ADMIN_API_KEY>`; absent when no key is set."""
-    configured = settings.admin_api_key
-    if configured is None:
-        raise NotFoundError("admin API is disabled (SEAWALL_ADMIN_API_KEY is not set)")
-    given = credentials.credentials if credentials is not None else ""
-    if not constant_time_equals(given, configured.get_secret_value()):
+def _outcome(exc: BaseException) -> str:
+    """The error type an exception is answered with (the audit row's outcome)."""
+    if isinstance(exc, SeawallError):
+        return exc.error_type
+    if isinstance(exc, RequestValidationError):
+        return "validation_error"
+    if isinstance(exc, StarletteHTTPException):
+        return f"http_{exc.status_code}"
+    return "internal_error"
+
+
+async def require_operator(request: Request, settings: SettingsDep, credentials: BearerDep,
+                           database: DatabaseDep, clock: ClockDep) -> AsyncIterator[OperatorKey]:
+    """Operator routes: `Authorization: Bearer <operator key>` (see `seawall.operator_keys`).
+
+    404 while no key is configured; 401 (audited as `operator.key_refused`) for a missing or unknown
+    key; 403 for a `read` key on a route that is not GET. Audits every call made with a known key,
+    after its outcome is known and before the answer is sent.
+    """
+    ring = key_ring(reveal(settings.operator_keys), reveal(settings.admin_api_key))
+    if not ring.keys:
+        raise NotFoundError("admin API is disabled (neither SEAWALL_OPERATOR_KEYS nor SEAWALL_ADMIN_API_KEY is set)")
+    route = request.scope.get("route")
+    template = route.path if isinstance(route, APIRoute) else request.url.path
+    route_text = f"{request.method} {template}"
+    key = ring.find(credentials.credentials) if credentials is not None else None
+    if key is None:
+        if credentials is not None:  # a missing header is not worth a row; a wrong key is
+            await audit.record_apart(database, audit.AuditEntry(
+                action="operator.key_refused", outcome=UnauthorizedError.error_type, actor_type="operator",
+                route=route_text), clock=clock)
         raise UnauthorizedError("a valid operator API key is required")
+    entry = audit.AuditEntry(
+        action=f"operator.{route.name if isinstance(route, APIRoute) else 'request'}", actor_type="operator",
+        actor=key.name, scope=key.scope.value, route=route_text, details=dict(request.path_params))
+    if not key.scope.allows(request.method):
+        await audit.record_apart(database, _with_outcome(entry, ForbiddenError.error_type), clock=clock)
+        raise ForbiddenError(f"the operator key {key.name!r} has scope {key.scope.value}; this route needs operate")
+    try:
+        yield key
+    except BaseException as exc:
+        await audit.record_apart(database, _with_outcome(entry, _outcome(exc)), clock=clock)
+        raise
+    await audit.record_apart(database, entry, clock=clock)
 
 
-AdminDep = Depends(require_admin)
+def _with_outcome(entry: audit.AuditEntry, outcome: str) -> audit.AuditEntry:
+    return audit.AuditEntry(action=entry.action, outcome=outcome, actor_type=entry.actor_type, actor=entry.actor,
+                            scope=entry.scope, route=entry.route, details=entry.details)
+
+
+OperatorDep = Annotated[OperatorKey, Depends(require_operator, scope="function")]
+AdminDep = Depends(require_operator, scope="function")

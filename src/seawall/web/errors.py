@@ -41,9 +41,9 @@ ERROR_DESCRIPTIONS = {
     400: "Bad request: `bad_request`, `idempotency_key_invalid` (missing or malformed Idempotency-Key), "
          "or a domain error such as `unknown_plan`, `invalid_reset_token`",
     401: "Unauthorized: `unauthorized`, `invalid_session`, `invalid_credentials`",
-    403: "Forbidden: `forbidden`",
+    403: "Forbidden: `forbidden` (e.g. an operator key of scope `read` on a route that changes something)",
     404: "Not found: `not_found` or a domain's `*_not_found` (also every admin route while "
-         "`SEAWALL_ADMIN_API_KEY` is not set)",
+         "no operator key is configured: neither `SEAWALL_OPERATOR_KEYS` nor `SEAWALL_ADMIN_API_KEY`)",
     409: "Conflict: `idempotency_in_flight` (a request with this Idempotency-Key is still running; retry "
          "later) or a state conflict such as `email_taken`",
     413: "Payload too large: `payload_too_large` (over `SEAWALL_MAX_BODY_BYTES`)",

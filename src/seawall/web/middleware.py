@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -75,10 +76,12 @@ class BodySizeLimitMiddleware:
 
 
 class RequestIdMiddleware:
-    """Take `X-Request-ID` (or make one), bind it to every log line, and echo it on the response."""
+    """Take `X-Request-ID` (or make one), bind it to every log line, and echo it on the response.
+    With `client_of`, also bind `client_ip` (the client as the rate limiter sees it, for the audit log)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, client_of: Callable[[Scope], str] | None = None) -> None:
         self.app = app
+        self.client_of = client_of
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -98,5 +101,8 @@ class RequestIdMiddleware:
                 msg["headers"] = [*msg["headers"], (b"x-request-id", request_id.encode("latin-1"))]
             await send(msg)
 
-        with structlog.contextvars.bound_contextvars(request_id=request_id):
+        bound: dict[str, str] = {"request_id": request_id}
+        if self.client_of is not None:
+            bound["client_ip"] = self.client_of(scope)
+        with structlog.contextvars.bound_contextvars(**bound):
             await self.app(scope, receive, send_with_id)

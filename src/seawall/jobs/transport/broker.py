@@ -80,7 +80,8 @@ class BrokerTransport:
         if self._stopping.is_set():
             return
         self._ready = self._first_attempt_done = True
-        log.info("jobs.broker_connected", url=redacted_url(reveal(self.settings.broker_url) or ""), queues=self.link.queues)
+        log.info("jobs.broker_connected", url=redacted_url(reveal(self.settings.broker_url) or ""),
+                 queues=self.link.queues)
         await self.relay.run(self._stopping)
 
     async def stop_intake(self) -> None:

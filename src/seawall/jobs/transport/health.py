@@ -32,7 +32,8 @@ async def broker_health(settings: Settings) -> dict[str, object]:
         return {"configured": False, "ok": True, "transport": "database (jobs table)"}
     report: dict[str, object] = {"configured": True, "url": redacted_url(reveal(settings.broker_url) or "")}
     try:
-        connection = await aio_pika.connect(reveal(settings.broker_url), timeout=settings.broker_connect_timeout_seconds)
+        connection = await aio_pika.connect(reveal(settings.broker_url),
+                                            timeout=settings.broker_connect_timeout_seconds)
     except Exception as exc:
         report.update(ok=False, error=f"{type(exc).__name__}: {exc}")
         return report
