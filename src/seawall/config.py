@@ -341,6 +341,36 @@ class Settings(SeawallSettings):
         return [name.strip() for name in self.job_modules.split(",") if name.strip()]
 
 
+def secret_texts(settings: BaseSettings) -> list[str]:
+    """The plain text of every secret setting of `settings` and its nested settings, and the password
+    of each secret that is a URL: what `redact_secrets` removes."""
+    from urllib.parse import urlsplit
+
+    found: list[str] = []
+    for name, field in type(settings).model_fields.items():
+        value = getattr(settings, name)
+        if isinstance(value, BaseSettings):
+            found += secret_texts(value)
+        elif is_secret_field(field) and value is not None:
+            text = reveal(value) or ""
+            found.append(text)
+            try:
+                password = urlsplit(text).password
+            except ValueError:
+                password = None
+            if password:
+                found.append(password)
+    return [text for text in found if len(text) >= 4]
+
+
+def redact_secrets(text: str, settings: BaseSettings) -> str:
+    """`text` with every secret setting's value (and URL password) replaced by `***`: for reports
+    that quote a backend's error message, which may echo what it was given."""
+    for secret in sorted(secret_texts(settings), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
 _SETTINGS_CLASSES: dict[str, type[BaseSettings]] = {"Settings": Settings, "WebhookSettings": WebhookSettings}
 _SECRET_WORDS = ("key", "secret", "token", "password")
 

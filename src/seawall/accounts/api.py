@@ -74,7 +74,7 @@ async def create_session(body: LoginIn, database: DatabaseDep, passwords: Passwo
 @router.delete("/sessions/current", status_code=status.HTTP_204_NO_CONTENT,
                responses=error_responses(401, 429, 503))
 async def delete_current_session(principal: CurrentPrincipal, clock: ClockDep, session: SessionDep) -> Response:
-    await service.log_out(session, clock=clock, auth_session_id=principal.auth_session.id,
+    await service.log_out(session, clock=clock, user_id=principal.user.id, auth_session_id=principal.auth_session.id,
                           token_digest=principal.auth_session.token_digest)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

@@ -34,6 +34,7 @@ from seawall.accounts.passwords import Passwords
 from seawall.accounts.schemas import UserOut
 from seawall.accounts.session_cache import evict_on_commit
 from seawall.accounts.state import check_user_transition
+from seawall.audit import AuditEntry, record, record_apart
 from seawall.cache import CacheKey, ReadCache, invalidate_on_commit, track
 from seawall.db import Database, contested_insert
 from seawall.errors import NotFoundError
@@ -144,6 +145,9 @@ async def log_in(
         user = await repository.find_user_by_email(session, email)
         user_id, password_hash = (user.id, user.password_hash) if user is not None else (None, None)
     if not await passwords.verify(password_hash, password) or user_id is None or password_hash is None:
+        await record_apart(database, AuditEntry(
+            action="auth.login_failed", outcome=InvalidCredentialsError.error_type,
+            actor_type="user" if user_id else "anonymous", actor=user_id, details={"email": email}), clock=clock)
         raise InvalidCredentialsError("email or password is not correct")
     upgraded_hash = await passwords.hash(password) if passwords.needs_rehash(password_hash) else None
     now = clock.now()
@@ -177,16 +181,23 @@ async def get_user_view(database: Database, cache: ReadCache, *, user_id: str) -
     return UserOut.model_validate(await cache.get_or_load(user_view_key(user_id), load))
 
 
-async def log_out(session: AsyncSession, *, clock: Clock, auth_session_id: str, token_digest: str) -> None:
-    """Revoke the session; once committed, this process's session cache forgets it at once."""
+async def log_out(session: AsyncSession, *, clock: Clock, user_id: str, auth_session_id: str,
+                  token_digest: str) -> None:
+    """Revoke the session (audited as `auth.session_revoked`); once committed, this process's session
+    cache forgets it at once."""
     await repository.revoke_session(session, session_id=auth_session_id, now=clock.now())
+    await record(session, AuditEntry(action="auth.session_revoked", actor_type="user", actor=user_id,
+                                     details={"session_id": auth_session_id, "reason": "logout"}), clock=clock)
     evict_on_commit(session, token_digests=[token_digest])
 
 
 async def request_password_reset(session: AsyncSession, *, clock: Clock, email: str) -> str:
-    """Accept a reset request for any email; the job looks the account up and mails it."""
+    """Accept a reset request for any email (audited as `auth.password_reset_requested`); the job
+    looks the account up and mails it."""
     request_id = new_id("pwr")
     await enqueue(session, PASSWORD_RESET_JOB, {"request_id": request_id, "email": email}, clock=clock)
+    await record(session, AuditEntry(action="auth.password_reset_requested",
+                                     details={"request_id": request_id, "email": email}), clock=clock)
     return request_id
 
 
@@ -219,7 +230,8 @@ async def issue_password_reset(
 async def confirm_password_reset(
     session: AsyncSession, *, passwords: Passwords, clock: Clock, token: str, new_password: str
 ) -> None:
-    """Set a new password with a single-use, unexpired token; every session of the user is revoked."""
+    """Set a new password with a single-use, unexpired token; every session of the user is revoked
+    (audited as `auth.password_reset_confirmed`)."""
     now = clock.now()
     new_hash = await passwords.hash(new_password)  # before the first query: no lock held meanwhile
     reset = await repository.find_password_reset_for_update(session, token_digest=token_digest(token))
@@ -234,6 +246,8 @@ async def confirm_password_reset(
     await repository.revoke_sessions_of(session, user_id=user.id, now=now)
     evict_on_commit(session, user_ids=[user.id])
     await session.flush()
+    await record(session, AuditEntry(action="auth.password_reset_confirmed", actor_type="user", actor=user.id,
+                                     details={"request_id": reset.id, "sessions_revoked": "all"}), clock=clock)
 
 
 async def get_user(session: AsyncSession, user_id: str) -> User:

@@ -1,5 +1,8 @@
 """`seawall doctor`: which backends are in use, are they reachable, is the schema current.
 
+Also lists the operator keys configured (name and scope only). No secret setting is ever printed:
+URLs show `***` for their password, and the report is scrubbed of every secret value.
+
 Reports the database (embedded SQLite or server), the job transport (the jobs table, or RabbitMQ
 with the depth of each queue and its dead-letter queue) and Redis (or "in process"). Exit code 1
 when any configured backend is unreachable, the schema is not current, or the ledger disagrees.
@@ -12,10 +15,12 @@ from typing import Any
 
 import typer
 
-from seawall.cli.runner import run_with_runtime
+from seawall.cli.runner import load_settings, run_with_runtime
+from seawall.config import redact_secrets, reveal
 from seawall.db import head_revision
 from seawall.jobs import repository as jobs_repository
 from seawall.jobs.transport.health import broker_health
+from seawall.operator_keys import key_ring
 from seawall.payments.ledger import check_ledger
 from seawall.redis_link import redis_health
 from seawall.runtime import Runtime
@@ -32,6 +37,8 @@ def doctor(as_json: bool = typer.Option(False, "--json", help="Print JSON")) -> 
             },
             "job_transport": await broker_health(runtime.settings),
             "redis": await redis_health(runtime.settings),
+            "operator_keys": [{"name": key.name, "scope": key.scope.value} for key in key_ring(
+                reveal(runtime.settings.operator_keys), reveal(runtime.settings.admin_api_key)).keys],
         }
         try:
             await runtime.database.ping()
@@ -48,11 +55,13 @@ def doctor(as_json: bool = typer.Option(False, "--json", help="Print JSON")) -> 
             report["database"].update(ok=False, error=f"{type(exc).__name__}: {exc}")
         return report
 
-    report = run_with_runtime(run)
+    settings = load_settings()
+    report = run_with_runtime(run, settings=settings)
     healthy = (bool(report["database"].get("ok")) and bool(report["database"].get("schema_current"))
                and bool(report.get("ledger", {}).get("ok", False))
                and bool(report["job_transport"].get("ok")) and bool(report["redis"].get("ok")))
     report["healthy"] = healthy
-    typer.echo(json.dumps(report, indent=None if as_json else 2, default=str))
+    # Errors quoted from a backend may echo what they were given: no secret setting is ever printed.
+    typer.echo(redact_secrets(json.dumps(report, indent=None if as_json else 2, default=str), settings))
     if not healthy:
         raise typer.Exit(code=1)

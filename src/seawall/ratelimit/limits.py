@@ -8,10 +8,11 @@ nearest address in `X-Forwarded-For` that is not a trusted proxy. IPv6 clients a
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from seawall.config import Settings
 from seawall.ratelimit.limiter import RateLimiter
+from seawall.ratelimit.lockouts import LockoutLog
 from seawall.ratelimit.policy import Hasher, Partition, Quotas
 from seawall.redis_link import RedisLink
 
@@ -56,6 +57,7 @@ class RateLimits:
     hasher: Hasher
     limiter: RateLimiter
     trusted_proxies: tuple[Network, ...]
+    lockouts: LockoutLog = field(default_factory=LockoutLog)  # which login lockouts were audited
 
     @classmethod
     def build(cls, settings: Settings, *, link: RedisLink | None, secret: bytes) -> RateLimits:

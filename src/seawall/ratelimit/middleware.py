@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from seawall.ratelimit.limiter import Verdict
 from seawall.ratelimit.limits import RateLimits, client_address
+from seawall.ratelimit.lockouts import audit_lockout, is_login_lockout
 from seawall.ratelimit.policy import EXEMPT_PATHS, limit_header, policy_header
 from seawall.web.errors import error_response
 from seawall.web.services import ServiceSlot
@@ -82,6 +83,7 @@ class RateLimitMiddleware:
         client = client_address(peer, _header(scope, b"x-forwarded-for"), limits.trusted_proxies)
         partitions = limits.partitions(method=method, path=path, client=client, bearer=_bearer(scope))
         verdict = await limits.limiter.check(partitions)
+        email: str | None = None
         if verdict.allowed and limits.quotas.by_email(method, path) is not None:
             body, messages = await _read_body(receive)
             receive = _replay(messages, receive)
@@ -101,6 +103,11 @@ class RateLimitMiddleware:
             await response(scope, receive, send)
             return
         if not verdict.allowed:
+            if is_login_lockout(verdict.violated):
+                assert verdict.violated is not None
+                locked = email if verdict.violated.startswith("login-email") and email else client
+                await audit_lockout(scope, limits.lockouts, partition=limits.hasher(verdict.violated, locked),
+                                    violated=verdict.violated, retry_after=verdict.retry_after, email=email)
             headers["Retry-After"] = str(verdict.retry_after)
             response = error_response(429, "rate_limited", "too many requests; retry after the given delay",
                                       details={"policy": verdict.violated, "retry_after": verdict.retry_after},
