@@ -11,6 +11,7 @@ import types
 import typing
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic.fields import FieldInfo
@@ -341,33 +342,38 @@ class Settings(SeawallSettings):
         return [name.strip() for name in self.job_modules.split(",") if name.strip()]
 
 
-def secret_texts(settings: BaseSettings) -> list[str]:
-    """The plain text of every secret setting of `settings` and its nested settings, and the password
-    of each secret that is a URL: what `redact_secrets` removes."""
-    from urllib.parse import urlsplit
+def secret_texts(settings: BaseSettings) -> dict[str, str]:
+    """{plain text: what stands for it in a report} for every secret setting of `settings` and its
+    nested settings: a URL with a password shows as the URL with `***` for the password (and the
+    password alone as `***`); a URL without one is not hidden; any other secret is `***`."""
+    from seawall.kit.urls import redacted_url
 
-    found: list[str] = []
+    found: dict[str, str] = {}
     for name, field in type(settings).model_fields.items():
         value = getattr(settings, name)
         if isinstance(value, BaseSettings):
-            found += secret_texts(value)
-        elif is_secret_field(field) and value is not None:
-            text = reveal(value) or ""
-            found.append(text)
-            try:
-                password = urlsplit(text).password
-            except ValueError:
-                password = None
-            if password:
-                found.append(password)
-    return [text for text in found if len(text) >= 4]
+            found.update(secret_texts(value))
+            continue
+        text = reveal(value) if is_secret_field(field) else None
+        if not text:
+            continue
+        try:
+            password = urlsplit(text).password if "://" in text else None
+        except ValueError:
+            password = None
+        if "://" not in text:
+            found[text] = "***"
+        elif password:
+            found[text] = redacted_url(text)
+            found[password] = "***"
+    return {text: shown for text, shown in found.items() if len(text) >= 4}
 
 
 def redact_secrets(text: str, settings: BaseSettings) -> str:
-    """`text` with every secret setting's value (and URL password) replaced by `***`: for reports
-    that quote a backend's error message, which may echo what it was given."""
-    for secret in sorted(secret_texts(settings), key=len, reverse=True):
-        text = text.replace(secret, "***")
+    """`text` with every secret setting's value replaced (see `secret_texts`): for reports that quote a
+    backend's error message, which may echo what it was given."""
+    for secret, shown in sorted(secret_texts(settings).items(), key=lambda item: len(item[0]), reverse=True):
+        text = text.replace(secret, shown)
     return text
 
 

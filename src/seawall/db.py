@@ -164,6 +164,7 @@ def create_engine(settings: Settings, *, read_only: bool = False) -> AsyncEngine
             connect_args=connect_args,
             json_serializer=_json_text,
             json_deserializer=orjson.loads,
+            hide_parameters=True,  # no bound value (a signing secret, a digest) in SQL logs or error messages
         )
         _configure_sqlite(engine, busy_timeout_ms=settings.sqlite_busy_timeout_ms, read_only=read_only)
         return engine
@@ -174,6 +175,7 @@ def create_engine(settings: Settings, *, read_only: bool = False) -> AsyncEngine
         pool_pre_ping=settings.database_pool_pre_ping,
         json_serializer=_json_text,
         json_deserializer=orjson.loads,
+        hide_parameters=True,  # no bound value (a signing secret, a digest) in SQL logs or error messages
     )
     event.listen(engine.sync_engine, "handle_error", _broken_connection)
     return engine

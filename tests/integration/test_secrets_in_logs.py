@@ -1,0 +1,140 @@
+"""Promise: no secret a request carries, and no secret setting, ever appears in a log line, an error
+answer, or `seawall doctor`'s output: passwords (at sign-up, login, a refused login, reset, and
+validation errors that fail on the password itself), session tokens, operator keys, reset tokens,
+the database password (startup line, doctor) — every log line of the block is captured, rendered as
+in production (structlog JSON at every level, stdlib records), and searched for each secret."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+from pydantic import SecretStr
+from sqlalchemy.engine import make_url
+
+from seawall.config import Settings, reveal
+from seawall.kit.clock import FakeClock
+from seawall.runtime import Runtime
+from tests.integration.accounts.test_password_reset import confirm, mailed_token
+from tests.integration.accounts.wire import bearer, log_in, new_email, sign_up
+from tests.integration.admin.operators import as_operator, keys_setting, operator_key
+from tests.support.apps import StartApp, asgi_client
+from tests.support.logs import captured_logs
+from tests.support.workers import RunJobs
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+PASSWORD = "Pw-marker-3c9d1 correct horse"
+WRONG_PASSWORD = "Pw-marker-77ab2 battery staple"
+SHORT_PASSWORD = "Pw-mk-5e1f"  # under the 12 characters a password needs
+LONG_PASSWORD = "Pw-marker-long-" + "z" * 130  # over the 128 allowed
+NEW_PASSWORD = "Pw-marker-new-0d4e staple"
+DB_PASSWORD = "Db-marker-91fe"  # PostgreSQL on loopback trusts every connection: any password connects
+
+
+def with_password(url: str, password: str) -> str:
+    return make_url(url).set(password=password).render_as_string(hide_password=False)
+
+
+def assert_nowhere(secrets: list[str], *texts: str) -> None:
+    for secret in secrets:
+        for text in texts:
+            assert secret not in text, f"a secret ({secret[:6]}...) appears in: {text[:2000]}"
+
+
+async def test_request_secrets_never_reach_logs_or_error_answers(
+    started_app: StartApp, settings: Settings, run_jobs: RunJobs, fake_clock: FakeClock, backend: str
+) -> None:
+    operator, operator_entry = operator_key("leakcheck", "read")
+    wrong_operator = operator + "x"
+    overrides: dict[str, object] = {"operator_keys": keys_setting(operator_entry)}
+    if backend != "sqlite":
+        overrides["database_url"] = SecretStr(with_password(settings.resolved_database_url, DB_PASSWORD))
+    address = new_email("leak")
+    answers: list[str] = []
+    with captured_logs() as logs:
+        app = await started_app(clock=fake_clock, **overrides)  # the clock `run_jobs` runs the reset mail on
+        async with asgi_client(app) as http:
+            def keep(response: httpx.Response) -> httpx.Response:
+                answers.append(f"{response.status_code} {dict(response.headers)} {response.text}")
+                return response
+
+            assert keep(await sign_up(http, address, PASSWORD)).status_code == 201
+            for bad in (SHORT_PASSWORD, LONG_PASSWORD):
+                refused = keep(await sign_up(http, new_email("bad"), bad))
+                assert refused.status_code == 422 and refused.json()["error"]["details"][0]["loc"][-1] == "password"
+            long_login = keep(await log_in(http, address, LONG_PASSWORD))
+            assert long_login.status_code == 422
+            assert keep(await log_in(http, address, WRONG_PASSWORD)).status_code == 401
+            login = await log_in(http, address, PASSWORD)
+            assert login.status_code == 201
+            token = login.json()["token"]
+            assert keep(await http.get("/v1/me", headers=bearer(token))).status_code == 200
+            assert keep(await http.get("/v1/me", headers=bearer(token + "x"))).status_code == 401
+            assert keep(await http.delete("/v1/sessions/current", headers=bearer(token))).status_code == 204
+            assert keep(await http.get("/v1/me", headers=bearer(token))).status_code == 401
+
+            assert keep(await http.get("/admin/jobs", headers=as_operator(operator))).status_code == 200
+            assert keep(await http.post("/admin/jobs/1/replay", headers=as_operator(operator))).status_code == 403
+            assert keep(await http.get("/admin/jobs", headers=as_operator(wrong_operator))).status_code == 401
+            assert keep(await http.get("/admin/audit-events", headers=as_operator(operator))).status_code == 200
+
+            reset_token = await mailed_token(http, settings, run_jobs, address)
+            assert keep(await confirm(http, reset_token, NEW_PASSWORD)).status_code == 200
+            assert keep(await confirm(http, reset_token, NEW_PASSWORD)).status_code == 400  # used
+            assert keep(await http.post("/v1/password-resets/confirm", json={
+                "token": reset_token, "new_password": SHORT_PASSWORD})).status_code == 422
+        assert "app.started" in logs.events() and "audit.auth.login_failed" in logs.events()
+
+    secrets = [PASSWORD, WRONG_PASSWORD, SHORT_PASSWORD, LONG_PASSWORD, NEW_PASSWORD, token, operator,
+               wrong_operator, reset_token, DB_PASSWORD]
+    assert_nowhere(secrets, logs.text, *answers)
+
+
+def run_doctor(environment: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("SEAWALL_")}
+    env.update(environment, SEAWALL_LOG_LEVEL="DEBUG")
+    return subprocess.run([sys.executable, "-m", "seawall", "doctor", "--json"], env=env, cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL, check=False)
+
+
+async def test_doctor_reads_secrets_from_files_and_prints_none_of_them(
+    runtime: Runtime, settings: Settings, tmp_path: Path, backend: str
+) -> None:
+    """`SEAWALL_*_FILE` on every backend: the database URL (with a password on PostgreSQL), the secret
+    key, the operator keys and a provider key come from files; doctor connects with them, lists the
+    operator keys by name, and neither its output nor its log lines hold any of them."""
+    operator, operator_entry = operator_key("from-file", "operate")
+    files = {
+        "SEAWALL_SECRET_KEY": "Sk-marker-0a8b7c6d5e4f",
+        "SEAWALL_OPERATOR_KEYS": f"# rotated today\n{operator_entry}\n",
+        "SEAWALL_STRIPE_API_KEY": "sk_live_marker_5d6e7f",
+        "SEAWALL_SMTP_PASSWORD": "Smtp-marker-1b2c",
+    }
+    database_url = settings.resolved_database_url
+    if backend != "sqlite":
+        files["SEAWALL_DATABASE_URL"] = with_password(database_url, DB_PASSWORD)
+    else:
+        files["SEAWALL_DATABASE_URL"] = database_url
+    environment = {"SEAWALL_VAR_DIR": str(settings.var_dir), "SEAWALL_ADMIN_API_KEY": "Admin-marker-9e8d7c"}
+    for variable, content in files.items():
+        path = tmp_path / variable.lower()
+        path.write_text(content + "\n")
+        environment[f"{variable}_FILE"] = str(path)
+    for name in ("redis_url", "broker_url"):
+        value = reveal(getattr(settings, name))
+        if value:
+            environment[f"SEAWALL_{name.upper()}"] = value
+
+    result = run_doctor(environment)
+
+    assert '"ok": true' in result.stdout and '"schema_current": true' in result.stdout, result.stdout + result.stderr
+    assert '{"name": "from-file", "scope": "operate"}' in result.stdout
+    assert '{"name": "admin", "scope": "operate"}' in result.stdout
+    shown_url = make_url(files["SEAWALL_DATABASE_URL"]).render_as_string(hide_password=True)
+    assert f'"url": "{shown_url}"' in result.stdout  # the password masked, the rest shown
+    secrets = [content.strip() for content in files.values() if "://" not in content] + [
+        operator, DB_PASSWORD, "Admin-marker-9e8d7c", operator_entry.rsplit(":", 1)[1]]
+    assert_nowhere(secrets, result.stdout, result.stderr)
