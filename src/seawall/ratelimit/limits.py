@@ -92,11 +92,15 @@ class RateLimits:
         quota = self.quotas.by_email(method, path)
         if quota is None:
             return None
+        return Partition(quota, self.hasher("email", self.address_of(email)))
+
+    @staticmethod
+    def address_of(email: str) -> str:
+        """The account address an `email` field names, as the per-email quota keys it."""
         try:
-            address = normalize_email_address(email)
+            return normalize_email_address(email)
         except ValueError:
-            address = email.strip().lower()
-        return Partition(quota, self.hasher("email", address))
+            return email.strip().lower()
 
     async def aclose(self) -> None:
         await self.limiter.aclose()

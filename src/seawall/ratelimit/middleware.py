@@ -92,9 +92,10 @@ class RateLimitMiddleware:
         if not verdict.allowed:
             if is_login_lockout(verdict.violated):
                 assert verdict.violated is not None
-                locked = email if verdict.violated.startswith("login-email") and email else client
+                address = limits.address_of(email) if email else None
+                locked = address if verdict.violated.startswith("login-email") and address else client
                 await audit_lockout(scope, limits.lockouts, partition=limits.hasher(verdict.violated, locked),
-                                    violated=verdict.violated, retry_after=verdict.retry_after, email=email)
+                                    violated=verdict.violated, retry_after=verdict.retry_after, email=address)
             headers["Retry-After"] = str(verdict.retry_after)
             response = error_response(429, "rate_limited", "too many requests; retry after the given delay",
                                       details={"policy": verdict.violated, "retry_after": verdict.retry_after},
