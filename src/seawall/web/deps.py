@@ -9,12 +9,14 @@ objects in its `deps.py` (`accounts.deps`, `payments.deps`, `webhooks.deps`).
 - `AdminDep`: operator routes (`seawall.operator_keys`): 404 while no operator key is configured,
   401 for a missing or unknown key, 403 for a `read` key on a route that is not GET. Every call
   that presents a key is audited with its outcome (`audit.record_apart`): action
-  `operator.<route name>`, or `operator.key_refused` for an unknown key.
+  `operator.<route name>`, or `operator.key_refused` for an unknown key. `OperatorDep` is the same
+  dependency for a route that wants the calling key (its name and scope).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Annotated, Protocol
 
 from fastapi import Depends, Request
@@ -113,19 +115,14 @@ async def require_operator(request: Request, settings: SettingsDep, credentials:
         action=f"operator.{route.name if isinstance(route, APIRoute) else 'request'}", actor_type="operator",
         actor=key.name, scope=key.scope.value, route=route_text, details=dict(request.path_params))
     if not key.scope.allows(request.method):
-        await audit.record_apart(database, _with_outcome(entry, ForbiddenError.error_type), clock=clock)
+        await audit.record_apart(database, replace(entry, outcome=ForbiddenError.error_type), clock=clock)
         raise ForbiddenError(f"the operator key {key.name!r} has scope {key.scope.value}; this route needs operate")
     try:
         yield key
-    except BaseException as exc:
-        await audit.record_apart(database, _with_outcome(entry, _outcome(exc)), clock=clock)
+    except Exception as exc:
+        await audit.record_apart(database, replace(entry, outcome=_outcome(exc)), clock=clock)
         raise
     await audit.record_apart(database, entry, clock=clock)
-
-
-def _with_outcome(entry: audit.AuditEntry, outcome: str) -> audit.AuditEntry:
-    return audit.AuditEntry(action=entry.action, outcome=outcome, actor_type=entry.actor_type, actor=entry.actor,
-                            scope=entry.scope, route=entry.route, details=entry.details)
 
 
 OperatorDep = Annotated[OperatorKey, Depends(require_operator, scope="function")]
