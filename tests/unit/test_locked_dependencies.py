@@ -61,7 +61,8 @@ def test_every_package_seawall_needs_is_locked_and_installed_at_its_pin() -> Non
     assert not missing, f"not in constraints.txt: {missing}; {RELOCK}"
     wrong = {name: (metadata.version(name), pins[name]) for name in needed
              if metadata.version(name) != pins[name]}
-    assert not wrong, f"installed != locked (installed, locked): {wrong}; reinstall with `make install-dev`, or {RELOCK}"
+    assert not wrong, (f"installed != locked (installed, locked): {wrong}; "
+                       f"reinstall with `make install-dev`, or {RELOCK}")
 
 
 def test_the_lock_holds_nothing_seawall_does_not_need() -> None:
