@@ -20,6 +20,8 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from seawall.operator_keys import parse_operator_keys
 
 FIVE_DAYS_SECONDS = 5 * 24 * 3600.0
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+DATABASE_SCHEMES = ("postgresql+asyncpg", "sqlite+aiosqlite")
 
 
 def usable_cpus() -> int:
@@ -310,6 +312,33 @@ class Settings(SeawallSettings):
             parse_operator_keys(value.get_secret_value())
         return value
 
+    @field_validator("log_level")
+    @classmethod
+    def _known_log_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+        return level
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, secret: SecretStr | None) -> SecretStr | None:
+        """PostgreSQL through asyncpg, or SQLite through aiosqlite; `postgres://` and `postgresql://` (the
+        spelling most hosts hand out) mean the former. The messages never quote the URL (a secret)."""
+        value = secret.get_secret_value() if secret is not None else None
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        scheme, separator, rest = value.partition("://")
+        if not separator:
+            raise ValueError("must be a URL such as postgresql+asyncpg://user:password@host:5432/seawall")
+        if scheme in ("postgres", "postgresql"):
+            return SecretStr(f"postgresql+asyncpg://{rest}")
+        if scheme not in DATABASE_SCHEMES:
+            raise ValueError(f"scheme {scheme!r} is not supported: use one of {', '.join(DATABASE_SCHEMES)}, "
+                             "or leave it unset for the embedded SQLite file")
+        return SecretStr(value)
+
     @property
     def resolved_database_url(self) -> str:
         """The database URL in plain text (it may hold a password: never log it; see `kit.urls`)."""
@@ -378,7 +407,7 @@ def redact_secrets(text: str, settings: BaseSettings) -> str:
 
 
 _SETTINGS_CLASSES: dict[str, type[BaseSettings]] = {"Settings": Settings, "WebhookSettings": WebhookSettings}
-_SECRET_WORDS = ("key", "secret", "token", "password")
+_SECRET_WORDS = ("key", "secret", "token", "password", "url")  # a URL may carry a password
 
 
 def describe_invalid_settings(error: ValidationError) -> list[str]:

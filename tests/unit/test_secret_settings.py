@@ -56,7 +56,7 @@ def test_the_secret_settings_are_found_by_type_and_include_every_key_password_to
 @pytest.mark.parametrize("field", secret_fields(Settings))
 def test_every_secret_setting_reads_its_file(field: str, clean_environment: pytest.MonkeyPatch,
                                              tmp_path: Path) -> None:
-    value = "scheme://user:" + MARKER + "@127.0.0.1/x" if field.endswith("_url") else MARKER
+    value = "postgresql+asyncpg://user:" + MARKER + "@127.0.0.1/x" if field.endswith("_url") else MARKER
     if field == "operator_keys":
         value = "ci:read:" + "a" * 64
     path = tmp_path / "secret"
