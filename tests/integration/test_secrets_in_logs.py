@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 
@@ -138,3 +139,27 @@ async def test_doctor_reads_secrets_from_files_and_prints_none_of_them(
     secrets = [content.strip() for content in files.values() if "://" not in content] + [
         operator, DB_PASSWORD, "Admin-marker-9e8d7c", operator_entry.rsplit(":", 1)[1]]
     assert_nowhere(secrets, result.stdout, result.stderr)
+
+
+REDIS_PASSWORD, BROKER_PASSWORD = "Redis-marker-4b5a", "Amqp-marker-8c7d"
+
+
+@pytest.mark.backends("full")
+async def test_redis_and_broker_passwords_never_reach_logs_or_doctor(
+    runtime: Runtime, settings: Settings, started_app: StartApp
+) -> None:
+    """Backend URLs with passwords: Redis on loopback accepts any password (`nopass`), RabbitMQ refuses
+    guest with a wrong one, so doctor reports the broker's error; neither password is ever printed."""
+    redis_url = with_password(reveal(settings.redis_url) or "", REDIS_PASSWORD)
+    broker_url = with_password(reveal(settings.broker_url) or "", BROKER_PASSWORD)
+    with captured_logs() as logs:
+        app = await started_app(redis_url=SecretStr(redis_url), broker_url=SecretStr(broker_url))
+        async with asgi_client(app) as http:
+            assert (await sign_up(http, new_email("redis"))).status_code == 201  # limits fail open
+    result = run_doctor({"SEAWALL_VAR_DIR": str(settings.var_dir), "SEAWALL_SECRET_KEY": "x" * 32,
+                         "SEAWALL_DATABASE_URL": settings.resolved_database_url, "SEAWALL_REDIS_URL": redis_url,
+                         "SEAWALL_BROKER_URL": broker_url})
+    assert result.returncode == 1, result.stdout + result.stderr  # the broker refused
+    assert f":***@{make_url(redis_url).host}" in result.stdout and f":***@{make_url(broker_url).host}" in result.stdout
+    assert '"error"' in result.stdout.split('"job_transport"')[1].split('"redis"')[0]
+    assert_nowhere([REDIS_PASSWORD, BROKER_PASSWORD], logs.text, result.stdout, result.stderr)
