@@ -73,3 +73,15 @@ def test_operator_key_new_prints_the_key_once_and_a_matching_entry() -> None:
     assert made["entry"] == f"ci-2026:operate:{key_digest(made['key'])}"
     [parsed] = parse_operator_keys(made["entry"])
     assert key_ring(made["entry"], None).find(made["key"]) == parsed
+
+
+def test_every_admin_route_a_read_key_may_not_call_declares_403() -> None:
+    from fastapi.routing import APIRoute
+
+    from seawall.admin import ROUTERS
+
+    routes = [route for router in ROUTERS for route in router.routes if isinstance(route, APIRoute)]
+    mutating = [route for route in routes if (route.methods or set()) - {"GET", "HEAD"}]
+    assert mutating, "the admin API has a mutating route (job replay)"
+    for route in mutating:
+        assert 403 in route.responses, route.path

@@ -6,18 +6,31 @@ A `read` key may call the GET routes, an `operate` key every route; every call i
 - `audit.py`: `/admin/audit-events` — the audit log, newest first.
 
 The job engine (`seawall.jobs`) has no HTTP code: these routes call its library functions.
-`router` gathers them for `app.py` to mount.
+`router` gathers them (`ROUTERS`) for `app.py` to mount.
 """
 
 from fastapi import APIRouter
+from fastapi.routing import APIRoute
 
 from seawall.admin.audit import router as audit_router
 from seawall.admin.jobs import router as jobs_router
 from seawall.admin.payments import router as payments_router
+from seawall.web.errors import error_responses
+
+ROUTERS = (jobs_router, payments_router, audit_router)
+
+
+def _declare_scope_refusal(admin_router: APIRouter) -> None:
+    """Every admin route a `read` key may not call answers 403 to one: declare it on each (also on
+    routes added later), so the OpenAPI document lists every status the route can answer."""
+    for route in admin_router.routes:
+        if isinstance(route, APIRoute) and (route.methods or set()) - {"GET", "HEAD"}:
+            route.responses.setdefault(403, error_responses(403)[403])
+
 
 router = APIRouter()
-router.include_router(jobs_router)
-router.include_router(payments_router)
-router.include_router(audit_router)
+for _admin_router in ROUTERS:
+    _declare_scope_refusal(_admin_router)
+    router.include_router(_admin_router)
 
 __all__ = ["router"]

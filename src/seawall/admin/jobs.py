@@ -43,7 +43,7 @@ async def get_job(job_id: JobId, session: ReadSessionDep) -> JobDetailOut:
     )
 
 
-@router.post("/{job_id}/replay", responses=error_responses(401, 403, 404, 409, 422, 429, 503))
+@router.post("/{job_id}/replay", responses=error_responses(401, 404, 409, 422, 429, 503))
 async def replay_job(job_id: JobId, session: SessionDep, clock: ClockDep) -> JobOut:
     job = await dead_letters.replay(session, job_id, clock=clock)
     return JobOut.model_validate(job)
