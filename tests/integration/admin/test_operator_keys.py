@@ -144,3 +144,13 @@ async def test_the_audit_log_pages_by_keyset_and_refuses_a_foreign_cursor(
     assert [e["id"] for e in paged] == [e["id"] for e in everything]
     bad = await client.get("/admin/audit-events", params={"cursor": "bm90LWEtY3Vyc29y"}, headers=ADMIN)
     assert_error(bad, 400, "bad_request")
+
+
+async def test_each_named_key_spends_its_own_operator_quota(started_app: StartApp) -> None:
+    first, first_entry = operator_key("first", "read")
+    second, second_entry = operator_key("second", "read")
+    app = await started_app(operator_keys=keys_setting(first_entry, second_entry), rate_limit_per_api_key="2/minute")
+    async with asgi_client(app) as http:
+        spent = [(await http.get("/admin/jobs/stats", headers=as_operator(first))).status_code for _ in range(3)]
+        assert spent == [200, 200, 429]
+        assert (await http.get("/admin/jobs/stats", headers=as_operator(second))).status_code == 200
