@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from seawall.kit.clock import Clock
-from seawall.payments import repository, settlement
+from seawall.payments import settlement
 from seawall.providers.payments import PaymentIntentResult, RefundResult
 
 FAILED_INTENT_STATUSES = frozenset({"requires_payment_method", "canceled"})
@@ -88,10 +88,3 @@ async def settle_from_refund(session: AsyncSession, *, clock: Clock, refund_id: 
                                               message=f"refund {provider_refund.status}")
     return None
 
-
-async def note_provider_refund(session: AsyncSession, *, refund_id: str, provider_refund: RefundResult) -> None:
-    """Record the provider's refund id on a refund still without a final outcome, so every path that
-    learns of that provider refund later (the job, an inbound `charge.refunded`) finds our row."""
-    refund = await repository.get_refund(session, refund_id, for_update=True)
-    if refund is not None and refund.provider_refund_id is None:
-        refund.provider_refund_id = provider_refund.id

@@ -35,7 +35,7 @@ import structlog
 from seawall.jobs import DeferJobError, JobContext, PermanentJobError, RetryableJobError, job_handler
 from seawall.payments import repository, settlement
 from seawall.payments.gateway import PRIMARY, PaymentGateway
-from seawall.payments.outcomes import note_provider_refund, settle_from_intent, settle_from_refund
+from seawall.payments.outcomes import settle_from_intent, settle_from_refund
 from seawall.payments.state import SETTLED_STATUSES, PaymentStatus, RefundStatus, check_payment_transition
 from seawall.providers.errors import (
     CardDeclinedError,
@@ -239,6 +239,4 @@ async def refund_payment(ctx: PaymentsJobContext) -> None:
     except TimeoutError as timeout:
         raise _retry(ctx, gateway, snapshot.route, timeout) from None
     if await settle_from_refund(ctx.session, clock=ctx.clock, refund_id=refund_id, provider_refund=result) is None:
-        async with ctx.transaction() as session:
-            await note_provider_refund(session, refund_id=refund_id, provider_refund=result)
         raise RetryableJobError(f"refund {result.id} is {result.status}; checking again later")
