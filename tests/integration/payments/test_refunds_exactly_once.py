@@ -27,6 +27,7 @@ from seawall.jobs import Job
 from seawall.jobs import repository as jobs_repository
 from seawall.kit.clock import FakeClock
 from seawall.payments.models import Refund
+from seawall.payments.reconcile import reconcile
 from seawall.payments.service import REFUND_JOB
 from seawall.runtime import Runtime
 from seawall.sandbox import RefundRecord, SandboxServer
@@ -263,3 +264,27 @@ async def test_a_worker_killed_between_sending_a_refund_and_recording_it_refunds
     await assert_refunded_exactly_once(runtime, sandbox, payment_id=payment_id, intent_id=intent_id)
     history = await outcomes(runtime.database, (await refund_job(runtime.database, refund_id)).id)
     assert history[0] == "lease_expired" and history[-1] == "succeeded", history
+
+
+async def test_reconciliation_settles_a_refund_left_pending_after_a_lost_answer_and_the_job_sends_nothing(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime, sandbox: SandboxServer,
+) -> None:
+    """`seawall reconcile` adopts the provider's refund as the job would; the job's next attempt then
+    finds the refund settled and makes no provider call at all."""
+    payment_id, intent_id = await captured_payment(client, auth, runtime)
+    refund_id = await requested_refund(client, auth, payment_id)
+    clock = FakeClock(datetime.now(UTC))
+    await lose_the_first_answer(runtime, sandbox, clock, refund_id=refund_id, intent_id=intent_id,
+                                payment_id=payment_id)
+    sandbox.state.payments.forget_idempotency_keys()
+
+    report = await reconcile(runtime.database, runtime.payments, clock=runtime.clock)
+
+    assert (report.checked, report.settled, report.unresolved) == (1, 1, [])
+    assert (await load_refund(runtime.database, payment_id)).status == "succeeded"
+    requests_before = sum(sandbox.state.requests.outcomes.values())
+    clock.advance(MOVE_ON)
+    await attempt(runtime, clock)
+    assert sum(sandbox.state.requests.outcomes.values()) == requests_before  # settled: nothing to ask
+    await assert_refunded_exactly_once(runtime, sandbox, payment_id=payment_id, intent_id=intent_id)
+    assert (await reconcile(runtime.database, runtime.payments, clock=runtime.clock)).checked == 0
