@@ -140,6 +140,7 @@ async def log_in(
 
     (The one use case that owns its transactions: reading the hash, verifying it and recording the
     session cannot share one transaction without holding SQLite's write lock for ~30 ms.)
+    A refusal is audited (`auth.login_failed`, in a transaction of its own) before it is raised.
     """
     async with database.read_transaction() as session:
         user = await repository.find_user_by_email(session, email)
