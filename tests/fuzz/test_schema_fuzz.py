@@ -1,0 +1,171 @@
+"""Promise (issue 12, Deliver 2): whatever schemathesis generates from the live `/openapi.json` — valid
+and invalid parameters, bodies and headers, for every operation mounted at run time — a `seawall api`
+process answers with a status the operation declares, its declared content type and body schema, never
+a 5xx, and every 4xx in the one error shape. On the embedded (SQLite) and PostgreSQL backends, as a
+signed-up user (a bearer session from a real sign-up and login) on /v1 and with the operator key on
+/admin.
+
+The run is sized by `--fuzz-requests` / `SEAWALL_FUZZ_REQUESTS` (`tests.support.fuzzing`; 2,000 over
+both backends by default) and fails when it sent fewer. Generation is deterministic (Hypothesis
+`derandomize`, no example database), so a failure replays on the next run; each failure prints the
+request as a curl command. Every failure found so far is a plain regression test in
+`tests/fuzz/test_fuzz_findings.py`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import hypothesis
+import hypothesis.errors
+import pytest
+import schemathesis
+from schemathesis import Case, CheckContext, GenerationMode, Response
+from schemathesis.schemas import APIOperation, BaseSchema
+
+from tests.conftest import ADMIN_KEY, BACKENDS
+from tests.integration.accounts.wire import ERROR_FIELDS, STRONG_PASSWORD, bearer, new_email, new_key
+from tests.support.fuzzing import REPORT_PROPERTY, requested_total
+from tests.support.server import ServerFactory
+
+FUZZ_BACKENDS = ("sqlite", "postgres")
+# The limits stay on (their 429s are part of the contract) but far above what the run sends, so the
+# fuzzer explores the routes instead of collecting 429s.
+SERVER_ENV = {"SEAWALL_RATE_LIMIT_SCALE": "100000", "SEAWALL_LOG_LEVEL": "WARNING"}
+REQUEST_TIMEOUT_SECONDS = 30
+EXAMPLES_HEADROOM = 1.2
+# The built-in checks this promise is about; `one_error_shape` below is ours.
+CHECKS = [schemathesis.checks.not_a_server_error, schemathesis.checks.status_code_conformance,
+          schemathesis.checks.content_type_conformance, schemathesis.checks.response_schema_conformance,
+          schemathesis.checks.response_headers_conformance]
+
+
+@dataclass
+class FuzzTarget:
+    """One `seawall api` process, the credentials the fuzzer sends, and what it sent."""
+
+    base_url: str
+    email: str
+    user_token: str
+    budget: int  # requests this backend's run sends at least
+    sent: int = 0
+    statuses: dict[int, int] = field(default_factory=dict)
+
+    def headers_for(self, case: Case, mode: GenerationMode) -> dict[str, str]:
+        """The operator key on /admin; elsewhere the user's session, or a fresh one for an operation
+        that revokes the session it is called with (so the shared one stays valid). With valid data, a
+        fresh Idempotency-Key where the operation takes one: derandomized generation repeats keys, and
+        a key reused with another body is (rightly) a 422 that would hide the body's handling; the
+        negative cases still send the generated keys."""
+        if case.path.startswith("/admin"):
+            headers = bearer(ADMIN_KEY)
+        elif case.method.upper() == "DELETE" and case.path.endswith("/sessions/current"):
+            headers = bearer(log_in(self.base_url, self.email))
+        else:
+            headers = bearer(self.user_token)
+        if mode is GenerationMode.POSITIVE and takes_idempotency_key(case.operation):
+            headers["Idempotency-Key"] = new_key()
+        return headers
+
+
+def takes_idempotency_key(operation: APIOperation) -> bool:
+    return any(parameter.name.lower() == "idempotency-key" for parameter in operation.headers)
+
+
+def log_in(base_url: str, email: str) -> str:
+    answer = httpx.post(f"{base_url}/v1/sessions", json={"email": email, "password": STRONG_PASSWORD}, timeout=30)
+    assert answer.status_code == 201, answer.text
+    return str(answer.json()["token"])
+
+
+def backend_budget(total: int) -> int:
+    """This backend's share of the run's requests (the fuzzing backends this run has share them)."""
+    running = [name for name in FUZZ_BACKENDS if name in BACKENDS] or list(FUZZ_BACKENDS)
+    return math.ceil(total / len(running))
+
+
+@pytest.fixture
+def fuzz_target(servers: ServerFactory, request: pytest.FixtureRequest) -> Iterator[FuzzTarget]:
+    server = servers.start("api", env=SERVER_ENV)
+    email = new_email("fuzz")
+    signup = httpx.post(f"{server.base_url}/v1/signups", json={"email": email, "password": STRONG_PASSWORD},
+                        headers={"Idempotency-Key": new_key()}, timeout=30)
+    assert signup.status_code == 201, signup.text
+    target = FuzzTarget(base_url=server.base_url, email=email, user_token=log_in(server.base_url, email),
+                        budget=backend_budget(requested_total(request.config)))
+    started = time.monotonic()
+    yield target
+    elapsed = time.monotonic() - started
+    statuses = ", ".join(f"{code}: {count}" for code, count in sorted(target.statuses.items()))
+    request.node.user_properties.append(
+        (REPORT_PROPERTY, f"{target.sent} requests in {elapsed:.0f} s (budget {target.budget}; {statuses})"))
+    assert target.sent >= target.budget, f"the fuzzer sent {target.sent} requests, fewer than {target.budget}"
+
+
+def operation_count(raw_schema: dict[str, Any]) -> int:
+    methods = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
+    return sum(1 for operations in raw_schema["paths"].values() for method in operations if method in methods)
+
+
+@pytest.fixture
+def fuzz_schema(fuzz_target: FuzzTarget) -> BaseSchema:
+    """The live schema, read from the running process."""
+    raw = httpx.get(f"{fuzz_target.base_url}/openapi.json", timeout=30).json()
+    config = schemathesis.Config.from_dict({"base-url": fuzz_target.base_url,
+                                            "request-timeout": REQUEST_TIMEOUT_SECONDS})
+    return schemathesis.openapi.from_dict(raw, config=config)
+
+
+def one_error_shape(ctx: CheckContext, response: Response, case: Case) -> bool | None:
+    """Every 4xx is `{"error": {"type", "message", "details"?}}` with non-empty strings."""
+    if not 400 <= response.status_code < 500:
+        return None
+    body = response.json()
+    assert isinstance(body, dict) and set(body) == {"error"}, f"not the one error shape: {body!r}"
+    error = body["error"]
+    assert isinstance(error, dict) and {"type", "message"} <= set(error) <= ERROR_FIELDS, error
+    assert isinstance(error["type"], str) and error["type"], error
+    assert isinstance(error["message"], str) and error["message"], error
+    return True
+
+
+def fuzz_operation(operation: APIOperation, mode: GenerationMode, target: FuzzTarget, examples: int) -> str | None:
+    """Send up to `examples` generated requests (Hypothesis, derandomized: the same ones every run) and
+    check each answer; None, or the shrunk failure with its curl command."""
+
+    @hypothesis.settings(max_examples=examples, derandomize=True, database=None, deadline=None,
+                         suppress_health_check=list(hypothesis.HealthCheck), verbosity=hypothesis.Verbosity.quiet,
+                         phases=(hypothesis.Phase.explicit, hypothesis.Phase.generate, hypothesis.Phase.shrink))
+    @hypothesis.given(case=operation.as_strategy(generation_mode=mode))
+    def send(case: Case) -> None:
+        target.sent += 1
+        response = case.call(base_url=target.base_url, headers=target.headers_for(case, mode),
+                             timeout=REQUEST_TIMEOUT_SECONDS)
+        target.statuses[response.status_code] = target.statuses.get(response.status_code, 0) + 1
+        case.validate_response(response, checks=CHECKS, additional_checks=[one_error_shape],
+                               transport_kwargs={"base_url": target.base_url})
+
+    try:
+        send()
+    except hypothesis.errors.Unsatisfiable:  # nothing to make invalid (an operation without inputs)
+        assert mode is GenerationMode.NEGATIVE, operation.label
+    except (Exception, BaseExceptionGroup) as failure:  # a check's FailureGroup (with curl), or what the transport raised
+        return f"{operation.label} ({mode.value}): {failure}{''.join(getattr(failure, '__notes__', []))}"
+    return None
+
+
+@pytest.mark.backends(*FUZZ_BACKENDS)
+def test_every_operation_answers_as_its_schema_says(fuzz_schema: BaseSchema, fuzz_target: FuzzTarget) -> None:
+    operations = [result.ok() for result in fuzz_schema.get_all_operations()]
+    assert operations, "the live schema has no operation"
+    runs = [(operation, mode) for operation in operations for mode in GenerationMode]
+    # Hypothesis stops early on an operation whose inputs it has exhausted; the others make up for it.
+    examples = max(1, math.ceil(EXAMPLES_HEADROOM * fuzz_target.budget / len(runs)))
+    failures = [failure for operation, mode in runs
+                if (failure := fuzz_operation(operation, mode, fuzz_target, examples)) is not None]
+    assert not failures, f"{len(failures)} operation(s) answered against their schema:\n\n" + "\n\n".join(failures)
