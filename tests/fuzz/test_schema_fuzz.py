@@ -15,6 +15,7 @@ request as a curl command. Every failure found so far is a plain regression test
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -39,10 +40,13 @@ FUZZ_BACKENDS = ("sqlite", "postgres")
 SERVER_ENV = {"SEAWALL_RATE_LIMIT_SCALE": "100000", "SEAWALL_LOG_LEVEL": "WARNING"}
 REQUEST_TIMEOUT_SECONDS = 30
 EXAMPLES_HEADROOM = 1.2
-# The built-in checks this promise is about; `one_error_shape` below is ours.
+# The built-in checks this promise is about (`one_error_shape` below is ours): no 5xx; the status,
+# content type, headers and body the operation declares; invalid input (per the schema) refused, a
+# missing required header refused; an operation that declares auth refuses a request without it.
 CHECKS = [schemathesis.checks.not_a_server_error, schemathesis.checks.status_code_conformance,
           schemathesis.checks.content_type_conformance, schemathesis.checks.response_schema_conformance,
-          schemathesis.checks.response_headers_conformance]
+          schemathesis.checks.response_headers_conformance, schemathesis.checks.negative_data_rejection,
+          schemathesis.checks.missing_required_header, schemathesis.checks.ignored_auth]
 
 
 @dataclass
@@ -55,6 +59,31 @@ class FuzzTarget:
     budget: int  # requests this backend's run sends at least
     sent: int = 0
     statuses: dict[int, int] = field(default_factory=dict)
+    # Ids of the resources the run created or listed, by the path (template) that answered them.
+    known_ids: dict[str, list[str]] = field(default_factory=dict)
+
+    def record(self, case: Case, response: Response) -> None:
+        """Count the answer, and keep the ids a 2xx JSON answer names (`id`, or `data[].id` of a page)."""
+        self.statuses[response.status_code] = self.statuses.get(response.status_code, 0) + 1
+        if not 200 <= response.status_code < 300 or "json" not in response.headers.get("content-type", [""])[0]:
+            return
+        body = response.json()
+        items = body.get("data") if isinstance(body, dict) and isinstance(body.get("data"), list) else [body]
+        ids = self.known_ids.setdefault(case.path, [])
+        for item in items:
+            if isinstance(item, dict) and isinstance(item.get("id"), str | int) and str(item["id"]) not in ids:
+                ids.append(str(item["id"]))
+
+    def existing_path_parameters(self, operation: APIOperation) -> dict[str, str] | None:
+        """Ids of existing resources for every path parameter (REST layout: `{x}` is an id that the
+        path before it answered), or None when one of them has no id yet."""
+        chosen: dict[str, str] = {}
+        for match in re.finditer(r"/\{([^}]+)\}", operation.path):
+            ids = self.known_ids.get(operation.path[:match.start()])
+            if not ids:
+                return None
+            chosen[match.group(1)] = ids[-1]
+        return chosen or None
 
     def headers_for(self, case: Case, mode: GenerationMode) -> dict[str, str]:
         """The operator key on /admin; elsewhere the user's session, or a fresh one for an operation
@@ -134,28 +163,32 @@ def one_error_shape(ctx: CheckContext, response: Response, case: Case) -> bool |
     return True
 
 
-def fuzz_operation(operation: APIOperation, mode: GenerationMode, target: FuzzTarget, examples: int) -> str | None:
-    """Send up to `examples` generated requests (Hypothesis, derandomized: the same ones every run) and
-    check each answer; None, or the shrunk failure with its curl command."""
+def fuzz_operation(operation: APIOperation, mode: GenerationMode, target: FuzzTarget, examples: int,
+                   path_parameters: dict[str, str] | None = None) -> str | None:
+    """Send up to `examples` generated requests (Hypothesis, derandomized: the same ones every run),
+    with these path parameters if given, and check each answer; None, or the shrunk failure with its
+    curl command."""
 
     @hypothesis.settings(max_examples=examples, derandomize=True, database=None, deadline=None,
                          suppress_health_check=list(hypothesis.HealthCheck), verbosity=hypothesis.Verbosity.quiet,
                          phases=(hypothesis.Phase.explicit, hypothesis.Phase.generate, hypothesis.Phase.shrink))
-    @hypothesis.given(case=operation.as_strategy(generation_mode=mode))
+    @hypothesis.given(case=operation.as_strategy(generation_mode=mode, path_parameters=path_parameters))
     def send(case: Case) -> None:
         target.sent += 1
-        response = case.call(base_url=target.base_url, headers=target.headers_for(case, mode),
-                             timeout=REQUEST_TIMEOUT_SECONDS)
-        target.statuses[response.status_code] = target.statuses.get(response.status_code, 0) + 1
-        case.validate_response(response, checks=CHECKS, additional_checks=[one_error_shape],
-                               transport_kwargs={"base_url": target.base_url})
+        headers = target.headers_for(case, mode)
+        response = case.call(base_url=target.base_url, headers=headers, timeout=REQUEST_TIMEOUT_SECONDS)
+        target.record(case, response)
+        case.validate_response(response, checks=CHECKS, additional_checks=[one_error_shape], headers=headers,
+                               transport_kwargs={"base_url": target.base_url, "headers": headers,
+                                                 "timeout": REQUEST_TIMEOUT_SECONDS})
 
     try:
         send()
     except hypothesis.errors.Unsatisfiable:  # nothing to make invalid (an operation without inputs)
         assert mode is GenerationMode.NEGATIVE, operation.label
-    except (Exception, BaseExceptionGroup) as failure:  # a check's FailureGroup (with curl), or what the transport raised
-        return f"{operation.label} ({mode.value}): {failure}{''.join(getattr(failure, '__notes__', []))}"
+    except (Exception, BaseExceptionGroup) as failure:  # a FailureGroup (with curl), or what the transport raised
+        on = f" on {path_parameters}" if path_parameters else ""
+        return f"{operation.label} ({mode.value}{on}): {failure}{''.join(getattr(failure, '__notes__', []))}"
     return None
 
 
@@ -168,4 +201,9 @@ def test_every_operation_answers_as_its_schema_says(fuzz_schema: BaseSchema, fuz
     examples = max(1, math.ceil(EXAMPLES_HEADROOM * fuzz_target.budget / len(runs)))
     failures = [failure for operation, mode in runs
                 if (failure := fuzz_operation(operation, mode, fuzz_target, examples)) is not None]
+    # Then valid requests on resources that exist (what the run created), where a path names one.
+    for operation in operations:
+        if (existing := fuzz_target.existing_path_parameters(operation)) is not None:
+            failure = fuzz_operation(operation, GenerationMode.POSITIVE, fuzz_target, examples, existing)
+            failures += [failure] if failure is not None else []
     assert not failures, f"{len(failures)} operation(s) answered against their schema:\n\n" + "\n\n".join(failures)
