@@ -167,7 +167,9 @@ def fuzz_operation(operation: APIOperation, mode: GenerationMode, target: FuzzTa
                    path_parameters: dict[str, str] | None = None) -> str | None:
     """Send up to `examples` generated requests (Hypothesis, derandomized: the same ones every run),
     with these path parameters if given, and check each answer; None, or the shrunk failure with its
-    curl command."""
+    curl command. The first failing request is kept as sent: should Hypothesis fail to replay it
+    (its shrinking re-runs the generation), the report still names it."""
+    first_failure: list[str] = []
 
     @hypothesis.settings(max_examples=examples, derandomize=True, database=None, deadline=None,
                          suppress_health_check=list(hypothesis.HealthCheck), verbosity=hypothesis.Verbosity.quiet,
@@ -178,9 +180,13 @@ def fuzz_operation(operation: APIOperation, mode: GenerationMode, target: FuzzTa
         headers = target.headers_for(case, mode)
         response = case.call(base_url=target.base_url, headers=headers, timeout=REQUEST_TIMEOUT_SECONDS)
         target.record(case, response)
-        case.validate_response(response, checks=CHECKS, additional_checks=[one_error_shape], headers=headers,
-                               transport_kwargs={"base_url": target.base_url, "headers": headers,
-                                                 "timeout": REQUEST_TIMEOUT_SECONDS})
+        try:
+            case.validate_response(response, checks=CHECKS, additional_checks=[one_error_shape], headers=headers,
+                                   transport_kwargs={"base_url": target.base_url, "headers": headers,
+                                                     "timeout": REQUEST_TIMEOUT_SECONDS})
+        except BaseExceptionGroup as failure:
+            first_failure[:] = first_failure or [str(failure)]
+            raise
 
     try:
         send()
@@ -188,10 +194,14 @@ def fuzz_operation(operation: APIOperation, mode: GenerationMode, target: FuzzTa
         assert mode is GenerationMode.NEGATIVE, operation.label
     except (Exception, BaseExceptionGroup) as failure:  # a FailureGroup (with curl), or what the transport raised
         on = f" on {path_parameters}" if path_parameters else ""
-        return f"{operation.label} ({mode.value}{on}): {failure}{''.join(getattr(failure, '__notes__', []))}"
+        report = f"{operation.label} ({mode.value}{on}): {failure}{''.join(getattr(failure, '__notes__', []))}"
+        if first_failure and not isinstance(failure, BaseExceptionGroup):
+            report += f"\nThe first failing request, as sent:\n{first_failure[0]}"
+        return report
     return None
 
 
+@pytest.mark.fuzzing
 @pytest.mark.backends(*FUZZ_BACKENDS)
 def test_every_operation_answers_as_its_schema_says(fuzz_schema: BaseSchema, fuzz_target: FuzzTarget) -> None:
     operations = [result.ok() for result in fuzz_schema.get_all_operations()]

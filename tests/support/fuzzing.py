@@ -3,6 +3,8 @@
 - `--fuzz-requests=N` (or `SEAWALL_FUZZ_REQUESTS=N`; the option wins) sets how many generated requests
   the whole fuzzing run sends at least, shared between the backends it runs on. The default, 2,000, is
   the CI-sized run inside `make test`; a long run is e.g. `--fuzz-requests=20000`.
+- A test marked `fuzzing` sends those requests: its timeout (pytest-timeout) grows with them, by
+  `SECONDS_PER_REQUEST` on top of the suite's default.
 - Each fuzzing test records what it sent as the user property `fuzz_requests` ("backend: N requests in
   S s"); the terminal summary lists them, on the controller too when xdist runs the tests.
 """
@@ -16,6 +18,8 @@ import pytest
 
 FUZZ_VARIABLE = "SEAWALL_FUZZ_REQUESTS"
 CI_REQUESTS = 2_000
+# Measured: 40-60 ms a request with both backends fuzzed at once on 2 loaded cores; 4x headroom.
+SECONDS_PER_REQUEST = 0.2
 REPORT_PROPERTY = "fuzz_requests"
 
 
@@ -54,4 +58,14 @@ class FuzzReport:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "fuzzing: sends the run's --fuzz-requests (its timeout grows with them)")
     config.pluginmanager.register(FuzzReport(), "seawall-fuzz-report")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    fuzzing = [item for item in items if item.get_closest_marker("fuzzing")]
+    if fuzzing:
+        base = float(config.getini("timeout") or 300)
+        seconds = base + SECONDS_PER_REQUEST * requested_total(config)
+        for item in fuzzing:
+            item.add_marker(pytest.mark.timeout(seconds))

@@ -111,20 +111,8 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     return error_response(422, "validation_error", "the request is not valid", details)
 
 
-def _body_not_utf8(cause: UnicodeDecodeError) -> JSONResponse:
-    """A JSON body that is not UTF-8 is not JSON (RFC 8259, section 8.1): 422 `validation_error` with a
-    `json_invalid` detail at the first bad byte, as FastAPI answers any other undecodable JSON body."""
-    details = [{"loc": ["body", cause.start], "message": "JSON decode error: the body is not UTF-8",
-                "type": "json_invalid"}]
-    return error_response(422, "validation_error", "the request is not valid", details)
-
-
 async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    # FastAPI reads a JSON body with `json.loads(bytes)`; bytes that are not UTF-8 fail before the JSON
-    # parser and become a bare 400 "There was an error parsing the body" that no route declares.
-    if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
-        return _body_not_utf8(exc.__cause__)
     error_type = HTTP_ERROR_TYPES.get(exc.status_code, "http_error")
     return error_response(exc.status_code, error_type, str(exc.detail), headers=exc.headers)
 
