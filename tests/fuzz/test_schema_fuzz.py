@@ -19,7 +19,6 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 import httpx
 import hypothesis
@@ -61,6 +60,17 @@ class FuzzTarget:
     statuses: dict[int, int] = field(default_factory=dict)
     # Ids of the resources the run created or listed, by the path (template) that answered them.
     known_ids: dict[str, list[str]] = field(default_factory=dict)
+    on_existing_resources: int = 0  # operations fuzzed again on ids in `known_ids`
+    session_renewals: int = 0
+
+    def keep_session(self, response: Response, headers: dict[str, str]) -> None:
+        """After a 401 to the shared session, log in again if the session no longer works (an operation
+        that revokes sessions succeeded), so the rest of the run still explores as a user."""
+        if response.status_code != 401 or headers.get("Authorization") != f"Bearer {self.user_token}":
+            return
+        if httpx.get(f"{self.base_url}/v1/me", headers=bearer(self.user_token), timeout=30).status_code == 401:
+            self.user_token = log_in(self.base_url, self.email)
+            self.session_renewals += 1
 
     def record(self, case: Case, response: Response) -> None:
         """Count the answer, and keep the ids a 2xx JSON answer names (`id`, or `data[].id` of a page)."""
@@ -132,13 +142,10 @@ def fuzz_target(servers: ServerFactory, request: pytest.FixtureRequest) -> Itera
     elapsed = time.monotonic() - started
     statuses = ", ".join(f"{code}: {count}" for code, count in sorted(target.statuses.items()))
     request.node.user_properties.append(
-        (REPORT_PROPERTY, f"{target.sent} requests in {elapsed:.0f} s (budget {target.budget}; {statuses})"))
+        (REPORT_PROPERTY, f"{target.sent} requests in {elapsed:.0f} s (budget {target.budget}; {statuses}; "
+                          f"{target.on_existing_resources} operations also on existing resources; "
+                          f"{target.session_renewals} session renewals)"))
     assert target.sent >= target.budget, f"the fuzzer sent {target.sent} requests, fewer than {target.budget}"
-
-
-def operation_count(raw_schema: dict[str, Any]) -> int:
-    methods = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
-    return sum(1 for operations in raw_schema["paths"].values() for method in operations if method in methods)
 
 
 @pytest.fixture
@@ -180,6 +187,7 @@ def fuzz_operation(operation: APIOperation, mode: GenerationMode, target: FuzzTa
         headers = target.headers_for(case, mode)
         response = case.call(base_url=target.base_url, headers=headers, timeout=REQUEST_TIMEOUT_SECONDS)
         target.record(case, response)
+        target.keep_session(response, headers)
         try:
             case.validate_response(response, checks=CHECKS, additional_checks=[one_error_shape], headers=headers,
                                    transport_kwargs={"base_url": target.base_url, "headers": headers,
@@ -211,9 +219,11 @@ def test_every_operation_answers_as_its_schema_says(fuzz_schema: BaseSchema, fuz
     examples = max(1, math.ceil(EXAMPLES_HEADROOM * fuzz_target.budget / len(runs)))
     failures = [failure for operation, mode in runs
                 if (failure := fuzz_operation(operation, mode, fuzz_target, examples)) is not None]
-    # Then valid requests on resources that exist (what the run created), where a path names one.
-    for operation in operations:
+    # Then valid requests on resources that exist (what the run created), where a path names one;
+    # deletions last, so the others still find them.
+    for operation in sorted(operations, key=lambda operation: operation.method.upper() == "DELETE"):
         if (existing := fuzz_target.existing_path_parameters(operation)) is not None:
+            fuzz_target.on_existing_resources += 1
             failure = fuzz_operation(operation, GenerationMode.POSITIVE, fuzz_target, examples, existing)
             failures += [failure] if failure is not None else []
     assert not failures, f"{len(failures)} operation(s) answered against their schema:\n\n" + "\n\n".join(failures)
