@@ -32,7 +32,6 @@ from tests.security.wire import (
     PUBLIC_HOOK_URL,
     documented_operations,
     mounted_operations,
-    new_user,
     owned_objects,
     with_key,
 )
@@ -51,9 +50,10 @@ ALLOWED = {
 # Property names of free-form answers (no schema) that match the pattern and are not credentials.
 ALLOWED_FREE_FORM = {"retry_budget_tokens": "/admin/providers: how many retries the budget holds"}
 
-EXTRA_FIELDS: dict[str, Any] = {"user_id": "usr_someone_else", "status": "succeeded", "amount_refunded": 0,
-                                "is_admin": True, "id": "pay_chosen", "role": "admin", "created_at": "2000-01-01T00:00:00Z",
-                                "password_hash": "x", "email_verified": True}
+EXTRA_FIELDS: dict[str, Any] = {
+    "user_id": "usr_someone_else", "status": "succeeded", "amount_refunded": 0, "is_admin": True, "id": "pay_chosen",
+    "role": "admin", "created_at": "2000-01-01T00:00:00Z", "password_hash": "x", "email_verified": True,
+}
 
 
 # ---- the schema -----------------------------------------------------------------------------------

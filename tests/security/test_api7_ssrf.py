@@ -20,20 +20,49 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from seawall.config import WebhookSettings
 from seawall.kit.clock import FakeClock
 from seawall.runtime import Runtime
+from seawall.webhooks.client import build_client
 from tests.integration.accounts.wire import assert_error
-from tests.integration.webhooks.conftest import (  # noqa: F401  (the webhooks fixtures, used here as there)
-    app,
-    app_clock,
-    resolver,
-    webhook_settings,
-    worker_runtime,
-)
+from tests.integration.webhooks.conftest import SCHEDULE_SCALE, install_client
 from tests.integration.webhooks.wire import create_endpoint, delivery, endpoint_with_secret, new_user, publish
 from tests.support.apps import StartApp, asgi_client
 from tests.support.fakes import FakeResolver
 from tests.support.workers import RunJobs
+
+
+# As in tests/integration/webhooks: the API (on `fake_clock`) and the worker deliver through webhook
+# clients on a fake resolver; private addresses are admitted so receivers can run on loopback.
+@pytest.fixture
+def resolver() -> FakeResolver:
+    return FakeResolver()
+
+
+@pytest.fixture
+def app_clock(fake_clock: FakeClock) -> FakeClock:
+    return fake_clock
+
+
+@pytest.fixture
+async def worker_runtime(runtime: Runtime, resolver: FakeResolver) -> AsyncIterator[Runtime]:
+    client = build_client(WebhookSettings(allow_private=True, schedule_scale=SCHEDULE_SCALE), resolver=resolver)
+    install_client(runtime, client)
+    try:
+        yield runtime
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
+async def app(app: FastAPI, worker_runtime: Runtime, resolver: FakeResolver) -> AsyncIterator[FastAPI]:
+    client = build_client(WebhookSettings(allow_private=True, schedule_scale=SCHEDULE_SCALE), resolver=resolver)
+    install_client(app.state.runtime, client)
+    try:
+        yield app
+    finally:
+        await client.aclose()
+
 
 # Internal destinations as an attacker spells them; the production guard (the system resolver, no
 # private addresses allowed) refuses each. None needs a DNS server: they are literals, or spellings
