@@ -6,6 +6,11 @@ Every call is bounded three ways: a connect timeout, a read timeout, and a total
 (`asyncio.timeout`) across the whole exchange. Nothing is retried here: the caller's retry policy
 decides, using the error's `outcome` and `retry_after` (see `seawall.providers.errors`).
 
+Answers are not trusted: a 2xx body must validate as the Stripe object asked for
+(`stripe_objects.py`: strict types, documented statuses) and must answer *this* request (the
+intent's amount, currency and payment id; the id retrieved; the search's payment id; the refund's
+intent and amount), else the call raises `ProviderUnavailableError(outcome="unknown")`.
+
 Stripe's search is eventually consistent (Stripe documents up to a minute before a new intent is
 searchable), so `find_payment_intent` returning None soon after an unknown outcome does not prove
 the intent absent; the sandbox is immediately consistent.
