@@ -42,6 +42,7 @@ from seawall.ratelimit.middleware import RATE_LIMITS
 from seawall.runtime import Runtime
 from seawall.web import deps as web_deps
 from seawall.web.errors import install_error_handlers
+from seawall.web.input_guard import InputGuardMiddleware
 from seawall.web.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
 from seawall.web.openapi import install_openapi
 from seawall.web.response_record import ResponseRecordMiddleware
@@ -115,7 +116,8 @@ def create_app(settings: Settings, *, run_worker: bool = False, clock: Clock | N
         swagger_ui_oauth2_redirect_url=None,  # Seawall has no OAuth2 flow for it to complete
     )
     install_error_handlers(app)
-    app.add_middleware(RateLimitMiddleware)  # innermost: request ids and the body size limit apply first
+    app.add_middleware(InputGuardMiddleware)  # innermost: a refused body has spent its rate-limit quotas
+    app.add_middleware(RateLimitMiddleware)  # request ids and the body size limit apply first
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(StrictCORSMiddleware, origins=settings.cors_origins)
