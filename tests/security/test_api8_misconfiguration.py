@@ -22,6 +22,7 @@ from tests.conftest import ADMIN_KEY
 from tests.integration.accounts.wire import STRONG_PASSWORD, assert_error, new_email, new_key, sign_up
 from tests.security.wire import PUBLIC_HOOK_URL, mounted_operations, new_user, with_key
 from tests.support.apps import BASE_URL, StartApp, asgi_client
+from tests.support.server import ServerFactory
 
 HARDENING = {
     "x-content-type-options": "nosniff",
@@ -161,3 +162,14 @@ async def test_an_unexpected_error_shows_no_traceback(
         assert leak not in raw, leak
     assert_hardened(answer)
     assert logged == ["request.unexpected_error"]
+
+
+@pytest.mark.backends("sqlite")
+async def test_a_real_server_answers_hardened_and_without_naming_itself(servers: ServerFactory) -> None:
+    """The same on the wire, from `seawall api` under uvicorn: the headers, and no `Server` header."""
+    api = servers.start("api")
+    async with httpx.AsyncClient(base_url=api.base_url) as http:
+        for answer in (await http.get("/livez"), await http.get("/v1/me"), await http.get("/nope"),
+                       await http.options("/v1/me", headers=preflight("https://evil.example", "GET"))):
+            assert_hardened(answer)
+            assert "server" not in answer.headers, answer.headers
