@@ -29,6 +29,7 @@ from seawall.accounts import deps as accounts_deps
 from seawall.accounts.api import router as accounts_router
 from seawall.admin import router as admin_router
 from seawall.config import Settings
+from seawall.db import first_contact
 from seawall.health.api import router as health_router
 from seawall.jobs import load_job_modules
 from seawall.jobs.worker import Worker
@@ -54,10 +55,11 @@ log = structlog.get_logger("seawall.app")
 
 
 async def prepare_database(runtime: Runtime) -> None:
-    if runtime.settings.is_embedded_database:
-        await runtime.database.migrate()
-    else:
-        await runtime.database.require_current_schema()
+    async with first_contact(runtime.settings):
+        if runtime.settings.is_embedded_database:
+            await runtime.database.migrate()
+        else:
+            await runtime.database.require_current_schema()
 
 
 def provide_services(app: FastAPI, runtime: Runtime) -> None:

@@ -13,7 +13,9 @@ intent and amount), else the call raises `ProviderUnavailableError(outcome="unkn
 
 Stripe's search is eventually consistent (Stripe documents up to a minute before a new intent is
 searchable), so `find_payment_intent` returning None soon after an unknown outcome does not prove
-the intent absent; the sandbox is immediately consistent.
+the intent absent; the sandbox is immediately consistent. `find_refund` reads a list endpoint
+instead (`GET /v1/refunds?payment_intent=`, newest first, pages of up to 100 chained by
+`starting_after` while `has_more`), which Stripe serves from its records, not a search index.
 
 Written on httpx rather than Stripe's SDK: four calls do not justify the SDK's global
 configuration and its own retry loop, which would hide the outcome classification Seawall needs.
@@ -22,6 +24,7 @@ configuration and its own retry loop, which would hide the outcome classificatio
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
@@ -35,14 +38,17 @@ from seawall.providers.errors import (
 from seawall.providers.http import HttpProvider
 from seawall.providers.payments import (
     SEAWALL_PAYMENT_ID_KEY,
+    SEAWALL_REFUND_ID_KEY,
     PaymentIntentResult,
     RefundResult,
 )
-from seawall.providers.stripe_objects import parse_intent, parse_intent_search, parse_refund
+from seawall.providers.stripe_objects import parse_intent, parse_intent_search, parse_refund, parse_refund_list
 
 STRIPE_API_BASE = "https://api.stripe.com"
 STRIPE_API_VERSION = "2024-06-20"
 FORM = "application/x-www-form-urlencoded"
+LIST_PAGE_SIZE = 100  # Stripe's largest `limit`
+MAX_LIST_PAGES = 50  # 5,000 refunds of one intent; past that the lookup fails rather than guess
 T = TypeVar("T")
 
 
@@ -125,6 +131,22 @@ class StripeProvider(HttpProvider):
                       f"the refund {refund.id} is not the one asked for (intent or amount differ)")
         return refund
 
+    async def find_refund(self, *, payment_intent_id: str, seawall_refund_id: str) -> RefundResult | None:
+        found: list[RefundResult] = []
+        query = {"payment_intent": payment_intent_id, "limit": str(LIST_PAGE_SIZE)}
+        for _page in range(MAX_LIST_PAGES):
+            body, _ = await self._request("GET", "/v1/refunds", query=query)
+            refunds, has_more = self._parse(lambda b, r: parse_refund_list(b), body, False)
+            self._require(all(refund.payment_intent_id in (None, payment_intent_id) for refund in refunds),
+                          f"the refund list of {payment_intent_id} holds refunds of another intent")
+            found += [refund for refund in refunds if refund.metadata.get(SEAWALL_REFUND_ID_KEY) == seawall_refund_id]
+            if not has_more or not refunds:
+                return max(found, key=_refund_rank) if found else None
+            query = {**query, "starting_after": refunds[-1].id}
+        raise ProviderUnavailableError(
+            f"{self.name}: intent {payment_intent_id} has more than {MAX_LIST_PAGES * LIST_PAGE_SIZE} refunds; "
+            "the lookup is incomplete, outcome unknown", provider=self.name, outcome="unknown")
+
     # ---- the exchange ------------------------------------------------------------------------
 
     async def _request(
@@ -186,3 +208,11 @@ def _intent(body: Any, replayed: bool) -> PaymentIntentResult:
 
 def _refund(body: Any, replayed: bool) -> RefundResult:
     return parse_refund(body, replayed)
+
+
+_REFUND_STATUS_RANK = {"succeeded": 2, "pending": 1, "requires_action": 1}
+
+
+def _refund_rank(refund: RefundResult) -> tuple[int, datetime]:
+    """A succeeded refund first, then one that may still succeed, then the newest."""
+    return _REFUND_STATUS_RANK.get(refund.status, 0), refund.created

@@ -11,7 +11,8 @@ validate.
 
 Sources: Stripe API reference, "The PaymentIntent object" (`status`: requires_payment_method,
 requires_confirmation, requires_action, processing, requires_capture, canceled, succeeded) and
-"The Refund object" (`status`: pending, requires_action, succeeded, failed, canceled).
+"The Refund object" (`status`: pending, requires_action, succeeded, failed, canceled), and list
+answers (`object: "list"`, `data`, `has_more`; at most 100 per page).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, StringConstraints
 
 from seawall.providers.payments import PaymentFailure, PaymentIntentResult, RefundResult
 
@@ -75,6 +76,12 @@ class RefundObject(StripeObject):
     metadata: Metadata | None = None
 
 
+class RefundList(StripeObject):
+    object: Literal["list"] = "list"
+    data: Annotated[list[RefundObject], Field(max_length=MAX_SEARCH_RESULTS)]
+    has_more: StrictBool
+
+
 class PaymentIntentSearch(StripeObject):
     object: Literal["search_result"] = "search_result"
     data: Annotated[list[PaymentIntentObject], Field(max_length=MAX_SEARCH_RESULTS)]
@@ -107,7 +114,16 @@ def parse_intent_search(body: Any) -> list[PaymentIntentResult]:
 
 def parse_refund(body: Any, replayed: bool) -> RefundResult:
     """A Refund answer; raises `pydantic.ValidationError` unless it is one."""
-    refund = RefundObject.model_validate(body)
+    return to_refund_result(RefundObject.model_validate(body), replayed=replayed)
+
+
+def parse_refund_list(body: Any) -> tuple[list[RefundResult], bool]:
+    """A page of the refund list: its refunds and `has_more`; raises `pydantic.ValidationError`."""
+    page = RefundList.model_validate(body)
+    return [to_refund_result(refund, replayed=False) for refund in page.data], page.has_more
+
+
+def to_refund_result(refund: RefundObject, *, replayed: bool) -> RefundResult:
     return RefundResult(
         id=refund.id, status=refund.status, amount=refund.amount, currency=refund.currency,
         payment_intent_id=refund.payment_intent, created=_timestamp(refund.created),
