@@ -166,6 +166,23 @@ async def test_a_garbage_refund_answer_is_an_unknown_outcome(
 
 
 @pytest.mark.parametrize("answer", [
+    json_answer({"object": "list", "data": [refund(payment_intent="pi_other")], "has_more": False}),
+    json_answer({"object": "list", "data": [refund(amount="500")], "has_more": False}),
+    json_answer({"object": "list", "data": [refund()], "has_more": "no"}),
+    json_answer({"object": "list", "data": [refund()]}),
+    json_answer({"object": "list", "data": [refund()] * 101, "has_more": False}),
+    json_answer({"object": "search_result", "data": [], "has_more": False}), HTML,
+], ids=["another-intent", "amount-a-string", "has-more-a-string", "has-more-missing", "too-many", "not-a-list",
+        "html"])
+async def test_a_garbage_refund_list_is_an_unknown_outcome(
+    stripe: StripeProvider, stripe_mock: respx.MockRouter, answer: httpx.Response,
+) -> None:
+    """The refund look-up after an unknown outcome: unreadable must not read as "never refunded"."""
+    stripe_mock.get("/v1/refunds").mock(return_value=answer)
+    await assert_unknown(stripe.find_refund(payment_intent_id="pi_1", seawall_refund_id="rfd_1"))
+
+
+@pytest.mark.parametrize("answer", [
     json_answer({"sid": 5, "status": "queued"}), json_answer({"sid": "SM<script>", "status": "queued"}),
     json_answer({"status": "queued"}), json_answer({"sid": "SM1", "status": None}), HTML,
     json_answer({"sid": "SM1", "status": "queued", "body": "x" * (2 * 1024 * 1024)}),
