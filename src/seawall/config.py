@@ -92,7 +92,12 @@ class Settings(BaseSettings):
     idempotency_ttl_hours: float = Field(default=24.0, ge=24.0)
 
     # Accounts
+    # A session ends `session_ttl_hours` after login however much it is used (absolute), and after
+    # `session_idle_minutes` without a request (idle; OWASP ASVS 3.3). The last use is written at most
+    # every min(idle / 24, 5 min) per session, so a session can end up to that much (plus
+    # `session_cache_seconds`) before the idle window has fully passed, never after.
     session_ttl_hours: float = Field(default=24.0 * 14, gt=0)
+    session_idle_minutes: float = Field(default=24.0 * 60, ge=1, le=24.0 * 60 * 90)
     password_reset_ttl_minutes: float = Field(default=30.0, gt=0)
     # Successful bearer-token lookups are kept per process this long (0: every request reads the
     # database). A session revoked through another process keeps working there for at most this long.
@@ -162,6 +167,13 @@ class Settings(BaseSettings):
     rate_limit_signup_per_ip: str = "20/minute;200/hour"  # POST /v1/signups
     rate_limit_password_reset_per_ip: str = "10/minute;50/hour"  # POST /v1/password-resets
     rate_limit_password_reset_per_email: str = "3/minute;10/hour"
+    # Per signed-in user (by user id, however many sessions it holds), on the routes that make Seawall
+    # send something: charges, refunds, webhook deliveries sent again.
+    rate_limit_payments_per_user: str = "30/minute;300/hour"  # POST /v1/payments
+    rate_limit_refunds_per_user: str = "20/minute;200/hour"  # POST /v1/payments/{id}/refunds
+    rate_limit_refunds_per_payment: str = "10/minute;50/hour"  # the same route, per (user, payment)
+    # POST /v1/webhook-endpoints/{id}/deliveries/{id}/replay and /recover
+    rate_limit_webhook_sends_per_user: str = "30/minute;300/hour"
     # Comma-separated addresses/CIDRs of reverse proxies whose X-Forwarded-For is believed. Empty (the
     # default): the client is the socket peer.
     rate_limit_trusted_proxies: str = ""
@@ -171,7 +183,8 @@ class Settings(BaseSettings):
     @field_validator(
         "rate_limit_per_ip", "rate_limit_per_user", "rate_limit_per_api_key", "rate_limit_login_per_ip",
         "rate_limit_login_per_email", "rate_limit_signup_per_ip", "rate_limit_password_reset_per_ip",
-        "rate_limit_password_reset_per_email",
+        "rate_limit_password_reset_per_email", "rate_limit_payments_per_user", "rate_limit_refunds_per_user",
+        "rate_limit_refunds_per_payment", "rate_limit_webhook_sends_per_user",
     )
     @classmethod
     def _parse_limits(cls, value: str) -> str:
