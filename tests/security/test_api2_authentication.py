@@ -28,6 +28,7 @@ from seawall.accounts.service import SessionTiming
 from seawall.config import Settings
 from seawall.kit.clock import FakeClock
 from seawall.runtime import Runtime
+from tests.integration.accounts.test_password_reset import confirm, mailed_token
 from tests.integration.accounts.wire import (
     STRONG_PASSWORD,
     assert_error,
@@ -38,7 +39,6 @@ from tests.integration.accounts.wire import (
     sign_up,
     token_for,
 )
-from tests.integration.accounts.test_password_reset import confirm, mailed_token
 from tests.support.apps import StartApp, asgi_client
 from tests.support.workers import RunJobs
 
