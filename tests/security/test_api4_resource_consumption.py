@@ -123,6 +123,17 @@ async def test_charges_are_limited_per_user_not_per_session(started_app: StartAp
         assert len(listed.json()["data"]) == 3  # the refused ones created nothing
 
 
+async def test_paying_for_the_plan_again_spends_the_same_charge_quota(started_app: StartApp) -> None:
+    app = await started_app(rate_limit_payments_per_user="2/minute")
+    async with asgi_client(app) as http:
+        _, auth = await new_user(http)
+        assert (await post_payment(http, auth)).status_code == 202
+        retry = await http.post("/v1/me/plan-payments", json={"payment_method": "pm_card_visa"},
+                                headers={**auth, "Idempotency-Key": new_key()})
+        assert_error(retry, 422, "plan_payment_not_due")  # a free account: refused, but an attempt
+        assert_limited(await post_payment(http, auth), "payments-user-60s")
+
+
 def webhooks(**fields: Any) -> WebhookSettings:
     return WebhookSettings(allow_private=True, **fields)
 

@@ -104,9 +104,12 @@ async def get_me(auth_session: CurrentSession, database: DatabaseDep, cache: Rea
 @router.post("/me/plan-payments", status_code=status.HTTP_202_ACCEPTED, response_model=PaymentOut,
              responses=error_responses(400, 401, 409, 413, 422, 429, 503))
 async def retry_plan_payment(
-    body: PlanPaymentIn, principal: CurrentPrincipal, clock: ClockDep, idempotency: IdempotencyDep
+    body: PlanPaymentIn, principal: CurrentPrincipal, clock: ClockDep, idempotency: IdempotencyDep,
+    limits: UserLimitsDep,
 ) -> JSONResponse:
-    """Pay for the plan again after a failed sign-up charge (e.g. with another card)."""
+    """Pay for the plan again after a failed sign-up charge (e.g. with another card). A charge: it
+    spends the user's `SEAWALL_RATE_LIMIT_PAYMENTS_PER_USER` quota, like `POST /v1/payments`."""
+    await limits.payments(user_id=principal.user.id)
     async def operation(session: AsyncSession) -> PaymentOut:
         return await service.retry_plan_payment(
             session, clock=clock, user_id=principal.user.id, payment_method=body.payment_method)

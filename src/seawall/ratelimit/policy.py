@@ -11,7 +11,7 @@ Quotas (all moving windows, `limits` notation, each multiplied by `rate_limit_sc
     signup-ip       client IP                    POST /v1/signups
     reset-ip        client IP                    POST /v1/password-resets
     reset-email     email in the body            POST /v1/password-resets
-    payments-user   user id                      POST /v1/payments                    (1)
+    payments-user   user id                      POST /v1/payments, /v1/me/plan-payments (1)
     refunds-user    user id                      POST /v1/payments/{id}/refunds       (1)
     refunds-payment user id + payment id         POST /v1/payments/{id}/refunds       (1)
     webhook-sends   user id                      POST …/deliveries/{id}/replay, …/recover (1)

@@ -28,7 +28,7 @@ class UserLimits:
         self._client = client
 
     async def payments(self, *, user_id: str) -> None:
-        """A payment (a charge) created by `POST /v1/payments`."""
+        """A payment (a charge): `POST /v1/payments`, `POST /v1/me/plan-payments`."""
         if self._limits is not None:
             await self._spend([Partition(self._limits.quotas.payments_user, self._key("user-id", user_id))])
 
