@@ -96,8 +96,8 @@ class Settings(BaseSettings):
     # Accounts
     # A session ends `session_ttl_hours` after login however much it is used (absolute), and after
     # `session_idle_minutes` without a request (idle; OWASP ASVS 3.3). The last use is written at most
-    # every min(idle / 24, 5 min) per session, so a session can end up to that much (plus
-    # `session_cache_seconds`) before the idle window has fully passed, never after.
+    # every min(idle / 24, 5 min) per session, so a session can end up to that much before the idle
+    # window has fully passed, never after.
     session_ttl_hours: float = Field(default=24.0 * 14, gt=0)
     session_idle_minutes: float = Field(default=24.0 * 60, ge=1, le=24.0 * 60 * 90)
     password_reset_ttl_minutes: float = Field(default=30.0, gt=0)

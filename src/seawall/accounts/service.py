@@ -65,8 +65,9 @@ MAX_SESSION_REFRESH = timedelta(minutes=5)
 class SessionTiming:
     """How long a session lives: `ttl` after login however much it is used (absolute), and `idle`
     after its last recorded use. A use is recorded at most every `refresh` = min(idle / 24, 5 min),
-    so a session ends between `idle - refresh` (plus the session cache's TTL) and `idle` after its
-    last request: never later. (OWASP ASVS 4.0 §3.3: idle and absolute timeouts.)"""
+    so a session ends between `idle - refresh` and `idle` after its last request, never later (the
+    session cache serves a lookup only until its use is due to be recorded). (OWASP ASVS 4.0 §3.3:
+    idle and absolute timeouts.)"""
 
     ttl: timedelta
     idle: timedelta
