@@ -12,6 +12,7 @@ limiting off, or before the app has started, nothing is spent.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -29,38 +30,36 @@ class UserLimits:
 
     async def payments(self, *, user_id: str) -> None:
         """A payment (a charge): `POST /v1/payments`, `POST /v1/me/plan-payments`."""
-        if self._limits is not None:
-            await self._spend([Partition(self._limits.quotas.payments_user, self._key("user-id", user_id))])
+        await self._spend(lambda limits: [
+            Partition(limits.quotas.payments_user, limits.hasher("user-id", user_id))])
 
     async def refunds(self, *, user_id: str, payment_id: str) -> None:
         """A refund of one payment: per user, and per (user, payment) — keyed by the caller too, so
         nobody can spend the quota of another user's payment by naming its id."""
-        if self._limits is not None:
-            quotas = self._limits.quotas
-            await self._spend([Partition(quotas.refunds_user, self._key("user-id", user_id)),
-                               Partition(quotas.refunds_payment, self._key("payment", f"{user_id}\0{payment_id}"))])
+        await self._spend(lambda limits: [
+            Partition(limits.quotas.refunds_user, limits.hasher("user-id", user_id)),
+            Partition(limits.quotas.refunds_payment, limits.hasher("payment", f"{user_id}\0{payment_id}"))])
 
     async def webhook_sends(self, *, user_id: str) -> None:
         """A webhook delivery replayed, or a recovery (each sends deliveries again)."""
-        if self._limits is not None:
-            await self._spend([Partition(self._limits.quotas.webhook_sends_user, self._key("user-id", user_id))])
+        await self._spend(lambda limits: [
+            Partition(limits.quotas.webhook_sends_user, limits.hasher("user-id", user_id))])
 
     async def password_attempt(self, *, email: str) -> None:
         """A password checked outside login (a password change): the login quotas of this client IP
-        and this account's email, so a stolen session cannot guess the password faster than login."""
-        if self._limits is not None:
-            limits = self._limits
+        and of this account's email — the very windows `POST /v1/sessions` spends — so a stolen
+        session cannot guess the password faster than a login could."""
+        def login_partitions(limits: RateLimits) -> list[Partition]:
+            by_ip = Partition(limits.quotas.login_ip, limits.hasher("ip", self._client))
             by_email = limits.email_partition(method="POST", path="/v1/sessions", email=email)
-            partitions = [Partition(limits.quotas.login_ip, self._key("ip", self._client))]
-            await self._spend(partitions if by_email is None else [*partitions, by_email])
+            return [by_ip] if by_email is None else [by_ip, by_email]
 
-    def _key(self, kind: str, value: str) -> str:
-        assert self._limits is not None
-        return self._limits.hasher(kind, value)
+        await self._spend(login_partitions)
 
-    async def _spend(self, partitions: list[Partition]) -> None:
-        assert self._limits is not None
-        verdict = await self._limits.limiter.check(partitions)
+    async def _spend(self, partitions_of: Callable[[RateLimits], list[Partition]]) -> None:
+        if self._limits is None:
+            return
+        verdict = await self._limits.limiter.check(partitions_of(self._limits))
         if verdict.unavailable:
             raise ServiceUnavailableError("rate limiting is unavailable; retry shortly")
         if not verdict.allowed:
