@@ -206,3 +206,4 @@ async def refund_payment(ctx: PaymentsJobContext) -> None:
         raise RetryableJobError(f"refund {result.id} is {result.status}; checking again later")
     await settlement.settle_refund(ctx.session, clock=ctx.clock, refund_id=refund_id, succeeded=True,
                                    provider_refund_id=result.id)
+from seawall.payments import stripe_events as stripe_events  # noqa: E402,F401  (registers payments.apply_provider_event)

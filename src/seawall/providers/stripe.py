@@ -176,6 +176,12 @@ def _intent(body: Mapping[str, Any], replayed: bool) -> PaymentIntentResult:
     )
 
 
+def parse_payment_intent(body: Mapping[str, Any]) -> PaymentIntentResult:
+    """A PaymentIntent object in Stripe's shape (an API answer or an event's `data.object`);
+    `KeyError`, `TypeError` or `ValueError` when it is not one."""
+    return _intent(body, False)
+
+
 def _refund(body: Mapping[str, Any], replayed: bool) -> RefundResult:
     return RefundResult(
         id=str(body["id"]), status=str(body["status"]), amount=int(body["amount"]),
