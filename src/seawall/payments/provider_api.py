@@ -27,7 +27,7 @@ class ProviderEventAck(BaseModel):
     duplicate: bool
 
 
-@router.post("/stripe/events", responses=error_responses(400, 404, 413, 429, 503))
+@router.post("/stripe/events", responses=error_responses(400, 404, 413, 422, 429, 503))
 async def receive_stripe_event(
     request: Request, session: SessionDep, settings: SettingsDep, clock: ClockDep,
     stripe_signature: Annotated[str | None, Header(max_length=4096)] = None,
