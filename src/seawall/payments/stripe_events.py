@@ -170,6 +170,9 @@ async def _record_provider_refund(session: AsyncSession, *, clock: Clock, event:
     ours_id = metadata.get(SEAWALL_REFUND_ID_KEY) if isinstance(metadata, Mapping) else None
     ours = await repository.get_refund(session, ours_id) if isinstance(ours_id, str) and ours_id else None
     if ours is not None and ours.payment_id == payment.id:
+        if ours.status == RefundStatus.FAILED:
+            log.error("provider_event.refund_conflicts_with_settled", event_id=event.id, refund_id=ours.id,
+                      provider_refund_id=provider_refund_id)
         if ours.status != RefundStatus.PENDING:
             return False  # settled by the refund job already
         return await settlement.settle_refund(session, clock=clock, refund_id=ours.id, succeeded=True,
