@@ -174,29 +174,35 @@ async def test_a_redelivered_event_answers_2xx_and_does_nothing_more(
 
 # -- intents: whichever of the event and the charge job comes first settles --------------------------
 
-async def test_an_event_that_arrives_before_the_charge_job_learns_the_outcome_settles_once(
+async def test_events_that_arrive_before_the_charge_job_learns_the_outcome_settle_once(
     client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime, sandbox: SandboxServer, sink: SmtpSink,
     api_server: EmbeddedHttpServer, run_jobs: RunJobs, fake_clock: FakeClock,
 ) -> None:
     point_sandbox_at(sandbox, api_server, hold=True, faults={"duplicate_rate": 1.0, "seed": 1})
-    sandbox.set_faults(lost_response_rate=1.0, methods=["POST"])  # the charge is made, its answer lost
-    payment_id = str((await post_payment(client, auth, amount=AMOUNT))["id"])
+    sandbox.set_faults(lost_response_rate=1.0, methods=["POST"])  # the charges are made, their answers lost
+    paid = str((await post_payment(client, auth, amount=AMOUNT))["id"])
+    declined = str((await post_payment(client, auth, payment_method="pm_card_chargeDeclined"))["id"])
     await run_jobs()
-    assert (await load_payment(runtime.database, payment_id)).status == "processing"
+    for payment_id in (paid, declined):
+        assert (await load_payment(runtime.database, payment_id)).status == "processing"
 
-    assert sandbox.state.stripe_webhooks.release() == 1
-    await deliver(sandbox, run_jobs)  # the event, delivered twice, settles the payment
-    (event,) = sandbox.state.stripe_webhooks.events_of("payment_intent.succeeded")
-    assert [a.status_code for a in sandbox.state.stripe_webhooks.deliveries_of(event["id"])] == [200, 200]
-    assert (await load_payment(runtime.database, payment_id)).status == "succeeded"
-    assert await outcome_of(runtime.database, event["id"]) == "applied"
+    assert sandbox.state.stripe_webhooks.release() == 2
+    await deliver(sandbox, run_jobs)  # the events, each delivered twice, settle the payments
+    for kind, payment_id, status in (("payment_intent.succeeded", paid, "succeeded"),
+                                     ("payment_intent.payment_failed", declined, "failed")):
+        (event,) = sandbox.state.stripe_webhooks.events_of(kind)
+        assert [a.status_code for a in sandbox.state.stripe_webhooks.deliveries_of(event["id"])] == [200, 200]
+        assert (await load_payment(runtime.database, payment_id)).status == status
+        assert await outcome_of(runtime.database, event["id"]) == "applied"
+    assert (await load_payment(runtime.database, declined)).failure_code == "generic_decline"
 
     sandbox.set_faults()
     fake_clock.advance(PAST_RETRIES_SECONDS)
-    await run_jobs()  # the charge job finds the intent: already settled, nothing more
+    await run_jobs()  # the charge jobs find the intents: already settled, nothing more
     assert len(mails_with_subject(sink, RECEIPT)) == 1
-    assert len(sandbox.state.intents_for(payment_id)) == 1
-    await assert_agrees_with_provider(runtime.database, sandbox, [payment_id])
+    assert len(mails_with_subject(sink, "Your payment of")) == 1  # the failure notice
+    assert sink.duplicates() == {}
+    await assert_agrees_with_provider(runtime.database, sandbox, [paid, declined])
 
 
 async def test_events_after_the_charge_job_settled_change_nothing(
