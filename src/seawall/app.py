@@ -29,6 +29,7 @@ from seawall.accounts import deps as accounts_deps
 from seawall.accounts.api import router as accounts_router
 from seawall.admin import router as admin_router
 from seawall.config import Settings
+from seawall.db import first_contact
 from seawall.health.api import router as health_router
 from seawall.jobs import load_job_modules
 from seawall.jobs.worker import Worker
@@ -43,6 +44,7 @@ from seawall.ratelimit.middleware import RATE_LIMITS
 from seawall.runtime import Runtime
 from seawall.web import deps as web_deps
 from seawall.web.errors import install_error_handlers
+from seawall.web.input_guard import InputGuardMiddleware
 from seawall.web.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
 from seawall.web.openapi import install_openapi
 from seawall.web.response_record import ResponseRecordMiddleware
@@ -53,10 +55,11 @@ log = structlog.get_logger("seawall.app")
 
 
 async def prepare_database(runtime: Runtime) -> None:
-    if runtime.settings.is_embedded_database:
-        await runtime.database.migrate()
-    else:
-        await runtime.database.require_current_schema()
+    async with first_contact(runtime.settings):
+        if runtime.settings.is_embedded_database:
+            await runtime.database.migrate()
+        else:
+            await runtime.database.require_current_schema()
 
 
 def provide_services(app: FastAPI, runtime: Runtime) -> None:
@@ -113,7 +116,8 @@ def create_app(settings: Settings, *, run_worker: bool = False, clock: Clock | N
         openapi_url="/openapi.json",
     )
     install_error_handlers(app)
-    app.add_middleware(RateLimitMiddleware)  # innermost: request ids and the body size limit apply first
+    app.add_middleware(InputGuardMiddleware)  # innermost: a refused body has spent its rate-limit quotas
+    app.add_middleware(RateLimitMiddleware)  # request ids and the body size limit apply first
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
     if settings.record_responses_dir is not None:  # the test suite's OpenAPI check; outermost, sees every answer

@@ -14,6 +14,8 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_vali
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 FIVE_DAYS_SECONDS = 5 * 24 * 3600.0
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+DATABASE_SCHEMES = ("postgresql+asyncpg", "sqlite+aiosqlite")
 
 
 def usable_cpus() -> int:
@@ -218,6 +220,32 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
 
+    @field_validator("log_level")
+    @classmethod
+    def _known_log_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+        return level
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, value: str | None) -> str | None:
+        """PostgreSQL through asyncpg, or SQLite through aiosqlite; `postgres://` and `postgresql://` (the
+        spelling most hosts hand out) mean the former."""
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        scheme, separator, rest = value.partition("://")
+        if not separator:
+            raise ValueError("must be a URL such as postgresql+asyncpg://user:password@host:5432/seawall")
+        if scheme in ("postgres", "postgresql"):
+            return f"postgresql+asyncpg://{rest}"
+        if scheme not in DATABASE_SCHEMES:
+            raise ValueError(f"scheme {scheme!r} is not supported: use one of {', '.join(DATABASE_SCHEMES)}, "
+                             "or leave it unset for the embedded SQLite file")
+        return value
+
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:
@@ -266,7 +294,7 @@ class SettingError(ValueError):
 
 
 _SETTINGS_CLASSES: dict[str, type[BaseSettings]] = {"Settings": Settings, "WebhookSettings": WebhookSettings}
-_SECRET_WORDS = ("key", "secret", "token", "password")
+_SECRET_WORDS = ("key", "secret", "token", "password", "url")  # a URL may carry a password
 
 
 def describe_invalid_settings(error: ValidationError) -> list[str]:

@@ -32,14 +32,15 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Executable, MetaData, Result, event, text
+from sqlalchemy import Connection, Executable, MetaData, Result, event, make_url, text
 from sqlalchemy.engine import ExceptionContext
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Session, SessionTransaction
 from sqlalchemy.util import await_only
 
 from seawall.config import Settings
-from seawall.errors import SchemaNotCurrentError
+from seawall.errors import DatabaseUnreachableError, SchemaNotCurrentError
 from seawall.sqlite_driver import OneHopDbapi
 
 NAMING_CONVENTION = {
@@ -144,6 +145,19 @@ def _json_text(value: Any) -> str:
     """JSON columns (job payloads, stored responses) serialized with orjson: compact, and several
     times faster than the standard library's encoder."""
     return orjson.dumps(value).decode()
+
+
+@asynccontextmanager
+async def first_contact(settings: Settings) -> AsyncIterator[None]:
+    """Around a process's first use of the database (the schema check, `migrate`): a failure to reach it
+    becomes `DatabaseUnreachableError`, naming SEAWALL_DATABASE_URL and the URL without its password."""
+    try:
+        yield
+    except (OSError, DBAPIError) as exc:
+        url = make_url(settings.resolved_database_url).render_as_string(hide_password=True)
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0] or type(exc).__name__
+        raise DatabaseUnreachableError(
+            f"cannot use the database at {url} (SEAWALL_DATABASE_URL): {reason}") from exc
 
 
 def create_engine(settings: Settings, *, read_only: bool = False) -> AsyncEngine:

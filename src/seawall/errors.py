@@ -35,6 +35,7 @@ HTTP as such (their 500 is only the inherited default). A unit test checks every
     │   ├── WebhookUrlNotAllowedError          webhooks       422 webhook_url_not_allowed
     │   └── WebhookEndpointLimitError          webhooks       422 webhook_endpoint_limit
     ├── ServiceUnavailableError                               503 unavailable
+    │   ├── DatabaseUnreachableError                          503 unavailable                 at startup: one CLI line
     │   └── CallRejectedError                  resilience     503 call_rejected               the call was not sent
     │       ├── CircuitOpenError               resilience     503 circuit_open
     │       └── BulkheadFullError              resilience     503 bulkhead_full
@@ -127,3 +128,8 @@ class UnprocessableError(SeawallError):
 class ServiceUnavailableError(SeawallError):
     status_code = 503
     error_type = "unavailable"
+
+
+class DatabaseUnreachableError(ServiceUnavailableError):
+    """A process's first contact with the database failed (refused, unknown host, no such database,
+    authentication): the CLI prints its message as one line and exits 1, instead of a traceback."""

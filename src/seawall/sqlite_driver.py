@@ -9,8 +9,12 @@ ROLLBACK with no transaction open (the pool's reset of every returned connection
 on the writing engine a transaction runs on the event loop's thread (`OneHopDbapi`).
 
 It uses aiosqlite's `_execute` (queue a function for the connection's thread) and `_conn`, as
-SQLAlchemy's own adapter does for `isolation_level`; `tests/integration/test_embedded_database.py` pins the
-behaviour SQLAlchemy relies on.
+SQLAlchemy's own adapter does for `isolation_level`, and SQLAlchemy's adapter internals
+(`_adapt_connection._execute_mutex`, `_connection`, the cursor's `_rows`); `tests/integration/
+test_embedded_database.py` pins the behaviour SQLAlchemy relies on. Those private parts may move in any
+release, so `pyproject.toml` pins both libraries exactly at `CHECKED_AGAINST`, and
+`tests/unit/test_locked_dependencies.py` fails loudly when the installed versions differ: re-read this
+module against the new versions, run the embedded tests, then update both.
 """
 
 from __future__ import annotations
@@ -25,6 +29,9 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
     AsyncAdapt_aiosqlite_cursor,
     AsyncAdapt_aiosqlite_dbapi,
 )
+
+# The versions whose private parts this module was read against (see above).
+CHECKED_AGAINST = {"aiosqlite": "0.22.1", "SQLAlchemy": "2.1.9"}
 
 
 class _Ran:

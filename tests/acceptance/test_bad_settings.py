@@ -23,6 +23,9 @@ def seawall(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedP
     (("worker",), {"SEAWALL_WORKER_CONCURRENCY": "-x"}, "SEAWALL_WORKER_CONCURRENCY"),
     (("migrate",), {"SEAWALL_WEBHOOKS_TIMEOUT_SECONDS": "soon"}, "SEAWALL_WEBHOOKS_TIMEOUT_SECONDS"),
     (("sandbox",), {"SEAWALL_JOB_LEASE_SECONDS": "long"}, "SEAWALL_JOB_LEASE_SECONDS"),
+    (("migrate",), {"SEAWALL_LOG_LEVEL": "LOUD"}, "SEAWALL_LOG_LEVEL"),
+    (("api",), {"SEAWALL_DATABASE_URL": "mysql://root:hunter2@127.0.0.1/seawall"}, "SEAWALL_DATABASE_URL"),
+    (("worker",), {"SEAWALL_DATABASE_URL": "127.0.0.1:5432"}, "SEAWALL_DATABASE_URL"),
 ])
 def test_a_bad_setting_is_one_line_naming_the_variable(
     command: tuple[str, ...], env: dict[str, str], variable: str, tmp_path: Path,
@@ -33,3 +36,21 @@ def test_a_bad_setting_is_one_line_naming_the_variable(
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"seawall: {variable}"), result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("command", ["api", "worker", "migrate"])
+@pytest.mark.parametrize(("url", "reason"), [
+    ("postgresql+asyncpg://postgres:hunter2@127.0.0.1:9/seawall", "Connection refused"),
+    pytest.param("postgresql://postgres:hunter2@127.0.0.1:5432/seawall_no_such_database", "does not exist",
+                 marks=pytest.mark.postgres),  # the server answers, the database is not there
+])
+def test_a_database_that_cannot_be_reached_is_one_line_without_its_password(
+    command: str, url: str, reason: str, tmp_path: Path,
+) -> None:
+    result = seawall(command, env={"SEAWALL_DATABASE_URL": url, "SEAWALL_SECRET_KEY": "k" * 32,
+                                   "SEAWALL_PORT": "0"}, cwd=tmp_path)
+
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "SEAWALL_DATABASE_URL" in lines[0] and reason in lines[0], result.stderr
+    assert "hunter2" not in result.stderr + result.stdout and "Traceback" not in result.stderr

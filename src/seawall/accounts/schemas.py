@@ -5,22 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from seawall.kit.addresses import EmailAddress
+from seawall.kit.wire import StrictModel
 from seawall.payments.schemas import PaymentOut
 
 Password = Annotated[str, Field(min_length=12, max_length=128)]
-
-
-def _normalize_email(value: str) -> str:
-    return value.strip().lower()
-
-
-Email = Annotated[EmailStr, Field(max_length=254), AfterValidator(_normalize_email)]
-
-
-class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
 
 
 PlanCode = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[a-z0-9_-]+$")]
@@ -28,7 +19,7 @@ PaymentMethodId = Annotated[str, Field(pattern=r"^pm_[A-Za-z0-9_]{1,96}$")]
 
 
 class SignupIn(StrictModel):
-    email: Email
+    email: EmailAddress
     password: Password
     plan: PlanCode | None = None
     payment_method: PaymentMethodId | None = None
@@ -45,12 +36,12 @@ class PlanPaymentIn(StrictModel):
 
 
 class LoginIn(StrictModel):
-    email: Email
+    email: EmailAddress
     password: Annotated[str, Field(min_length=1, max_length=128)]
 
 
 class PasswordResetIn(StrictModel):
-    email: Email
+    email: EmailAddress
 
 
 class PasswordResetConfirmIn(StrictModel):

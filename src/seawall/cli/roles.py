@@ -15,6 +15,7 @@ from uvicorn.supervisors import Multiprocess
 
 from seawall.app import prepare_database
 from seawall.cli.runner import load_settings, run_with_runtime
+from seawall.db import first_contact
 from seawall.jobs import load_job_modules
 from seawall.jobs.worker import Worker
 from seawall.runtime import Runtime
@@ -126,7 +127,8 @@ def migrate() -> None:
     """Bring the database schema to the newest revision."""
 
     async def run(runtime: Runtime) -> str | None:
-        return await runtime.database.migrate()
+        async with first_contact(runtime.settings):
+            return await runtime.database.migrate()
 
     revision = run_with_runtime(run)
     typer.echo(f"database at revision {revision}")

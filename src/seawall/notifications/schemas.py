@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from seawall.kit.wire import StrictModel
+
 ChannelName = Literal["email", "sms", "webhook", "console"]
 
 
@@ -28,9 +30,7 @@ class NotificationPageOut(BaseModel):
     next_cursor: str | None
 
 
-class PreferencesIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class PreferencesIn(StrictModel):
     channels: Annotated[list[ChannelName], Field(min_length=1, max_length=4)]
     phone_number: Annotated[str | None, Field(pattern=r"^\+[1-9][0-9]{6,14}$")] = None
 

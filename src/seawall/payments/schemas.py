@@ -5,26 +5,29 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 
-Currency = Annotated[str, StringConstraints(pattern=r"^[a-z]{3}$", to_lower=True)]
+from seawall.kit.wire import StrictModel
+
+# ISO 4217 alphabetic code in either case; kept lower-case, as Stripe spells it. The pattern admits both
+# cases because it runs before the lower-casing (a `to_lower` constraint would run after it).
+Currency = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{3}$"), AfterValidator(str.lower)]
 PaymentMethodId = Annotated[str, StringConstraints(pattern=r"^pm_[A-Za-z0-9_]{1,96}$")]
 MAX_AMOUNT = 99_999_999  # Stripe's limit for most currencies, in minor units
-
-
-class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+# Money in minor units is a JSON integer and nothing else: `true`, `1.0` and `"1"` are refused (422)
+# rather than coerced, so a client's bug never becomes a charge.
+Amount = Annotated[StrictInt, Field(gt=0, le=MAX_AMOUNT, description="minor units, e.g. cents; a JSON integer")]
 
 
 class PaymentIn(StrictModel):
-    amount: Annotated[int, Field(gt=0, le=MAX_AMOUNT, description="minor units, e.g. cents")]
+    amount: Amount
     currency: Currency
     payment_method: PaymentMethodId
     description: Annotated[str | None, Field(max_length=500)] = None
 
 
 class RefundIn(StrictModel):
-    amount: Annotated[int | None, Field(gt=0, le=MAX_AMOUNT, description="default: what is left")] = None
+    amount: Annotated[Amount | None, Field(description="minor units; default: what is left")] = None
     reason: Annotated[str | None, Field(max_length=200)] = None
 
 

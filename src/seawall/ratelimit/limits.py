@@ -11,6 +11,7 @@ import ipaddress
 from dataclasses import dataclass
 
 from seawall.config import Settings
+from seawall.kit.addresses import normalize_email_address
 from seawall.ratelimit.limiter import RateLimiter
 from seawall.ratelimit.policy import Hasher, Partition, Quotas
 from seawall.redis_link import RedisLink
@@ -83,10 +84,17 @@ class RateLimits:
         return found
 
     def email_partition(self, *, method: str, path: str, email: str) -> Partition | None:
+        """The per-email partition, keyed on the address as the accounts models spell it
+        (`kit.addresses`), so `A <victim@example.com>` and `VICTIM@example.com` spend one quota. A string
+        that is no address (the route will refuse it) is keyed as given, lower-cased."""
         quota = self.quotas.by_email(method, path)
         if quota is None:
             return None
-        return Partition(quota, self.hasher("email", email.strip().lower()))
+        try:
+            address = normalize_email_address(email)
+        except ValueError:
+            address = email.strip().lower()
+        return Partition(quota, self.hasher("email", address))
 
     async def aclose(self) -> None:
         await self.limiter.aclose()

@@ -10,15 +10,16 @@ when limiting is off, requests pass unlimited.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from seawall.ratelimit.limiter import Verdict
 from seawall.ratelimit.limits import RateLimits, client_address
 from seawall.ratelimit.policy import EXEMPT_PATHS, limit_header, policy_header
 from seawall.web.errors import error_response
+from seawall.web.middleware import read_body, replayed
 from seawall.web.services import ServiceSlot
 
 RATE_LIMITS: ServiceSlot[RateLimits] = ServiceSlot("rate_limits")
@@ -41,24 +42,10 @@ def _bearer(scope: Scope) -> str | None:
     return credentials.strip() or None
 
 
-async def _read_body(receive: Receive) -> tuple[bytes, list[Message]]:
-    messages: list[Message] = []
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        messages.append(message)
-        if message["type"] != "http.request":
-            break
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks), messages
-
-
 def _email_of(body: bytes) -> str | None:
-    try:
-        parsed: Any = json.loads(body)
-    except ValueError:
+    try:  # orjson: strict JSON only (no lone surrogates), depth-limited; the input guard refuses the rest
+        parsed: Any = orjson.loads(body)
+    except orjson.JSONDecodeError:
         return None
     email = parsed.get("email") if isinstance(parsed, dict) else None
     return email if isinstance(email, str) and 0 < len(email) <= 320 else None
@@ -83,8 +70,8 @@ class RateLimitMiddleware:
         partitions = limits.partitions(method=method, path=path, client=client, bearer=_bearer(scope))
         verdict = await limits.limiter.check(partitions)
         if verdict.allowed and limits.quotas.by_email(method, path) is not None:
-            body, messages = await _read_body(receive)
-            receive = _replay(messages, receive)
+            body, messages = await read_body(receive)
+            receive = replayed(messages, receive)
             email = _email_of(body)
             by_email = limits.email_partition(method=method, path=path, email=email) if email else None
             if by_email is not None:
@@ -115,15 +102,4 @@ class RateLimitMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
-
-
-def _replay(messages: list[Message], receive: Receive) -> Receive:
-    pending = list(messages)
-
-    async def replay() -> Message:
-        if pending:
-            return pending.pop(0)
-        return await receive()
-
-    return replay
 

@@ -1,4 +1,4 @@
-"""Pure ASGI middleware: request body size limit and request ids."""
+"""Pure ASGI middleware: request body size limit and request ids; helpers to read a body and replay it."""
 
 from __future__ import annotations
 
@@ -100,3 +100,30 @@ class RequestIdMiddleware:
 
         with structlog.contextvars.bound_contextvars(request_id=request_id):
             await self.app(scope, receive, send_with_id)
+
+
+async def read_body(receive: Receive) -> tuple[bytes, list[Message]]:
+    """The whole request body, and the ASGI messages it came in (to hand to `replayed`)."""
+    messages: list[Message] = []
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks), messages
+
+
+def replayed(messages: list[Message], receive: Receive) -> Receive:
+    """A `receive` that gives `messages` again, then defers to `receive`: the app reads the body as sent."""
+    pending = list(messages)
+
+    async def replay() -> Message:
+        if pending:
+            return pending.pop(0)
+        return await receive()
+
+    return replay

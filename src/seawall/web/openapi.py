@@ -5,9 +5,10 @@ error shape (`ErrorBody`). FastAPI adds its own generic 422 (`HTTPValidationErro
 never sends) to any operation with parameters that did not declare 422; `install_openapi(app)` drops
 those, and the then unused `HTTPValidationError`/`ValidationError` components, from the schema.
 
-One status is declared for every operation here rather than per route: 413 `payload_too_large`,
-which the body-size middleware (`web.middleware`) answers for any request whose body is too large,
-whatever its method and route.
+Two statuses are declared for every operation here rather than per route, because middleware answers
+them whatever the method and route: 413 `payload_too_large` (the body-size limit, `web.middleware`) and
+422 `validation_error` (the input guard, `web.input_guard`: a NUL character in the path or query, a
+body nested too deep or not strict JSON).
 """
 
 from __future__ import annotations
@@ -52,8 +53,9 @@ def install_openapi(app: FastAPI) -> None:
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
-        return with_every_operation_answering(without_generic_422(generate()), {"413": {
-            "description": ERROR_DESCRIPTIONS[413],
-            "content": {"application/json": {"schema": {"$ref": ERROR_BODY_REF}}}}})
+        return with_every_operation_answering(without_generic_422(generate()), {
+            str(status): {"description": ERROR_DESCRIPTIONS[status],
+                          "content": {"application/json": {"schema": {"$ref": ERROR_BODY_REF}}}}
+            for status in (413, 422)})
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from seawall.kit.bounds import bounded_datetime
+from seawall.kit.wire import StrictModel
 from seawall.webhooks.catalogue import EventType
 
 SECRET_NOT_SHOWN = (
@@ -18,10 +19,6 @@ SECRET_NOT_SHOWN = (
 
 def _unique(values: list[str]) -> list[str]:
     return sorted(set(values))
-
-
-class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class WebhookEndpointIn(StrictModel):

@@ -53,6 +53,21 @@ async def test_a_free_sign_up_mails_one_welcome_identified_by_the_notification_i
     assert sink.deliveries_by_message_id == {received.message_id: 1} and sink.duplicates() == {}
 
 
+async def test_an_internationalized_domain_is_mailed_in_its_ascii_form(
+    client: httpx.AsyncClient, runtime: Runtime, sink: SmtpSink, run_jobs: RunJobs,
+) -> None:
+    """Issue 12, item 8: an account's address is always one every relay takes, so its mail goes out."""
+    local = new_email("idn").split("@")[0]
+    user = await new_user(client, f"{local}@bücher.example.com")
+
+    await run_jobs()
+
+    welcome = await the_notification(runtime, user.id, event_type="welcome", channel="email")
+    (received,) = sink.messages
+    assert received.rcpt_tos == (f"{local}@xn--bcher-kva.example.com",)
+    assert (welcome.status, welcome.attempts, welcome.last_error) == ("sent", 1, None)
+
+
 async def test_a_451_is_retried_and_the_message_is_delivered_once(
     client: httpx.AsyncClient, runtime: Runtime, sink: SmtpSink, run_jobs: RunJobs, run_retries: RunJobs,
 ) -> None:

@@ -51,16 +51,18 @@ async def test_declared_statuses_never_seen_are_listed_without_failing(tmp_path:
     app = tiny_app(tmp_path)
     report = compare(app.openapi(), {SeenResponse("GET", "/things/{thing_id}", 200)})
     assert not report.failed
-    assert report.unseen == {"GET /things/{thing_id}": [404, 413]}  # 413: declared on every operation
+    assert report.unseen == {"GET /things/{thing_id}": [404, 413, 422]}  # 413, 422: on every operation
 
 
-def test_every_operation_declares_413_in_the_one_error_shape(tmp_path: Path) -> None:
-    """The body-size middleware answers 413 on any route, so the schema says so on every one."""
+def test_every_operation_declares_413_and_422_in_the_one_error_shape(tmp_path: Path) -> None:
+    """The body-size middleware answers 413 and the input guard 422 on any route, so the schema says so
+    on every one."""
     schema = tiny_app(tmp_path).openapi()
     for operations in schema["paths"].values():
         for operation in operations.values():
-            assert operation["responses"]["413"]["content"]["application/json"]["schema"] == {
-                "$ref": "#/components/schemas/ErrorBody"}
+            for status in ("413", "422"):
+                assert operation["responses"][status]["content"]["application/json"]["schema"] == {
+                    "$ref": "#/components/schemas/ErrorBody"}
 
 
 def test_a_run_that_must_record_and_recorded_nothing_fails(tmp_path: Path) -> None:
