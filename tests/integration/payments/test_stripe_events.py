@@ -334,6 +334,7 @@ async def test_a_dispute_flags_the_payment_and_books_the_withdrawn_funds_once(
     api_server: EmbeddedHttpServer, run_jobs: RunJobs,
 ) -> None:
     payment_id, intent_id = await captured(client, auth, runtime, run_jobs)
+    assert (await client.get(f"/v1/payments/{payment_id}", headers=auth)).json()["dispute_status"] is None
     point_sandbox_at(sandbox, api_server)
     async with httpx.AsyncClient(base_url=sandbox.base_url) as provider:
         opened = await provider.post(f"/_sandbox/payments/intents/{intent_id}/dispute", json={"fee": 1500})
@@ -343,6 +344,7 @@ async def test_a_dispute_flags_the_payment_and_books_the_withdrawn_funds_once(
     payment = await load_payment(runtime.database, payment_id)
     assert (payment.dispute_id, payment.dispute_status, payment.status) == (
         opened.json()["id"], "needs_response", "succeeded")
+    assert (await client.get(f"/v1/payments/{payment_id}", headers=auth)).json()["dispute_status"] == "needs_response"
     expected = {"provider_balance": AMOUNT - AMOUNT - 1500, "revenue": -AMOUNT, "disputes": AMOUNT,
                 "provider_fees": 1500}
     assert await balances(runtime.database, payment_id) == expected
