@@ -23,7 +23,13 @@ from typing import Any
 
 from seawall.notifications.channels import Recipient
 from seawall.notifications.rendering import RenderedMessage
-from seawall.providers.payments import SEAWALL_PAYMENT_ID_KEY, PaymentFailure, PaymentIntentResult, RefundResult
+from seawall.providers.payments import (
+    SEAWALL_PAYMENT_ID_KEY,
+    SEAWALL_REFUND_ID_KEY,
+    PaymentFailure,
+    PaymentIntentResult,
+    RefundResult,
+)
 
 CREATED = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -80,9 +86,11 @@ def intent(status: str = "succeeded", *, id: str = "pi_fake_1", amount: int = 20
 
 
 def refund(status: str = "succeeded", *, id: str = "re_fake_1", amount: int = 2000, currency: str = "usd",
-           payment_intent_id: str | None = "pi_fake_1") -> RefundResult:
+           payment_intent_id: str | None = "pi_fake_1", refund_id: str | None = None) -> RefundResult:
+    """A refund as the provider reports it; `refund_id` becomes its `metadata[seawall_refund_id]`."""
     return RefundResult(id=id, status=status, amount=amount, currency=currency,
-                        payment_intent_id=payment_intent_id, created=CREATED)
+                        payment_intent_id=payment_intent_id, created=CREATED,
+                        metadata={SEAWALL_REFUND_ID_KEY: refund_id} if refund_id else {})
 
 
 class Scripted:
@@ -132,6 +140,11 @@ class ScriptedPaymentProvider(Scripted):
         answer: RefundResult = self._script.answer("create_refund", {
             "payment_intent_id": payment_intent_id, "amount": amount, "idempotency_key": idempotency_key,
             "metadata": dict(metadata)})
+        return answer
+
+    async def find_refund(self, *, payment_intent_id: str, seawall_refund_id: str) -> RefundResult | None:
+        answer: RefundResult | None = self._script.answer(
+            "find_refund", {"payment_intent_id": payment_intent_id, "seawall_refund_id": seawall_refund_id})
         return answer
 
 

@@ -3,12 +3,16 @@
 Built once per process from settings. The primary route is `stripe` (`SEAWALL_STRIPE_API_BASE`);
 with `SEAWALL_PAYMENTS_FALLBACK_API_BASE` set, `fallback` is a second Stripe-compatible route used
 only for payments the primary certainly did not take.
+
+`PaymentRoute.send_once` is the one rule the charge and refund jobs send by: when an earlier attempt
+may have reached the provider, look first and adopt what is found; send only when nothing is.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import structlog
 
@@ -22,6 +26,7 @@ log = structlog.get_logger("seawall.payments.gateway")
 
 PRIMARY = "stripe"
 FALLBACK = "fallback"
+T = TypeVar("T")
 
 
 def classify_payment_error(exc: BaseException) -> CallOutcome:
@@ -35,6 +40,25 @@ def classify_payment_error(exc: BaseException) -> CallOutcome:
 class PaymentRoute:
     provider: PaymentProvider
     policy: ProviderPolicy
+
+    async def send_once(self, *, may_exist_at_provider: bool, look_up: Callable[[], Awaitable[T | None]],
+                        send: Callable[[], Awaitable[T]]) -> T:
+        """What the provider holds for one effect (a charge's intent, a refund), each call through
+        this route's policy.
+
+        When an earlier attempt may have reached the provider (a timeout, a lost response, a crash
+        between send and record, a replay from the dead-letter queue), `look_up` runs first and a
+        found object is returned as it is, whatever its status: it is never sent again, because the
+        provider keeps idempotency keys only so long (Stripe prunes them after at least 24 hours)
+        and a send with a pruned key acts twice. Only when `look_up` finds nothing is `send` called
+        (with the same idempotency key as before). A failed lookup raises (the provider error
+        tree, `CallRejectedError`, `TimeoutError`) and nothing is sent.
+        """
+        if may_exist_at_provider:
+            found = await self.policy.call(look_up, classify=classify_payment_error)
+            if found is not None:
+                return found
+        return await self.policy.call(send, classify=classify_payment_error)
 
 
 @dataclass

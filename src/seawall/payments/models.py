@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from seawall.db import Base
@@ -46,7 +46,9 @@ class Refund(Base):
     payment_id: Mapped[str] = mapped_column(ForeignKey("payments.id", ondelete="RESTRICT"), index=True)
     amount: Mapped[int] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(16))
-    provider_refund_id: Mapped[str | None] = mapped_column(String(255))
+    provider_refund_id: Mapped[str | None] = mapped_column(String(255))  # the provider's id (Stripe `re_...`)
+    # A send may have reached the provider and its answer is not recorded: look up before sending again.
+    provider_outcome_unknown: Mapped[bool] = mapped_column(default=False, server_default=false())
     failure_message: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -7,8 +7,11 @@ provider is searched by `metadata['seawall_payment_id']`:
 - captured here but no succeeded intent there → reported (a person must look: it is never
   "fixed" automatically);
 - amounts that differ → reported.
-What an intent means is `outcomes.final_outcome`, the charge job's rule; settling goes through
-the normal state machine in `settlement`. Only reads reach the provider.
+Every refund still `pending` here is then looked up among its intent's refunds by
+`metadata['seawall_refund_id']` (the refund job's lookup): one with a final outcome there settles it
+here (succeeded, or failed/canceled); none, or one still pending, is left to the refund job.
+What an intent (or refund) means is `outcomes`, the jobs' rule; settling goes through the normal
+state machine in `settlement`. Only reads reach the provider.
 """
 
 from __future__ import annotations
@@ -19,9 +22,9 @@ from seawall.db import Database
 from seawall.kit.clock import Clock
 from seawall.payments import repository
 from seawall.payments.gateway import PRIMARY, PaymentGateway, PaymentRoute, classify_payment_error
-from seawall.payments.outcomes import settle_from_intent
+from seawall.payments.outcomes import settle_from_intent, settle_from_refund
 from seawall.payments.state import CAPTURED_STATUSES, PaymentStatus
-from seawall.providers.payments import PaymentIntentResult
+from seawall.providers.payments import PaymentIntentResult, RefundResult
 
 
 @dataclass
@@ -75,9 +78,36 @@ async def reconcile(database: Database, gateway: PaymentGateway, *, clock: Clock
         if changed:
             report.settled += 1
             report.discrepancies.append(Discrepancy(payment_id, status, theirs, f"settled as {theirs}"))
+    await _reconcile_refunds(database, gateway, clock=clock, report=report)
     return report
+
+
+async def _reconcile_refunds(database: Database, gateway: PaymentGateway, *, clock: Clock,
+                             report: ReconcileReport) -> None:
+    async with database.transaction() as session:
+        pending = [(refund.id, payment.id, payment.provider_intent_id, payment.route_name)
+                   for refund, payment in await repository.pending_refunds(session)]
+    for refund_id, payment_id, intent_id, route_name in pending:
+        if intent_id is None:
+            continue  # nothing was captured to refund: the refund job fails it
+        report.checked += 1
+        found = await _find_refund(gateway.route(route_name or PRIMARY), intent_id, refund_id)
+        if found is None:
+            continue  # nothing at the provider yet; the refund job will send or retry
+        async with database.transaction() as session:
+            changed = await settle_from_refund(session, clock=clock, refund_id=refund_id, provider_refund=found)
+        if changed:
+            report.settled += 1
+            report.discrepancies.append(Discrepancy(payment_id, f"refund {refund_id} pending", found.status,
+                                                    f"settled as {found.status}"))
 
 
 async def _find_intent(route: PaymentRoute, payment_id: str) -> PaymentIntentResult | None:
     return await route.policy.call(lambda: route.provider.find_payment_intent(seawall_payment_id=payment_id),
                                    classify=classify_payment_error)
+
+
+async def _find_refund(route: PaymentRoute, intent_id: str, refund_id: str) -> RefundResult | None:
+    return await route.policy.call(
+        lambda: route.provider.find_refund(payment_intent_id=intent_id, seawall_refund_id=refund_id),
+        classify=classify_payment_error)

@@ -46,6 +46,13 @@ async def reserved_refund_total(session: AsyncSession, *, payment_id: str) -> in
     return int((await session.execute(query)).scalar_one())
 
 
+async def pending_refunds(session: AsyncSession) -> list[tuple[Refund, Payment]]:
+    """Every refund still pending, with its payment, oldest first."""
+    query = (select(Refund, Payment).join(Payment, Payment.id == Refund.payment_id)
+             .where(Refund.status == RefundStatus.PENDING).order_by(Refund.created_at, Refund.id))
+    return [(refund, payment) for refund, payment in (await session.execute(query)).all()]
+
+
 async def payments_in_status(session: AsyncSession, statuses: list[str]) -> list[Payment]:
     return list((await session.execute(select(Payment).where(Payment.status.in_(statuses)))).scalars().all())
 

@@ -1,9 +1,12 @@
 """The payment provider port: what the payments domain may ask of a card processor.
 
 Every call that creates something takes an `idempotency_key`; Seawall passes the payment's (or
-refund's) own id, so a retry after an unknown outcome cannot charge twice. Intents are tagged with
-`metadata[SEAWALL_PAYMENT_ID_KEY]` so that `find_payment_intent` can reconcile after a crash or a
-lost response. Failures raise the tree in `seawall.providers.errors`.
+refund's) own id, so a retry after an unknown outcome cannot charge twice while the provider keeps
+the key (Stripe: at least 24 hours, then keys may be pruned). Past that only a lookup is safe:
+intents are tagged with `metadata[SEAWALL_PAYMENT_ID_KEY]` and refunds with
+`metadata[SEAWALL_REFUND_ID_KEY]`, so `find_payment_intent` and `find_refund` find what an earlier
+attempt left at the provider after a crash, a timeout or a lost response, however long ago.
+Failures raise the tree in `seawall.providers.errors`.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from datetime import datetime
 from typing import Protocol
 
 SEAWALL_PAYMENT_ID_KEY = "seawall_payment_id"
+SEAWALL_REFUND_ID_KEY = "seawall_refund_id"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +55,7 @@ class PaymentIntentResult:
 @dataclass(frozen=True, slots=True)
 class RefundResult:
     id: str
-    status: str  # "succeeded", "pending", "failed", ...
+    status: str  # Stripe's Refund status: "pending", "requires_action", "succeeded", "failed", "canceled"
     amount: int
     currency: str
     payment_intent_id: str | None
@@ -62,6 +66,10 @@ class RefundResult:
     @property
     def succeeded(self) -> bool:
         return self.status == "succeeded"
+
+    @property
+    def seawall_refund_id(self) -> str | None:
+        return self.metadata.get(SEAWALL_REFUND_ID_KEY)
 
 
 class PaymentProvider(Protocol):
@@ -95,4 +103,10 @@ class PaymentProvider(Protocol):
         metadata: Mapping[str, str],
     ) -> RefundResult:
         """Refund `amount` (None: all that is left) of a succeeded intent."""
+        ...
+
+    async def find_refund(self, *, payment_intent_id: str, seawall_refund_id: str) -> RefundResult | None:
+        """The intent's refund tagged with this refund id (a succeeded one first, then one still
+        pending, else the newest), or None when the provider holds none: every page of the intent's
+        refunds is read, so None proves the refund absent."""
         ...

@@ -8,7 +8,9 @@ decides, using the error's `outcome` and `retry_after` (see `seawall.providers.e
 
 Stripe's search is eventually consistent (Stripe documents up to a minute before a new intent is
 searchable), so `find_payment_intent` returning None soon after an unknown outcome does not prove
-the intent absent; the sandbox is immediately consistent.
+the intent absent; the sandbox is immediately consistent. `find_refund` reads a list endpoint
+instead (`GET /v1/refunds?payment_intent=`, newest first, pages of up to 100 chained by
+`starting_after` while `has_more`), which Stripe serves from its records, not a search index.
 
 Written on httpx rather than Stripe's SDK: four calls do not justify the SDK's global
 configuration and its own retry loop, which would hide the outcome classification Seawall needs.
@@ -31,6 +33,7 @@ from seawall.providers.errors import (
 from seawall.providers.http import HttpProvider
 from seawall.providers.payments import (
     SEAWALL_PAYMENT_ID_KEY,
+    SEAWALL_REFUND_ID_KEY,
     PaymentFailure,
     PaymentIntentResult,
     RefundResult,
@@ -39,6 +42,8 @@ from seawall.providers.payments import (
 STRIPE_API_BASE = "https://api.stripe.com"
 STRIPE_API_VERSION = "2024-06-20"
 FORM = "application/x-www-form-urlencoded"
+LIST_PAGE_SIZE = 100  # Stripe's largest `limit`
+MAX_LIST_PAGES = 50  # 5,000 refunds of one intent; past that the lookup fails rather than guess
 T = TypeVar("T")
 
 
@@ -109,6 +114,21 @@ class StripeProvider(HttpProvider):
             form.append(("amount", str(amount)))
         body, replayed = await self._request("POST", "/v1/refunds", form=form, idempotency_key=idempotency_key)
         return self._parse(_refund, body, replayed)
+
+    async def find_refund(self, *, payment_intent_id: str, seawall_refund_id: str) -> RefundResult | None:
+        found: list[RefundResult] = []
+        query = {"payment_intent": payment_intent_id, "limit": str(LIST_PAGE_SIZE)}
+        for _page in range(MAX_LIST_PAGES):
+            body, _ = await self._request("GET", "/v1/refunds", query=query)
+            refunds, has_more = self._parse(lambda b, r: ([_refund(item, False) for item in b["data"]],
+                                                          bool(b["has_more"])), body, False)
+            found += [refund for refund in refunds if refund.metadata.get(SEAWALL_REFUND_ID_KEY) == seawall_refund_id]
+            if not has_more or not refunds:
+                return max(found, key=_refund_rank) if found else None
+            query = {**query, "starting_after": refunds[-1].id}
+        raise ProviderUnavailableError(
+            f"{self.name}: intent {payment_intent_id} has more than {MAX_LIST_PAGES * LIST_PAGE_SIZE} refunds; "
+            "the lookup is incomplete, outcome unknown", provider=self.name, outcome="unknown")
 
     # ---- the exchange ------------------------------------------------------------------------
 
@@ -188,3 +208,11 @@ def _refund(body: Mapping[str, Any], replayed: bool) -> RefundResult:
         currency=str(body["currency"]), payment_intent_id=body.get("payment_intent"),
         created=_timestamp(body["created"]), metadata=dict(body.get("metadata") or {}), replayed=replayed,
     )
+
+
+_REFUND_STATUS_RANK = {"succeeded": 2, "pending": 1, "requires_action": 1}
+
+
+def _refund_rank(refund: RefundResult) -> tuple[int, datetime]:
+    """A succeeded refund first, then one that may still succeed, then the newest."""
+    return _REFUND_STATUS_RANK.get(refund.status, 0), refund.created

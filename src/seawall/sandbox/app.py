@@ -8,6 +8,9 @@
                                             Stripe's shape plus `sandbox_succeeded_at` (epoch seconds
                                             when the charge was captured, or null)
     GET  /_sandbox/payments/refunds         refunds recorded, `?payment_intent=` to filter
+    POST /_sandbox/payments/idempotency/forget
+                                            prune every saved idempotency key, as Stripe may after
+                                            24 hours; answers how many were forgotten
     GET  /_sandbox/stats                    payments requests by outcome, in flight, most ever in flight
     GET  /_sandbox/sms/faults               the SMS fault configuration (POST: replace, `FaultConfig`)
     GET  /_sandbox/sms/messages             texts recorded, `?to=` to filter, and the SMS request stats
@@ -144,6 +147,10 @@ def _admin_router(state: SandboxState) -> APIRouter:
         refunds = (state.payments.refunds_for(payment_intent) if payment_intent is not None
                    else list(state.payments.refunds.values()))
         return {"object": "list", "count": len(refunds), "data": [r.to_stripe() for r in refunds]}
+
+    @router.post("/payments/idempotency/forget")
+    async def forget_idempotency_keys() -> dict[str, Any]:
+        return {"forgotten": state.payments.forget_idempotency_keys()}
 
     @router.get("/stats")
     async def stats() -> dict[str, Any]:

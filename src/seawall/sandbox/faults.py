@@ -14,6 +14,10 @@ A `FaultConfig` (JSON, all fields optional; an empty object means "no faults"):
                                      replay) whose response is then cut short: the headers go out
                                      with a Content-Length, half the body follows, the connection
                                      closes — the client sees a protocol error
+      "timeout_after_processing_rate": 0.0,
+                                     fraction PROCESSED (recorded, saved for replay) whose answer
+                                     is then held back until the client gives up (or hang_seconds
+                                     pass, then the connection drops) — the client sees a timeout
       "latency_ms": 0,               added to every affected request before it is handled ...
       "latency_jitter_ms": 0,        ... plus a uniform random 0..jitter
       "methods": null,               e.g. ["POST"]: only these methods are affected (null: all)
@@ -22,7 +26,7 @@ A `FaultConfig` (JSON, all fields optional; an empty object means "no faults"):
     }
 
 The rates are probabilities and together at most 1: each affected request draws one number that
-picks at most one of 500 / 503 / 429 / hang / lost response, and one for its latency jitter.
+picks at most one of 500 / 503 / 429 / hang / lost response / timeout after processing, and one for its latency jitter.
 
 Set it from the environment for `seawall sandbox` — `SEAWALL_SANDBOX_FAULTS='{"error_500_rate": 0.1}'`
 or one variable per field, `SEAWALL_SANDBOX_FAULTS__ERROR_500_RATE=0.1` (see `server.SandboxSettings`) —
@@ -60,6 +64,7 @@ class FaultKind(StrEnum):
     ERROR_429 = "error_429"
     HANG = "hang"
     LOST_RESPONSE = "lost_response"
+    TIMEOUT_AFTER_PROCESSING = "timeout_after_processing"
     OUTAGE = "outage"
 
 
@@ -74,6 +79,7 @@ class FaultConfig(BaseModel):
     hang_rate: Probability = 0.0
     hang_seconds: float = Field(default=3600.0, gt=0)
     lost_response_rate: Probability = 0.0
+    timeout_after_processing_rate: Probability = 0.0
     latency_ms: float = Field(default=0.0, ge=0)
     latency_jitter_ms: float = Field(default=0.0, ge=0)
     methods: list[str] | None = None
@@ -93,6 +99,7 @@ class FaultConfig(BaseModel):
             (FaultKind.ERROR_429, self.error_429_rate),
             (FaultKind.HANG, self.hang_rate),
             (FaultKind.LOST_RESPONSE, self.lost_response_rate),
+            (FaultKind.TIMEOUT_AFTER_PROCESSING, self.timeout_after_processing_rate),
         ]
 
 
@@ -246,6 +253,9 @@ class FaultMiddleware:
                 await self._hang(receive, send, config.hang_seconds)
             case FaultKind.LOST_RESPONSE:
                 await self._lose_response(scope, receive, send)
+            case FaultKind.TIMEOUT_AFTER_PROCESSING:
+                await self.app(scope, receive, _discard)
+                await self._hang(receive, send, config.hang_seconds)
             case None:
                 return await self._pass_through(scope, receive, send)
         return str(decision.kind)
@@ -296,6 +306,10 @@ class FaultMiddleware:
         await send(start)
         await send({"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True})
         # Returning with the response incomplete makes the server close the connection.
+
+
+async def _discard(_message: Message) -> None:
+    """Swallow the answer of a request that was processed (its effects stay, its answer never leaves)."""
 
 
 def _outcome_of(start: Message) -> str:

@@ -6,6 +6,8 @@ Endpoints (all need `Authorization: Bearer sk_...`):
     GET  /v1/payment_intents/search     query=metadata['seawall_payment_id']:'pay_...'
     GET  /v1/payment_intents/{id}
     POST /v1/refunds                    payment_intent, amount (default: what is left), reason, metadata[k]
+    GET  /v1/refunds                    payment_intent, limit (1-100, default 10), starting_after,
+                                        ending_before: newest first, `has_more` (Stripe's list shape)
     GET  /v1/refunds/{id}
 
 Test payment methods behave like Stripe's: `pm_card_visa` (and mastercard, amex) succeed;
@@ -17,7 +19,9 @@ Idempotency as Stripe documents it: a POST's result (status and body) is saved p
 retry with the same key and the same parameters gets it back with `Idempotent-Replayed: true`;
 the same key with other parameters or another endpoint is a 400 `idempotency_error`. Requests
 refused before execution (bad parameters, auth, injected faults) save nothing, so they may be
-retried. Keys never expire in a sandbox process (Stripe keeps them at least 24 hours).
+retried. Stripe may prune a key once it is at least 24 hours old, and a request reusing a pruned key
+runs again; the sandbox keeps keys until told to forget them (`PaymentsLedger.forget_idempotency_keys`,
+`POST /_sandbox/payments/idempotency/forget`), which is that pruning, on demand.
 """
 
 from __future__ import annotations
@@ -191,6 +195,12 @@ class PaymentsLedger:
     def refunded_amount(self, payment_intent_id: str) -> int:
         return sum(r.amount for r in self.refunds_for(payment_intent_id) if r.status == "succeeded")
 
+    def forget_idempotency_keys(self) -> int:
+        """Prune every saved idempotency key, as Stripe may once a key is 24 hours old; how many."""
+        forgotten = len(self.idempotency)
+        self.idempotency.clear()
+        return forgotten
+
     def reset(self) -> None:
         self.intents.clear()
         self.refunds.clear()
@@ -243,6 +253,29 @@ def payments_router(ledger: PaymentsLedger, *, api_keys: Collection[str] | None 
     async def create_refund(request: Request, api_key: str = api_key_dependency) -> JSONResponse:
         params = await read_form(request, allowed=REFUND_PARAMS)
         return run_idempotently(ledger, request, api_key, params, lambda: refund_intent(ledger, params))
+
+    @router.get("/refunds")
+    async def list_refunds(_api_key: str = api_key_dependency, payment_intent: str | None = None,
+                           limit: int = 10, starting_after: str | None = None,
+                           ending_before: str | None = None) -> JSONResponse:
+        if not 1 <= limit <= 100:
+            raise invalid_request("This value must be between 1 and 100.", code="parameter_invalid_integer",
+                                  param="limit")
+        refunds = [r.to_stripe() for r in reversed(ledger.refunds.values())  # newest first
+                   if payment_intent is None or r.payment_intent == payment_intent]
+        ids = [refund["id"] for refund in refunds]
+        for cursor, param in ((starting_after, "starting_after"), (ending_before, "ending_before")):
+            if cursor is not None and cursor not in ledger.refunds:
+                raise invalid_request(f"No such refund: '{cursor}'", code="resource_missing", param=param)
+        if starting_after is not None:
+            refunds = refunds[ids.index(starting_after) + 1:] if starting_after in ids else []
+            page, has_more = refunds[:limit], len(refunds) > limit
+        elif ending_before is not None:
+            refunds = refunds[:ids.index(ending_before)] if ending_before in ids else []
+            page, has_more = refunds[-limit:], len(refunds) > limit
+        else:
+            page, has_more = refunds[:limit], len(refunds) > limit
+        return stripe_json(200, {"object": "list", "url": "/v1/refunds", "data": page, "has_more": has_more})
 
     @router.get("/refunds/{refund_id}")
     async def retrieve_refund(refund_id: str, _api_key: str = api_key_dependency) -> JSONResponse:

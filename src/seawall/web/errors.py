@@ -124,10 +124,23 @@ async def _database_unavailable(_request: Request, exc: Exception) -> JSONRespon
                           headers={"Retry-After": "1"})
 
 
+# SQLSTATE classes of a server that cannot take the statement now, whatever the statement: 08 connection
+# exception, 53 insufficient resources (53300 too_many_connections), 57P operator intervention (shutdown,
+# starting up). https://www.postgresql.org/docs/current/errcodes-appendix.html
+TRANSIENT_SQLSTATE_PREFIXES = ("08", "53", "57P")
+
+
+def is_transient(exc: DBAPIError) -> bool:
+    """Whether `exc` says the database could not serve now (retry shortly), not that the statement is wrong."""
+    sqlstate = getattr(exc.orig, "sqlstate", None) or ""
+    return exc.connection_invalidated or sqlstate.startswith(TRANSIENT_SQLSTATE_PREFIXES)
+
+
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
-    """A driver error on a connection the pool has just dropped as broken (`connection_invalidated`:
-    the server restarted or ended the session) is transient like the others; anything else is a bug."""
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+    """A driver error on a connection the pool has just dropped as broken (`connection_invalidated`: the
+    server restarted or ended the session), or one whose SQLSTATE says the server cannot serve now (too
+    many clients, shutting down), is transient like the others: 503. Anything else is a bug: 500."""
+    if isinstance(exc, DBAPIError) and is_transient(exc):
         return await _database_unavailable(request, exc)
     return await _unexpected_error(request, exc)
 

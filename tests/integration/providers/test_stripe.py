@@ -23,6 +23,7 @@ from seawall.providers import (
     ProviderUnavailableError,
     StripeProvider,
 )
+from seawall.providers import stripe as stripe_adapter
 from seawall.providers.errors import ProviderError, parse_retry_after
 
 BASE = "https://stripe.test"
@@ -355,6 +356,55 @@ async def test_an_over_refund_is_rejected(provider: StripeProvider, stripe_mock:
         await provider.create_refund(payment_intent_id="pi_1", amount=3000, idempotency_key="ref_1", metadata={})
 
     assert caught.value.code == "amount_too_large"
+
+
+def refund_body(**overrides: Any) -> dict[str, Any]:
+    body = {"id": "re_1", "object": "refund", "amount": 500, "currency": "usd", "payment_intent": "pi_1",
+            "status": "succeeded", "created": 1680800700, "metadata": {"seawall_refund_id": "ref_1"}}
+    return body | overrides
+
+
+async def test_find_refund_lists_the_intents_refunds_page_by_page_and_prefers_a_succeeded_one(
+    provider: StripeProvider, stripe_mock: respx.MockRouter
+) -> None:
+    pages = [
+        {"object": "list", "url": "/v1/refunds", "has_more": True,
+         "data": [refund_body(id="re_new", status="failed", created=1680800900),
+                  refund_body(id="re_other", metadata={"seawall_refund_id": "ref_2"})]},
+        {"object": "list", "url": "/v1/refunds", "has_more": False,
+         "data": [refund_body(id="re_old", created=1680800700)]},
+    ]
+    route = stripe_mock.get("/v1/refunds").mock(side_effect=[httpx.Response(200, json=page) for page in pages])
+
+    found = await provider.find_refund(payment_intent_id="pi_1", seawall_refund_id="ref_1")
+
+    assert found is not None and (found.id, found.seawall_refund_id) == ("re_old", "ref_1")
+    first, second = (call.request.url.params for call in route.calls)
+    assert (first["payment_intent"], first["limit"], first.get("starting_after")) == ("pi_1", "100", None)
+    assert second["starting_after"] == "re_other"
+    assert "Idempotency-Key" not in route.calls.last.request.headers
+
+
+async def test_find_refund_answers_none_only_after_the_last_page(provider: StripeProvider,
+                                                                 stripe_mock: respx.MockRouter) -> None:
+    stripe_mock.get("/v1/refunds").respond(200, json={"object": "list", "has_more": False,
+                                                      "data": [refund_body(metadata={})]})
+
+    assert await provider.find_refund(payment_intent_id="pi_1", seawall_refund_id="ref_1") is None
+
+
+async def test_find_refund_that_cannot_read_every_page_is_an_unknown_outcome_never_none(
+    provider: StripeProvider, stripe_mock: respx.MockRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(stripe_adapter, "MAX_LIST_PAGES", 3)
+    pages = iter(range(10))
+    stripe_mock.get("/v1/refunds").mock(side_effect=lambda request: httpx.Response(200, json={
+        "object": "list", "has_more": True, "data": [refund_body(id=f"re_{next(pages)}", metadata={})]}))
+
+    with pytest.raises(ProviderUnavailableError) as caught:
+        await provider.find_refund(payment_intent_id="pi_1", seawall_refund_id="ref_1")
+
+    assert caught.value.outcome == "unknown"
 
 
 async def test_an_unreadable_success_is_an_unknown_outcome(provider: StripeProvider,

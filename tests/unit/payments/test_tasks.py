@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import itertools
 
+import pytest
+
 from seawall.accounts import service as accounts
 from seawall.jobs import DeferJobError, RetryableJobError
 from seawall.payments import service as payments
 from seawall.payments.gateway import FALLBACK, PRIMARY, build_gateway
 from seawall.payments.models import Payment, Refund
 from seawall.providers.errors import CardDeclinedError, ProviderRejectedError, ProviderUnavailableError
-from seawall.providers.payments import SEAWALL_PAYMENT_ID_KEY
+from seawall.providers.payments import SEAWALL_PAYMENT_ID_KEY, SEAWALL_REFUND_ID_KEY
 from tests.support.fakes import PlainPasswords, ScriptedPaymentProvider, intent, refund
 from tests.support.handlers import HandlerHarness
 
@@ -185,6 +187,20 @@ async def test_a_refusal_after_an_unknown_outcome_is_retried_never_settled_as_fa
     assert (await load_payment(handlers, payment_id)).status == "processing"
 
 
+async def test_an_intent_found_without_a_final_outcome_is_checked_again_later_never_sent_again(
+        handlers: HandlerHarness) -> None:
+    payment_id = await new_payment(handlers)
+    handlers.provider.script("create_payment_intent", unavailable("unknown"))
+    assert isinstance(await handlers.run(CHARGE, {"payment_id": payment_id}), RetryableJobError)
+    handlers.provider.script("find_payment_intent", intent("processing", id="pi_found", payment_id=payment_id))
+
+    error = await handlers.run(CHARGE, {"payment_id": payment_id}, attempt=2)
+
+    assert type(error) is RetryableJobError
+    assert handlers.provider.methods() == ["create_payment_intent", "find_payment_intent"]
+    assert (await load_payment(handlers, payment_id)).status == "processing"
+
+
 async def test_an_intent_without_a_final_outcome_is_checked_again_later(handlers: HandlerHarness) -> None:
     payment_id = await new_payment(handlers)
     handlers.provider.script("create_payment_intent", intent("processing", payment_id=payment_id))
@@ -267,12 +283,104 @@ async def test_a_refund_refused_on_its_first_attempt_fails_without_a_retry(handl
 async def test_a_refund_refused_on_a_later_attempt_is_retried_since_an_earlier_one_may_have_run(
         handlers: HandlerHarness) -> None:
     refund_id = await new_refund(handlers)
+    handlers.provider.script("find_refund", None)
     handlers.provider.script("create_refund", ProviderRejectedError("refused", provider=PRIMARY, http_status=400))
 
     error = await handlers.run(REFUND, {"refund_id": refund_id}, attempt=2)
 
     assert type(error) is RetryableJobError
     assert (await load_refund(handlers, refund_id)).status == "pending"
+    assert handlers.provider.methods()[-2:] == ["find_refund", "create_refund"]
+
+
+async def test_a_refund_is_sent_under_its_id_and_marked_as_maybe_sent_before_the_call(
+        handlers: HandlerHarness) -> None:
+    refund_id = await new_refund(handlers)
+    handlers.provider.script("create_refund", unavailable("unknown"))
+
+    assert type(await handlers.run(REFUND, {"refund_id": refund_id})) is RetryableJobError
+
+    found = await load_refund(handlers, refund_id)
+    assert (found.status, found.provider_outcome_unknown) == ("pending", True)
+    call = handlers.provider.calls[-1]
+    assert call.arguments["metadata"][SEAWALL_REFUND_ID_KEY] == refund_id
+    assert call.arguments["idempotency_key"] == refund_id
+
+
+async def test_a_refund_request_certainly_not_sent_does_not_count_as_maybe_refunded(
+        handlers: HandlerHarness) -> None:
+    refund_id = await new_refund(handlers)
+    handlers.provider.script("create_refund", unavailable("not_processed"))
+
+    assert type(await handlers.run(REFUND, {"refund_id": refund_id})) is RetryableJobError
+
+    assert (await load_refund(handlers, refund_id)).provider_outcome_unknown is False
+
+
+@pytest.mark.parametrize(("status", "expected"), [("succeeded", "succeeded"), ("failed", "failed"),
+                                                  ("canceled", "failed")])
+async def test_after_an_unknown_outcome_the_refund_found_at_the_provider_is_adopted_never_sent_again(
+        status: str, expected: str, handlers: HandlerHarness) -> None:
+    refund_id = await new_refund(handlers, amount=500)
+    handlers.provider.script("create_refund", unavailable("unknown"))
+    assert type(await handlers.run(REFUND, {"refund_id": refund_id})) is RetryableJobError
+    handlers.provider.script("find_refund", refund(status, id="re_found", amount=500, refund_id=refund_id))
+
+    assert await handlers.run(REFUND, {"refund_id": refund_id}) is None  # e.g. replayed: attempt 1 again
+
+    assert handlers.provider.methods()[-2:] == ["create_refund", "find_refund"]
+    assert handlers.provider.calls[-1].arguments == {"payment_intent_id": "pi_charged", "seawall_refund_id": refund_id}
+    found = await load_refund(handlers, refund_id)
+    assert (found.status, found.provider_refund_id) == (expected, "re_found")
+    payment = await load_payment(handlers, found.payment_id)
+    assert payment.amount_refunded == (500 if expected == "succeeded" else 0)
+
+
+async def test_a_pending_refund_found_at_the_provider_is_checked_again_later_never_sent_again(
+        handlers: HandlerHarness) -> None:
+    refund_id = await new_refund(handlers)
+    handlers.provider.script("create_refund", unavailable("unknown"))
+    assert type(await handlers.run(REFUND, {"refund_id": refund_id})) is RetryableJobError
+    handlers.provider.script("find_refund", refund("pending", id="re_pending", refund_id=refund_id))
+
+    assert type(await handlers.run(REFUND, {"refund_id": refund_id}, attempt=2)) is RetryableJobError
+
+    assert handlers.provider.methods().count("create_refund") == 1
+    found = await load_refund(handlers, refund_id)
+    assert found.status == "pending"
+
+
+async def test_after_an_unknown_outcome_with_no_refund_found_it_sends_again_with_the_same_key(
+        handlers: HandlerHarness) -> None:
+    refund_id = await new_refund(handlers)
+    handlers.provider.script("create_refund", unavailable("unknown"), refund(id="re_2", refund_id=refund_id))
+    handlers.provider.script("find_refund", None)
+    assert type(await handlers.run(REFUND, {"refund_id": refund_id})) is RetryableJobError
+
+    assert await handlers.run(REFUND, {"refund_id": refund_id}, attempt=2) is None
+
+    assert handlers.provider.methods()[-3:] == ["create_refund", "find_refund", "create_refund"]
+    keys = [c.arguments["idempotency_key"] for c in handlers.provider.calls if c.method == "create_refund"]
+    assert keys == [refund_id, refund_id]
+    assert (await load_refund(handlers, refund_id)).status == "succeeded"
+
+
+@pytest.mark.parametrize("failure", ["unknown", "not_processed", "timeout", "refused"])
+async def test_a_failed_refund_lookup_is_retried_and_never_sends_blind(failure: str, handlers: HandlerHarness) -> None:
+    refund_id = await new_refund(handlers)
+    handlers.provider.script("create_refund", unavailable("unknown"))
+    assert type(await handlers.run(REFUND, {"refund_id": refund_id})) is RetryableJobError
+    errors: dict[str, Exception] = {
+        "unknown": unavailable("unknown"), "not_processed": unavailable("not_processed"), "timeout": TimeoutError(),
+        "refused": ProviderRejectedError("Invalid API Key provided", provider=PRIMARY, http_status=401)}
+    handlers.provider.script("find_refund", errors[failure])
+
+    error = await handlers.run(REFUND, {"refund_id": refund_id}, attempt=2)
+
+    assert isinstance(error, RetryableJobError)
+    assert handlers.provider.methods().count("create_refund") == 1
+    found = await load_refund(handlers, refund_id)
+    assert (found.status, found.provider_outcome_unknown) == ("pending", True)
 
 
 async def test_an_unavailable_provider_leaves_the_refund_pending_for_a_retry(handlers: HandlerHarness) -> None:

@@ -5,8 +5,8 @@
 - `payments.dispute_id`, `payments.dispute_status`: a chargeback opened on the payment;
 - `uq_refunds_provider_refund_id`: a refund made in the provider's dashboard is recorded once.
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008"
-down_revision = "0007"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
