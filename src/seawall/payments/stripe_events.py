@@ -9,9 +9,12 @@ once, whichever runs first: never two ledger entries, never two receipts.
     payment_intent.payment_failed    settles a payment that is not settled yet; a settled one stays
                                      as it is (a `failed` after `succeeded` changes nothing; a
                                      `succeeded` after `failed` is logged as a conflict for a person)
-    charge.refunded                  each succeeded refund in `data.object.refunds` not yet known by
-                                     its provider refund id: one of ours (`metadata.seawall_refund_id`)
-                                     is settled as the refund job would; one made elsewhere (the
+    charge.refunded                  each refund in `data.object.refunds` (API versions before
+    refund.created, refund.updated   2022-11-15 list them on the charge) or the refund itself (the
+                                     refund events, sent for every refund from 2024-10-28) not yet
+                                     known by its provider refund id: one of ours
+                                     (`metadata.seawall_refund_id`) is settled by the refund job's rule
+                                     (`outcomes.settle_from_refund`); a succeeded one made elsewhere (the
                                      provider's dashboard) is recorded as a new refund and settled the
                                      same way (`amount_refunded`, the state, the ledger, `RefundIssued`
                                      → the receipt)
@@ -39,16 +42,15 @@ from seawall.kit.clock import Clock
 from seawall.kit.ids import new_id
 from seawall.payments import repository, settlement
 from seawall.payments.models import Payment, Refund
-from seawall.payments.outcomes import IntentSucceeded, final_outcome, settle_from_intent
+from seawall.payments.outcomes import IntentSucceeded, final_outcome, settle_from_intent, settle_from_refund
 from seawall.payments.provider_events import APPLY_EVENT_JOB
 from seawall.payments.state import CAPTURED_STATUSES, PaymentStatus, RefundStatus
 from seawall.providers.payments import SEAWALL_PAYMENT_ID_KEY
-from seawall.providers.stripe import parse_payment_intent
+from seawall.providers.stripe import parse_payment_intent, parse_refund
 from seawall.providers.stripe_events import StripeEvent, parse_event
 
 log = structlog.get_logger("seawall.payments.stripe_events")
 
-SEAWALL_REFUND_ID_KEY = "seawall_refund_id"  # the metadata key the refund job tags refunds with
 MAX_PROVIDER_ID_LENGTH = 48  # `dispute:<id>` must fit the ledger's 64-character transaction id
 NOT_CAPTURED_RETRY_SECONDS = 5.0
 
@@ -76,6 +78,8 @@ async def apply_stripe_event(session: AsyncSession, *, clock: Clock, event: Stri
                 return await _apply_intent(session, clock=clock, event=event)
             case "charge.refunded":
                 return await _apply_charge_refunded(session, clock=clock, event=event)
+            case "refund.created" | "refund.updated":
+                return await _apply_refund(session, clock=clock, event=event)
             case "charge.dispute.created":
                 return await _apply_dispute(session, clock=clock, event=event)
             case _:
@@ -148,49 +152,61 @@ async def _apply_charge_refunded(session: AsyncSession, *, clock: Clock, event: 
     listed = charge.get("refunds")
     refunds = listed.get("data") if isinstance(listed, Mapping) else None
     if not isinstance(refunds, list):
-        # API versions from 2022-11-15 leave `refunds` out of the charge; nothing names the refunds.
-        log.warning("provider_event.no_refund_list", event_id=event.id, payment_id=payment.id)
+        # API versions from 2022-11-15 leave `refunds` out of the charge: the refund.* events name them.
         return "no_refund_list"
     recorded = 0
-    for refund in sorted(refunds, key=lambda r: (int(r.get("created") or 0), str(r["id"]))):
+    for refund in sorted(refunds, key=lambda r: (int(r["created"]), str(r["id"]))):
         if await _record_provider_refund(session, clock=clock, event=event, payment=payment, refund=refund):
             recorded += 1
     return "applied" if recorded else "already_known"
 
 
+async def _apply_refund(session: AsyncSession, *, clock: Clock, event: StripeEvent) -> str:
+    refund = event.object
+    payment = await _payment_for(session, metadata=refund.get("metadata"), intent_id=refund.get("payment_intent"))
+    if payment is None:
+        return _unknown(event, refund.get("payment_intent") or refund.get("id"))
+    not_captured = await _captured_payment(session, event, payment)
+    if not_captured is not None:
+        return not_captured
+    changed = await _record_provider_refund(session, clock=clock, event=event, payment=payment, refund=refund)
+    return "applied" if changed else "already_known"
+
+
 async def _record_provider_refund(session: AsyncSession, *, clock: Clock, event: StripeEvent, payment: Payment,
                                   refund: Mapping[str, Any]) -> bool:
     """Settle one provider refund unless it is already known; whether it changed anything."""
-    provider_refund_id, amount = str(refund["id"]), int(refund["amount"])
-    if refund.get("status") != "succeeded" or len(provider_refund_id) > 255:
+    provider_refund = parse_refund(refund)
+    if len(provider_refund.id) > 255:
+        raise ValueError(f"refund id of {len(provider_refund.id)} characters")
+    if await repository.find_refund_by_provider_id(session, provider_refund.id) is not None:
         return False
-    if await repository.find_refund_by_provider_id(session, provider_refund_id) is not None:
-        return False
-    metadata = refund.get("metadata")
-    ours_id = metadata.get(SEAWALL_REFUND_ID_KEY) if isinstance(metadata, Mapping) else None
-    ours = await repository.get_refund(session, ours_id) if isinstance(ours_id, str) and ours_id else None
+    ours_id = provider_refund.seawall_refund_id
+    ours = await repository.get_refund(session, ours_id) if ours_id else None
     if ours is not None and ours.payment_id == payment.id:
-        if ours.status == RefundStatus.FAILED:
+        if ours.status == RefundStatus.FAILED and provider_refund.succeeded:
             log.error("provider_event.refund_conflicts_with_settled", event_id=event.id, refund_id=ours.id,
-                      provider_refund_id=provider_refund_id)
+                      provider_refund_id=provider_refund.id)
         if ours.status != RefundStatus.PENDING:
             return False  # settled by the refund job already
-        return await settlement.settle_refund(session, clock=clock, refund_id=ours.id, succeeded=True,
-                                              provider_refund_id=provider_refund_id)
-    if str(refund.get("currency", payment.currency)).lower() != payment.currency or amount <= 0 \
+        return bool(await settle_from_refund(session, clock=clock, refund_id=ours.id, provider_refund=provider_refund))
+    if not provider_refund.succeeded:
+        return False  # made elsewhere and not (yet) through: a later event says how it ended
+    amount = provider_refund.amount
+    if provider_refund.currency.lower() != payment.currency or amount <= 0 \
             or payment.amount_refunded + amount > payment.amount:
         log.error("provider_event.refund_inconsistent", event_id=event.id, payment_id=payment.id,
-                  provider_refund_id=provider_refund_id, amount=amount, refunded=payment.amount_refunded)
+                  provider_refund_id=provider_refund.id, amount=amount, refunded=payment.amount_refunded)
         return False
     now = clock.now()
     made_elsewhere = Refund(id=new_id("rfd"), payment_id=payment.id, amount=amount, status=RefundStatus.PENDING,
-                            provider_refund_id=provider_refund_id, created_at=now, updated_at=now)
+                            provider_refund_id=provider_refund.id, created_at=now, updated_at=now)
     session.add(made_elsewhere)
     await session.flush()
     log.info("provider_event.refund_recorded", event_id=event.id, payment_id=payment.id,
-             refund_id=made_elsewhere.id, provider_refund_id=provider_refund_id, amount=amount)
+             refund_id=made_elsewhere.id, provider_refund_id=provider_refund.id, amount=amount)
     return await settlement.settle_refund(session, clock=clock, refund_id=made_elsewhere.id, succeeded=True,
-                                          provider_refund_id=provider_refund_id)
+                                          provider_refund_id=provider_refund.id)
 
 
 def _withdrawals(dispute: Mapping[str, Any]) -> tuple[int, int]:

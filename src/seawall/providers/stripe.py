@@ -202,6 +202,12 @@ def parse_payment_intent(body: Mapping[str, Any]) -> PaymentIntentResult:
     return _intent(body, False)
 
 
+def parse_refund(body: Mapping[str, Any]) -> RefundResult:
+    """A Refund object in Stripe's shape (an API answer or an event's refund); `KeyError`,
+    `TypeError` or `ValueError` when it is not one."""
+    return _refund(body, False)
+
+
 def _refund(body: Mapping[str, Any], replayed: bool) -> RefundResult:
     return RefundResult(
         id=str(body["id"]), status=str(body["status"]), amount=int(body["amount"]),

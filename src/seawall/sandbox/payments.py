@@ -390,6 +390,7 @@ def refund_intent(ledger: PaymentsLedger, params: FormParams) -> tuple[int, dict
     )
     ledger.refunds[refund.id] = refund
     ledger.emit("charge.refunded", ledger.charge_of(intent))
+    ledger.emit("refund.created", refund.to_stripe())
     return 200, refund.to_stripe()
 
 

@@ -8,9 +8,11 @@ After an intent succeeds or is declined, a refund is made (through the API or th
      "livemode": false, "pending_webhooks": 1, "request": {"id": null, "idempotency_key": null},
      "type": "payment_intent.succeeded", "data": {"object": {...the resource...}}}
 
-(`payment_intent.succeeded`, `payment_intent.payment_failed`, `charge.refunded` — the charge with its
-`refunds` list, as API versions before 2022-11-15 send it — and `charge.dispute.created`) and POSTs
-it to the configured URL, signed as Stripe signs (`Stripe-Signature: t=<unix>,v1=<hex>` per secret:
+(`payment_intent.succeeded`, `payment_intent.payment_failed`, `charge.refunded`, `refund.created`,
+`charge.dispute.created`) as the configured `api_version` shapes them — before 2022-11-15 the charge
+of `charge.refunded` lists its `refunds`, later it does not; from 2024-10-28 `refund.created` is sent
+for every refund, before only for refunds without a charge (so never here) — and POSTs it to the
+configured URL, signed as Stripe signs (`Stripe-Signature: t=<unix>,v1=<hex>` per secret:
 HMAC-SHA256 of `f"{t}.{body}"`). Events are recorded whether or not a URL is set. A delivery that
 is not answered 2xx is retried (`max_attempts`, `retry_interval_seconds`), as Stripe retries.
 
@@ -18,6 +20,7 @@ Configuration (`POST /_sandbox/stripe/webhooks`, or `SandboxServer.set_stripe_we
 `SEAWALL_SANDBOX_STRIPE_WEBHOOK_URL` / `SEAWALL_SANDBOX_STRIPE_WEBHOOK_SECRETS` for `seawall sandbox`):
 
     {"url": "http://127.0.0.1:8000/v1/providers/stripe/events", "secrets": ["whsec_..."],
+     "api_version": "2022-08-01",  the endpoint's API version: which events, in which shape (above)
      "hold": false,                held: events queue up until `POST /_sandbox/stripe/webhooks/release`
                                    ({"order": "reverse"} delivers them newest first: out of order)
      "max_attempts": 3, "retry_interval_seconds": 0.2,
@@ -46,7 +49,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from seawall.kit.ids import new_id
 
-API_VERSION = "2022-08-01"
+API_VERSION = "2022-08-01"  # the default endpoint version: refunds listed on the charge, no refund.created
+CHARGE_REFUNDS_DROPPED = "2022-11-15"  # from this version the charge no longer lists its refunds
+REFUND_EVENTS_FOR_ALL = "2024-10-28"  # from this version refund.created/updated are sent for every refund
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 
 
@@ -65,6 +70,7 @@ class WebhookConfig(BaseModel):
 
     url: str | None = None
     secrets: list[str] = Field(default_factory=list)
+    api_version: str = API_VERSION
     hold: bool = False
     max_attempts: int = Field(default=3, ge=1, le=20)
     retry_interval_seconds: float = Field(default=0.2, ge=0, le=60)
@@ -112,10 +118,16 @@ class StripeWebhookSender:
         self._config = config
         self._rng = random.Random(config.faults.seed)
 
-    def publish(self, event_type: str, resource: dict[str, Any]) -> dict[str, Any]:
-        """Record an event about `resource` and send it (or hold it); the event."""
+    def publish(self, event_type: str, resource: dict[str, Any]) -> dict[str, Any] | None:
+        """Record an event about `resource` and send it (or hold it); the event, or None when the
+        configured API version sends no such event."""
+        version = self._config.api_version
+        if event_type.startswith("refund.") and version < REFUND_EVENTS_FOR_ALL:
+            return None
+        if resource.get("object") == "charge" and version >= CHARGE_REFUNDS_DROPPED:
+            resource = {key: value for key, value in resource.items() if key != "refunds"}
         event = {
-            "id": new_id("evt"), "object": "event", "api_version": API_VERSION, "created": int(time.time()),
+            "id": new_id("evt"), "object": "event", "api_version": version, "created": int(time.time()),
             "livemode": False, "pending_webhooks": 1 if self._config.url else 0,
             "request": {"id": None, "idempotency_key": None}, "type": event_type, "data": {"object": resource},
         }

@@ -307,6 +307,41 @@ async def test_a_dashboard_refund_is_recorded_and_mailed_exactly_once(
     await assert_agrees_with_provider(runtime.database, sandbox, [payment_id])
 
 
+async def test_with_a_current_api_version_the_refund_events_record_dashboard_and_own_refunds_once(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime, sandbox: SandboxServer, sink: SmtpSink,
+    api_server: EmbeddedHttpServer, run_jobs: RunJobs,
+) -> None:
+    """From API version 2022-11-15 `charge.refunded` no longer lists the refunds; from 2024-10-28
+    `refund.created` names each one. Both arrive, each twice; every refund is recorded once."""
+    payment_id, intent_id = await captured(client, auth, runtime, run_jobs)
+    point_sandbox_at(sandbox, api_server, api_version="2024-10-28.acacia", faults={"duplicate_rate": 1.0})
+    async with httpx.AsyncClient(base_url=sandbox.base_url) as provider:
+        dashboard = await provider.post(f"/_sandbox/payments/intents/{intent_id}/dashboard_refund",
+                                        json={"amount": 600})
+        assert dashboard.status_code == 200, dashboard.text
+    await deliver(sandbox, run_jobs)
+    ours = await client.post(f"/v1/payments/{payment_id}/refunds", json={"amount": 400},
+                             headers={**auth, "Idempotency-Key": "refund-after-dashboard"})
+    assert ours.status_code == 202, ours.text
+    await run_jobs()  # the refund job makes it; its events follow
+    await deliver(sandbox, run_jobs)
+
+    sender = sandbox.state.stripe_webhooks
+    assert [await outcome_of(runtime.database, e["id"]) for e in sender.events_of("charge.refunded")] == [
+        "no_refund_list", "no_refund_list"]
+    dashboard_event, own_event = sender.events_of("refund.created")
+    assert await outcome_of(runtime.database, dashboard_event["id"]) == "applied"
+    # ours: whichever of the refund job and its event came first settled it, the other found it known
+    assert await outcome_of(runtime.database, own_event["id"]) in ("applied", "already_known")
+    refunds = await refunds_of(runtime.database, payment_id)
+    assert sorted((r.amount, r.provider_refund_id == dashboard.json()["id"]) for r in refunds) == [
+        (400, False), (600, True)]
+    payment = await load_payment(runtime.database, payment_id)
+    assert (payment.status, payment.amount_refunded) == ("partially_refunded", 1000)
+    assert len(mails_with_subject(sink, REFUND_RECEIPT)) == 2
+    await assert_agrees_with_provider(runtime.database, sandbox, [payment_id])
+
+
 async def test_a_refund_made_through_seawall_is_not_recorded_twice_by_its_event(
     client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime, sandbox: SandboxServer, sink: SmtpSink,
     api_server: EmbeddedHttpServer, run_jobs: RunJobs,
