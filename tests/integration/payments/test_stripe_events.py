@@ -128,6 +128,7 @@ async def test_only_a_request_signed_as_stripe_documents_is_accepted(
     ]
     for response in refused:
         assert_error(response, 400, "invalid_signature")
+    assert_error(await post_event(client, b'{"object": "list"}'), 400, "bad_request")  # signed, but no event
 
     rotated = stripe_event("payment_intent.succeeded", {"id": "pi_unknown_4"})
     both = await post_event(client, rotated, secrets=["whsec_retired", SECRET])  # two v1, one ours
