@@ -343,6 +343,26 @@ async def test_with_a_current_api_version_the_refund_events_record_dashboard_and
     await assert_agrees_with_provider(runtime.database, sandbox, [payment_id])
 
 
+async def test_a_dashboard_refund_still_pending_is_recorded_when_an_update_says_it_succeeded(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime, sink: SmtpSink, run_jobs: RunJobs,
+) -> None:
+    payment_id, intent_id = await captured(client, auth, runtime, run_jobs)
+    refund = {"id": "re_dashboard_pending", "object": "refund", "amount": 250, "currency": "usd", "created": 1,
+              "payment_intent": intent_id, "metadata": {}, "status": "pending"}
+    created = stripe_event("refund.created", refund)
+    updated = stripe_event("refund.updated", {**refund, "status": "succeeded"})
+    for body in (created, updated):
+        assert (await post_event(client, body)).status_code == 200
+        await run_jobs()
+
+    assert await outcome_of(runtime.database, json.loads(created)["id"]) == "already_known"  # nothing to record yet
+    assert await outcome_of(runtime.database, json.loads(updated)["id"]) == "applied"
+    (recorded,) = await refunds_of(runtime.database, payment_id)
+    assert (recorded.amount, recorded.status, recorded.provider_refund_id) == (250, "succeeded", "re_dashboard_pending")
+    assert len(mails_with_subject(sink, REFUND_RECEIPT)) == 1
+    await assert_ledger_ok(runtime.database)
+
+
 async def test_a_refund_made_through_seawall_is_not_recorded_twice_by_its_event(
     client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime, sandbox: SandboxServer, sink: SmtpSink,
     api_server: EmbeddedHttpServer, run_jobs: RunJobs,
