@@ -68,7 +68,10 @@ def sandbox_options() -> dict[str, Any]:
 
 @pytest.fixture
 def settings_overrides(sandbox: SandboxServer, sink: SmtpSink) -> dict[str, Any]:
-    return {**PAYMENT_SETTINGS, "stripe_api_base": sandbox.base_url, "smtp_host": "127.0.0.1",
+    # No test here injects slowness: generous timeouts keep a loaded machine from failing a charge attempt,
+    # whose retry would wait for the fake clock.
+    return {**PAYMENT_SETTINGS, "provider_read_timeout_seconds": 10.0, "provider_total_timeout_seconds": 15.0,
+            "stripe_api_base": sandbox.base_url, "smtp_host": "127.0.0.1",
             "smtp_port": sink.port, "smtp_security": "none", "stripe_webhook_secrets": SecretStr(SECRET)}
 
 
