@@ -48,6 +48,7 @@ from seawall.web.input_guard import InputGuardMiddleware
 from seawall.web.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
 from seawall.web.openapi import install_openapi
 from seawall.web.response_record import ResponseRecordMiddleware
+from seawall.web.security_headers import StrictCORSMiddleware, install_security_headers
 from seawall.webhooks import deps as webhooks_deps
 from seawall.webhooks.api import router as webhooks_router
 
@@ -114,12 +115,15 @@ def create_app(settings: Settings, *, run_worker: bool = False, clock: Clock | N
         lifespan=lifespan,
         docs_url="/docs",
         openapi_url="/openapi.json",
+        redoc_url=None,  # one documentation page (`/docs`); fewer routes outside the schema
+        swagger_ui_oauth2_redirect_url=None,  # Seawall has no OAuth2 flow for it to complete
     )
     install_error_handlers(app)
     app.add_middleware(InputGuardMiddleware)  # innermost: a refused body has spent its rate-limit quotas
     app.add_middleware(RateLimitMiddleware)  # request ids and the body size limit apply first
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(StrictCORSMiddleware, origins=settings.cors_origins)
     if settings.record_responses_dir is not None:  # the test suite's OpenAPI check; outermost, sees every answer
         app.add_middleware(ResponseRecordMiddleware, directory=settings.record_responses_dir)
     app.include_router(health_router)
@@ -128,8 +132,10 @@ def create_app(settings: Settings, *, run_worker: bool = False, clock: Clock | N
     app.include_router(payment_providers_router)
     app.include_router(notifications_router)
     app.include_router(webhooks_router)
-    app.include_router(admin_router)
+    if settings.admin_enabled:  # off: the operator routes do not exist (404) and are not documented
+        app.include_router(admin_router)
     install_openapi(app)
+    install_security_headers(app, hsts_max_age_seconds=settings.hsts_max_age_seconds)
     return app
 
 

@@ -7,6 +7,7 @@ file under `./var/` and everything else in process.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -16,6 +17,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 FIVE_DAYS_SECONDS = 5 * 24 * 3600.0
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 DATABASE_SCHEMES = ("postgresql+asyncpg", "sqlite+aiosqlite")
+# A browser origin (RFC 6454): scheme, host, optional port; no path, no wildcard.
+_ORIGIN = re.compile(r"https?://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?")
 
 
 def usable_cpus() -> int:
@@ -75,6 +78,12 @@ class Settings(BaseSettings):
     # worker invalidates (with more than one process and no Redis that cache is switched off).
     web_workers: int | None = Field(default=None, ge=1, le=256)
     admin_api_key: SecretStr | None = None  # operator key for /admin; admin routes are off when unset
+    # Browser origins allowed to call the API cross-origin (CORS), comma separated, each
+    # `scheme://host[:port]` as the browser sends it in `Origin`. Empty (the default): none.
+    cors_allowed_origins: str = Field(default="", max_length=4096)
+    # `Strict-Transport-Security: max-age=<this>` on every answer; 0 (the default) sends none. Set it only
+    # when every client reaches the API over HTTPS (a TLS proxy in front), e.g. 31536000 (a year).
+    hsts_max_age_seconds: int = Field(default=0, ge=0, le=2 * 365 * 24 * 3600)
     # Test tooling: append each (method, route, status) the app answers to JSON lines in this directory,
     # for the suite's check of the OpenAPI schema (see `web.response_record`). Production leaves it unset.
     record_responses_dir: Path | None = None
@@ -191,6 +200,14 @@ class Settings(BaseSettings):
             raise ValueError(f"not a limit in the `limits` notation (e.g. '100/minute;2000/hour'): {exc}") from exc
         return value
 
+    @field_validator("cors_allowed_origins")
+    @classmethod
+    def _parse_origins(cls, value: str) -> str:
+        for origin in (part.strip() for part in value.split(",")):
+            if origin and not _ORIGIN.fullmatch(origin):
+                raise ValueError(f"not an origin (scheme://host[:port], no path or '*'): {origin!r}")
+        return value
+
     # Cache-aside for hot reads.
     # [cache settings: owned by the cache module]
     cache_enabled: bool = True
@@ -282,6 +299,15 @@ class Settings(BaseSettings):
     @property
     def job_module_names(self) -> list[str]:
         return [name.strip() for name in self.job_modules.split(",") if name.strip()]
+
+    @property
+    def admin_enabled(self) -> bool:
+        """Whether the operator routes (`/admin/*`) are mounted (and documented) at all."""
+        return self.admin_api_key is not None
+
+    @property
+    def cors_origins(self) -> list[str]:
+        return [origin.strip() for origin in self.cors_allowed_origins.split(",") if origin.strip()]
 
 
 class SettingError(ValueError):

@@ -100,7 +100,9 @@ def _application_schema(directory: Path) -> dict[str, Any]:
     from seawall.app import create_app
     from seawall.config import Settings
 
-    return create_app(Settings(var_dir=directory / "schema-var"), run_worker=False).openapi()
+    # with an operator key, as the suite's apps run: the admin routes are mounted only then
+    settings = Settings(var_dir=directory / "schema-var", admin_api_key="schema-only")  # type: ignore[arg-type]
+    return create_app(settings, run_worker=False).openapi()
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -62,6 +62,7 @@ def _serve_http(*, run_worker: bool, host: str | None, port: int | None, workers
         # The client address is the socket peer unless SEAWALL_RATE_LIMIT_TRUSTED_PROXIES says which
         # proxies' X-Forwarded-For to believe (uvicorn would otherwise trust 127.0.0.1's by default).
         proxy_headers=False,
+        server_header=False,  # no `Server: uvicorn`: the product and version are nobody's business
         timeout_graceful_shutdown=int(settings.job_drain_timeout_seconds) or None,
         lifespan="on",
         # The supervisor replaces a process that does not answer its health ping in time: be patient

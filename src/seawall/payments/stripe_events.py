@@ -46,8 +46,8 @@ from seawall.payments.outcomes import IntentSucceeded, final_outcome, settle_fro
 from seawall.payments.provider_events import APPLY_EVENT_JOB
 from seawall.payments.state import CAPTURED_STATUSES, PaymentStatus, RefundStatus
 from seawall.providers.payments import SEAWALL_PAYMENT_ID_KEY
-from seawall.providers.stripe import parse_payment_intent, parse_refund
 from seawall.providers.stripe_events import StripeEvent, parse_event
+from seawall.providers.stripe_objects import parse_intent, parse_refund
 
 log = structlog.get_logger("seawall.payments.stripe_events")
 
@@ -107,7 +107,7 @@ def _unknown(event: StripeEvent, reference: Any) -> str:
 
 
 async def _apply_intent(session: AsyncSession, *, clock: Clock, event: StripeEvent) -> str:
-    intent = parse_payment_intent(event.object)
+    intent = parse_intent(event.object, False)
     payment = await _payment_for(session, metadata=intent.metadata, intent_id=intent.id)
     if payment is None:
         return _unknown(event, intent.id)
@@ -176,7 +176,7 @@ async def _apply_refund(session: AsyncSession, *, clock: Clock, event: StripeEve
 async def _record_provider_refund(session: AsyncSession, *, clock: Clock, event: StripeEvent, payment: Payment,
                                   refund: Mapping[str, Any]) -> bool:
     """Settle one provider refund unless it is already known; whether it changed anything."""
-    provider_refund = parse_refund(refund)
+    provider_refund = parse_refund(refund, False)
     if len(provider_refund.id) > 255:
         raise ValueError(f"refund id of {len(provider_refund.id)} characters")
     if await repository.find_refund_by_provider_id(session, provider_refund.id) is not None:

@@ -16,7 +16,8 @@ Failures become `seawall.providers.errors`, like the Stripe adapter's:
     429 (rate limited before anything was done)      ProviderUnavailableError  not_processed, Retry-After
     read / write timeout, dropped connection         ProviderUnavailableError  unknown
     total deadline exceeded                          ProviderUnavailableError  unknown
-    5xx, or a 2xx whose body cannot be read          ProviderUnavailableError  unknown
+    5xx, or a 2xx whose body cannot be read or       ProviderUnavailableError  unknown
+      does not validate (`MessageResource`)
     other 4xx (21211 invalid To, 21610 opted out,    ProviderRejectedError     code = Twilio's code
       401 bad credentials, 422 key reused ...)
 
@@ -30,11 +31,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
 from urllib.parse import quote, urlencode
 
 import httpx
-from pydantic import SecretStr
+from pydantic import BaseModel, ConfigDict, SecretStr, StrictStr, StringConstraints, ValidationError
 
 from seawall.providers.errors import (
     ProviderError,
@@ -47,6 +48,17 @@ from seawall.providers.http import HttpProvider
 TWILIO_API_BASE = "https://api.twilio.com"
 TWILIO_API_VERSION = "2010-04-01"
 FORM = "application/x-www-form-urlencoded"
+
+
+class MessageResource(BaseModel):
+    """The fields read of Twilio's Message resource, validated (a `sid` is two letters and 32 hex
+    digits in Twilio's docs; any short alphanumeric id is accepted here). Others are ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    sid: Annotated[StrictStr, StringConstraints(min_length=2, max_length=64, pattern=r"^[A-Za-z0-9]+$")]
+    status: Annotated[StrictStr, StringConstraints(min_length=1, max_length=32)]
+    to: Annotated[StrictStr, StringConstraints(max_length=64)] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,9 +119,10 @@ class TwilioSmsSender(HttpProvider):
             raise translate_twilio_error(status=response.status_code, headers=response.headers, body=payload,
                                          provider=self.name, redact=[self._auth_token.get_secret_value()])
         try:
-            return SentSms(sid=str(payload["sid"]), status=str(payload["status"]), to=str(payload.get("to") or to),
+            message = MessageResource.model_validate(payload)
+            return SentSms(sid=message.sid, status=message.status, to=message.to or to,
                            replayed=response.headers.get("idempotent-replayed") == "true")
-        except (KeyError, TypeError):
+        except ValidationError:
             raise ProviderUnavailableError(
                 f"{self.name}: HTTP {response.status_code} with an unreadable body; outcome unknown",
                 provider=self.name, outcome="unknown", http_status=response.status_code,

@@ -6,6 +6,11 @@ Every call is bounded three ways: a connect timeout, a read timeout, and a total
 (`asyncio.timeout`) across the whole exchange. Nothing is retried here: the caller's retry policy
 decides, using the error's `outcome` and `retry_after` (see `seawall.providers.errors`).
 
+Answers are not trusted: a 2xx body must validate as the Stripe object asked for
+(`stripe_objects.py`: strict types, documented statuses) and must answer *this* request (the
+intent's amount, currency and payment id; the id retrieved; the search's payment id; the refund's
+intent and amount), else the call raises `ProviderUnavailableError(outcome="unknown")`.
+
 Stripe's search is eventually consistent (Stripe documents up to a minute before a new intent is
 searchable), so `find_payment_intent` returning None soon after an unknown outcome does not prove
 the intent absent; the sandbox is immediately consistent. `find_refund` reads a list endpoint
@@ -19,7 +24,7 @@ configuration and its own retry loop, which would hide the outcome classificatio
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
@@ -34,10 +39,10 @@ from seawall.providers.http import HttpProvider
 from seawall.providers.payments import (
     SEAWALL_PAYMENT_ID_KEY,
     SEAWALL_REFUND_ID_KEY,
-    PaymentFailure,
     PaymentIntentResult,
     RefundResult,
 )
+from seawall.providers.stripe_objects import parse_intent, parse_intent_search, parse_refund, parse_refund_list
 
 STRIPE_API_BASE = "https://api.stripe.com"
 STRIPE_API_VERSION = "2024-06-20"
@@ -87,16 +92,24 @@ class StripeProvider(HttpProvider):
             form.append(("description", description))
         body, replayed = await self._request("POST", "/v1/payment_intents", form=form,
                                              idempotency_key=idempotency_key)
-        return self._parse(_intent, body, replayed)
+        intent = self._parse(_intent, body, replayed)
+        self._require(intent.amount == amount and intent.currency == currency.lower()
+                      and intent.seawall_payment_id == metadata.get(SEAWALL_PAYMENT_ID_KEY),
+                      f"the intent {intent.id} is not the one asked for (amount, currency or payment id differ)")
+        return intent
 
     async def retrieve_payment_intent(self, intent_id: str) -> PaymentIntentResult:
         body, replayed = await self._request("GET", f"/v1/payment_intents/{quote(intent_id, safe='')}")
-        return self._parse(_intent, body, replayed)
+        intent = self._parse(_intent, body, replayed)
+        self._require(intent.id == intent_id, f"asked for the intent {intent_id}, got another one")
+        return intent
 
     async def find_payment_intent(self, *, seawall_payment_id: str) -> PaymentIntentResult | None:
         query = f"metadata['{SEAWALL_PAYMENT_ID_KEY}']:'{_quoted(seawall_payment_id)}'"
         body, _ = await self._request("GET", "/v1/payment_intents/search", query={"query": query, "limit": "10"})
-        intents = self._parse(lambda b, r: [_intent(item, False) for item in b["data"]], body, False)
+        intents = self._parse(lambda b, r: parse_intent_search(b), body, False)
+        self._require(all(intent.seawall_payment_id == seawall_payment_id for intent in intents),
+                      f"the search for payment {seawall_payment_id} answered intents of another payment")
         if not intents:
             return None
         return max(intents, key=lambda intent: (intent.succeeded, intent.created))
@@ -113,15 +126,19 @@ class StripeProvider(HttpProvider):
         if amount is not None:
             form.append(("amount", str(amount)))
         body, replayed = await self._request("POST", "/v1/refunds", form=form, idempotency_key=idempotency_key)
-        return self._parse(_refund, body, replayed)
+        refund = self._parse(_refund, body, replayed)
+        self._require(refund.payment_intent_id in (None, payment_intent_id) and amount in (None, refund.amount),
+                      f"the refund {refund.id} is not the one asked for (intent or amount differ)")
+        return refund
 
     async def find_refund(self, *, payment_intent_id: str, seawall_refund_id: str) -> RefundResult | None:
         found: list[RefundResult] = []
         query = {"payment_intent": payment_intent_id, "limit": str(LIST_PAGE_SIZE)}
         for _page in range(MAX_LIST_PAGES):
             body, _ = await self._request("GET", "/v1/refunds", query=query)
-            refunds, has_more = self._parse(lambda b, r: ([_refund(item, False) for item in b["data"]],
-                                                          bool(b["has_more"])), body, False)
+            refunds, has_more = self._parse(lambda b, r: parse_refund_list(b), body, False)
+            self._require(all(refund.payment_intent_id in (None, payment_intent_id) for refund in refunds),
+                          f"the refund list of {payment_intent_id} holds refunds of another intent")
             found += [refund for refund in refunds if refund.metadata.get(SEAWALL_REFUND_ID_KEY) == seawall_refund_id]
             if not has_more or not refunds:
                 return max(found, key=_refund_rank) if found else None
@@ -165,6 +182,13 @@ class StripeProvider(HttpProvider):
         except (KeyError, TypeError, ValueError):
             raise self._unreadable(200) from None
 
+    def _require(self, condition: bool, problem: str) -> None:
+        """An answer that validates but does not answer the request (a proxy's mix-up, a provider's
+        bug) proves nothing about the request: an unknown outcome, like an unreadable one."""
+        if not condition:
+            raise ProviderUnavailableError(f"{self.name}: {problem}; outcome unknown", provider=self.name,
+                                           outcome="unknown", http_status=200)
+
     def _unreadable(self, status: int) -> ProviderUnavailableError:
         return ProviderUnavailableError(f"{self.name}: HTTP {status} with an unreadable body; outcome unknown",
                                         provider=self.name, outcome="unknown", http_status=status)
@@ -178,42 +202,12 @@ def _quoted(value: str) -> str:
     return value.replace("\\", "\\\\").replace("'", "\\'")
 
 
-def _timestamp(value: Any) -> datetime:
-    return datetime.fromtimestamp(int(value), UTC)
+def _intent(body: Any, replayed: bool) -> PaymentIntentResult:
+    return parse_intent(body, replayed)
 
 
-def _intent(body: Mapping[str, Any], replayed: bool) -> PaymentIntentResult:
-    error = body.get("last_payment_error")
-    failure = None
-    if isinstance(error, Mapping):
-        failure = PaymentFailure(kind=error.get("type"), code=error.get("code"),
-                                 decline_code=error.get("decline_code"), message=error.get("message"))
-    return PaymentIntentResult(
-        id=str(body["id"]), status=str(body["status"]), amount=int(body["amount"]),
-        amount_received=int(body.get("amount_received") or 0), currency=str(body["currency"]),
-        created=_timestamp(body["created"]), metadata=dict(body.get("metadata") or {}),
-        latest_charge=body.get("latest_charge"), last_failure=failure, replayed=replayed,
-    )
-
-
-def parse_payment_intent(body: Mapping[str, Any]) -> PaymentIntentResult:
-    """A PaymentIntent object in Stripe's shape (an API answer or an event's `data.object`);
-    `KeyError`, `TypeError` or `ValueError` when it is not one."""
-    return _intent(body, False)
-
-
-def parse_refund(body: Mapping[str, Any]) -> RefundResult:
-    """A Refund object in Stripe's shape (an API answer or an event's refund); `KeyError`,
-    `TypeError` or `ValueError` when it is not one."""
-    return _refund(body, False)
-
-
-def _refund(body: Mapping[str, Any], replayed: bool) -> RefundResult:
-    return RefundResult(
-        id=str(body["id"]), status=str(body["status"]), amount=int(body["amount"]),
-        currency=str(body["currency"]), payment_intent_id=body.get("payment_intent"),
-        created=_timestamp(body["created"]), metadata=dict(body.get("metadata") or {}), replayed=replayed,
-    )
+def _refund(body: Any, replayed: bool) -> RefundResult:
+    return parse_refund(body, replayed)
 
 
 _REFUND_STATUS_RANK = {"succeeded": 2, "pending": 1, "requires_action": 1}
