@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import structlog
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from seawall import __version__
 from seawall.accounts import deps as accounts_deps
@@ -47,6 +47,7 @@ from seawall.web.errors import install_error_handlers
 from seawall.web.input_guard import InputGuardMiddleware
 from seawall.web.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
 from seawall.web.openapi import install_openapi
+from seawall.web.query_params import refuse_unknown_query_params
 from seawall.web.response_record import ResponseRecordMiddleware
 from seawall.web.security_headers import StrictCORSMiddleware, install_security_headers
 from seawall.webhooks import deps as webhooks_deps
@@ -117,6 +118,7 @@ def create_app(settings: Settings, *, run_worker: bool = False, clock: Clock | N
         openapi_url="/openapi.json",
         redoc_url=None,  # one documentation page (`/docs`); fewer routes outside the schema
         swagger_ui_oauth2_redirect_url=None,  # Seawall has no OAuth2 flow for it to complete
+        dependencies=[Depends(refuse_unknown_query_params)],  # 422 for a query parameter no route reads
     )
     install_error_handlers(app)
     app.add_middleware(InputGuardMiddleware)  # innermost: a refused body has spent its rate-limit quotas

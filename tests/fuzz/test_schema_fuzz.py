@@ -156,9 +156,8 @@ def fuzz_schema(fuzz_target: FuzzTarget) -> BaseSchema:
         "base-url": fuzz_target.base_url, "request-timeout": REQUEST_TIMEOUT_SECONDS,
         # The credentials are ours (`FuzzTarget.headers_for`), so a generated Authorization would be
         # replaced and its negation lost; `ignored_auth` probes each operation without and with a bad one.
-        # Query parameters an operation does not define are ignored, as HTTP APIs commonly do, so none
-        # is sent (whether to refuse them is an open decision, see the issue 12 closing note).
-        "generation": {"with-security-parameters": False, "allow-extra-parameters": False},
+        # Extra query parameters are generated too: Seawall refuses them (`web.query_params`).
+        "generation": {"with-security-parameters": False},
     })
     return schemathesis.openapi.from_dict(raw, config=config)
 

@@ -241,3 +241,25 @@ async def test_an_escaped_backslash_before_u0000_is_plain_text_not_a_nul(client:
                                 headers={**user, "Idempotency-Key": new_key(), "Content-Type": "application/json"})
     assert created.status_code == 202, created.text
     assert created.json()["description"] == "C:\\u0000"
+
+
+# --- unknown query parameters: refused like unknown body fields (found by the schema fuzzer) --------------
+
+@pytest.mark.parametrize(("target", "unknown"), [
+    ("/v1/payments?limt=10", ["limt"]),
+    ("/v1/payments?limit=10&cursor=&=null", [""]),
+    ("/v1/me?debug=1&admin=true", ["debug", "admin"]),
+    ("/v1/notifications?status=sent", ["status"]),
+])
+async def test_a_query_parameter_the_operation_does_not_read_is_a_422(
+    client: httpx.AsyncClient, target: str, unknown: list[str],
+) -> None:
+    user = await a_user(client)
+    error = refused_with(await client.get(target, headers=user), "extra_forbidden")
+    assert [detail["loc"] for detail in error["details"]] == [["query", name] for name in unknown]
+
+
+async def test_the_parameters_an_operation_declares_still_pass(client: httpx.AsyncClient) -> None:
+    user = await a_user(client)
+    assert (await client.get("/v1/payments?limit=5", headers=user)).status_code == 200
+    assert (await client.get("/livez")).status_code == 200

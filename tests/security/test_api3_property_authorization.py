@@ -164,14 +164,18 @@ async def snapshot(client: httpx.AsyncClient, headers: dict[str, str]) -> list[A
 
 
 async def test_query_parameters_cannot_widen_a_list(client: httpx.AsyncClient, runtime: Runtime) -> None:
-    """Unknown query parameters are ignored (HTTP lets clients add them), and no known one names a user."""
+    """Unknown query parameters are refused (422, like unknown body fields), and no known one names a user."""
     victim = await owned_objects(client, runtime, "victim")
     attacker = await owned_objects(client, runtime, "attacker")
     for path in ("/v1/payments", "/v1/webhook-endpoints", "/v1/notifications"):
         answer = await client.get(path, params={"user_id": victim.user.id, "all": "true", "admin": "1"},
                                   headers=attacker.user.headers)
-        assert answer.status_code == 200
+        assert answer.status_code == 422, answer.text
+        assert {tuple(detail["loc"]) for detail in answer.json()["error"]["details"]} == {
+            ("query", "user_id"), ("query", "all"), ("query", "admin")}
         assert victim.payment_id not in answer.text and victim.endpoint_id not in answer.text, path
+        listed = await client.get(path, headers=attacker.user.headers)
+        assert listed.status_code == 200 and victim.payment_id not in listed.text, path
 
 
 # ---- secrets in real answers ------------------------------------------------------------------------
