@@ -159,6 +159,12 @@ class Settings(BaseSettings):
     retry_budget_capacity: float = Field(default=500.0, gt=0)
     retry_budget_retry_cost: float = Field(default=5.0, ge=0)
     retry_budget_timeout_cost: float = Field(default=10.0, ge=0)
+    # Inbound Stripe webhooks (`POST /v1/providers/stripe/events`): the endpoint signing secrets
+    # (`whsec_...`), comma separated; a request signed by any one passes, so a rotation keeps the
+    # old and the new secret here until Stripe stops signing with the old. Unset: the route is off (404).
+    stripe_webhook_secrets: SecretStr | None = None
+    # How far the signed timestamp may be from now, either side (Stripe's libraries default to 300 s).
+    stripe_webhook_tolerance_seconds: int = Field(default=300, ge=1, le=3600)
 
 
     # Redis (server mode): rate limits, cache and shared breaker state. Unset -> all in process.
@@ -291,6 +297,13 @@ class Settings(BaseSettings):
     def resolved_mail_drop_dir(self) -> Path:
         """`mail_drop_dir`, else `<var_dir>/outbox` (the directory's name is kept for existing installs)."""
         return self.mail_drop_dir if self.mail_drop_dir is not None else self.var_dir / "outbox"
+
+    @property
+    def stripe_webhook_secret_list(self) -> list[str]:
+        """`stripe_webhook_secrets` split on commas, blanks dropped; empty when unset."""
+        if self.stripe_webhook_secrets is None:
+            return []
+        return [part.strip() for part in self.stripe_webhook_secrets.get_secret_value().split(",") if part.strip()]
 
     @property
     def queue_names(self) -> list[str]:

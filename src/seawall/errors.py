@@ -11,6 +11,7 @@ HTTP as such (their 500 is only the inherited default). A unit test checks every
     │   ├── InvalidResetTokenError             accounts       400 invalid_reset_token
     │   ├── IdempotencyKeyError                idempotency    400 idempotency_key_invalid
     │   ├── UnknownPlanError                   payments       400 unknown_plan
+    │   ├── InvalidSignatureError              payments       400 invalid_signature
     │   └── UnknownEventTypeError              webhooks       400 unknown_event_type
     ├── UnauthorizedError                                     401 unauthorized
     │   ├── InvalidCredentialsError            accounts       401 invalid_credentials

@@ -247,6 +247,8 @@ async def test_no_answer_of_any_route_holds_a_secret(
         ("GET", "/admin/jobs"): await client.get("/admin/jobs", headers=admin),
         ("GET", "/admin/jobs/stats"): await client.get("/admin/jobs/stats", headers=admin),
         ("GET", "/admin/providers"): await client.get("/admin/providers", headers=admin),
+        ("POST", "/v1/providers/stripe/events"): await client.post(
+            "/v1/providers/stripe/events", content=b'{"object": "event"}', headers={"Stripe-Signature": "t=1,v1=0"}),
     }
     jobs = (await client.get("/admin/jobs", params={"status": "queued"}, headers=admin)).json()["data"]
     assert jobs, "the tour queued jobs (emails, charges, deliveries)"
