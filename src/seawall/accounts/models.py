@@ -43,7 +43,7 @@ class AuthSession(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)  # absolute: login + session_ttl_hours
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The idle timeout counts from here: set at login, refreshed at most every `SessionTiming.refresh`
-    # (None: a row from before migration 0009's writers, read as `created_at`).
+    # (None: a row from before migration 0010's writers, read as `created_at`).
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     @property

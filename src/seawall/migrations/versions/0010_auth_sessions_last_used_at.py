@@ -4,8 +4,8 @@ Written at login and then at most every min(idle / 24, 5 min) per session (see
 `accounts.service.resolve_session`), not on every request. Existing sessions count as last used at
 their login; a NULL (a row written by an older version during a rolling deploy) reads the same way.
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0010
+Revises: 0009
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009"
-down_revision = "0008"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
