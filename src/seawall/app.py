@@ -39,6 +39,7 @@ from seawall.notifications.api import router as notifications_router
 from seawall.observability.logging import configure_logging
 from seawall.payments import deps as payments_deps
 from seawall.payments.api import router as payments_router
+from seawall.payments.provider_api import router as payment_providers_router
 from seawall.ratelimit import RateLimitMiddleware
 from seawall.ratelimit.limits import client_address, parse_networks
 from seawall.ratelimit.middleware import RATE_LIMITS
@@ -132,6 +133,7 @@ def create_app(settings: Settings, *, run_worker: bool = False, clock: Clock | N
     app.include_router(health_router)
     app.include_router(accounts_router)
     app.include_router(payments_router)
+    app.include_router(payment_providers_router)
     app.include_router(notifications_router)
     app.include_router(webhooks_router)
     if settings.admin_enabled:  # off: the operator routes do not exist (404) and are not documented

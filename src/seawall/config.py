@@ -194,7 +194,12 @@ class Settings(SeawallSettings):
     idempotency_ttl_hours: float = Field(default=24.0, ge=24.0)
 
     # Accounts
+    # A session ends `session_ttl_hours` after login however much it is used (absolute), and after
+    # `session_idle_minutes` without a request (idle; OWASP ASVS 3.3). The last use is written at most
+    # every min(idle / 24, 5 min) per session, so a session can end up to that much before the idle
+    # window has fully passed, never after.
     session_ttl_hours: float = Field(default=24.0 * 14, gt=0)
+    session_idle_minutes: float = Field(default=24.0 * 60, ge=1, le=24.0 * 60 * 90)
     password_reset_ttl_minutes: float = Field(default=30.0, gt=0)
     # Successful bearer-token lookups are kept per process this long (0: every request reads the
     # database). A session revoked through another process keeps working there for at most this long.
@@ -245,6 +250,12 @@ class Settings(SeawallSettings):
     retry_budget_capacity: float = Field(default=500.0, gt=0)
     retry_budget_retry_cost: float = Field(default=5.0, ge=0)
     retry_budget_timeout_cost: float = Field(default=10.0, ge=0)
+    # Inbound Stripe webhooks (`POST /v1/providers/stripe/events`): the endpoint signing secrets
+    # (`whsec_...`), comma separated; a request signed by any one passes, so a rotation keeps the
+    # old and the new secret here until Stripe stops signing with the old. Unset: the route is off (404).
+    stripe_webhook_secrets: SecretStr | None = None
+    # How far the signed timestamp may be from now, either side (Stripe's libraries default to 300 s).
+    stripe_webhook_tolerance_seconds: int = Field(default=300, ge=1, le=3600)
 
 
     # Redis (server mode): rate limits, cache and shared breaker state. Unset -> all in process.
@@ -264,6 +275,13 @@ class Settings(SeawallSettings):
     rate_limit_signup_per_ip: str = "20/minute;200/hour"  # POST /v1/signups
     rate_limit_password_reset_per_ip: str = "10/minute;50/hour"  # POST /v1/password-resets
     rate_limit_password_reset_per_email: str = "3/minute;10/hour"
+    # Per signed-in user (by user id, however many sessions it holds), on the routes that make Seawall
+    # send something: charges, refunds, webhook deliveries sent again.
+    rate_limit_payments_per_user: str = "30/minute;300/hour"  # POST /v1/payments
+    rate_limit_refunds_per_user: str = "20/minute;200/hour"  # POST /v1/payments/{id}/refunds
+    rate_limit_refunds_per_payment: str = "10/minute;50/hour"  # the same route, per (user, payment)
+    # POST /v1/webhook-endpoints/{id}/deliveries/{id}/replay and /recover
+    rate_limit_webhook_sends_per_user: str = "30/minute;300/hour"
     # Comma-separated addresses/CIDRs of reverse proxies whose X-Forwarded-For is believed. Empty (the
     # default): the client is the socket peer.
     rate_limit_trusted_proxies: str = ""
@@ -273,7 +291,8 @@ class Settings(SeawallSettings):
     @field_validator(
         "rate_limit_per_ip", "rate_limit_per_user", "rate_limit_per_api_key", "rate_limit_login_per_ip",
         "rate_limit_login_per_email", "rate_limit_signup_per_ip", "rate_limit_password_reset_per_ip",
-        "rate_limit_password_reset_per_email",
+        "rate_limit_password_reset_per_email", "rate_limit_payments_per_user", "rate_limit_refunds_per_user",
+        "rate_limit_refunds_per_payment", "rate_limit_webhook_sends_per_user",
     )
     @classmethod
     def _parse_limits(cls, value: str) -> str:
@@ -378,6 +397,13 @@ class Settings(SeawallSettings):
     def resolved_mail_drop_dir(self) -> Path:
         """`mail_drop_dir`, else `<var_dir>/outbox` (the directory's name is kept for existing installs)."""
         return self.mail_drop_dir if self.mail_drop_dir is not None else self.var_dir / "outbox"
+
+    @property
+    def stripe_webhook_secret_list(self) -> list[str]:
+        """`stripe_webhook_secrets` split on commas, blanks dropped; empty when unset."""
+        if self.stripe_webhook_secrets is None:
+            return []
+        return [part.strip() for part in self.stripe_webhook_secrets.get_secret_value().split(",") if part.strip()]
 
     @property
     def queue_names(self) -> list[str]:

@@ -11,11 +11,13 @@ HTTP as such (their 500 is only the inherited default). A unit test checks every
     │   ├── InvalidResetTokenError             accounts       400 invalid_reset_token
     │   ├── IdempotencyKeyError                idempotency    400 idempotency_key_invalid
     │   ├── UnknownPlanError                   payments       400 unknown_plan
+    │   ├── InvalidSignatureError              payments       400 invalid_signature
     │   └── UnknownEventTypeError              webhooks       400 unknown_event_type
     ├── UnauthorizedError                                     401 unauthorized
     │   ├── InvalidCredentialsError            accounts       401 invalid_credentials
     │   └── InvalidSessionError                accounts       401 invalid_session
     ├── ForbiddenError                                        403 forbidden
+    │   └── InvalidCurrentPasswordError        accounts       403 invalid_current_password
     ├── NotFoundError                                         404 not_found
     │   ├── PaymentNotFoundError               payments       404 payment_not_found
     │   ├── WebhookEndpointNotFoundError       webhooks       404 webhook_endpoint_not_found
@@ -33,6 +35,7 @@ HTTP as such (their 500 is only the inherited default). A unit test checks every
     │   ├── RefundNotAllowedError              payments       422 refund_not_allowed
     │   ├── WebhookUrlNotAllowedError          webhooks       422 webhook_url_not_allowed
     │   └── WebhookEndpointLimitError          webhooks       422 webhook_endpoint_limit
+    ├── TooManyRequestsError                                  429 rate_limited
     ├── ServiceUnavailableError                               503 unavailable
     │   ├── DatabaseUnreachableError                          503 unavailable                 at startup: one CLI line
     │   └── CallRejectedError                  resilience     503 call_rejected               the call was not sent
@@ -122,6 +125,17 @@ class PayloadTooLargeError(SeawallError):
 class UnprocessableError(SeawallError):
     status_code = 422
     error_type = "unprocessable"
+
+
+class TooManyRequestsError(SeawallError):
+    """A quota is spent; `retry_after` (whole seconds) becomes the `Retry-After` header."""
+
+    status_code = 429
+    error_type = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int, details: Any = None) -> None:
+        super().__init__(message, details=details)
+        self.retry_after = retry_after
 
 
 class ServiceUnavailableError(SeawallError):

@@ -62,6 +62,7 @@ def worker_env(sandbox: SandboxServer) -> dict[str, str]:
         # per-email login limit (checked across both APIs below) at its default.
         "SEAWALL_RATE_LIMIT_PER_IP": "1000000/minute",
         "SEAWALL_RATE_LIMIT_PER_USER": "1000000/minute",
+        "SEAWALL_RATE_LIMIT_PAYMENTS_PER_USER": "1000000/minute",  # PAYMENTS / PAYERS charges each
         "SEAWALL_RATE_LIMIT_SIGNUP_PER_IP": "1000/minute",
         "SEAWALL_RATE_LIMIT_LOGIN_PER_IP": "1000/minute",
         "SEAWALL_RATE_LIMIT_LOGIN_PER_EMAIL": f"{LOGINS_ALLOWED}/minute",

@@ -115,10 +115,12 @@ async def test_every_request_body_is_a_closed_schema(app: FastAPI) -> None:
 
 # ---- mass assignment, for real ----------------------------------------------------------------------
 
+CHANGED_PASSWORD = "the tour's new passphrase"
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/v1/signups"): {"email": "{email}", "password": STRONG_PASSWORD},
     ("POST", "/v1/sessions"): {"email": "{email}", "password": STRONG_PASSWORD},
     ("POST", "/v1/me/plan-payments"): {"payment_method": "pm_card_visa"},
+    ("POST", "/v1/me/password"): {"current_password": STRONG_PASSWORD, "new_password": CHANGED_PASSWORD},
     ("POST", "/v1/password-resets"): {"email": "{email}"},
     ("POST", "/v1/password-resets/confirm"): {"token": "t", "new_password": STRONG_PASSWORD},
     ("POST", "/v1/payments"): {"amount": 100, "currency": "usd", "payment_method": "pm_card_visa"},
@@ -245,12 +247,17 @@ async def test_no_answer_of_any_route_holds_a_secret(
         ("GET", "/admin/jobs"): await client.get("/admin/jobs", headers=admin),
         ("GET", "/admin/jobs/stats"): await client.get("/admin/jobs/stats", headers=admin),
         ("GET", "/admin/providers"): await client.get("/admin/providers", headers=admin),
+        ("POST", "/v1/providers/stripe/events"): await client.post(
+            "/v1/providers/stripe/events", content=b'{"object": "event"}', headers={"Stripe-Signature": "t=1,v1=0"}),
     }
     jobs = (await client.get("/admin/jobs", params={"status": "queued"}, headers=admin)).json()["data"]
     assert jobs, "the tour queued jobs (emails, charges, deliveries)"
     tour[("GET", "/admin/jobs/{job_id}")] = await client.get(f"/admin/jobs/{jobs[0]['id']}", headers=admin)
     tour[("POST", "/admin/jobs/{job_id}/replay")] = await client.post(f"/admin/jobs/{jobs[0]['id']}/replay",
                                                                       headers=admin)
+    tour[("POST", "/v1/me/password")] = await client.post(
+        "/v1/me/password", json={"current_password": STRONG_PASSWORD, "new_password": CHANGED_PASSWORD},
+        headers=owner.user.headers)
     tour[("DELETE", "/v1/webhook-endpoints/{endpoint_id}")] = await client.delete(hook, headers=owner.user.headers)
     tour[("DELETE", "/v1/sessions/current")] = await client.delete("/v1/sessions/current",
                                                                    headers=owner.user.headers)
@@ -260,7 +267,9 @@ async def test_no_answer_of_any_route_holds_a_secret(
     assert documented_operations(app.openapi()) <= set(tour)
     assert login.status_code == 201 and created.status_code == 201
 
-    forbidden = {STRONG_PASSWORD: "a password", SECRET_KEY: "the server key", ADMIN_KEY: "the operator key",
+    assert tour[("POST", "/v1/me/password")].status_code == 200
+    forbidden = {STRONG_PASSWORD: "a password", CHANGED_PASSWORD: "a password", SECRET_KEY: "the server key",
+                 ADMIN_KEY: "the operator key",
                  settings.stripe_api_key.get_secret_value(): "the provider key",
                  **{value: "a password hash" for value in hashes}, **{value: "a webhook secret" for value in secrets},
                  owner.user.headers["Authorization"].removeprefix("Bearer "): "a session token",

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from fastapi import APIRouter, Response, status
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from seawall.accounts import service
 from seawall.accounts.auth import CurrentPrincipal, CurrentSession
-from seawall.accounts.deps import PasswordsDep
+from seawall.accounts.deps import PasswordsDep, SessionTimingDep
 from seawall.accounts.schemas import (
     AcceptedOut,
     LoginIn,
+    PasswordChangeIn,
     PasswordResetConfirmIn,
     PasswordResetIn,
     PlanPaymentIn,
@@ -24,7 +23,8 @@ from seawall.accounts.schemas import (
 )
 from seawall.idempotency.api import IdempotencyDep
 from seawall.payments.schemas import PaymentOut
-from seawall.web.deps import ClockDep, DatabaseDep, ReadCacheDep, SessionDep, SettingsDep
+from seawall.ratelimit.user_limits import UserLimitsDep
+from seawall.web.deps import ClockDep, DatabaseDep, ReadCacheDep, SessionDep
 from seawall.web.errors import error_responses
 
 router = APIRouter(prefix="/v1", tags=["accounts"])
@@ -58,13 +58,14 @@ async def create_signup(body: SignupIn, passwords: PasswordsDep, clock: ClockDep
 
 @router.post("/sessions", status_code=status.HTTP_201_CREATED, responses=error_responses(401, 413, 422, 429, 503))
 async def create_session(body: LoginIn, database: DatabaseDep, passwords: PasswordsDep, clock: ClockDep,
-                         settings: SettingsDep) -> SessionOut:
-    """Log in. Not idempotency-keyed: the answer holds a secret we never store in plain text."""
+                         timing: SessionTimingDep) -> SessionOut:
+    """Log in. Not idempotency-keyed: the answer holds a secret we never store in plain text.
+    The session ends at `expires_at` (absolute) or after `SEAWALL_SESSION_IDLE_MINUTES` unused."""
     auth_session, token = await service.log_in(
         database,
         passwords=passwords,
         clock=clock,
-        ttl=timedelta(hours=settings.session_ttl_hours),
+        timing=timing,
         email=body.email,
         password=body.password,
     )
@@ -79,6 +80,22 @@ async def delete_current_session(principal: CurrentPrincipal, clock: ClockDep, s
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
+@router.post("/me/password", status_code=status.HTTP_200_OK, responses=error_responses(401, 403, 413, 422, 429, 503))
+async def change_password(body: PasswordChangeIn, principal: CurrentPrincipal, database: DatabaseDep,
+                          passwords: PasswordsDep, clock: ClockDep, limits: UserLimitsDep) -> AcceptedOut:
+    """Change the password, giving the current one (403 `invalid_current_password` if wrong; each try
+    spends the login quotas of this IP and this account's email). The new one follows the sign-up
+    rules. Every other session of the user is revoked; the one making this request stays signed in."""
+    await limits.password_attempt(email=principal.user.email)
+    await service.change_password(
+        database, passwords=passwords, clock=clock, user_id=principal.user.id,
+        keep_session_id=principal.auth_session.id, current_password=body.current_password,
+        new_password=body.new_password,
+    )
+    return AcceptedOut(status="password_changed",
+                       message="the password was changed; every other session was logged out")
+
+
 @router.get("/me", responses=error_responses(401, 429, 503))
 async def get_me(auth_session: CurrentSession, database: DatabaseDep, cache: ReadCacheDep) -> UserOut:
     return await service.get_user_view(database, cache, user_id=auth_session.user_id)
@@ -87,9 +104,12 @@ async def get_me(auth_session: CurrentSession, database: DatabaseDep, cache: Rea
 @router.post("/me/plan-payments", status_code=status.HTTP_202_ACCEPTED, response_model=PaymentOut,
              responses=error_responses(400, 401, 409, 413, 422, 429, 503))
 async def retry_plan_payment(
-    body: PlanPaymentIn, principal: CurrentPrincipal, clock: ClockDep, idempotency: IdempotencyDep
+    body: PlanPaymentIn, principal: CurrentPrincipal, clock: ClockDep, idempotency: IdempotencyDep,
+    limits: UserLimitsDep,
 ) -> JSONResponse:
-    """Pay for the plan again after a failed sign-up charge (e.g. with another card)."""
+    """Pay for the plan again after a failed sign-up charge (e.g. with another card). A charge: it
+    spends the user's `SEAWALL_RATE_LIMIT_PAYMENTS_PER_USER` quota, like `POST /v1/payments`."""
+    await limits.payments(user_id=principal.user.id)
     async def operation(session: AsyncSession) -> PaymentOut:
         return await service.retry_plan_payment(
             session, clock=clock, user_id=principal.user.id, payment_method=body.payment_method)

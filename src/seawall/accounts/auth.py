@@ -1,7 +1,8 @@
 """Bearer-token authentication for user routes.
 
 `CurrentPrincipal` and `CurrentSession` resolve `Authorization: Bearer <token>` to a frozen
-`Principal` snapshot (or its `auth_session`), or raise `InvalidSessionError` (401). Successful
+`Principal` snapshot (or its `auth_session`), or raise `InvalidSessionError` (401: unknown, revoked,
+expired, or idle longer than `SEAWALL_SESSION_IDLE_MINUTES`). Successful
 lookups are served from this process's `SessionCache` for up to `SEAWALL_SESSION_CACHE_SECONDS`
 (see `session_cache` for the bound: a revocation in another process takes effect here within that
 time; one in this process at once). Failures are never cached.
@@ -15,7 +16,7 @@ from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials
 
 from seawall.accounts import service
-from seawall.accounts.deps import SessionCacheDep
+from seawall.accounts.deps import SessionCacheDep, SessionTimingDep
 from seawall.accounts.errors import InvalidSessionError
 from seawall.accounts.session_cache import Principal, PrincipalSession
 from seawall.kit.tokens import token_digest
@@ -31,18 +32,17 @@ def _bearer_token(credentials: HTTPAuthorizationCredentials | None) -> str:
 
 
 async def current_principal(cache: SessionCacheDep, database: DatabaseDep, clock: ClockDep,
-                            credentials: BearerDep) -> Principal:
+                            timing: SessionTimingDep, credentials: BearerDep) -> Principal:
     """The caller, from the cache or a short read transaction of its own (no lock is held while the
-    route runs; an idempotent route opens its own transactions)."""
+    route runs; an idempotent route opens its own transactions), plus a write when the session's
+    last use is due to be recorded (`service.resolve_session`)."""
     token = _bearer_token(credentials)
     digest = token_digest(token)
     cached = cache.get(digest, now=clock.now())
     if cached is not None:
         return cached
     lookup = cache.begin_lookup()
-    async with database.read_transaction() as session:
-        user, auth_session = await service.authenticate(session, clock=clock, token=token)
-        principal = Principal.of(user, auth_session)
+    principal = await service.resolve_session(database, clock=clock, timing=timing, token=token)
     cache.put(digest, principal, lookup=lookup)
     return principal
 
@@ -51,9 +51,9 @@ CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
 async def current_session(cache: SessionCacheDep, database: DatabaseDep, clock: ClockDep,
-                          credentials: BearerDep) -> PrincipalSession:
+                          timing: SessionTimingDep, credentials: BearerDep) -> PrincipalSession:
     """The caller's session only: for routes that read through the read cache by `user_id`."""
-    return (await current_principal(cache, database, clock, credentials)).auth_session
+    return (await current_principal(cache, database, clock, timing, credentials)).auth_session
 
 
 CurrentSession = Annotated[PrincipalSession, Depends(current_session)]

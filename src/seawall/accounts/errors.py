@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from seawall.errors import BadRequestError, ConflictError, UnauthorizedError, UnprocessableError
+from seawall.errors import BadRequestError, ConflictError, ForbiddenError, UnauthorizedError, UnprocessableError
 
 
 class EmailTakenError(ConflictError):
@@ -23,3 +23,10 @@ class InvalidResetTokenError(BadRequestError):
 
 class PlanPaymentNotDueError(UnprocessableError):
     error_type = "plan_payment_not_due"
+
+
+class InvalidCurrentPasswordError(ForbiddenError):
+    """A password change whose `current_password` is not the account's (403, not 401: the bearer
+    token itself is fine, and a client must not take this for a logout)."""
+
+    error_type = "invalid_current_password"

@@ -24,3 +24,13 @@ class PasswordResetIssued(DomainEvent):
 
     user_id: str
     reset_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PasswordChanged(DomainEvent):
+    """The account's password was changed: `how` is "change" (by the signed-in user, who keeps the
+    session it used; every other session is revoked) or "reset" (with a mailed token; every session
+    is revoked). For a "your password was changed" notice."""
+
+    user_id: str
+    how: str

@@ -40,8 +40,15 @@ class AuthSession(Base):
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     token_digest: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)  # absolute: login + session_ttl_hours
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The idle timeout counts from here: set at login, refreshed at most every `SessionTiming.refresh`
+    # (None: a row from before migration 0010's writers, read as `created_at`).
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    @property
+    def last_used(self) -> datetime:
+        return self.last_used_at if self.last_used_at is not None else self.created_at
 
 
 class PasswordReset(Base):

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from seawall.accounts.models import AuthSession, PasswordReset, User
+from seawall.kit.types import UTCDateTime
 
 
 async def get_user(session: AsyncSession, user_id: str, *, for_update: bool = False) -> User | None:
@@ -20,16 +21,32 @@ async def find_user_by_email(session: AsyncSession, email: str) -> User | None:
     return (await session.execute(select(User).where(User.email == email))).scalar_one_or_none()
 
 
-async def find_live_session_with_user(session: AsyncSession, *, token_digest: str, now: datetime
-                                      ) -> tuple[AuthSession, User] | None:
-    """The live session of a token digest and its user, in one round trip."""
+def _last_used() -> ColumnElement[datetime]:
+    return func.coalesce(AuthSession.last_used_at, AuthSession.created_at, type_=UTCDateTime)
+
+
+async def find_live_session_with_user(session: AsyncSession, *, token_digest: str, now: datetime,
+                                      idle_since: datetime) -> tuple[AuthSession, User] | None:
+    """The live session of a token digest and its user, in one round trip: not revoked, before its
+    absolute expiry, and used after `idle_since` (now minus the idle timeout)."""
     query = (
         select(AuthSession, User)
         .join(User, User.id == AuthSession.user_id)
-        .where(AuthSession.token_digest == token_digest, AuthSession.revoked_at.is_(None), AuthSession.expires_at > now)
+        .where(AuthSession.token_digest == token_digest, AuthSession.revoked_at.is_(None), AuthSession.expires_at > now,
+               _last_used() > idle_since)
     )
     row = (await session.execute(query)).one_or_none()
     return (row[0], row[1]) if row is not None else None
+
+
+async def touch_session(session: AsyncSession, *, session_id: str, now: datetime, unless_after: datetime) -> None:
+    """Record a use of the session at `now`, unless one after `unless_after` is already recorded (so
+    processes refreshing the same session at once write it once, and never move it backwards)."""
+    await session.execute(
+        update(AuthSession)
+        .where(AuthSession.id == session_id, AuthSession.revoked_at.is_(None), _last_used() <= unless_after)
+        .values(last_used_at=now)
+    )
 
 
 async def revoke_session(session: AsyncSession, *, session_id: str, now: datetime) -> None:
@@ -40,12 +57,17 @@ async def revoke_session(session: AsyncSession, *, session_id: str, now: datetim
     )
 
 
-async def revoke_sessions_of(session: AsyncSession, *, user_id: str, now: datetime) -> None:
-    await session.execute(
+async def revoke_sessions_of(session: AsyncSession, *, user_id: str, now: datetime,
+                             except_session_id: str | None = None) -> None:
+    """Revoke every live session of the user, but `except_session_id` when given."""
+    query = (
         update(AuthSession)
         .where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
         .values(revoked_at=now)
     )
+    if except_session_id is not None:
+        query = query.where(AuthSession.id != except_session_id)
+    await session.execute(query)
 
 
 async def get_password_reset(session: AsyncSession, reset_id: str) -> PasswordReset | None:

@@ -49,6 +49,17 @@ class PasswordResetConfirmIn(StrictModel):
     new_password: Password
 
 
+class PasswordChangeIn(StrictModel):
+    current_password: Annotated[str, Field(min_length=1, max_length=128)]
+    new_password: Password  # the sign-up rules
+
+    @model_validator(mode="after")
+    def _new_differs(self) -> PasswordChangeIn:
+        if self.new_password == self.current_password:
+            raise ValueError("new_password must differ from current_password")
+        return self
+
+
 class UserOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

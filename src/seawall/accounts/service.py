@@ -24,15 +24,16 @@ from seawall.accounts import repository
 from seawall.accounts.errors import (
     EmailTakenError,
     InvalidCredentialsError,
+    InvalidCurrentPasswordError,
     InvalidResetTokenError,
     InvalidSessionError,
     PlanPaymentNotDueError,
 )
-from seawall.accounts.events import PasswordResetIssued, UserActivated
+from seawall.accounts.events import PasswordChanged, PasswordResetIssued, UserActivated
 from seawall.accounts.models import AuthSession, PasswordReset, User, UserStatus
 from seawall.accounts.passwords import Passwords
 from seawall.accounts.schemas import UserOut
-from seawall.accounts.session_cache import evict_on_commit
+from seawall.accounts.session_cache import Principal, evict_on_commit
 from seawall.accounts.state import check_user_transition
 from seawall.audit import AuditEntry, record, record_apart
 from seawall.cache import CacheKey, ReadCache, invalidate_on_commit, track
@@ -56,6 +57,25 @@ def user_view_key(user_id: str) -> CacheKey:
 
 
 track(User, lambda user: [user_view_key(user.id)])  # every committed change of a user row invalidates its view
+
+
+MAX_SESSION_REFRESH = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class SessionTiming:
+    """How long a session lives: `ttl` after login however much it is used (absolute), and `idle`
+    after its last recorded use. A use is recorded at most every `refresh` = min(idle / 24, 5 min),
+    so a session ends between `idle - refresh` and `idle` after its last request, never later (the
+    session cache serves a lookup only until its use is due to be recorded). (OWASP ASVS 4.0 §3.3:
+    idle and absolute timeouts.)"""
+
+    ttl: timedelta
+    idle: timedelta
+
+    @property
+    def refresh(self) -> timedelta:
+        return min(self.idle / 24, MAX_SESSION_REFRESH)
 
 
 @dataclass(frozen=True)
@@ -134,7 +154,7 @@ async def retry_plan_payment(session: AsyncSession, *, clock: Clock, user_id: st
 
 
 async def log_in(
-    database: Database, *, passwords: Passwords, clock: Clock, ttl: timedelta, email: str, password: str
+    database: Database, *, passwords: Passwords, clock: Clock, timing: SessionTiming, email: str, password: str
 ) -> tuple[AuthSession, str]:
     """Log in with two short transactions, so the Argon2 work holds no database lock.
 
@@ -154,7 +174,8 @@ async def log_in(
     now = clock.now()
     token = new_token()
     auth_session = AuthSession(
-        id=new_id("ses"), user_id=user_id, token_digest=token_digest(token), created_at=now, expires_at=now + ttl
+        id=new_id("ses"), user_id=user_id, token_digest=token_digest(token), created_at=now,
+        expires_at=now + timing.ttl, last_used_at=now,
     )
     async with database.transaction() as session:
         if upgraded_hash is not None:
@@ -164,13 +185,27 @@ async def log_in(
     return auth_session, token
 
 
-async def authenticate(session: AsyncSession, *, clock: Clock, token: str) -> tuple[User, AuthSession]:
-    """The user and live session of a bearer token, in one query."""
-    found = await repository.find_live_session_with_user(session, token_digest=token_digest(token), now=clock.now())
-    if found is None:
-        raise InvalidSessionError("the bearer token is invalid, expired or revoked")
-    auth_session, user = found
-    return user, auth_session
+async def resolve_session(database: Database, *, clock: Clock, timing: SessionTiming, token: str) -> Principal:
+    """The caller of a bearer token, from a short read transaction; `InvalidSessionError` when the
+    token is unknown, revoked, past its absolute expiry or idle too long.
+
+    The session's last use is written only when the recorded one is `timing.refresh` old, in a
+    transaction of its own (a conditional UPDATE: concurrent refreshes write once), so a busy
+    session costs one write per `refresh`, not one per request.
+    """
+    now = clock.now()
+    async with database.read_transaction() as session:
+        found = await repository.find_live_session_with_user(
+            session, token_digest=token_digest(token), now=now, idle_since=now - timing.idle)
+        if found is None:
+            raise InvalidSessionError("the bearer token is invalid, expired or revoked")
+        auth_session, user = found
+    if now - auth_session.last_used >= timing.refresh:
+        async with database.transaction() as session:
+            await repository.touch_session(session, session_id=auth_session.id, now=now,
+                                           unless_after=now - timing.refresh)
+        auth_session.last_used_at = now
+    return Principal.of(user, auth_session, refresh=timing.refresh)
 
 
 async def get_user_view(database: Database, cache: ReadCache, *, user_id: str) -> UserOut:
@@ -246,9 +281,49 @@ async def confirm_password_reset(
     await repository.retire_password_resets_of(session, user_id=user.id, now=now)
     await repository.revoke_sessions_of(session, user_id=user.id, now=now)
     evict_on_commit(session, user_ids=[user.id])
+    await publish(session, PasswordChanged(user_id=user.id, how="reset"), clock=clock)
     await session.flush()
     await record(session, AuditEntry(action="auth.password_reset_confirmed", actor_type="user", actor=user.id,
                                      details={"request_id": reset.id, "sessions_revoked": "all"}), clock=clock)
+
+
+async def change_password(
+    database: Database, *, passwords: Passwords, clock: Clock, user_id: str, keep_session_id: str,
+    current_password: str, new_password: str,
+) -> None:
+    """Change the password of a signed-in user who knows the current one: every other session of the
+    user and every outstanding reset token are revoked; the session `keep_session_id` (the caller's)
+    stays. `InvalidCurrentPasswordError` (403) for a wrong current password, or when the password
+    was changed by someone else between the check and the write. Audited: `auth.password_changed` in
+    the change's transaction, `auth.password_change_failed` (apart) for a refusal.
+
+    Owns its transactions, like `log_in`: the Argon2 work (one verify, one hash) holds no lock.
+    """
+    async with database.read_transaction() as session:
+        user = await repository.get_user(session, user_id)
+        checked_hash = user.password_hash if user is not None else None
+    refused = AuditEntry(action="auth.password_change_failed", outcome=InvalidCurrentPasswordError.error_type,
+                         actor_type="user", actor=user_id, details={"session_id": keep_session_id})
+    if not await passwords.verify(checked_hash, current_password) or checked_hash is None:
+        await record_apart(database, refused, clock=clock)
+        raise InvalidCurrentPasswordError("the current password is not correct")
+    new_hash = await passwords.hash(new_password)
+    now = clock.now()
+    async with database.transaction() as session:
+        user = await repository.get_user(session, user_id, for_update=True)
+        if user is None or user.password_hash != checked_hash:
+            await record_apart(database, refused, clock=clock)
+            raise InvalidCurrentPasswordError("the current password is not correct")
+        user.password_hash = new_hash
+        user.updated_at = now
+        await repository.retire_password_resets_of(session, user_id=user_id, now=now)
+        await repository.revoke_sessions_of(session, user_id=user_id, now=now, except_session_id=keep_session_id)
+        evict_on_commit(session, user_ids=[user_id])  # the kept session is simply read again
+        await publish(session, PasswordChanged(user_id=user_id, how="change"), clock=clock)
+        await session.flush()
+        await record(session, AuditEntry(action="auth.password_changed", actor_type="user", actor=user_id,
+                                         details={"session_id": keep_session_id,
+                                                  "sessions_revoked": "all but this one"}), clock=clock)
 
 
 async def get_user(session: AsyncSession, user_id: str) -> User:

@@ -7,9 +7,12 @@ Contract:
 - Only live sessions are cached (a lookup that fails is never stored), at most `max_entries` of them
   (least recently used go first).
 - The bound: an entry is served for at most `ttl_seconds` counted from the *start* of the database
-  read that found the session live, and never at or after the session's own `expires_at` (checked
-  against the runtime clock on every hit). A session revoked in another process therefore stops
-  working here at most `ttl_seconds` after the revocation committed.
+  read that found the session live, and never at or after the session's own `expires_at` nor its
+  `refresh_at` (both checked against the runtime clock on every hit). A session revoked in another
+  process therefore stops working here at most `ttl_seconds` after the revocation committed.
+- Idle timeout: `refresh_at` is when the session's last use is due to be written again (it comes
+  before its idle deadline), so a session kept busy through the cache still gets its use recorded
+  by the next lookup, and one left idle is never served past its idle deadline.
 - In this process, a revocation evicts once its transaction commits (`evict_on_commit`: by token
   digest for a logout, by user for a password reset), before the revoking request answers. A
   lookup that was already reading when an eviction happened is not stored (a generation counter),
@@ -27,7 +30,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from cachetools import TLRUCache
@@ -52,7 +55,13 @@ class PrincipalSession:
     id: str
     user_id: str
     token_digest: str
-    expires_at: datetime
+    expires_at: datetime  # absolute expiry
+    # When the lookup must go to the database again, to record a use (None: only `expires_at` counts).
+    refresh_at: datetime | None = None
+
+    def serves_until(self) -> datetime:
+        """The first moment (runtime clock) this snapshot may no longer be served."""
+        return self.expires_at if self.refresh_at is None else min(self.expires_at, self.refresh_at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,11 +70,13 @@ class Principal:
     auth_session: PrincipalSession
 
     @classmethod
-    def of(cls, user: User, auth_session: AuthSession) -> Principal:
+    def of(cls, user: User, auth_session: AuthSession, *, refresh: timedelta) -> Principal:
+        """`refresh`: how long after its last recorded use a session's use is recorded again."""
         return cls(
             user=PrincipalUser(id=user.id, email=user.email),
             auth_session=PrincipalSession(id=auth_session.id, user_id=auth_session.user_id,
-                                          token_digest=auth_session.token_digest, expires_at=auth_session.expires_at),
+                                          token_digest=auth_session.token_digest, expires_at=auth_session.expires_at,
+                                          refresh_at=auth_session.last_used + refresh),
         )
 
 
@@ -108,13 +119,14 @@ class SessionCache:
         return len(self._entries)
 
     def get(self, token_digest: str, *, now: datetime) -> Principal | None:
-        """The cached principal, or None (unknown, older than the TTL, or its session has expired)."""
+        """The cached principal, or None (unknown, older than the TTL, its session has expired, or
+        its use is due to be recorded)."""
         if not self.enabled:
             return None
         entry = self._entries.get(token_digest)
         if entry is None:
             return None
-        if entry.principal.auth_session.expires_at <= now:
+        if entry.principal.auth_session.serves_until() <= now:
             self._entries.pop(token_digest, None)
             return None
         return entry.principal

@@ -23,6 +23,10 @@ def sandbox(
     Faults come from SEAWALL_SANDBOX_FAULTS (payments), SEAWALL_SANDBOX_SMS_FAULTS and
     SEAWALL_SANDBOX_SMTP_FAULTS (JSON), or one variable per field (SEAWALL_SANDBOX_FAULTS__<FIELD>),
     and can be changed at runtime with POST /_sandbox/faults, /_sandbox/sms/faults, /_sandbox/smtp/faults.
+
+    Stripe webhook events go to SEAWALL_SANDBOX_STRIPE_WEBHOOK_URL, signed with
+    SEAWALL_SANDBOX_STRIPE_WEBHOOK_SECRETS (comma separated); POST /_sandbox/stripe/webhooks changes
+    that and their faults at runtime.
     """
     from seawall.config import Settings
     from seawall.observability.logging import configure_logging

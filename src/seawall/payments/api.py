@@ -12,6 +12,7 @@ from seawall.accounts.auth import CurrentPrincipal, CurrentSession
 from seawall.idempotency.api import IdempotencyDep
 from seawall.payments import service
 from seawall.payments.schemas import PaymentIn, PaymentOut, PaymentPageOut, RefundIn, RefundOut
+from seawall.ratelimit.user_limits import UserLimitsDep
 from seawall.web.deps import ClockDep, DatabaseDep, ReadCacheDep, ReadSessionDep
 from seawall.web.errors import error_responses
 
@@ -21,9 +22,13 @@ router = APIRouter(prefix="/v1/payments", tags=["payments"])
 @router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=PaymentOut,
              responses=error_responses(400, 401, 409, 413, 422, 429, 503))
 async def create_payment(
-    body: PaymentIn, principal: CurrentPrincipal, clock: ClockDep, idempotency: IdempotencyDep
+    body: PaymentIn, principal: CurrentPrincipal, clock: ClockDep, idempotency: IdempotencyDep,
+    limits: UserLimitsDep,
 ) -> JSONResponse:
-    """Accept a charge; it is made by a worker (poll `GET /v1/payments/{id}` for the outcome)."""
+    """Accept a charge; it is made by a worker (poll `GET /v1/payments/{id}` for the outcome).
+    Limited per user (`SEAWALL_RATE_LIMIT_PAYMENTS_PER_USER`)."""
+    await limits.payments(user_id=principal.user.id)
+
     async def operation(session: AsyncSession) -> PaymentOut:
         payment = await service.create_payment(
             session, clock=clock, user_id=principal.user.id, amount=body.amount, currency=body.currency,
@@ -58,9 +63,12 @@ async def get_payment(payment_id: str, auth_session: CurrentSession, database: D
              responses=error_responses(400, 401, 404, 409, 413, 422, 429, 503))
 async def create_refund(
     payment_id: str, body: RefundIn, principal: CurrentPrincipal, clock: ClockDep,
-    idempotency: IdempotencyDep,
+    idempotency: IdempotencyDep, limits: UserLimitsDep,
 ) -> JSONResponse:
-    """Refund part or all of a captured payment; never more than was captured."""
+    """Refund part or all of a captured payment; never more than was captured. Limited per user and
+    per payment (`SEAWALL_RATE_LIMIT_REFUNDS_PER_USER`, `..._PER_PAYMENT`)."""
+    await limits.refunds(user_id=principal.user.id, payment_id=payment_id)
+
     async def operation(session: AsyncSession) -> RefundOut:
         refund = await service.request_refund(
             session, clock=clock, user_id=principal.user.id, payment_id=payment_id, amount=body.amount)

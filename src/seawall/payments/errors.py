@@ -15,3 +15,9 @@ class RefundNotAllowedError(UnprocessableError):
 
 class UnknownPlanError(BadRequestError):
     error_type = "unknown_plan"
+
+
+class InvalidSignatureError(BadRequestError):
+    """A provider event whose signature does not verify (missing, malformed, stale or wrong secret)."""
+
+    error_type = "invalid_signature"

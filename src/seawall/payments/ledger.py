@@ -3,11 +3,16 @@
 Accounts:
 - `provider_balance` (asset): money held for us by the payment provider;
 - `revenue` (income): what customers paid;
-- `refunds` (contra-income): what was given back.
+- `refunds` (contra-income): what was given back;
+- `disputes` (contra-income): what a chargeback withdrew from the provider balance;
+- `provider_fees` (expense): fees the provider charged (the dispute fee).
 
 A charge debits `provider_balance` and credits `revenue`; a refund debits `refunds` and credits
-`provider_balance`. Each ledger transaction has a deterministic id (`charge:<payment>`,
-`refund:<refund>`) and a unique index per leg, so writing it twice is impossible.
+`provider_balance`; a dispute's withdrawal (Stripe: the disputed amount and the dispute fee are taken
+from the balance when the dispute opens, shown by the dispute's `balance_transactions`) debits
+`disputes` (and `provider_fees` for the fee) and credits `provider_balance`. Each ledger transaction
+has a deterministic id (`charge:<payment>`, `refund:<refund>`, `dispute:<dispute>`,
+`dispute_fee:<dispute>`) and a unique index per leg, so writing it twice is impossible.
 """
 
 from __future__ import annotations
@@ -45,6 +50,17 @@ def record_refund(session: AsyncSession, payment: Payment, refund: Refund, *, no
     session.add_all(_legs(f"refund:{refund.id}", debit="refunds", credit="provider_balance",
                           amount=refund.amount, currency=payment.currency, payment_id=payment.id,
                           refund_id=refund.id, now=now))
+
+
+def record_dispute_withdrawal(session: AsyncSession, payment: Payment, *, dispute_id: str, amount: int, fee: int,
+                              currency: str, now: datetime) -> None:
+    """The funds a dispute took from the provider balance: `amount` and the provider's `fee` (minor units)."""
+    if amount > 0:
+        session.add_all(_legs(f"dispute:{dispute_id}", debit="disputes", credit="provider_balance",
+                              amount=amount, currency=currency, payment_id=payment.id, refund_id=None, now=now))
+    if fee > 0:
+        session.add_all(_legs(f"dispute_fee:{dispute_id}", debit="provider_fees", credit="provider_balance",
+                              amount=fee, currency=currency, payment_id=payment.id, refund_id=None, now=now))
 
 
 @dataclass

@@ -29,6 +29,10 @@ class Payment(Base):
     amount_refunded: Mapped[int] = mapped_column(BigInteger, default=0)
     failure_code: Mapped[str | None] = mapped_column(String(64))
     failure_message: Mapped[str | None] = mapped_column(Text)
+    # A chargeback the cardholder opened (Stripe `charge.dispute.created`): a flag beside the status,
+    # which keeps following captures and refunds. `dispute_status` is Stripe's (e.g. needs_response).
+    dispute_id: Mapped[str | None] = mapped_column(String(255))
+    dispute_status: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
@@ -49,6 +53,9 @@ class Refund(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
+    # One row per provider refund: a refund seen in a provider event is recorded at most once.
+    __table_args__ = (Index("uq_refunds_provider_refund_id", "provider_refund_id", unique=True),)
+
 
 class LedgerEntry(Base):
     """One leg of a balanced ledger transaction; `amount` is positive, `side` is debit or credit."""
@@ -68,3 +75,24 @@ class LedgerEntry(Base):
     __table_args__ = (Index("uq_ledger_entries_transaction_leg", "transaction_id", "account", "side", unique=True),)
 
 
+
+
+class ProviderEvent(Base):
+    """An event a payment provider pushed to us (Stripe webhooks), stored once per (provider, event id).
+
+    `payload` is the body as received (verified JSON text); `outcome` says what applying it did
+    (`applied`, `already_settled`, `unknown_payment`, `ignored`, ...), null until the job ran.
+    """
+
+    __tablename__ = "provider_events"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    event_id: Mapped[str] = mapped_column(String(255))
+    event_type: Mapped[str] = mapped_column(String(100))
+    payload: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    outcome: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (Index("uq_provider_events_provider_event", "provider", "event_id", unique=True),)

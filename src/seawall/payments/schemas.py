@@ -43,6 +43,8 @@ class PaymentOut(BaseModel):
     amount_refunded: int
     failure_code: str | None
     failure_message: str | None
+    # The provider's dispute status (e.g. `needs_response`) when the cardholder disputed the charge.
+    dispute_status: str | None = None
     created_at: datetime
     updated_at: datetime
 

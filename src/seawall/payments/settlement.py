@@ -1,8 +1,9 @@
 """Settling a payment or refund from the provider's answer, through the state machine.
 
-Used by the charge and refund jobs and by reconciliation, always inside the caller's transaction,
-always under a row lock on the payment, and always idempotent: settling an already settled payment
-changes nothing and announces nothing.
+Used by the charge and refund jobs, by reconciliation and by the provider-event job (Stripe
+webhooks, `stripe_events`), always inside the caller's transaction, always under a row lock on the
+payment, and always idempotent: settling an already settled payment changes nothing and announces
+nothing. Whichever of a job and a provider event settles first wins; the other is a no-op.
 
 Settlement knows nothing of what other domains do with a payment: it announces `PaymentSucceeded`,
 `PaymentFailed` or `RefundIssued` (`payments.events`) and their subscribers (activating a paid
@@ -22,6 +23,7 @@ from seawall.payments import ledger, repository
 from seawall.payments.events import PaymentFailed, PaymentSucceeded, RefundIssued
 from seawall.payments.models import Payment
 from seawall.payments.state import (
+    CAPTURED_STATUSES,
     SETTLED_STATUSES,
     PaymentStatus,
     RefundStatus,
@@ -119,3 +121,25 @@ async def settle_refund(session: AsyncSession, *, clock: Clock, refund_id: str, 
     return True
 
 
+
+
+async def record_dispute(session: AsyncSession, *, clock: Clock, payment_id: str, dispute_id: str,
+                         dispute_status: str, withdrawn: int, fee: int, currency: str) -> bool | None:
+    """Flag the payment as disputed and write what the dispute withdrew (`ledger.record_dispute_withdrawal`).
+
+    False when this dispute is already recorded; None when the payment is not captured here yet
+    (the caller retries once the charge has settled). Amounts in minor units of `currency`.
+    """
+    payment = await _locked_payment(session, payment_id)
+    if payment.dispute_id == dispute_id:
+        return False
+    if payment.status not in CAPTURED_STATUSES:
+        return None
+    now = clock.now()
+    payment.dispute_id = dispute_id
+    payment.dispute_status = dispute_status[:32]
+    payment.updated_at = now
+    ledger.record_dispute_withdrawal(session, payment, dispute_id=dispute_id, amount=withdrawn, fee=fee,
+                                     currency=currency, now=now)
+    await session.flush()
+    return True

@@ -240,3 +240,4 @@ async def refund_payment(ctx: PaymentsJobContext) -> None:
         raise _retry(ctx, gateway, snapshot.route, timeout) from None
     if await settle_from_refund(ctx.session, clock=ctx.clock, refund_id=refund_id, provider_refund=result) is None:
         raise RetryableJobError(f"refund {result.id} is {result.status}; checking again later")
+from seawall.payments import stripe_events as stripe_events  # noqa: E402,F401  (registers payments.apply_provider_event)

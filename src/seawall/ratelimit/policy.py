@@ -11,6 +11,14 @@ Quotas (all moving windows, `limits` notation, each multiplied by `rate_limit_sc
     signup-ip       client IP                    POST /v1/signups
     reset-ip        client IP                    POST /v1/password-resets
     reset-email     email in the body            POST /v1/password-resets
+    payments-user   user id                      POST /v1/payments, /v1/me/plan-payments (1)
+    refunds-user    user id                      POST /v1/payments/{id}/refunds       (1)
+    refunds-payment user id + payment id         POST /v1/payments/{id}/refunds       (1)
+    webhook-sends   user id                      POST …/deliveries/{id}/replay, …/recover (1)
+    login-ip/-email client IP, account's email   POST /v1/me/password                 (1)
+
+(1) spent by the route once it knows the caller (`user_limits`), not by the middleware: a user id
+    is the same whichever of its sessions calls, so logging in again does not reset the quota.
 
 Headers follow draft-ietf-httpapi-ratelimit-headers (-11): `RateLimit-Policy` lists the quota
 policies that applied (`"ip-60s";q=1200;w=60`) and `RateLimit` their service limits
@@ -65,6 +73,10 @@ class Quotas:
     signup_ip: Quota
     reset_ip: Quota
     reset_email: Quota
+    payments_user: Quota
+    refunds_user: Quota
+    refunds_payment: Quota
+    webhook_sends_user: Quota
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Quotas:
@@ -78,6 +90,10 @@ class Quotas:
             signup_ip=_quota("signup-ip", settings.rate_limit_signup_per_ip, scale),
             reset_ip=_quota("reset-ip", settings.rate_limit_password_reset_per_ip, scale),
             reset_email=_quota("reset-email", settings.rate_limit_password_reset_per_email, scale),
+            payments_user=_quota("payments-user", settings.rate_limit_payments_per_user, scale),
+            refunds_user=_quota("refunds-user", settings.rate_limit_refunds_per_user, scale),
+            refunds_payment=_quota("refunds-payment", settings.rate_limit_refunds_per_payment, scale),
+            webhook_sends_user=_quota("webhook-sends", settings.rate_limit_webhook_sends_per_user, scale),
         )
 
     def by_email(self, method: str, path: str) -> Quota | None:

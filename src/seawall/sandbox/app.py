@@ -18,6 +18,10 @@
                                             `smtp.SmtpFaultConfig`)
     GET  /_sandbox/smtp/messages            mail the sink accepted, `?message_id=` / `?to=` to filter,
                                             with deliveries per Message-ID and the duplicates
+    POST /_sandbox/payments/intents/{id}/dashboard_refund, .../dispute
+                                            what a person does in Stripe's dashboard (`dashboard.py`)
+    GET  /_sandbox/stripe/webhooks          the Stripe webhook sender (POST: configure; .../release);
+                                            see `stripe_webhooks.py`
     POST /_sandbox/reset                    forget records and statistics (faults stay)
 
 The SMTP sink itself listens on its own port (`smtp.SmtpSink`, started by `server.py`); it shares
@@ -37,10 +41,12 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from seawall.sandbox.dashboard import dashboard_router
 from seawall.sandbox.faults import FaultConfig, FaultInjector, FaultMiddleware, RequestStats
 from seawall.sandbox.payments import IntentRecord, PaymentsLedger, payments_router
 from seawall.sandbox.sms import SmsState, install_sms
 from seawall.sandbox.smtp import Mailbox, SmtpFaultConfig, SmtpFaultInjector
+from seawall.sandbox.stripe_webhooks import StripeWebhookSender
 from seawall.sandbox.wire import StripeAPIError, error_response, handle_stripe_error, invalid_request
 
 
@@ -54,6 +60,10 @@ class SandboxState:
     sms: SmsState = field(default_factory=SmsState)
     mail: Mailbox = field(default_factory=Mailbox)
     mail_faults: SmtpFaultInjector = field(default_factory=SmtpFaultInjector)
+    stripe_webhooks: StripeWebhookSender = field(default_factory=StripeWebhookSender)
+
+    def __post_init__(self) -> None:
+        self.payments.on_event = self.stripe_webhooks.publish
 
     def intents_for(self, seawall_payment_id: str) -> list[IntentRecord]:
         return self.payments.intents_for(seawall_payment_id)
@@ -67,6 +77,7 @@ class SandboxState:
         self.requests.reset()
         self.sms.reset()
         self.mail.reset()
+        self.stripe_webhooks.reset()
 
 
 def as_fault_config(faults: FaultConfig | Mapping[str, Any] | None) -> FaultConfig:
@@ -91,6 +102,7 @@ def create_sandbox_app(
     app.state.sandbox = state
     app.include_router(payments_router(state.payments, api_keys=api_keys))
     app.include_router(_admin_router(state))
+    app.include_router(dashboard_router(state.payments, state.stripe_webhooks))
     app.add_exception_handler(StripeAPIError, handle_stripe_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_middleware(FaultMiddleware, injector=state.faults, stats=state.requests)

@@ -164,6 +164,27 @@ class PaymentsLedger:
     intents: dict[str, IntentRecord] = field(default_factory=dict)
     refunds: dict[str, RefundRecord] = field(default_factory=dict)
     idempotency: dict[tuple[str, str], StoredResponse] = field(default_factory=dict)
+    disputes: dict[str, dict[str, Any]] = field(default_factory=dict)  # Stripe Dispute objects by id
+    # Called with (event type, resource) for each webhook event (`stripe_webhooks.StripeWebhookSender`).
+    on_event: Callable[[str, dict[str, Any]], object] | None = None
+
+    def emit(self, event_type: str, resource: dict[str, Any]) -> None:
+        if self.on_event is not None:
+            self.on_event(event_type, resource)
+
+    def charge_of(self, intent: IntentRecord) -> dict[str, Any]:
+        """The intent's charge in Stripe's shape, with its `refunds` list (API versions before 2022-11-15)."""
+        refunds = sorted(self.refunds_for(intent.id), key=lambda r: r.created)
+        refunded = self.refunded_amount(intent.id)
+        return {
+            "id": intent.latest_charge, "object": "charge", "amount": intent.amount,
+            "amount_captured": intent.amount_received, "amount_refunded": refunded, "captured": True,
+            "created": intent.created, "currency": intent.currency, "metadata": dict(intent.metadata),
+            "paid": intent.status == "succeeded", "payment_intent": intent.id,
+            "refunded": refunded >= intent.amount_received > 0, "status": "succeeded",
+            "refunds": {"object": "list", "data": [r.to_stripe() for r in refunds], "has_more": False,
+                        "total_count": len(refunds), "url": f"/v1/charges/{intent.latest_charge}/refunds"},
+        }
 
     def intents_for(self, seawall_payment_id: str) -> list[IntentRecord]:
         return [i for i in self.intents.values() if i.seawall_payment_id == seawall_payment_id]
@@ -184,6 +205,7 @@ class PaymentsLedger:
         self.intents.clear()
         self.refunds.clear()
         self.idempotency.clear()
+        self.disputes.clear()
 
 
 Operation = Callable[[], tuple[int, dict[str, Any]]]
@@ -328,7 +350,12 @@ def create_intent(ledger: PaymentsLedger, params: FormParams) -> tuple[int, dict
         created=int(time.time()), status="requires_confirmation" if payment_method else "requires_payment_method",
     )
     ledger.intents[intent.id] = intent
-    return confirm_intent(intent) if confirm else (200, intent.to_stripe())
+    if not confirm:
+        return 200, intent.to_stripe()
+    answer = confirm_intent(intent)
+    succeeded = intent.status == "succeeded"
+    ledger.emit("payment_intent.succeeded" if succeeded else "payment_intent.payment_failed", intent.to_stripe())
+    return answer
 
 
 def refund_intent(ledger: PaymentsLedger, params: FormParams) -> tuple[int, dict[str, Any]]:
@@ -362,6 +389,8 @@ def refund_intent(ledger: PaymentsLedger, params: FormParams) -> tuple[int, dict
         charge=intent.latest_charge, reason=reason, metadata=metadata_param(params), created=int(time.time()),
     )
     ledger.refunds[refund.id] = refund
+    ledger.emit("charge.refunded", ledger.charge_of(intent))
+    ledger.emit("refund.created", refund.to_stripe())
     return 200, refund.to_stripe()
 
 

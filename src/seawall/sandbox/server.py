@@ -29,6 +29,7 @@ from seawall.sandbox.app import SandboxState, as_fault_config, create_sandbox_ap
 from seawall.sandbox.embedded import EmbeddedHttpServer, uvicorn_config
 from seawall.sandbox.faults import FaultConfig
 from seawall.sandbox.smtp import SmtpFaultConfig, SmtpSink, as_smtp_fault_config
+from seawall.sandbox.stripe_webhooks import WebhookConfig
 
 
 class SandboxSettings(BaseSettings):
@@ -40,6 +41,9 @@ class SandboxSettings(BaseSettings):
     faults: FaultConfig = Field(default_factory=FaultConfig)
     sms_faults: FaultConfig = Field(default_factory=FaultConfig)
     smtp_faults: SmtpFaultConfig = Field(default_factory=SmtpFaultConfig)
+    # Where the fake Stripe sends webhook events, signed with these secrets (comma separated).
+    stripe_webhook_url: str | None = None
+    stripe_webhook_secrets: str = ""
 
 
 class SandboxServer:
@@ -90,6 +94,15 @@ class SandboxServer:
         self.state.sms.faults.configure(new_config)
         return new_config
 
+    def set_stripe_webhooks(self, config: WebhookConfig | Mapping[str, Any] | None = None,
+                            **fields: Any) -> WebhookConfig:
+        """Configure the fake Stripe's webhook sender (`stripe_webhooks.WebhookConfig`):
+        `set_stripe_webhooks(url=..., secrets=["whsec_..."], faults={"duplicate_rate": 1.0})`."""
+        base = config.model_dump() if isinstance(config, WebhookConfig) else dict(config or {})
+        new_config = WebhookConfig.model_validate(base | fields)
+        self.state.stripe_webhooks.configure(new_config)
+        return new_config
+
     def set_smtp_faults(self, config: SmtpFaultConfig | Mapping[str, Any] | None = None,
                         **fields: Any) -> SmtpFaultConfig:
         """The same for the SMTP sink (`smtp.SmtpFaultConfig`), whether or not this server runs it."""
@@ -118,6 +131,7 @@ class SandboxServer:
         if self._http.running:
             self.state.faults.release_hangs()
             self.state.sms.faults.release_hangs()
+        await self.state.stripe_webhooks.aclose()
         await self._http.stop()
 
     async def __aenter__(self) -> Self:
@@ -143,6 +157,9 @@ def run_sandbox(*, host: str, port: int, smtp_port: int,
     state = SandboxState()
     state.sms.faults.configure(settings.sms_faults)
     state.mail_faults.configure(settings.smtp_faults)
+    state.stripe_webhooks.configure(WebhookConfig(
+        url=settings.stripe_webhook_url,
+        secrets=[s.strip() for s in settings.stripe_webhook_secrets.split(",") if s.strip()]))
     config = as_fault_config(faults) if faults is not None else settings.faults
     app = create_sandbox_app(state=state, faults=config)
     server = uvicorn.Server(uvicorn_config(app, host=host, port=port))

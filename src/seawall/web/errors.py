@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from seawall.errors import SeawallError, UnauthorizedError
+from seawall.errors import SeawallError, TooManyRequestsError, UnauthorizedError
 from seawall.kit.pagination import InvalidCursorError
 
 log = structlog.get_logger("seawall.web")
@@ -41,7 +41,8 @@ ERROR_DESCRIPTIONS = {
     400: "Bad request: `bad_request`, `idempotency_key_invalid` (missing or malformed Idempotency-Key), "
          "or a domain error such as `unknown_plan`, `invalid_reset_token`",
     401: "Unauthorized: `unauthorized`, `invalid_session`, `invalid_credentials`",
-    403: "Forbidden: `forbidden` (e.g. an operator key of scope `read` on a route that changes something)",
+    403: "Forbidden: `forbidden` (e.g. an operator key of scope `read` on a route that changes something), "
+         "`invalid_current_password` (a password change whose current password is wrong)",
     404: "Not found: `not_found` or a domain's `*_not_found` (also every admin route while "
          "no operator key is configured: neither `SEAWALL_OPERATOR_KEYS` nor `SEAWALL_ADMIN_API_KEY`)",
     409: "Conflict: `idempotency_in_flight` (a request with this Idempotency-Key is still running; retry "
@@ -50,7 +51,7 @@ ERROR_DESCRIPTIONS = {
     415: "Unsupported media type: `unsupported_media_type`",
     422: "Unprocessable: `validation_error` (details list each problem), `idempotency_key_reused` (the key "
          "was used with a different request), or a business rule such as `refund_not_allowed`",
-    429: "Rate limited: `rate_limited`; `Retry-After` says when to try again",
+    429: "Rate limited: `rate_limited` (details name the policy); `Retry-After` says when to try again",
     503: "Unavailable, retry shortly (`Retry-After`): `unavailable` (database busy or unreachable, or rate "
          "limiting unavailable) or `schema_not_current`",
 }
@@ -90,6 +91,8 @@ def error_response(status_code: int, error_type: str, message: str, details: Any
 async def _seawall_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, SeawallError)
     headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, UnauthorizedError) else None
+    if isinstance(exc, TooManyRequestsError):
+        headers = {"Retry-After": str(exc.retry_after)}
     if exc.status_code >= 500:
         log.error("request.failed", error_type=exc.error_type, message=exc.message)
     return JSONResponse(exc.to_body(), status_code=exc.status_code, headers=headers)

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from seawall.accounts.auth import CurrentPrincipal
 from seawall.idempotency.api import IdempotencyDep
+from seawall.ratelimit.user_limits import UserLimitsDep
 from seawall.web.deps import ClockDep, SessionDep
 from seawall.web.errors import error_responses
 from seawall.webhooks import service
@@ -112,8 +113,12 @@ async def get_webhook_delivery(endpoint_id: str, delivery_id: str, principal: Cu
              response_model=WebhookDeliveryOut, responses=error_responses(400, 401, 404, 409, 422, 429, 503))
 async def replay_webhook_delivery(
     endpoint_id: str, delivery_id: str, principal: CurrentPrincipal, clock: ClockDep, idempotency: IdempotencyDep,
+    limits: UserLimitsDep,
 ) -> JSONResponse:
-    """Send this delivery again now, with the same webhook-id; a failure retries on a fresh schedule."""
+    """Send this delivery again now, with the same webhook-id; a failure retries on a fresh schedule.
+    Limited per user with recoveries (`SEAWALL_RATE_LIMIT_WEBHOOK_SENDS_PER_USER`)."""
+    await limits.webhook_sends(user_id=principal.user.id)
+
     async def operation(session: AsyncSession) -> WebhookDeliveryOut:
         delivery = await service.replay_delivery(
             session, clock=clock, user_id=principal.user.id, endpoint_id=endpoint_id, delivery_id=delivery_id)
@@ -128,8 +133,12 @@ async def replay_webhook_delivery(
              responses=error_responses(400, 401, 404, 409, 413, 422, 429, 503))
 async def recover_webhook_deliveries(
     endpoint_id: str, body: RecoverIn, principal: CurrentPrincipal, clock: ClockDep, idempotency: IdempotencyDep,
+    limits: UserLimitsDep,
 ) -> JSONResponse:
-    """Send again every failed delivery created since `since` (after an outage of the receiver)."""
+    """Send again every failed delivery created since `since` (after an outage of the receiver).
+    Limited per user with replays (`SEAWALL_RATE_LIMIT_WEBHOOK_SENDS_PER_USER`)."""
+    await limits.webhook_sends(user_id=principal.user.id)
+
     async def operation(session: AsyncSession) -> RecoverOut:
         recovered, has_more = await service.recover_deliveries(
             session, clock=clock, user_id=principal.user.id, endpoint_id=endpoint_id, since=body.since)

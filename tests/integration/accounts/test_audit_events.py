@@ -24,6 +24,7 @@ from tests.integration.accounts.wire import (
 )
 from tests.integration.admin.operators import audit_events
 from tests.support.apps import StartApp, asgi_client
+from tests.support.logs import captured_logs
 from tests.support.workers import RunJobs
 
 
@@ -103,3 +104,25 @@ async def test_a_refused_reset_confirmation_changes_nothing_and_records_no_confi
     refused = await confirm(client, "x" * 43)
     assert refused.status_code == 400
     assert await audit_events(client, action="auth.password_reset_confirmed") == []
+
+
+async def test_a_password_change_and_a_refused_one_are_audited_without_the_passwords(
+    client: httpx.AsyncClient
+) -> None:
+    address = new_email("changer")
+    user = (await sign_up(client, address)).json()["user"]
+    token = await token_for(client, address)
+    with captured_logs() as logs:
+        refused = await client.post("/v1/me/password", headers=bearer(token), json={
+            "current_password": "Pw-marker-wrong-current", "new_password": "Pw-marker-new-one-1234"})
+        changed = await client.post("/v1/me/password", headers=bearer(token), json={
+            "current_password": STRONG_PASSWORD, "new_password": "Pw-marker-new-one-1234"})
+    assert (refused.status_code, changed.status_code) == (403, 200), changed.text
+    events = await audit_events(client)
+    failed = only(events, action="auth.password_change_failed")
+    assert (failed["actor"], failed["outcome"], failed["request_id"]) == (
+        user["id"], "invalid_current_password", refused.headers["x-request-id"])
+    done = only(events, action="auth.password_changed")
+    assert (done["actor"], done["outcome"], done["request_id"]) == (user["id"], "ok", changed.headers["x-request-id"])
+    for text in (repr(events), logs.text, refused.text, changed.text):
+        assert "Pw-marker" not in text and STRONG_PASSWORD not in text and token not in text

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -22,21 +21,7 @@ from seawall.providers import (
 )
 from seawall.sandbox import FaultConfig, SandboxServer, SandboxState
 from seawall.sandbox.faults import FaultInjector, FaultKind
-
-API_KEY = "sk_test_sandbox_0123456789"
-
-
-@pytest.fixture
-async def stripe(sandbox: SandboxServer) -> AsyncIterator[StripeProvider]:
-    async with StripeProvider(api_key=API_KEY, api_base=sandbox.base_url, connect_timeout=2, read_timeout=2,
-                              deadline=5) as provider:
-        yield provider
-
-
-@pytest.fixture
-async def admin(sandbox: SandboxServer) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=sandbox.base_url) as client:
-        yield client
+from tests.integration.sandbox.conftest import API_KEY, AUTH
 
 
 def new_payment_id() -> str:
@@ -180,12 +165,12 @@ async def test_a_declined_intent_cannot_be_refunded(stripe: StripeProvider) -> N
                                    idempotency_key="ref_x", metadata={})
 
 
-async def test_stripe_wire_errors(sandbox: SandboxServer, admin: httpx.AsyncClient) -> None:
-    no_key = await admin.get("/v1/payment_intents/pi_x")
-    json_body = await admin.post("/v1/payment_intents", json={"amount": 2000},
-                                 headers={"Authorization": f"Bearer {API_KEY}"})
-    unknown = await admin.post("/v1/payment_intents", data={"amount": "2000", "colour": "red"},
-                               headers={"Authorization": f"Bearer {API_KEY}"})
+async def test_stripe_wire_errors(sandbox: SandboxServer, http: httpx.AsyncClient) -> None:
+    no_key = await http.get("/v1/payment_intents/pi_x")
+    json_body = await http.post("/v1/payment_intents", json={"amount": 2000},
+                                 headers=AUTH)
+    unknown = await http.post("/v1/payment_intents", data={"amount": "2000", "colour": "red"},
+                               headers=AUTH)
 
     assert no_key.status_code == 401 and no_key.json()["error"]["type"] == "invalid_request_error"
     assert json_body.status_code == 400
@@ -331,19 +316,19 @@ def test_the_injector_picks_at_most_one_fault_per_request_in_proportion() -> Non
         FaultConfig(error_500_rate=0.7, error_503_rate=0.7)
 
 
-async def test_faults_and_records_are_steered_over_http(sandbox: SandboxServer, admin: httpx.AsyncClient,
+async def test_faults_and_records_are_steered_over_http(sandbox: SandboxServer, http: httpx.AsyncClient,
                                                         stripe: StripeProvider) -> None:
     payment_id = new_payment_id()
     await charge(stripe, payment_id)
 
-    set_response = await admin.post("/_sandbox/faults", json={"error_503_rate": 1.0, "methods": ["POST"]})
+    set_response = await http.post("/_sandbox/faults", json={"error_503_rate": 1.0, "methods": ["POST"]})
     with pytest.raises(ProviderUnavailableError):
         await charge(stripe, new_payment_id())
-    current = (await admin.get("/_sandbox/faults")).json()
-    intents = (await admin.get("/_sandbox/payments/intents", params={"seawall_payment_id": payment_id})).json()
-    stats = (await admin.get("/_sandbox/stats")).json()
-    bad = await admin.post("/_sandbox/faults", json={"error_500_rate": 2})
-    too_much = await admin.post("/_sandbox/faults", json={"error_500_rate": 0.6, "hang_rate": 0.6})
+    current = (await http.get("/_sandbox/faults")).json()
+    intents = (await http.get("/_sandbox/payments/intents", params={"seawall_payment_id": payment_id})).json()
+    stats = (await http.get("/_sandbox/stats")).json()
+    bad = await http.post("/_sandbox/faults", json={"error_500_rate": 2})
+    too_much = await http.post("/_sandbox/faults", json={"error_500_rate": 0.6, "hang_rate": 0.6})
 
     assert set_response.status_code == 200 and current["faults"]["error_503_rate"] == 1.0
     assert intents["count"] == 1 and intents["data"][0]["metadata"]["seawall_payment_id"] == payment_id

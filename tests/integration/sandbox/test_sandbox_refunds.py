@@ -6,7 +6,6 @@ reusing a pruned key runs again), and the fault that processes a request and the
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -16,22 +15,7 @@ from seawall.providers import ProviderUnavailableError, StripeProvider
 from seawall.providers import stripe as stripe_adapter
 from seawall.providers.payments import SEAWALL_REFUND_ID_KEY
 from seawall.sandbox import SandboxServer
-
-API_KEY = "sk_test_sandbox_refunds_0123"
-AUTH = {"Authorization": f"Bearer {API_KEY}"}
-
-
-@pytest.fixture
-async def stripe(sandbox: SandboxServer) -> AsyncIterator[StripeProvider]:
-    async with StripeProvider(api_key=API_KEY, api_base=sandbox.base_url, connect_timeout=2, read_timeout=2,
-                              deadline=5) as provider:
-        yield provider
-
-
-@pytest.fixture
-async def http(sandbox: SandboxServer) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=sandbox.base_url) as client:
-        yield client
+from tests.integration.sandbox.conftest import API_KEY, AUTH
 
 
 async def captured_intent(stripe: StripeProvider, key: str, amount: int = 2000) -> str:

@@ -4,6 +4,7 @@ races a lookup in flight), holds only successes, and stays within its size."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from seawall.accounts.session_cache import Principal, PrincipalSession, PrincipalUser, SessionCache
@@ -51,6 +52,19 @@ def test_an_entry_never_outlives_its_sessions_expiry() -> None:
 
     assert cache.get("digest-1", now=expires_at - timedelta(microseconds=1)) is not None
     assert cache.get("digest-1", now=expires_at) is None
+    assert len(cache) == 0
+
+
+def test_an_entry_is_not_served_once_its_sessions_use_is_due_to_be_recorded() -> None:
+    """The idle timeout: past `refresh_at` the lookup goes to the database, which records the use (a
+    session kept busy through the cache is not left looking idle) or finds the session idle."""
+    cache = cache_with(FakeTimer(START_SECONDS), ttl=300.0)
+    found = principal()
+    refresh_at = NOW + timedelta(seconds=75)
+    remember(cache, replace(found, auth_session=replace(found.auth_session, refresh_at=refresh_at)))
+
+    assert cache.get("digest-1", now=refresh_at - timedelta(microseconds=1)) is not None
+    assert cache.get("digest-1", now=refresh_at) is None
     assert len(cache) == 0
 
 
