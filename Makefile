@@ -18,6 +18,12 @@ install: $(BIN)/python
 install-dev: $(BIN)/python
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
 
+demo: install
+	$(BIN)/seawall demo
+
+test: install-dev
+	$(BIN)/python -m pytest -n $(TEST_WORKERS)
+
 lock:  # resolves pyproject.toml afresh in a scratch venv, so nothing else installed here leaks in
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
 	.lock-venv/bin/python -m pip install -q -e '.[dev]'
