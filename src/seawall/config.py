@@ -191,16 +191,16 @@ class Settings(SeawallSettings):
     job_modules: str = ""  # extra modules to import so their job handlers register (comma separated)
 
     # Idempotency
-    idempotency_ttl_hours: float = Field(default=24.0, ge=24.0)
+    idempotency_ttl_hours: float = Field(default=24.0, ge=24.0, le=24.0 * 366)  # a year at most
 
     # Accounts
     # A session ends `session_ttl_hours` after login however much it is used (absolute), and after
     # `session_idle_minutes` without a request (idle; OWASP ASVS 3.3). The last use is written at most
     # every min(idle / 24, 5 min) per session, so a session can end up to that much before the idle
     # window has fully passed, never after.
-    session_ttl_hours: float = Field(default=24.0 * 14, gt=0)
+    session_ttl_hours: float = Field(default=24.0 * 14, gt=0, le=24.0 * 366)  # a year at most
     session_idle_minutes: float = Field(default=24.0 * 60, ge=1, le=24.0 * 60 * 90)
-    password_reset_ttl_minutes: float = Field(default=30.0, gt=0)
+    password_reset_ttl_minutes: float = Field(default=30.0, gt=0, le=7 * 24 * 60)  # a week at most
     # Successful bearer-token lookups are kept per process this long (0: every request reads the
     # database). A session revoked through another process keeps working there for at most this long.
     session_cache_seconds: float = Field(default=5.0, ge=0, le=300)

@@ -263,3 +263,25 @@ async def test_the_parameters_an_operation_declares_still_pass(client: httpx.Asy
     user = await a_user(client)
     assert (await client.get("/v1/payments?limit=5", headers=user)).status_code == 200
     assert (await client.get("/livez")).status_code == 200
+
+
+# --- found by the newcomer check --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("given", ['"}{"forged":1', "<script>x</script>", "ïd", "a b", "x" * 129])
+async def test_a_request_id_of_another_shape_is_replaced_not_logged(client: httpx.AsyncClient, given: str) -> None:
+    answer = await client.get("/livez", headers={"X-Request-ID": given.encode()})
+    assert answer.headers["x-request-id"] != given and len(answer.headers["x-request-id"]) == 24
+
+
+async def test_a_request_id_of_the_usual_shapes_is_kept(client: httpx.AsyncClient) -> None:
+    for given in ("3f2c9a1e-8f4b-4c1a-9e7d-2b5f6a8c0d11", "req-42", "Root=1-67891233-abcdef012345678912345678"):
+        assert (await client.get("/livez", headers={"X-Request-ID": given})).headers["x-request-id"] == given
+
+
+async def test_a_body_with_thousands_of_problems_gets_a_bounded_answer(client: httpx.AsyncClient) -> None:
+    body = {f"u{index}": 0 for index in range(5000)}  # ~50 kB, under the body limit
+    error = refused_with(await client.post("/v1/sessions", json=body))
+    assert len(error["details"]) == 20
+    query = "&".join(f"q{index}=1" for index in range(3000))
+    error = refused_with(await client.get(f"/v1/payments?{query}"))
+    assert len(error["details"]) == 20

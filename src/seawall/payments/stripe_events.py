@@ -154,11 +154,12 @@ async def _apply_charge_refunded(session: AsyncSession, *, clock: Clock, event: 
     if not isinstance(refunds, list):
         # API versions from 2022-11-15 leave `refunds` out of the charge: the refund.* events name them.
         return "no_refund_list"
-    recorded = 0
-    for refund in sorted(refunds, key=lambda r: (int(r["created"]), str(r["id"]))):
-        if await _record_provider_refund(session, clock=clock, event=event, payment=payment, refund=refund):
-            recorded += 1
-    return "applied" if recorded else "already_known"
+    outcomes = {await _record_provider_refund(session, clock=clock, event=event, payment=payment, refund=refund)
+                for refund in sorted(refunds, key=lambda r: (int(r["created"]), str(r["id"])))}
+    for outcome in (REFUND_INCONSISTENT, APPLIED):  # the one an operator must see first
+        if outcome in outcomes:
+            return outcome
+    return ALREADY_KNOWN
 
 
 async def _apply_refund(session: AsyncSession, *, clock: Clock, event: StripeEvent) -> str:
@@ -169,18 +170,22 @@ async def _apply_refund(session: AsyncSession, *, clock: Clock, event: StripeEve
     not_captured = await _captured_payment(session, event, payment)
     if not_captured is not None:
         return not_captured
-    changed = await _record_provider_refund(session, clock=clock, event=event, payment=payment, refund=refund)
-    return "applied" if changed else "already_known"
+    return await _record_provider_refund(session, clock=clock, event=event, payment=payment, refund=refund)
+
+
+APPLIED, ALREADY_KNOWN, REFUND_INCONSISTENT = "applied", "already_known", "refund_inconsistent"
 
 
 async def _record_provider_refund(session: AsyncSession, *, clock: Clock, event: StripeEvent, payment: Payment,
-                                  refund: Mapping[str, Any]) -> bool:
-    """Settle one provider refund unless it is already known; whether it changed anything."""
+                                  refund: Mapping[str, Any]) -> str:
+    """Settle one provider refund unless it is already known: `applied` when it changed something,
+    `already_known`, or `refund_inconsistent` (another currency, or more than is left to refund: logged,
+    not recorded, for an operator to check)."""
     provider_refund = parse_refund(refund, False)
     if len(provider_refund.id) > 255:
         raise ValueError(f"refund id of {len(provider_refund.id)} characters")
     if await repository.find_refund_by_provider_id(session, provider_refund.id) is not None:
-        return False
+        return ALREADY_KNOWN
     ours_id = provider_refund.seawall_refund_id
     ours = await repository.get_refund(session, ours_id) if ours_id else None
     if ours is not None and ours.payment_id == payment.id:
@@ -188,16 +193,17 @@ async def _record_provider_refund(session: AsyncSession, *, clock: Clock, event:
             log.error("provider_event.refund_conflicts_with_settled", event_id=event.id, refund_id=ours.id,
                       provider_refund_id=provider_refund.id)
         if ours.status != RefundStatus.PENDING:
-            return False  # settled by the refund job already
-        return bool(await settle_from_refund(session, clock=clock, refund_id=ours.id, provider_refund=provider_refund))
+            return ALREADY_KNOWN  # settled by the refund job already
+        settled = await settle_from_refund(session, clock=clock, refund_id=ours.id, provider_refund=provider_refund)
+        return APPLIED if settled else ALREADY_KNOWN
     if not provider_refund.succeeded:
-        return False  # made elsewhere and not (yet) through: a later event says how it ended
+        return ALREADY_KNOWN  # made elsewhere and not (yet) through: a later event says how it ended
     amount = provider_refund.amount
     if provider_refund.currency.lower() != payment.currency or amount <= 0 \
             or payment.amount_refunded + amount > payment.amount:
         log.error("provider_event.refund_inconsistent", event_id=event.id, payment_id=payment.id,
                   provider_refund_id=provider_refund.id, amount=amount, refunded=payment.amount_refunded)
-        return False
+        return REFUND_INCONSISTENT
     now = clock.now()
     made_elsewhere = Refund(id=new_id("rfd"), payment_id=payment.id, amount=amount, status=RefundStatus.PENDING,
                             provider_refund_id=provider_refund.id, created_at=now, updated_at=now)
@@ -205,8 +211,9 @@ async def _record_provider_refund(session: AsyncSession, *, clock: Clock, event:
     await session.flush()
     log.info("provider_event.refund_recorded", event_id=event.id, payment_id=payment.id,
              refund_id=made_elsewhere.id, provider_refund_id=provider_refund.id, amount=amount)
-    return await settlement.settle_refund(session, clock=clock, refund_id=made_elsewhere.id, succeeded=True,
-                                          provider_refund_id=provider_refund.id)
+    settled = await settlement.settle_refund(session, clock=clock, refund_id=made_elsewhere.id, succeeded=True,
+                                             provider_refund_id=provider_refund.id)
+    return APPLIED if settled else ALREADY_KNOWN
 
 
 def _withdrawals(dispute: Mapping[str, Any]) -> tuple[int, int]:

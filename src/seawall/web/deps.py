@@ -32,6 +32,7 @@ from seawall.config import Settings, reveal
 from seawall.db import Database
 from seawall.errors import ForbiddenError, NotFoundError, SeawallError, UnauthorizedError
 from seawall.kit.clock import Clock
+from seawall.kit.pagination import InvalidCursorError
 from seawall.operator_keys import OperatorKey, key_ring
 from seawall.web.services import ServiceSlot
 
@@ -87,6 +88,8 @@ def _outcome(exc: BaseException) -> str:
         return "validation_error"
     if isinstance(exc, StarletteHTTPException):
         return f"http_{exc.status_code}"
+    if isinstance(exc, InvalidCursorError):  # answered 400 bad_request (web.errors)
+        return "bad_request"
     return "internal_error"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from collections.abc import Callable
 from typing import Any
@@ -75,8 +76,14 @@ class BodySizeLimitMiddleware:
         await send({"type": "http.response.body", "body": body})
 
 
+# A client's X-Request-ID is kept only in this shape (a UUID, a hex or base64url token, a trace id...):
+# it lands in log lines and audit rows, where quotes, brackets or markup could forge or break a record.
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:=+/-]{1,128}")
+
+
 class RequestIdMiddleware:
-    """Take `X-Request-ID` (or make one), bind it to every log line, and echo it on the response.
+    """Take `X-Request-ID` (or make one when absent or not of the `REQUEST_ID` shape), bind it to every
+    log line, and echo it on the response.
     With `client_of`, also bind `client_ip` (the client as the rate limiter sees it, for the audit log)."""
 
     def __init__(self, app: ASGIApp, *, client_of: Callable[[Scope], str] | None = None) -> None:
@@ -91,7 +98,7 @@ class RequestIdMiddleware:
         for name, value in scope.get("headers", []):
             if name == b"x-request-id":
                 candidate = value.decode("latin-1")
-                if 0 < len(candidate) <= 128 and candidate.isprintable():
+                if REQUEST_ID.fullmatch(candidate):
                     request_id = candidate
         request_id = request_id or secrets.token_hex(12)
 

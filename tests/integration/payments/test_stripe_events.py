@@ -366,6 +366,23 @@ async def test_a_dashboard_refund_still_pending_is_recorded_when_an_update_says_
     await assert_ledger_ok(runtime.database)
 
 
+@pytest.mark.parametrize("change", [{"amount": AMOUNT + 1}, {"currency": "eur"}])
+async def test_a_refund_beyond_the_capture_or_in_another_currency_is_stored_as_inconsistent(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime, run_jobs: RunJobs, change: dict[str, Any],
+) -> None:
+    """Found by the newcomer check: such an event was stored as `already_known`, hiding it from operators."""
+    payment_id, intent_id = await captured(client, auth, runtime, run_jobs)
+    refund = {"id": "re_too_much", "object": "refund", "amount": 250, "currency": "usd", "created": 1,
+              "payment_intent": intent_id, "metadata": {}, "status": "succeeded", **change}
+    body = stripe_event("refund.created", refund)
+    assert (await post_event(client, body)).status_code == 200
+    await run_jobs()
+
+    assert await outcome_of(runtime.database, json.loads(body)["id"]) == "refund_inconsistent"
+    assert await refunds_of(runtime.database, payment_id) == []
+    await assert_ledger_ok(runtime.database)
+
+
 async def test_a_refund_made_through_seawall_is_not_recorded_twice_by_its_event(
     client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime, sandbox: SandboxServer, sink: SmtpSink,
     api_server: EmbeddedHttpServer, run_jobs: RunJobs,
