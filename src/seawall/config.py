@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -348,6 +348,15 @@ class Settings(SeawallSettings):
             parse_operator_keys(value.get_secret_value())
         return value
 
+    @field_validator("admin_api_key")
+    @classmethod
+    def _admin_key_is_one_more_key(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        """With `operator_keys`, the ring must still name each key once and hold each key once (else which
+        scope a key has would depend on the order of the entries)."""
+        if value is not None and info.data.get("operator_keys") is not None:
+            key_ring(reveal(info.data["operator_keys"]), value.get_secret_value())
+        return value
+
     @field_validator("log_level")
     @classmethod
     def _known_log_level(cls, value: str) -> str:
@@ -457,6 +466,16 @@ def redact_secrets(text: str, settings: BaseSettings) -> str:
     for secret, shown in sorted(secret_texts(settings).items(), key=lambda item: len(item[0]), reverse=True):
         text = text.replace(secret, shown)
     return text
+
+
+def usable_var_dir(settings: Settings) -> Path:
+    """`settings.var_dir`, created if missing; `SettingError` naming SEAWALL_VAR_DIR when it cannot be
+    (a file in the way, no permission, a read-only or virtual file system)."""
+    try:
+        settings.var_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SettingError("SEAWALL_VAR_DIR", f"cannot be used as the data directory: {exc.strerror or exc}") from None
+    return settings.var_dir
 
 
 _SETTINGS_CLASSES: dict[str, type[BaseSettings]] = {"Settings": Settings, "WebhookSettings": WebhookSettings}

@@ -39,7 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase, Session, SessionTransaction
 from sqlalchemy.util import await_only
 
-from seawall.config import Settings
+from seawall.config import Settings, usable_var_dir
 from seawall.errors import DatabaseUnreachableError, SchemaNotCurrentError
 from seawall.sqlite_driver import OneHopDbapi
 
@@ -163,7 +163,7 @@ async def first_contact(settings: Settings) -> AsyncIterator[None]:
 def create_engine(settings: Settings, *, read_only: bool = False) -> AsyncEngine:
     url = settings.resolved_database_url
     if url.startswith("sqlite"):
-        settings.var_dir.mkdir(parents=True, exist_ok=True)
+        usable_var_dir(settings)
         connect_args: dict[str, Any] = {"timeout": settings.sqlite_busy_timeout_ms / 1000}
         module = None
         if url.startswith("sqlite+aiosqlite"):

@@ -83,10 +83,18 @@ def parse_operator_keys(text: str) -> tuple[OperatorKey, ...]:
             raise ValueError(f"entry {position} ({name}): the scope is read or operate")
         if not _DIGEST.fullmatch(digest):
             raise ValueError(f"entry {position} ({name}): the digest is 64 lowercase hex digits (SHA-256)")
-        if any(key.name == name for key in keys):
-            raise ValueError(f"entry {position}: the name {name} is used twice")
         keys.append(OperatorKey(name=name, scope=OperatorScope(scope), digest=digest))
+        _refuse_repeats(keys, position)
     return tuple(keys)
+
+
+def _refuse_repeats(keys: list[OperatorKey], position: int | str) -> None:
+    """`ValueError` when the newest of `keys` repeats a name or a digest (one key, two scopes)."""
+    newest, earlier = keys[-1], keys[:-1]
+    if any(key.name == newest.name for key in earlier):
+        raise ValueError(f"entry {position}: the name {newest.name} is used twice")
+    if any(key.digest == newest.digest for key in earlier):
+        raise ValueError(f"entry {position} ({newest.name}): the same key is listed twice")
 
 
 @dataclass(frozen=True)
@@ -107,8 +115,11 @@ class OperatorKeyRing:
 
 @lru_cache(maxsize=8)
 def key_ring(operator_keys: str | None, admin_api_key: str | None) -> OperatorKeyRing:
-    """The ring of `SEAWALL_OPERATOR_KEYS` plus `SEAWALL_ADMIN_API_KEY` (as `admin:operate`)."""
+    """The ring of `SEAWALL_OPERATOR_KEYS` plus `SEAWALL_ADMIN_API_KEY` (as `admin:operate`).
+
+    Raises `ValueError` when the admin key repeats a name or a key of `operator_keys`."""
     keys = list(parse_operator_keys(operator_keys or ""))
     if admin_api_key:
         keys.append(OperatorKey(name=ADMIN_KEY_NAME, scope=OperatorScope.OPERATE, digest=key_digest(admin_api_key)))
+        _refuse_repeats(keys, "SEAWALL_ADMIN_API_KEY")
     return OperatorKeyRing(tuple(keys))

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import secrets
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from seawall.accounts.passwords import Passwords
@@ -20,7 +19,7 @@ from seawall.accounts.session_cache import SessionCache
 from seawall.accounts.session_cache import register as register_session_cache
 from seawall.cache import ReadCache, build_read_cache
 from seawall.cache import register as register_cache
-from seawall.config import SettingError, Settings
+from seawall.config import SettingError, Settings, usable_var_dir
 from seawall.db import Database
 from seawall.kit.clock import Clock, SystemClock
 from seawall.notifications.channels import Channel, build_channels
@@ -123,8 +122,7 @@ def load_secret_key(settings: Settings) -> bytes:
     if not settings.is_embedded_database:
         raise SettingError("SEAWALL_SECRET_KEY", "must be set when SEAWALL_DATABASE_URL is set: every process "
                            "must sign with the same key (e.g. the output of `openssl rand -base64 48`)")
-    path = Path(settings.var_dir) / "secret.key"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = usable_var_dir(settings) / "secret.key"
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:

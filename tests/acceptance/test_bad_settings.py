@@ -26,6 +26,11 @@ def seawall(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedP
     (("migrate",), {"SEAWALL_LOG_LEVEL": "LOUD"}, "SEAWALL_LOG_LEVEL"),
     (("api",), {"SEAWALL_DATABASE_URL": "mysql://root:hunter2@127.0.0.1/seawall"}, "SEAWALL_DATABASE_URL"),
     (("worker",), {"SEAWALL_DATABASE_URL": "127.0.0.1:5432"}, "SEAWALL_DATABASE_URL"),
+    (("serve",), {"SEAWALL_VAR_DIR": "/dev/null/seawall"}, "SEAWALL_VAR_DIR"),  # a file in the way
+    (("doctor",), {"SEAWALL_VAR_DIR": "/proc/seawall"}, "SEAWALL_VAR_DIR"),
+    (("api",), {"SEAWALL_SESSION_TTL_HOURS": "99999999"}, "SEAWALL_SESSION_TTL_HOURS"),
+    (("api",), {"SEAWALL_ADMIN_API_KEY": "k", "SEAWALL_OPERATOR_KEYS": f"admin:read:{'a' * 64}"},
+     "SEAWALL_ADMIN_API_KEY"),
 ])
 def test_a_bad_setting_is_one_line_naming_the_variable(
     command: tuple[str, ...], env: dict[str, str], variable: str, tmp_path: Path,
@@ -38,7 +43,7 @@ def test_a_bad_setting_is_one_line_naming_the_variable(
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize("command", ["api", "worker", "migrate"])
+@pytest.mark.parametrize("command", ["api", "worker", "migrate", "dlq list", "reconcile"])
 @pytest.mark.parametrize(("url", "reason"), [
     ("postgresql+asyncpg://postgres:hunter2@127.0.0.1:9/seawall", "Connection refused"),
     pytest.param("postgresql://postgres:hunter2@127.0.0.1:5432/seawall_no_such_database", "does not exist",
@@ -47,7 +52,7 @@ def test_a_bad_setting_is_one_line_naming_the_variable(
 def test_a_database_that_cannot_be_reached_is_one_line_without_its_password(
     command: str, url: str, reason: str, tmp_path: Path,
 ) -> None:
-    result = seawall(command, env={"SEAWALL_DATABASE_URL": url, "SEAWALL_SECRET_KEY": "k" * 32,
+    result = seawall(*command.split(), env={"SEAWALL_DATABASE_URL": url, "SEAWALL_SECRET_KEY": "k" * 32,
                                    "SEAWALL_PORT": "0"}, cwd=tmp_path)
 
     assert result.returncode == 1, result.stderr

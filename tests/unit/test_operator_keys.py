@@ -9,7 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr, ValidationError
 
+from seawall.config import Settings
 from seawall.operator_keys import (
     KEY_PREFIX,
     OperatorScope,
@@ -85,3 +87,19 @@ def test_every_admin_route_a_read_key_may_not_call_declares_403() -> None:
     assert mutating, "the admin API has a mutating route (job replay)"
     for route in mutating:
         assert 403 in route.responses, route.path
+
+
+def test_one_key_under_two_names_is_refused_so_no_order_decides_its_scope() -> None:
+    digest = key_digest("swop_the_same_key")
+    with pytest.raises(ValueError, match="the same key is listed twice"):
+        parse_operator_keys(f"a:read:{digest},b:operate:{digest}")
+
+
+def test_the_admin_key_may_not_repeat_a_name_or_a_key_of_the_list() -> None:
+    digest = key_digest("swop_listed")
+    with pytest.raises(ValueError, match="the name admin is used twice"):
+        key_ring(f"admin:read:{digest}", "another key")
+    with pytest.raises(ValueError, match="the same key is listed twice"):
+        key_ring(f"ops:read:{digest}", "swop_listed")
+    with pytest.raises(ValidationError):
+        Settings(operator_keys=SecretStr(f"admin:read:{digest}"), admin_api_key=SecretStr("another key"))

@@ -121,7 +121,7 @@ def worker(
             loop.add_signal_handler(sig, job_worker.stop)
         await job_worker.run()
 
-    run_with_runtime(run, settings=settings)
+    run_with_runtime(run, settings=settings, one_shot=False)  # its start-up contact is prepare_database's
 
 
 def migrate() -> None:

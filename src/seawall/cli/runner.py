@@ -13,6 +13,7 @@ from typing import TypeVar
 import uvloop
 
 from seawall.config import Settings
+from seawall.db import first_contact
 from seawall.observability.logging import configure_logging
 from seawall.runtime import Runtime
 
@@ -25,13 +26,20 @@ def load_settings() -> Settings:
     return settings
 
 
-def run_with_runtime(operation: Callable[[Runtime], Awaitable[T]], *, settings: Settings | None = None) -> T:
+def run_with_runtime(operation: Callable[[Runtime], Awaitable[T]], *, settings: Settings | None = None,
+                     one_shot: bool = True) -> T:
+    """Run `operation` on a fresh runtime on uvloop. A `one_shot` command (all but a worker's long run,
+    whose own start-up check is `first_contact`) that cannot reach its database fails with one line
+    (`DatabaseUnreachableError`) instead of a driver's traceback."""
     settings = settings or load_settings()
 
     async def main() -> T:
         runtime = Runtime.build(settings)
         try:
-            return await operation(runtime)
+            if not one_shot:
+                return await operation(runtime)
+            async with first_contact(settings):
+                return await operation(runtime)
         finally:
             await runtime.aclose()
 

@@ -30,6 +30,11 @@ PAYMENT_SETTINGS: dict[str, Any] = {
     # The budget has its own tests (tests/unit/resilience); here it must never defer a job to the
     # 300 s cap, which would only make these tests wait.
     "retry_budget_capacity": 1_000_000.0,
+    # One user here makes dozens of payments and refunds a minute; the per-user quotas have their own
+    # tests (tests/security/test_api4_resource_consumption.py, test_api6_business_flows.py).
+    "rate_limit_payments_per_user": "10000/minute",
+    "rate_limit_refunds_per_user": "10000/minute",
+    "rate_limit_refunds_per_payment": "10000/minute",
 }
 
 
