@@ -16,7 +16,8 @@ The policy (email-validator, which follows RFC 5321/5322 and RFC 6531/5890 for t
   (email-validator's default).
 - The result is lower-cased whole. Local parts are case-sensitive in principle (RFC 5321 §2.4), but
   no mailbox provider in use treats them so, and one account per case-spelling invites takeovers.
-- At most 254 characters once normalized (RFC 5321's path limit less the angle brackets).
+- At most 64 characters before the `@` and 254 in all once normalized (RFC 5321 §4.5.3.1: the local
+  part's limit, and the path's less the angle brackets); email-validator leaves the first to `strict`.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, Field
 
 MAX_ADDRESS_LENGTH = 254
+MAX_LOCAL_PART_LENGTH = 64
 MAX_INPUT_LENGTH = 320  # a longer string is refused before parsing
 
 
@@ -48,6 +50,8 @@ def normalize_email_address(text: str) -> str:
     if address is None:  # only with allow_smtputf8, which is off; kept for the type checker
         raise ValueError("needs SMTPUTF8, which Seawall does not accept")
     address = address.lower()
+    if len(address.rpartition("@")[0]) > MAX_LOCAL_PART_LENGTH:
+        raise ValueError(f"has more than {MAX_LOCAL_PART_LENGTH} characters before the @-sign")
     if len(address) > MAX_ADDRESS_LENGTH:
         raise ValueError(f"is longer than {MAX_ADDRESS_LENGTH} characters once its domain is in ASCII")
     return address

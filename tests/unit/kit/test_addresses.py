@@ -33,6 +33,7 @@ def test_every_spelling_of_a_mailbox_is_kept_as_one(given: str, kept: str) -> No
     "no-at-sign",
     "",
     "x" * 300 + "@example.com",
+    "x" * 65 + "@example.com",  # over RFC 5321's 64 before the @
     "a@" + "b" * 63 + "." + "c" * 63 + "." + "d" * 63 + "." + "e" * 60 + ".com",  # over 254 characters
 ])
 def test_what_is_not_an_accepted_address_is_a_value_error(given: str) -> None:
