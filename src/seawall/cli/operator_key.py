@@ -10,7 +10,8 @@ import typer
 
 from seawall.operator_keys import OperatorKey, OperatorScope, key_digest, new_operator_key, validate_name
 
-app = typer.Typer(help="Make operator keys for /admin (see docs/runbook.md, "Rotate an operator key").", no_args_is_help=True)
+app = typer.Typer(help="Make operator keys for /admin (see docs/runbook.md, 'Rotate an operator key').",
+                  no_args_is_help=True)
 
 
 def _name(value: str) -> str:
