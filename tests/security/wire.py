@@ -15,16 +15,11 @@ from seawall.payments import settlement
 from seawall.payments.models import Refund
 from seawall.runtime import Runtime
 from seawall.webhooks.models import WebhookDelivery
-from tests.integration.accounts.wire import bearer, new_email, new_key, sign_up, token_for
+from tests.integration.accounts.wire import new_email, new_key
+from tests.integration.notifications.wire import User
+from tests.integration.notifications.wire import new_user as signed_up_user
 
 PUBLIC_HOOK_URL = "https://93.184.216.34/hooks"  # a global address literal: the URL guard needs no DNS
-
-
-@dataclass(frozen=True)
-class User:
-    id: str
-    email: str
-    headers: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -38,13 +33,8 @@ class Owned:
 
 
 async def new_user(client: httpx.AsyncClient, name: str = "sec") -> User:
-    email = new_email(name)
-    response = await sign_up(client, email)
-    assert response.status_code == 201, response.text
-    headers = bearer(await token_for(client, email))
-    me = await client.get("/v1/me", headers=headers)
-    assert me.status_code == 200, me.text
-    return User(id=me.json()["id"], email=email, headers=headers)
+    """A free sign-up, logged in (the notifications tests' `new_user`, named for these tests)."""
+    return await signed_up_user(client, new_email(name))
 
 
 def with_key(user: User) -> dict[str, str]:
