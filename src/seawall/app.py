@@ -36,6 +36,7 @@ from seawall.jobs import load_job_modules
 from seawall.jobs.worker import Worker
 from seawall.kit.clock import Clock
 from seawall.notifications.api import router as notifications_router
+from seawall.observability import tracing
 from seawall.observability.logging import configure_logging
 from seawall.payments import deps as payments_deps
 from seawall.payments.api import router as payments_router
@@ -140,6 +141,7 @@ def create_app(settings: Settings, *, run_worker: bool = False, clock: Clock | N
         app.include_router(admin_router)
     install_openapi(app)
     install_security_headers(app, hsts_max_age_seconds=settings.hsts_max_age_seconds)
+    tracing.instrument_app(app)  # server spans, while tracing is on (outermost: around every middleware)
     return app
 
 
@@ -158,18 +160,19 @@ def _client_of(settings: Settings) -> Callable[[Scope], str]:
     return client_of
 
 
-def _settings_from_environment() -> Settings:
+def _settings_from_environment(role: str) -> Settings:
     settings = Settings()
     configure_logging(level=settings.log_level, json_output=settings.log_json)
+    tracing.configure_tracing(settings, role=role)
     return settings
 
 
 def create_api_app() -> FastAPI:
     """uvicorn factory (`factory=True`) for `seawall api`: settings from `SEAWALL_*` variables."""
-    return create_app(_settings_from_environment(), run_worker=False)
+    return create_app(_settings_from_environment("api"), run_worker=False)
 
 
 def create_serve_app() -> FastAPI:
     """uvicorn factory for `seawall serve`; caches reads in process only when it is the one process."""
-    settings = _settings_from_environment()
+    settings = _settings_from_environment("serve")
     return create_app(settings, run_worker=True, in_process_cache=settings.resolved_web_workers == 1)

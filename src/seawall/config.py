@@ -341,6 +341,11 @@ class Settings(SeawallSettings):
     log_level: str = "INFO"
     log_json: bool = True
 
+    # Tracing (issue 13; `observability/tracing.py`): the OpenTelemetry SDK reads the standard OTEL_*
+    # variables. This also appends every finished span, one JSON object a line, to a file (traces on
+    # one machine without a collector); setting it turns tracing on.
+    traces_file: Path | None = None
+
     @field_validator("operator_keys")
     @classmethod
     def _parse_operator_keys(cls, value: SecretStr | None) -> SecretStr | None:

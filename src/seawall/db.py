@@ -41,6 +41,7 @@ from sqlalchemy.util import await_only
 
 from seawall.config import Settings, usable_var_dir
 from seawall.errors import DatabaseUnreachableError, SchemaNotCurrentError
+from seawall.observability.tracing import instrument_engine
 from seawall.sqlite_driver import OneHopDbapi
 
 NAMING_CONVENTION = {
@@ -181,6 +182,7 @@ def create_engine(settings: Settings, *, read_only: bool = False) -> AsyncEngine
             hide_parameters=True,  # no bound value (a signing secret, a digest) in SQL logs or error messages
         )
         _configure_sqlite(engine, busy_timeout_ms=settings.sqlite_busy_timeout_ms, read_only=read_only)
+        instrument_engine(engine)  # a span per statement, while tracing is on
         return engine
     engine = create_async_engine(
         url,
@@ -192,6 +194,7 @@ def create_engine(settings: Settings, *, read_only: bool = False) -> AsyncEngine
         hide_parameters=True,  # no bound value (a signing secret, a digest) in SQL logs or error messages
     )
     event.listen(engine.sync_engine, "handle_error", _broken_connection)
+    instrument_engine(engine)  # a span per statement, while tracing is on
     return engine
 
 

@@ -18,6 +18,7 @@ from seawall.cli.runner import load_settings, run_with_runtime
 from seawall.db import first_contact
 from seawall.jobs import load_job_modules
 from seawall.jobs.worker import Worker
+from seawall.observability.tracing import configure_tracing
 from seawall.runtime import Runtime
 
 HostOption = Annotated[str | None, typer.Option(help="Bind address (default SEAWALL_HOST)")]
@@ -109,6 +110,7 @@ def worker(
 ) -> None:
     """Run a job worker. SIGTERM drains: running jobs finish or go back to the queue."""
     settings = load_settings()
+    configure_tracing(settings, role="worker")
     load_job_modules(settings.job_module_names)
 
     async def run(runtime: Runtime) -> None:

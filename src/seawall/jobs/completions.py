@@ -5,12 +5,14 @@ so its completion joins the others that are ready at the same moment: one transa
 statement (`repository.complete_many`) for the whole batch. A handler that wrote anything keeps
 its completion in its own transaction, with its writes. While one batch is being written, the
 completions that arrive wait and form the next one, so batches grow with the load and a lone job
-waits for no timer.
+waits for no timer. The writer task runs in the context the batch was made in (the worker's), not
+in the context of the job that happened to start it: no job's log fields or span reach it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 
 from seawall.db import Database
 from seawall.jobs import repository
@@ -24,13 +26,15 @@ class CompletionBatch:
         self.clock = clock
         self._pending: list[tuple[ClaimedJob, asyncio.Future[bool]]] = []
         self._writer: asyncio.Task[None] | None = None
+        self._context = contextvars.copy_context()
 
     async def complete(self, job: ClaimedJob) -> bool:
         """Record the job succeeded if its lease still holds; False if it was fenced off."""
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._pending.append((job, future))
         if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write_batches(), name="seawall-job-completions")
+            self._writer = asyncio.create_task(self._write_batches(), name="seawall-job-completions",
+                                               context=self._context.copy())
         return await future
 
     async def _write_batches(self) -> None:

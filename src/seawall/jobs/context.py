@@ -34,6 +34,11 @@ class ClaimedJob:
     attempt: int  # 1-based number of this attempt
     max_attempts: int
     lease_token: str
+    # Where it came from (`jobs/telemetry.py`): the enqueuing span's W3C traceparent, the originating
+    # request id, and the span of the last attempt that gave the job back (a retry's link).
+    traceparent: str | None = None
+    request_id: str | None = None
+    last_attempt_traceparent: str | None = None
 
 
 S = TypeVar("S")

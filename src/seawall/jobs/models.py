@@ -52,6 +52,14 @@ class Job(Base):
     # Broker transport only: when the relay last had the broker confirm a message for this job. Every
     # requeue clears it, so the relay publishes the job again once it is due (see transport/relay.py).
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Where the job came from (migration 0012): the W3C `traceparent` of the span that enqueued it (the
+    # request's, or the job's that enqueued it), so each attempt's span continues that trace; the
+    # originating API request's `X-Request-ID`, bound to every log line of each attempt; and the
+    # span of the last attempt that gave the job back (retry, defer, release), which the next one
+    # links to. Written only while tracing is on (the request id always). See `jobs/tracing.py`.
+    traceparent: Mapped[str | None] = mapped_column(String(55))
+    request_id: Mapped[str | None] = mapped_column(String(128))
+    last_attempt_traceparent: Mapped[str | None] = mapped_column(String(55))
 
     __table_args__ = (
         Index("ix_jobs_claim", "queue", "status", "next_run_at"),

@@ -2,6 +2,8 @@
 
 `enqueue()` only INSERTs a row with the caller's session, so the job commits or rolls back with the
 business rows that imply it. Nothing leaves the process here: a worker picks the row up after commit.
+The row also records where the job came from: the originating request id and, while tracing is on,
+the traceparent of an `enqueue <kind>` span (`telemetry`).
 """
 
 from __future__ import annotations
@@ -11,12 +13,13 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from seawall.jobs import repository
+from seawall.jobs import repository, telemetry
 from seawall.jobs.models import Job, JobStatus
 from seawall.jobs.registry import JobRegistry
 from seawall.jobs.registry import registry as default_registry
 from seawall.jobs.wakeup import wake_local_workers_on_commit
 from seawall.kit.clock import Clock, SystemClock
+from seawall.observability import tracing
 
 DEFAULT_MAX_ATTEMPTS = 10
 
@@ -54,14 +57,28 @@ async def enqueue(
         next_run_at=run_at or now,
         created_at=now,
         updated_at=now,
+        request_id=telemetry.originating_request_id(),
     )
+    if not tracing.enabled():
+        return await _insert(session, job, now=now)
+    with telemetry.enqueue_span(kind, job.queue) as span:
+        job.traceparent = tracing.traceparent_of(span.get_span_context())
+        inserted = await _insert(session, job, now=now)
+        span.set_attribute("seawall.job.id", inserted.id)
+        if inserted is not job:
+            span.set_attribute("seawall.job.deduplicated", True)
+        return inserted
+
+
+async def _insert(session: AsyncSession, job: Job, *, now: datetime) -> Job:
     job_id = await repository.insert_job(session, job, notify=job.next_run_at <= now)
     if job_id is None:
-        existing = await repository.find_by_dedup_key(session, dedup_key or "")
+        existing = await repository.find_by_dedup_key(session, job.dedup_key or "")
         if existing is None:  # cannot happen: the conflicting row committed or is ours
-            raise RuntimeError(f"job with dedup key {dedup_key!r} conflicted but cannot be read")
+            raise RuntimeError(f"job with dedup key {job.dedup_key!r} conflicted but cannot be read")
         return existing
     job.id = job_id
+    telemetry.enqueued(job.kind, job.queue)
     if job.next_run_at <= now:
         wake_local_workers_on_commit(session, job.queue)
     return job

@@ -49,7 +49,7 @@ _jobs: Table = Job.__table__  # type: ignore[assignment]
 _attempts: Table = JobAttempt.__table__  # type: ignore[assignment]
 
 _INSERT_JOB_COLUMNS = ("kind", "queue", "payload", "status", "dedup_key", "attempts", "max_attempts", "next_run_at",
-                       "created_at", "updated_at")
+                       "created_at", "updated_at", "traceparent", "request_id")
 
 
 @functools.cache
@@ -81,6 +81,9 @@ class LeasedJob:
     lease_expires_at: datetime
     locked_by: str
     status: str = JobStatus.RUNNING
+    traceparent: str | None = None  # where the job came from (see `jobs/telemetry.py`)
+    request_id: str | None = None
+    last_attempt_traceparent: str | None = None
 
 
 async def insert_job(session: AsyncSession, job: Job, *, notify: bool) -> int | None:
@@ -167,7 +170,8 @@ async def claim_by_ids(
     return jobs, busy
 
 
-_CLAIMED_COLUMNS = ("id", "kind", "queue", "payload", "attempts", "max_attempts", "lease_token")
+_CLAIMED_COLUMNS = ("id", "kind", "queue", "payload", "attempts", "max_attempts", "lease_token", "traceparent",
+                    "request_id", "last_attempt_traceparent")
 
 
 # PostgreSQL's claim: one statement leases the rows, logs their attempts and closes the attempts of
@@ -183,7 +187,7 @@ WITH due AS (
         locked_by = :worker_id, attempts = jobs.attempts + 1, updated_at = :now
     FROM due WHERE jobs.id = due.id
     RETURNING jobs.id, jobs.kind, jobs.queue, jobs.payload, jobs.attempts, jobs.max_attempts, jobs.lease_token,
-        due.old_status, due.old_token
+        jobs.traceparent, jobs.request_id, jobs.last_attempt_traceparent, due.old_status, due.old_token
 ), expired AS (
     UPDATE job_attempts SET outcome = 'lease_expired', finished_at = :now, error = 'lease expired'
     WHERE outcome = 'running' AND lease_token IN (SELECT old_token FROM claimed WHERE old_status = 'running')
@@ -191,7 +195,8 @@ WITH due AS (
     INSERT INTO job_attempts (job_id, attempt, worker_id, lease_token, outcome, started_at)
     SELECT id, attempts, :worker_id, lease_token, 'running', :now FROM claimed
 )
-SELECT id, kind, queue, payload, attempts, max_attempts, lease_token FROM claimed
+SELECT id, kind, queue, payload, attempts, max_attempts, lease_token, traceparent, request_id,
+    last_attempt_traceparent FROM claimed
 """
 
 
@@ -278,37 +283,50 @@ async def _claim(
     return [
         LeasedJob(id=row.id, kind=row.kind, queue=row.queue, payload=row.payload, attempts=row.attempts,
                   max_attempts=row.max_attempts, lease_token=row.lease_token, lease_expires_at=expires,
-                  locked_by=worker_id)
+                  locked_by=worker_id, traceparent=row.traceparent, request_id=row.request_id,
+                  last_attempt_traceparent=row.last_attempt_traceparent)
         for row in sorted(rows, key=lambda row: row.id)
     ]
 
 
+@dataclass(frozen=True, slots=True)
+class Publishable:
+    """A job the relay should publish: where to, since when it is due, and where it came from."""
+
+    id: int
+    queue: str
+    due_at: datetime  # next_run_at, or when the lease of a running job expired
+    traceparent: str | None
+    request_id: str | None
+
+
 async def lock_publishable(
     session: AsyncSession, *, queues: Sequence[str], kinds: Sequence[str], now: datetime, limit: int
-) -> list[tuple[int, str]]:
-    """(id, queue) of jobs the relay should publish, locked (`SKIP LOCKED`) until its transaction ends.
+) -> list[Publishable]:
+    """Jobs the relay should publish, locked (`SKIP LOCKED`) until its transaction ends.
 
     Due queued jobs not yet published, then running jobs whose lease expired and that were not
     published since. Selected by state, never by an id high-water mark: ids commit out of order.
     """
     unpublished = (
-        select(Job.id, Job.queue)
+        select(Job.id, Job.queue, Job.next_run_at, Job.traceparent, Job.request_id)
         .where(Job.queue.in_(queues), Job.kind.in_(kinds), _due(now), Job.published_at.is_(None))
         .order_by(Job.next_run_at, Job.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    rows = [(job_id, queue) for job_id, queue in (await session.execute(unpublished)).all()]
+    rows = [Publishable(*row) for row in (await session.execute(unpublished)).all()]
     if len(rows) < limit:
         expired = (
-            select(Job.id, Job.queue)
+            select(Job.id, Job.queue, Job.lease_expires_at, Job.traceparent, Job.request_id)
             .where(Job.queue.in_(queues), Job.kind.in_(kinds), _lease_expired(now),
                    or_(Job.published_at.is_(None), Job.published_at < Job.lease_expires_at))
             .order_by(Job.lease_expires_at, Job.id)
             .limit(limit - len(rows))
             .with_for_update(skip_locked=True)
         )
-        rows += [(job_id, queue) for job_id, queue in (await session.execute(expired)).all()]
+        rows += [Publishable(job_id, queue, expired_at or now, traceparent, request_id)
+                 for job_id, queue, expired_at, traceparent, request_id in (await session.execute(expired)).all()]
     return rows
 
 
@@ -459,11 +477,15 @@ async def complete(session: AsyncSession, *, job_id: int, lease_token: str, now:
 async def _requeue(
     session: AsyncSession, *, job_id: int, lease_token: str, now: datetime, run_at: datetime,
     spend_attempt: bool, outcome: AttemptOutcome, error: str, last_error: str | None = None,
+    attempt_traceparent: str | None = None,
 ) -> bool:
     """Back to the queue, publishable again (`published_at` cleared); without `spend_attempt` the
-    attempt does not count (it was not really tried)."""
+    attempt does not count (it was not really tried). `attempt_traceparent` (this attempt's span,
+    while tracing is on) is kept for the next attempt's span to link to."""
     values: dict[str, Any] = dict(status=JobStatus.QUEUED, published_at=None, lease_token=None, lease_expires_at=None,
                                   next_run_at=run_at, updated_at=now)
+    if attempt_traceparent is not None:
+        values["last_attempt_traceparent"] = attempt_traceparent
     if not spend_attempt:
         values["attempts"] = Job.attempts - 1
     if last_error is not None:
@@ -473,18 +495,22 @@ async def _requeue(
 
 
 async def schedule_retry(
-    session: AsyncSession, *, job_id: int, lease_token: str, now: datetime, run_at: datetime, error: str
+    session: AsyncSession, *, job_id: int, lease_token: str, now: datetime, run_at: datetime, error: str,
+    attempt_traceparent: str | None = None,
 ) -> bool:
     return await _requeue(session, job_id=job_id, lease_token=lease_token, now=now, run_at=run_at,
-                          spend_attempt=True, outcome=AttemptOutcome.RETRY, error=error, last_error=error)
+                          spend_attempt=True, outcome=AttemptOutcome.RETRY, error=error, last_error=error,
+                          attempt_traceparent=attempt_traceparent)
 
 
 async def defer(
-    session: AsyncSession, *, job_id: int, lease_token: str, now: datetime, run_at: datetime, reason: str
+    session: AsyncSession, *, job_id: int, lease_token: str, now: datetime, run_at: datetime, reason: str,
+    attempt_traceparent: str | None = None,
 ) -> bool:
     """Put an owned job back without spending the attempt (it was not really tried)."""
     return await _requeue(session, job_id=job_id, lease_token=lease_token, now=now, run_at=run_at,
-                          spend_attempt=False, outcome=AttemptOutcome.DEFERRED, error=reason)
+                          spend_attempt=False, outcome=AttemptOutcome.DEFERRED, error=reason,
+                          attempt_traceparent=attempt_traceparent)
 
 
 async def bury(session: AsyncSession, *, job_id: int, lease_token: str, now: datetime, error: str) -> bool:
@@ -507,10 +533,12 @@ async def bury(session: AsyncSession, *, job_id: int, lease_token: str, now: dat
     )
 
 
-async def release(session: AsyncSession, *, job_id: int, lease_token: str, now: datetime) -> bool:
+async def release(session: AsyncSession, *, job_id: int, lease_token: str, now: datetime,
+                  attempt_traceparent: str | None = None) -> bool:
     """Hand an unfinished job back (graceful shutdown); the interrupted attempt does not count."""
     return await _requeue(session, job_id=job_id, lease_token=lease_token, now=now, run_at=now,
-                          spend_attempt=False, outcome=AttemptOutcome.RELEASED, error="released during shutdown")
+                          spend_attempt=False, outcome=AttemptOutcome.RELEASED, error="released during shutdown",
+                          attempt_traceparent=attempt_traceparent)
 
 
 async def list_jobs(

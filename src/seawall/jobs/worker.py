@@ -42,14 +42,13 @@ import time
 import traceback
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Any
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from seawall.config import Settings
 from seawall.db import Database
-from seawall.jobs import repository
+from seawall.jobs import repository, telemetry
 from seawall.jobs.completions import CompletionBatch
 from seawall.jobs.context import ClaimedJob, JobContext
 from seawall.jobs.errors import DeferJobError, LeaseLostError, PermanentJobError, RetryableJobError
@@ -58,6 +57,7 @@ from seawall.jobs.outbox import enqueue
 from seawall.jobs.registry import JobKind, JobRegistry
 from seawall.jobs.registry import registry as default_registry
 from seawall.jobs.retry import RetryPolicy
+from seawall.jobs.telemetry import Attempt
 from seawall.jobs.transport import BrokerTransport, Delivery
 from seawall.jobs.wakeup import Listener, wake_locally
 from seawall.kit.clock import Clock, SystemClock
@@ -304,7 +304,9 @@ class Worker:
 
     def _snapshot(self, job: repository.LeasedJob) -> ClaimedJob:
         return ClaimedJob(id=job.id, kind=job.kind, queue=job.queue, payload=job.payload,
-                          attempt=job.attempts, max_attempts=job.max_attempts, lease_token=job.lease_token)
+                          attempt=job.attempts, max_attempts=job.max_attempts, lease_token=job.lease_token,
+                          traceparent=job.traceparent, request_id=job.request_id,
+                          last_attempt_traceparent=job.last_attempt_traceparent)
 
     def _start(self, job: ClaimedJob, delivery: Delivery | None) -> None:
         task = asyncio.create_task(self._execute_and_ack(job, delivery), name=f"job-{job.id}")
@@ -320,9 +322,16 @@ class Worker:
             task.cancel()
 
     async def _execute_and_ack(self, job: ClaimedJob, delivery: Delivery | None) -> None:
+        # In the job's own task: its log fields and span stay in this task's context (`telemetry`).
+        attempt = telemetry.start_attempt(job, worker_id=self.worker_id, delivered=delivery is not None)
+        escaped: BaseException | None = None
         try:
-            await self._execute(job)
+            await self._execute(job, attempt)
+        except BaseException as exc:
+            escaped = exc
+            raise
         finally:
+            attempt.end(escaped)
             # After the outcome is recorded. Also when recording failed: the row is then still
             # running, and once its lease expires the relay publishes it again.
             if delivery is not None:
@@ -351,38 +360,41 @@ class Worker:
 
     # -- running one job ---------------------------------------------------------------------
 
-    async def _execute(self, job: ClaimedJob) -> None:
+    async def _execute(self, job: ClaimedJob, attempt: Attempt) -> None:
+        """Run one attempt and record its outcome; `attempt` is told the outcome (metrics, span)."""
         spec = self.registry.get(job.kind)
-        log_ = log.bind(job_id=job.id, kind=job.kind, attempt=job.attempt, worker_id=self.worker_id)
         if job.attempt > job.max_attempts:
-            await self._record(job, lambda s, now: repository.bury(
+            await self._record(job, attempt, "dead", lambda s, now: repository.bury(
                 s, job_id=job.id, lease_token=job.lease_token, now=now,
                 error="attempts exhausted: the worker running the last attempt was lost",
             ))
             return
         try:
             await self._run_handler(job, spec)
-            log_.info("job.succeeded")
-        except asyncio.CancelledError:
+            attempt.finish("succeeded")
+            log.info("job.succeeded")
+        except asyncio.CancelledError as exc:
             current = asyncio.current_task()
             if job.id in self._lost:  # cancelled by the lease keeper
                 if current is not None:
                     current.uncancel()
-                log_.warning("job.lease_lost")
+                attempt.finish("lease_lost", exc)
+                log.warning("job.lease_lost")
                 return
             if self._stopping.is_set():
                 if current is not None:
                     current.uncancel()
-                await self._record(job, lambda s, now: repository.release(
-                    s, job_id=job.id, lease_token=job.lease_token, now=now
+                await self._record(job, attempt, "released", lambda s, now: repository.release(
+                    s, job_id=job.id, lease_token=job.lease_token, now=now, attempt_traceparent=attempt.traceparent
                 ))
-                log_.info("job.released")
+                log.info("job.released")
                 return
             raise
-        except LeaseLostError:
-            log_.warning("job.lease_lost_at_commit")
+        except LeaseLostError as exc:
+            attempt.finish("lease_lost", exc)
+            log.warning("job.lease_lost_at_commit")
         except Exception as exc:
-            await self._record_failure(job, spec, exc, log_)
+            await self._record_failure(job, spec, exc, attempt)
 
     async def _run_handler(self, job: ClaimedJob, spec: JobKind) -> None:
         """Run the handler; its writes through `ctx.session` commit with the fenced completion.
@@ -409,13 +421,13 @@ class Worker:
             if not completed:
                 raise LeaseLostError(f"job {job.id} lost its lease before completing; rolled back")
 
-    async def _record_failure(self, job: ClaimedJob, spec: JobKind, exc: Exception, log_: Any) -> None:
+    async def _record_failure(self, job: ClaimedJob, spec: JobKind, exc: Exception, attempt: Attempt) -> None:
         if isinstance(exc, DeferJobError):
             delay = max(0.0, exc.retry_after or 0.0)
-            log_.info("job.deferred", delay_seconds=round(delay, 3), reason=exc.message)
-            await self._record(job, lambda s, now: repository.defer(
+            log.info("job.deferred", delay_seconds=round(delay, 3), reason=exc.message)
+            await self._record(job, attempt, "deferred", lambda s, now: repository.defer(
                 s, job_id=job.id, lease_token=job.lease_token, now=now,
-                run_at=now + timedelta(seconds=delay), reason=exc.message,
+                run_at=now + timedelta(seconds=delay), reason=exc.message, attempt_traceparent=attempt.traceparent,
             ))
             return
         error = describe_error(exc)
@@ -424,27 +436,31 @@ class Worker:
         permanent = isinstance(exc, PermanentJobError) or isinstance(exc, spec.permanent_errors)
         if permanent or job.attempt >= job.max_attempts:
             reason = "permanent error" if permanent else "attempts exhausted"
-            log_.warning("job.dead", reason=reason, error=error.splitlines()[0])
-            await self._record(job, lambda s, now: repository.bury(
+            log.warning("job.dead", reason=reason, error=error.splitlines()[0])
+            await self._record(job, attempt, "dead", lambda s, now: repository.bury(
                 s, job_id=job.id, lease_token=job.lease_token, now=now, error=error
-            ))
+            ), exc)
             return
         policy = self.retry_policy(spec, job)
         retry_after = exc.retry_after if isinstance(exc, RetryableJobError) else None
         delay = policy.delay(job.attempt, rng=self.rng, retry_after=retry_after)
-        log_.info("job.retry_scheduled", delay_seconds=round(delay, 3), error=error.splitlines()[0])
-        await self._record(job, lambda s, now: repository.schedule_retry(
+        log.info("job.retry_scheduled", delay_seconds=round(delay, 3), error=error.splitlines()[0])
+        await self._record(job, attempt, "retried", lambda s, now: repository.schedule_retry(
             s, job_id=job.id, lease_token=job.lease_token, now=now,
-            run_at=now + timedelta(seconds=delay), error=error,
-        ))
+            run_at=now + timedelta(seconds=delay), error=error, attempt_traceparent=attempt.traceparent,
+        ), exc)
 
     def retry_policy(self, spec: JobKind, job: ClaimedJob) -> RetryPolicy:
         base = spec.backoff_base_seconds or self.settings.job_backoff_base_seconds
         cap = spec.backoff_cap_seconds or self.settings.job_backoff_cap_seconds
         return RetryPolicy(max_attempts=job.max_attempts, base_seconds=base, cap_seconds=max(cap, base))
 
-    async def _record(self, job: ClaimedJob, write: OutcomeWrite) -> None:
-        """Record an outcome in its own transaction; a lost lease means the new owner decides."""
+    async def _record(self, job: ClaimedJob, attempt: Attempt, outcome: str, write: OutcomeWrite,
+                      error: BaseException | None = None) -> None:
+        """Record an outcome in its own transaction; a lost lease means the new owner decides (the
+        attempt's outcome is then `lease_lost`)."""
         async with self.database.transaction() as session:
-            if not await write(session, self.clock.now()):
-                log.warning("job.outcome_fenced_off", job_id=job.id, worker_id=self.worker_id)
+            recorded = await write(session, self.clock.now())
+        attempt.finish(outcome if recorded else "lease_lost", error)
+        if not recorded:
+            log.warning("job.outcome_fenced_off", job_id=job.id, worker_id=self.worker_id)

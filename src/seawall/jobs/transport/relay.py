@@ -15,12 +15,21 @@ Guarantees, and why:
   consumer claims through the row and acks a message whose job has nothing to run.
 - Every requeue (retry, defer, release at drain, replay from the DLQ) clears `published_at`
   (`repository`), so the job is published again when it is due.
+
+Each message also carries, as AMQP headers, the job's stored W3C `traceparent` and its originating
+`request_id` (when it has them), for other consumers and for anyone watching the broker. Seawall's
+own worker ignores them: it continues the trace from the row it claims, which is authoritative.
+Metrics: `seawall_relay_published_total{queue}` counts confirmed messages, and
+`seawall_relay_publish_lag_seconds{queue}` the time from a job being due (its `next_run_at`, or its
+lease's expiry) to the broker's confirm.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections import Counter
+from typing import Any
 
 import structlog
 from aio_pika import DeliveryMode, Message
@@ -32,13 +41,16 @@ from seawall.jobs import repository
 from seawall.jobs.transport import topology
 from seawall.jobs.transport.connection import BrokerLink
 from seawall.kit.clock import Clock
+from seawall.observability.metrics import METRICS
 
 log = structlog.get_logger("seawall.jobs.transport")
 
 
-def job_message(job_id: int) -> Message:
+def job_message(job_id: int, *, traceparent: str | None = None, request_id: str | None = None) -> Message:
+    headers: dict[str, Any] = {name: value for name, value in (("traceparent", traceparent),
+                                                               ("request_id", request_id)) if value}
     return Message(json.dumps({"job_id": job_id}).encode(), content_type="application/json",
-                   delivery_mode=DeliveryMode.PERSISTENT, type="seawall.job")
+                   delivery_mode=DeliveryMode.PERSISTENT, type="seawall.job", headers=headers or None)
 
 
 class Relay:
@@ -70,17 +82,23 @@ class Relay:
                                                      limit=self.settings.broker_relay_batch_size)
             if not rows:
                 return 0
-            results = await asyncio.gather(*(self._publish(job_id, queue) for job_id, queue in rows),
-                                           return_exceptions=True)
+            results = await asyncio.gather(*(self._publish(row) for row in rows), return_exceptions=True)
+            confirmed_at = self.clock.now()
             confirmed = []
-            for (job_id, _queue), result in zip(rows, results, strict=True):
+            per_queue: Counter[str] = Counter()
+            for row, result in zip(rows, results, strict=True):
                 if result is None:
-                    confirmed.append(job_id)
+                    confirmed.append(row.id)
+                    per_queue[row.queue] += 1
+                    METRICS.relay_publish_lag.labels(row.queue).observe(
+                        max(0.0, (confirmed_at - row.due_at).total_seconds()))
                 elif isinstance(result, PublishError):
-                    returned.append(job_id)
+                    returned.append(row.id)
                 else:
                     failures.append(result)
             await repository.mark_published(session, job_ids=confirmed, now=now)
+        for queue, count in per_queue.items():
+            METRICS.relay_published.labels(queue).inc(count)
         self.published += len(confirmed)
         if returned:
             self.returned += len(returned)
@@ -91,10 +109,11 @@ class Relay:
                         error=f"{type(failures[0]).__name__}: {failures[0]}")
         return len(confirmed)
 
-    async def _publish(self, job_id: int, queue: str) -> None:
+    async def _publish(self, job: repository.Publishable) -> None:
         assert self.link.publisher is not None
         await self.link.publisher.default_exchange.publish(
-            job_message(job_id), routing_key=topology.queue_name(self.settings, queue), mandatory=True,
+            job_message(job.id, traceparent=job.traceparent, request_id=job.request_id),
+            routing_key=topology.queue_name(self.settings, job.queue), mandatory=True,
             timeout=self.settings.broker_confirm_timeout_seconds,
         )
 
