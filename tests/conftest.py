@@ -55,6 +55,7 @@ BACKENDS = [name.strip() for name in os.environ.get("SEAWALL_TEST_BACKENDS", "sq
 
 pytest_plugins = [
     "tests.support.apps", "tests.support.handlers", "tests.support.sandboxes", "tests.support.workers",
+    "tests.support.traces",  # span_exporter: tracing on, spans in memory
     "tests.support.fuzzing",  # --fuzz-requests and the fuzzing report
     "tests.support.openapi_coverage",  # fails the run on an answer the OpenAPI schema does not declare
 ]

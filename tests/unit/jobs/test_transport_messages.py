@@ -41,3 +41,11 @@ def test_work_queues_are_quorum_with_an_explicit_poison_limit_and_at_least_once_
         "x-overflow": "reject-publish",
     }
     assert topology.dead_letter_queue_name(settings, "payments") == "acme.payments.dead"
+
+
+def test_a_job_message_carries_the_jobs_trace_context_and_request_id_as_headers() -> None:
+    traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    message = job_message(7, traceparent=traceparent, request_id="req-1")
+    assert message.headers == {"traceparent": traceparent, "request_id": "req-1"}
+    assert parse(delivered(message.body)).job_id == 7
+    assert not job_message(8).headers  # a job enqueued with tracing off and outside a request
