@@ -11,9 +11,10 @@ Where a job came from travels with its row (migration 0012):
 
 Each attempt, in the job's own asyncio task (`start_attempt`):
 - binds `job_id`, `kind`, `queue`, `attempt`, `worker_id` and the originating `request_id` to the
-  structlog context, so every line the engine or the handler logs carries them (trace and span ids
-  are added by the logging processor from the current span). A task runs in a copy of the context
-  it was created in, so the binding never reaches another job's task or the worker's loop.
+  structlog context until the attempt ends, so every line the engine or the handler logs carries
+  them (trace and span ids are added by the logging processor from the current span). A task runs
+  in a copy of the context it was created in, so the binding never reaches another job's task or
+  the worker's loop.
 - with tracing on, runs under a CONSUMER span `job <kind>` whose parent is the stored
   `traceparent` (the row is authoritative; a RabbitMQ message's headers are not read). **Every
   attempt of a job is a child of that same stored context**, so a retried job's attempts are
@@ -37,7 +38,7 @@ each (kind, queue)'s metric children are looked up once per metric catalogue (`_
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -84,12 +85,14 @@ def enqueued(kind: str, queue: str) -> None:
 class Attempt:
     """One attempt's span (while tracing is on), log fields and metrics; `finish` once, then `end`."""
 
-    __slots__ = ("job", "span", "_token", "_started", "_series", "outcome")
+    __slots__ = ("job", "span", "_token", "_bound", "_started", "_series", "outcome")
 
-    def __init__(self, job: ClaimedJob, span: Span | None, token: Any, series: _JobSeries) -> None:
+    def __init__(self, job: ClaimedJob, span: Span | None, token: Any, bound: Mapping[str, Any],
+                 series: _JobSeries) -> None:
         self.job = job
         self.span = span
         self._token = token
+        self._bound = bound
         self._started = time.perf_counter()
         self._series = series
         self.outcome: str | None = None
@@ -113,7 +116,8 @@ class Attempt:
                 span.set_status(Status(StatusCode.ERROR, type(error).__name__))
 
     def end(self, error: BaseException | None = None) -> None:
-        """Close the span (an `error` that escaped the attempt marks it failed)."""
+        """Unbind the log fields and close the span (an `error` that escaped the attempt marks it failed)."""
+        structlog.contextvars.reset_contextvars(**self._bound)
         span = self.span
         if span is None:
             return
@@ -126,16 +130,14 @@ class Attempt:
 
 def start_attempt(job: ClaimedJob, *, worker_id: str, delivered: bool) -> Attempt:
     """Begin an attempt's telemetry. Call it inside the job's own task (its context is the task's)."""
-    structlog.contextvars.bind_contextvars(job_id=job.id, kind=job.kind, queue=job.queue, attempt=job.attempt,
-                                           worker_id=worker_id)
-    if job.request_id:
-        structlog.contextvars.bind_contextvars(request_id=job.request_id)
-    else:
-        structlog.contextvars.unbind_contextvars("request_id")
+    # `...` is structlog's "unbound": no request id (not another job's) on the lines of a job without one.
+    bound = structlog.contextvars.bind_contextvars(job_id=job.id, kind=job.kind, queue=job.queue,
+                                                   attempt=job.attempt, worker_id=worker_id,
+                                                   request_id=job.request_id or ...)
     series = _series(job.kind, job.queue)
     series.started.inc()
     if not tracing.enabled():
-        return Attempt(job, None, None, series)
+        return Attempt(job, None, None, bound, series)
     links = []
     previous = tracing.span_context_from_traceparent(job.last_attempt_traceparent)
     if previous is not None:
@@ -151,7 +153,7 @@ def start_attempt(job: ClaimedJob, *, worker_id: str, delivered: bool) -> Attemp
     span = tracing.tracer().start_span(f"job {job.kind}", context=tracing.context_from_traceparent(job.traceparent),
                                        kind=SpanKind.CONSUMER, attributes=attributes, links=links)
     token = otel_context.attach(trace.set_span_in_context(span))
-    return Attempt(job, span, token, series)
+    return Attempt(job, span, token, bound, series)
 
 
 # -- metric children, looked up once --------------------------------------------------------------------

@@ -322,16 +322,9 @@ class Worker:
             task.cancel()
 
     async def _execute_and_ack(self, job: ClaimedJob, delivery: Delivery | None) -> None:
-        # In the job's own task: its log fields and span stay in this task's context (`telemetry`).
-        attempt = telemetry.start_attempt(job, worker_id=self.worker_id, delivered=delivery is not None)
-        escaped: BaseException | None = None
         try:
-            await self._execute(job, attempt)
-        except BaseException as exc:
-            escaped = exc
-            raise
+            await self._execute(job, delivered=delivery is not None)
         finally:
-            attempt.end(escaped)
             # After the outcome is recorded. Also when recording failed: the row is then still
             # running, and once its lease expires the relay publishes it again.
             if delivery is not None:
@@ -360,8 +353,21 @@ class Worker:
 
     # -- running one job ---------------------------------------------------------------------
 
-    async def _execute(self, job: ClaimedJob, attempt: Attempt) -> None:
-        """Run one attempt and record its outcome; `attempt` is told the outcome (metrics, span)."""
+    async def _execute(self, job: ClaimedJob, *, delivered: bool = False) -> None:
+        """Run one attempt, in the job's own task, with its log fields bound and its span current
+        (`telemetry`); `delivered`: the job id came from the broker."""
+        attempt = telemetry.start_attempt(job, worker_id=self.worker_id, delivered=delivered)
+        escaped: BaseException | None = None
+        try:
+            await self._attempt(job, attempt)
+        except BaseException as exc:
+            escaped = exc
+            raise
+        finally:
+            attempt.end(escaped)
+
+    async def _attempt(self, job: ClaimedJob, attempt: Attempt) -> None:
+        """Run the handler and record the outcome; `attempt` is told the outcome (metrics, span)."""
         spec = self.registry.get(job.kind)
         if job.attempt > job.max_attempts:
             await self._record(job, attempt, "dead", lambda s, now: repository.bury(
