@@ -1,6 +1,7 @@
 """Promises: a job continues the trace of the work that enqueued it, every attempt in that one trace and
 each retry linked to the attempt before; every log line of an attempt carries the job's fields and the
-originating request id, never another job's; the job metrics count each outcome.
+originating request id, never another job's; the job metrics count each outcome, and the relay what the
+broker confirmed.
 
 The worker runs in this process (`run_until_finished`: the production loop); the cross-process and
 RabbitMQ paths are `tests/acceptance/test_traces.py`'s.
@@ -141,6 +142,30 @@ async def test_job_metrics_count_a_success_a_retry_and_a_dead_job(runtime: Runti
         "seawall_job_duration_seconds_count/retried": 1,
         "seawall_job_duration_seconds_count/dead": 1,
     }
+
+
+@pytest.mark.backends("full")
+async def test_the_relay_counts_the_messages_the_broker_confirmed_and_how_long_after_due(runtime: Runtime) -> None:
+    def relay_series() -> tuple[float, float]:
+        return (sample(METRICS.relay_published, "seawall_relay_published_total", queue="default"),
+                sample(METRICS.relay_publish_lag, "seawall_relay_publish_lag_seconds_count", queue="default"))
+
+    before = relay_series()
+    jobs = [await enqueue_effect(runtime.database, {}) for _ in range(3)]
+
+    await in_process_worker(runtime.database, runtime.settings).run_until_idle()
+
+    assert all([(await require_job(runtime.database, job.id)).status == "succeeded" for job in jobs])
+    after = relay_series()
+    assert (after[0] - before[0], after[1] - before[1]) == (3, 3)
+
+
+def sample(metric: Any, name: str, **labels: str) -> float:
+    for family in metric.collect():
+        for found in family.samples:
+            if found.name == name and found.labels == labels:
+                return float(found.value)
+    return 0.0
 
 
 def job_series() -> dict[str, float]:
