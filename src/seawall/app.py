@@ -140,8 +140,10 @@ def create_app(settings: Settings, *, run_worker: bool = False, clock: Clock | N
     if settings.admin_enabled:  # off: the operator routes do not exist (404) and are not documented
         app.include_router(admin_router)
     install_openapi(app)
+    # Server spans while tracing is on, around every middleware but the security headers below (the
+    # instrumentation expects to wrap Starlette's own stack, so it goes first).
+    tracing.instrument_app(app)
     install_security_headers(app, hsts_max_age_seconds=settings.hsts_max_age_seconds)
-    tracing.instrument_app(app)  # server spans, while tracing is on (outermost: around every middleware)
     return app
 
 

@@ -21,13 +21,11 @@ from tests.integration.accounts.wire import bearer, new_key
 from tests.integration.jobs.harness import wait_until
 from tests.integration.payments.flow import new_user, wait_for_payments
 from tests.support.server import ServerFactory
-from tests.support.traces import SpanTree, read_spans_file
+from tests.support.traces import PROVIDER_SPANS_MERGED, SpanTree, read_spans_file
 
 pytestmark = pytest.mark.backends("postgres", "full")
 
 REQUEST_ID = "trace-acceptance-0001"
-# TODO(lead): True once the provider call spans (`resilience/policy.py`, "provider <name>") are merged.
-PROVIDER_SPANS_MERGED = False
 
 
 async def test_a_payment_request_its_charge_job_and_the_provider_call_are_one_trace_across_processes(
@@ -62,8 +60,8 @@ async def test_a_payment_request_its_charge_job_and_the_provider_call_are_one_tr
         assert job.attributes.get("messaging.system") == "rabbitmq"
     # The job's own statements are its children (SQLAlchemy instrumentation in the worker process).
     assert any(child.kind == "SpanKind.CLIENT" for child in tree.children(job))
-    if PROVIDER_SPANS_MERGED:
-        provider = [span for span in tree.spans if span.name.startswith("provider ") and tree.is_ancestor(job, span)]
+    if PROVIDER_SPANS_MERGED:  # the charge at the fake Stripe, inside the job's span
+        provider = tree.provider_calls_under(job)
         assert provider and all(span.trace_id == server.trace_id for span in provider)
         assert job.start_time <= min(span.start_time for span in provider)
 
