@@ -176,7 +176,7 @@ class Sampler:
     """
 
     timeline: Timeline
-    probes: list[Probe]
+    probes: Sequence[Probe]
     interval: float = 0.5
     failures: Counter[str] = field(default_factory=Counter)
     first_failure: dict[str, str] = field(default_factory=dict)
