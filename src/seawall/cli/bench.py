@@ -6,14 +6,44 @@ import json
 import logging
 import shutil
 import subprocess
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import structlog
 import typer
 
+from seawall.cli.html_option import HtmlReportOption
+
+if TYPE_CHECKING:
+    from seawall.reports.html import SummaryTable
+    from seawall.reports.timeline import Timeline
+
 app = typer.Typer(help="Benchmarks: figures as ratios of a ceiling measured in the same run.", no_args_is_help=True)
 
 PEERS = ("pgqueuer",)
+
+
+def _new_timeline(html: Path | None) -> Timeline | None:
+    """A timeline to record the run into only when an HTML report was asked for (else nothing is sampled)."""
+    from seawall.reports.timeline import Timeline
+
+    return Timeline() if html is not None else None
+
+
+def _write_html(path: Path, *, title: str, timeline: Timeline | None, tables: list[SummaryTable],
+                sources: dict[str, str]) -> None:
+    from seawall.reports.html import write_html_report
+    from seawall.reports.timeline import Timeline
+
+    write_html_report(path, title=title, timeline=timeline or Timeline(), tables=tables, sources=sources)
+    typer.echo(f"HTML report: {path}", err=True)  # stderr: --json keeps its one object on the last stdout line
+
+
+def _figure_table(title: str, figures: dict[str, Any]) -> SummaryTable:
+    from seawall.reports.html import SummaryTable
+
+    return SummaryTable(title, [[name, json.dumps(value) if isinstance(value, dict | list) else str(value)]
+                                for name, value in figures.items()], columns=["figure", "value"])
 
 
 @app.command("jobs")
@@ -29,6 +59,7 @@ def bench_jobs(
     peer_batch_size: int = typer.Option(10, min=1, max=10_000, help="The peer's dequeue batch size"),
     timeout: float = typer.Option(600.0, min=1.0, help="Seconds each side may take to run its jobs"),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on the last line"),
+    html: HtmlReportOption = None,
 ) -> None:
     """Job engine throughput and worker CPU per job, against the database's own commit rate and a peer."""
     import asyncpg
@@ -51,12 +82,17 @@ def bench_jobs(
         typer.echo(pgqueuer_peer.MISSING, err=True)
         raise typer.Exit(2)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    timeline = _new_timeline(html)
     try:
         result = job_bench.run(jobs=jobs, workers=workers, concurrency=concurrency, database_url=database_url,
-                               broker_url=broker_url, peer=peer, peer_batch_size=peer_batch_size, timeout=timeout)
+                               broker_url=broker_url, peer=peer, peer_batch_size=peer_batch_size, timeout=timeout,
+                               timeline=timeline)
     except (job_bench.BenchWorkerError, OSError, asyncpg.PostgresError) as exc:  # OSError: a server unreachable
         typer.echo(f"bench jobs failed: {type(exc).__name__}: {exc}", err=True)
         raise typer.Exit(1) from None
+    if html is not None:
+        _write_html(html, title=f"seawall bench jobs — {jobs} jobs, {result['database']}, {result['transport']}",
+                    timeline=timeline, tables=[_figure_table("Figures", result)], sources=job_bench.REPORT_SOURCES)
     if as_json:
         typer.echo(json.dumps(result))
     else:

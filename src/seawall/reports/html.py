@@ -157,10 +157,9 @@ def _table_html(table: SummaryTable) -> str:
     return f"<h2>{html.escape(table.title)}</h2><table>{head}{body}</table>"
 
 
-def render_html(*, title: str, timeline: Timeline, tables: list[SummaryTable], sources: dict[str, str],
-                notes: list[str] | None = None) -> str:
-    """The whole page. `sources`: chart id (`CHARTS`) → where its numbers come from; `notes`: extra
-    sentences shown under the title (e.g. probes that failed)."""
+def render_html(*, title: str, timeline: Timeline, tables: list[SummaryTable], sources: dict[str, str]) -> str:
+    """The whole page. `sources`: chart id (`CHARTS`) → where its numbers come from; the timeline's
+    `notes` (what was not sampled, probes that failed) are listed under the title."""
     data = report_data(timeline)
     figures = build_figures(data)
     charts = []
@@ -168,7 +167,7 @@ def render_html(*, title: str, timeline: Timeline, tables: list[SummaryTable], s
         div = figure.to_html(full_html=False, include_plotlyjs=index == 0, div_id=chart_id,
                              config={"displaylogo": False, "responsive": True})
         charts.append(f'{div}<p class="source">{html.escape(sources.get(chart_id, ""))}</p>')
-    note_items = "".join(f"<li>{html.escape(note)}</li>" for note in notes or [])
+    note_items = "".join(f"<li>{html.escape(note)}</li>" for note in timeline.notes)
     data_json = json.dumps(data).replace("</", "<\\/")
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
@@ -181,7 +180,6 @@ def render_html(*, title: str, timeline: Timeline, tables: list[SummaryTable], s
 
 
 def write_html_report(path: Path, *, title: str, timeline: Timeline, tables: list[SummaryTable],
-                      sources: dict[str, str], notes: list[str] | None = None) -> None:
+                      sources: dict[str, str]) -> None:
     """Write `render_html(...)` to `path` (UTF-8), replacing it."""
-    path.write_text(render_html(title=title, timeline=timeline, tables=tables, sources=sources, notes=notes),
-                    encoding="utf-8")
+    path.write_text(render_html(title=title, timeline=timeline, tables=tables, sources=sources), encoding="utf-8")

@@ -56,6 +56,7 @@ class Timeline:
     started_at: float = field(default_factory=time.time)
     series: dict[tuple[str, str], list[Row]] = field(default_factory=dict)
     phases: list[Phase] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # sentences for the report: what was not sampled, and why
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, kind: str, name: str, value: float, at: float | None = None) -> None:
@@ -172,7 +173,8 @@ class Sampler:
     """Calls every probe once at `start()`, every `interval` seconds, and once at `stop()`.
 
     A probe that raises is counted in `failures` (probe name → count, with `first_failure` per
-    name) and sampled again next time: a report with a gap beats a run that stops.
+    name) and sampled again next time: a report with a gap beats a run that stops. `stop()` adds
+    one note per failing probe to the timeline's `notes`.
     """
 
     timeline: Timeline
@@ -186,6 +188,7 @@ class Sampler:
     _ready: threading.Event = field(default_factory=threading.Event)
 
     def start(self) -> None:
+        """Start the sampling thread; returns once the first sample is taken (at most 10 s)."""
         self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), name="seawall-report-sampler",
                                         daemon=True)
         self._thread.start()
@@ -199,6 +202,7 @@ class Sampler:
             self._loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(timeout)
         self._thread = None
+        self.timeline.notes.extend(self.failure_notes())
 
     def __enter__(self) -> Sampler:
         self.start()
@@ -210,17 +214,19 @@ class Sampler:
     async def _run(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
-        self._ready.set()
         try:
+            await self._sample_all()
+            self._ready.set()  # start() returns once the first sample is in
             while True:
-                await self._sample_all()
                 try:
                     await asyncio.wait_for(self._stop.wait(), self.interval)
                 except TimeoutError:
+                    await self._sample_all()
                     continue
                 await self._sample_all()
                 return
         finally:
+            self._ready.set()
             for probe in self.probes:
                 try:
                     await probe.aclose()

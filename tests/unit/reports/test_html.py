@@ -36,9 +36,10 @@ def embedded_data(page: str) -> dict:
 
 def test_the_page_is_self_contained_and_has_the_four_charts_with_their_sources(tmp_path: Path) -> None:
     path = tmp_path / "report.html"
-    write_html_report(path, title="demo <run>", timeline=fake_run(), sources=SOURCES,
-                      tables=[SummaryTable("Figures", [["requests", "200"]], columns=["figure", "value"])],
-                      notes=["jobs table: 1 sample(s) failed"])
+    timeline = fake_run()
+    timeline.notes.append("jobs table: 1 sample(s) failed")
+    write_html_report(path, title="demo <run>", timeline=timeline, sources=SOURCES,
+                      tables=[SummaryTable("Figures", [["requests", "200"]], columns=["figure", "value"])])
     page = path.read_text(encoding="utf-8")
     assert not re.search(r"<script[^>]*\bsrc=", page)  # plotly.js inline, not from a CDN
     assert not re.search(r"<link[^>]*\bhref=", page)

@@ -67,8 +67,20 @@ def test_a_failing_probe_is_counted_and_the_others_keep_sampling() -> None:
         time.sleep(0.12)
     assert len(timeline.of_kind(QUEUE)["queued"]) >= 2
     assert sampler.failures["broken"] >= 2
-    assert sampler.failure_notes()[0].startswith("broken: ") and "ConnectionError: server gone" in \
-        sampler.failure_notes()[0]
+    assert len(timeline.notes) == 1  # written at stop
+    assert timeline.notes[0].startswith("broken: ") and "ConnectionError: server gone" in timeline.notes[0]
+
+
+def test_start_returns_once_the_first_sample_is_in() -> None:
+    """So a bench can release its workers right after, and the chart still shows the full queue."""
+    timeline = Timeline()
+    sampler = Sampler(timeline, [CountingProbe()], interval=10)
+    sampler.start()
+    try:
+        assert [value for _, value in timeline.of_kind(QUEUE)["queued"]] == [1]
+    finally:
+        sampler.stop()
+    assert len(timeline.of_kind(QUEUE)["queued"]) == 2  # and the last one at stop, without waiting 10 s
 
 
 def test_stop_without_start_does_nothing() -> None:

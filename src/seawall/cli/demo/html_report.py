@@ -40,7 +40,7 @@ def start_sampler(timeline: Timeline, *, data_dir: Path, base_url: str, admin_ke
     return sampler
 
 
-def write_report(path: Path, report: DemoReport, timeline: Timeline, sampler: Sampler | None) -> None:
+def write_report(path: Path, report: DemoReport, timeline: Timeline) -> None:
     from seawall.reports.html import SummaryTable, write_html_report  # plotly loads only here
 
     checks = SummaryTable("Invariants and checks", [[c.name, "ok" if c.ok else "FAILED", c.detail]
@@ -48,4 +48,4 @@ def write_report(path: Path, report: DemoReport, timeline: Timeline, sampler: Sa
     figures = SummaryTable("Figures", [list(row) for row in figure_rows(report.figures)])
     verdict = "every invariant holds" if report.ok else "some checks failed"
     write_html_report(path, title=f"Seawall demo — {verdict}", timeline=timeline, tables=[checks, figures],
-                      sources=SOURCES, notes=sampler.failure_notes() if sampler else [])
+                      sources=SOURCES)

@@ -123,7 +123,7 @@ def _run_demo(options: DemoOptions, console: Console, data_dir: Path) -> int:
     if not report.ok:
         report.figures["server_log_tail"] = server.log_tail() if server else sandbox.log_tail()
     if options.html is not None:  # also when a process did not start: the checks say which
-        html_report.write_report(options.html, report, timeline or Timeline(), sampler)
+        html_report.write_report(options.html, report, timeline or Timeline())
     if options.as_json:
         print(json.dumps(report.as_dict(), indent=2))
     else:
