@@ -112,6 +112,7 @@ def bench_write(
     seawall_python: str | None = typer.Option(
         None, help="The Python of another Seawall install to measure (a build before a change), in this sitting"),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on the last line"),
+    html: HtmlReportOption = None,
 ) -> None:
     """POST /v1/payments: Seawall against a naive FastAPI peer and the database's ceiling, in one run."""
     import asyncpg
@@ -130,11 +131,12 @@ def bench_write(
     if seawall_python is not None and not shutil.which(seawall_python):
         raise typer.BadParameter(f"{seawall_python} is not an executable", param_hint="--seawall-python")
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    timeline = _new_timeline(html)
     try:
         report = run_write(WriteBenchOptions(
             api_workers=api_workers, concurrency=concurrency, duration=duration, warmup=warmup,
             database_url=database_url, load_generator=load_generator,
-            **({"seawall_python": seawall_python} if seawall_python else {})))
+            **({"seawall_python": seawall_python} if seawall_python else {})), timeline=timeline)
     except (RuntimeError, OSError, subprocess.SubprocessError, asyncpg.PostgresError) as exc:
         # OSError: a server unreachable; RuntimeError: Seawall or the peer did not start (with its log's tail)
         typer.echo(f"bench write failed: {type(exc).__name__}: {exc}", err=True)
@@ -143,35 +145,57 @@ def bench_write(
         typer.echo(json.dumps(report))
     else:
         _print_write_report(report)
+    if html is not None:
+        from seawall.bench.write import REPORT_SOURCES
+        from seawall.reports.html import SummaryTable
+
+        title, columns, rows, caption = _write_table(report)
+        _write_html(html, title=f"seawall bench write — {title}", timeline=timeline, sources=REPORT_SOURCES,
+                    tables=[SummaryTable(title, [*rows, [caption], [_write_ratios(report)]], columns=columns),
+                            _figure_table("Configuration", report["config"])])
+
+
+WRITE_COLUMNS = ("", "requests/s", "p50 ms", "p95 ms", "p99 ms", "CPU ms/request", "client CPU ms/request",
+                 "max RSS MB", "non-2xx")
+
+
+def _write_table(report: dict[str, Any]) -> tuple[str, list[str], list[list[str]], str]:
+    """`bench write`'s figures as the terminal shows them: (title, columns, rows, caption)."""
+    config = report["config"]
+    title = (f"POST /v1/payments · {config['database']} · {config['api_workers']} process(es) · "
+             f"{config['concurrency']} connections · {config['duration_seconds']:g} s · {config['load_generator']}")
+    half = report["half_rate"]
+    caption = (f"half rate: open loop at {half['target_requests_per_second']:g} requests/s, latency from "
+               f"each request's due time; ceiling: {config['ceiling_driver']}, CPU of the driver's process")
+    rows = [[name, *(_cell(figures[key]) for key in (
+        "requests_per_second", "p50_ms", "p95_ms", "p99_ms", "cpu_ms_per_request", "client_cpu_ms_per_request",
+        "max_rss_mb", "non_2xx"))]
+        for name, figures in (("seawall", report["seawall"]), ("naive peer", report["peer"]),
+                              ("ceiling", report["ceiling"]), ("seawall, half rate", half))]
+    return title, list(WRITE_COLUMNS), rows, caption
+
+
+def _write_ratios(report: dict[str, Any]) -> str:
+    ratios = report["ratios"]
+    return (f"seawall/peer {_cell(ratios['seawall_to_peer'])} · "
+            f"seawall/ceiling {_cell(ratios['seawall_to_ceiling'])} (requests/s)")
 
 
 def _print_write_report(report: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    config = report["config"]
-    table = Table(title=(f"POST /v1/payments · {config['database']} · {config['api_workers']} process(es) · "
-                         f"{config['concurrency']} connections · {config['duration_seconds']:g} s · "
-                         f"{config['load_generator']}"))
-    for column in ("", "requests/s", "p50 ms", "p95 ms", "p99 ms", "CPU ms/request", "client CPU ms/request",
-                   "max RSS MB", "non-2xx"):
+    title, columns, rows, caption = _write_table(report)
+    table = Table(title=title, caption=caption)
+    for column in columns:
         table.add_column(column, justify="left" if not column else "right")
-    half = report["half_rate"]
-    table.caption = (f"half rate: open loop at {half['target_requests_per_second']:g} requests/s, latency from "
-                     f"each request's due time; ceiling: {config['ceiling_driver']}, CPU of the driver's process")
-    rows = [("seawall", report["seawall"]), ("naive peer", report["peer"]), ("ceiling", report["ceiling"]),
-            ("seawall, half rate", half)]
-    for name, figures in rows:
-        table.add_row(name, *(_cell(figures[key]) for key in (
-            "requests_per_second", "p50_ms", "p95_ms", "p99_ms", "cpu_ms_per_request", "client_cpu_ms_per_request",
-            "max_rss_mb", "non_2xx")))
+    for row in rows:
+        table.add_row(*row)
     console = Console()
     if not console.is_terminal:
         console.width = 120
     console.print(table)
-    ratios = report["ratios"]
-    console.print(f"seawall/peer {_cell(ratios['seawall_to_peer'])} · "
-                  f"seawall/ceiling {_cell(ratios['seawall_to_ceiling'])} (requests/s)")
+    console.print(_write_ratios(report))
 
 
 def _cell(value: Any) -> str:
