@@ -216,6 +216,7 @@ def bench_pipeline(
         0, min=0, max=16, help="PostgreSQL only: `seawall api` and this many `seawall worker` processes "
                                "(default 0: one `seawall serve`)"),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object (the last stdout line)"),
+    html: HtmlReportOption = None,
 ) -> None:
     """The whole paid path end to end (API → charge → emails → webhook), faults off: throughput,
     latencies from each request to its effects, server CPU and RSS, and an exactly-once check."""
@@ -223,7 +224,7 @@ def bench_pipeline(
     from rich.console import Console
 
     from seawall.bench import pipeline
-    from seawall.bench.pipeline_report import print_report
+    from seawall.bench.pipeline_report import print_report, report_title, summary_rows
 
     if database_url is not None and not database_url.startswith("postgresql"):
         raise typer.BadParameter("a PostgreSQL URL (postgresql://… or postgresql+asyncpg://…); "
@@ -234,8 +235,9 @@ def bench_pipeline(
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     options = pipeline.PipelineOptions(signups=signups, concurrency=concurrency, webhook_payments=webhook_payments,
                                        database_url=database_url, rate=rate, workers=workers)
+    timeline = _new_timeline(html)
     try:
-        result = pipeline.run(options)
+        result = pipeline.run(options, timeline=timeline)
     except (RuntimeError, OSError, asyncpg.PostgresError) as exc:  # a process that did not start, a server unreachable
         typer.echo(f"bench pipeline failed: {type(exc).__name__}: {exc}", err=True)
         raise typer.Exit(1) from None
@@ -243,5 +245,13 @@ def bench_pipeline(
         typer.echo(json.dumps(result))
     else:
         print_report(Console(), result)
+    if html is not None:
+        from seawall.reports.html import SummaryTable
+
+        checks = SummaryTable("Exactly once (providers' records)",
+                              [[c["name"], "ok" if c["ok"] else "FAILED", c["detail"]] for c in result["checks"]],
+                              columns=["check", "result", "detail"])
+        _write_html(html, title=report_title(result), timeline=timeline, sources=pipeline.REPORT_SOURCES,
+                    tables=[SummaryTable("Figures", [list(row) for row in summary_rows(result)]), checks])
     if not result["ok"]:
         raise typer.Exit(code=1)
