@@ -63,8 +63,8 @@ REPORT_SOURCES = {  # what each chart of the `--html` report shows (reports.html
     "chart-breaker": "POST /v1/payments makes no provider call (the charge is a job, not run in this bench): there "
                      "is no breaker to sample.",
     "chart-throughput": "jobs enqueued/s from the sampled jobs table: one job row per committed write, in every "
-                        "pass (Seawall, the naive peer, the ceiling); with the Python generator also responses "
-                        "per bucket.",
+                        "pass (wrk's and the ceiling's included); with the Python generator also responses per "
+                        "bucket.",
 }
 
 
@@ -164,13 +164,16 @@ def _measure(pids: list[int], run: Callable[[], load.LoadResult], *, timeline: T
                     processes=len(after.cpu_seconds))
 
 
-def _start_seawall(directory: Path, database: BenchDatabase, workers: int, python: str) -> DemoProcess:
+def _start_seawall(directory: Path, database: BenchDatabase, workers: int, python: str,
+                   settings: dict[str, str] | None = None) -> DemoProcess:
+    """`settings`: more `SEAWALL_*` variables for this server (e.g. metrics off for `bench.metrics_cost`)."""
     # The process count goes by SEAWALL_WEB_WORKERS, which a build from before `--workers` ignores.
     env = clean_env({
         "SEAWALL_VAR_DIR": str(directory), "SEAWALL_SECRET_KEY": secrets.token_hex(32),
         "SEAWALL_WEB_WORKERS": str(workers),
         "SEAWALL_RATE_LIMIT_SCALE": RATE_LIMIT_SCALE, "SEAWALL_LOG_LEVEL": "WARNING",
         **({"SEAWALL_DATABASE_URL": database.url} if database.url else {}),
+        **(settings or {}),
     })
     if database.url is not None:  # the embedded file is migrated by `seawall api` itself
         subprocess.run([python, "-m", "seawall", "migrate"], env=env, check=True, capture_output=True,

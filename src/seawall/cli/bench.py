@@ -111,12 +111,17 @@ def bench_write(
     load_generator: str = typer.Option("auto", help="auto (wrk when on PATH), wrk or python"),
     seawall_python: str | None = typer.Option(
         None, help="The Python of another Seawall install to measure (a build before a change), in this sitting"),
+    metrics_cost: bool = typer.Option(
+        False, "--metrics-cost", help="Instead: Seawall alone with metrics off and on, alternated, and the ratio "
+        "of their CPU per request (tracing off in both)"),
+    rounds: int = typer.Option(2, min=1, max=20, help="With --metrics-cost: passes of each arm"),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on the last line"),
     html: HtmlReportOption = None,
 ) -> None:
     """POST /v1/payments: Seawall against a naive FastAPI peer and the database's ceiling, in one run."""
     import asyncpg
 
+    from seawall.bench import metrics_cost as metrics_cost_bench
     from seawall.bench.databases import postgres_server_url
     from seawall.bench.write import WriteBenchOptions
     from seawall.bench.write import run as run_write
@@ -131,27 +136,32 @@ def bench_write(
     if seawall_python is not None and not shutil.which(seawall_python):
         raise typer.BadParameter(f"{seawall_python} is not an executable", param_hint="--seawall-python")
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    options = WriteBenchOptions(
+        api_workers=api_workers, concurrency=concurrency, duration=duration, warmup=warmup,
+        database_url=database_url, load_generator=load_generator,
+        **({"seawall_python": seawall_python} if seawall_python else {}))
     timeline = _new_timeline(html)
     try:
-        report = run_write(WriteBenchOptions(
-            api_workers=api_workers, concurrency=concurrency, duration=duration, warmup=warmup,
-            database_url=database_url, load_generator=load_generator,
-            **({"seawall_python": seawall_python} if seawall_python else {})), timeline=timeline)
+        report = (metrics_cost_bench.run(options, rounds=rounds, timeline=timeline) if metrics_cost
+                  else run_write(options, timeline=timeline))
     except (RuntimeError, OSError, subprocess.SubprocessError, asyncpg.PostgresError) as exc:
         # OSError: a server unreachable; RuntimeError: Seawall or the peer did not start (with its log's tail)
         typer.echo(f"bench write failed: {type(exc).__name__}: {exc}", err=True)
         raise typer.Exit(1) from None
     if as_json:
         typer.echo(json.dumps(report))
+    elif metrics_cost:
+        _print_metrics_cost_report(report)
     else:
         _print_write_report(report)
     if html is not None:
         from seawall.bench.write import REPORT_SOURCES
         from seawall.reports.html import SummaryTable
 
-        title, columns, rows, caption = _write_table(report)
+        title, columns, rows, caption = _metrics_cost_table(report) if metrics_cost else _write_table(report)
+        footer = [[caption]] if metrics_cost else [[caption], [_write_ratios(report)]]
         _write_html(html, title=f"seawall bench write — {title}", timeline=timeline, sources=REPORT_SOURCES,
-                    tables=[SummaryTable(title, [*rows, [caption], [_write_ratios(report)]], columns=columns),
+                    tables=[SummaryTable(title, [*rows, *footer], columns=columns),
                             _figure_table("Configuration", report["config"])])
 
 
@@ -179,6 +189,35 @@ def _write_ratios(report: dict[str, Any]) -> str:
     ratios = report["ratios"]
     return (f"seawall/peer {_cell(ratios['seawall_to_peer'])} · "
             f"seawall/ceiling {_cell(ratios['seawall_to_ceiling'])} (requests/s)")
+
+
+def _metrics_cost_table(report: dict[str, Any]) -> tuple[str, list[str], list[list[str]], str]:
+    """`bench write --metrics-cost`'s figures as the terminal shows them: (title, columns, rows, caption)."""
+    config = report["config"]
+    title = (f"Metrics cost · POST /v1/payments · {config['database']} · {config['api_workers']} "
+             f"process(es) · {config['concurrency']} connections · {config['duration_seconds']:g} s "
+             f"per pass · tracing off")
+    columns = ["arm", "round", "requests/s", "p50 ms", "p99 ms", "CPU ms/request", "non-2xx"]
+    rows = [[row["arm"], str(row["round"]), *(_cell(row[key]) for key in (
+        "requests_per_second", "p50_ms", "p99_ms", "cpu_ms_per_request", "non_2xx"))] for row in report["passes"]]
+    means = report["cpu_ms_per_request"]
+    verdict = "within" if report["within_budget"] else "OVER"
+    caption = (f"CPU ms/request, mean: off {means['metrics_off']} · on {means['metrics_on']} · on/off "
+               f"{report['metrics_on_to_off']} ({verdict} the {report['budget_ratio']} budget)")
+    return title, columns, rows, caption
+
+
+def _print_metrics_cost_report(report: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    title, columns, rows, caption = _metrics_cost_table(report)
+    table = Table(title=title, caption=caption)
+    for column in columns:
+        table.add_column(column, justify="left" if column == "arm" else "right")
+    for row in rows:
+        table.add_row(*row)
+    Console().print(table)
 
 
 def _print_write_report(report: dict[str, Any]) -> None:
