@@ -8,6 +8,8 @@ Where a job came from travels with its row (migration 0012):
   traceparent.
 - A job's handler that enqueues follow-ups does so inside its attempt's span, with the attempt's
   log fields bound: the follow-ups inherit the request id and continue the same trace.
+- W3C `tracestate` (vendor-specific extra state) is not kept: the trace and the parent span are all
+  a job needs to continue a trace.
 
 Each attempt, in the job's own asyncio task (`start_attempt`):
 - binds `job_id`, `kind`, `queue`, `attempt`, `worker_id` and the originating `request_id` to the
