@@ -29,7 +29,6 @@ from tests.integration.payments.flow import (
 )
 from tests.support.catalogue import CatalogueDelta, catalogue_value
 
-
 CALLS = "seawall_provider_calls_total"
 
 
