@@ -17,8 +17,10 @@ Metrics (`observability.metrics`; names and label values there):
     seawall_breaker_transitions_total{provider, from_state, to_state}   every change, an adopted opening included
     seawall_retry_budget_tokens{provider}                      after every spend and refund
 
-A call is a `timeout` when it raised `TimeoutError` or an error whose `timed_out` attribute is true
-(`ProviderUnavailableError` from a read, command or deadline timeout: the request may have been acted on).
+A call is a `timeout` when it raised `TimeoutError` (the policy's total timeout) or an error whose
+`timed_out` attribute is true (`ProviderUnavailableError` from a read, command or deadline timeout: the
+request was sent and may have been acted on). A connection that could not be made in time is an
+`error`: nothing was sent, and the provider is unreachable rather than slow.
 
 Label children are looked up once, when the telemetry is built, and again only if the catalogue was
 rebuilt since (`metrics.rebuild`, when `install` picks multiprocess mode), carrying over the gauges'
