@@ -39,7 +39,9 @@ def test_the_dashboard_has_the_rows_the_issue_asks_for() -> None:
         assert subject in rows, f"no row about {subject}"
     queries = " ".join(expr for _, expr in artifacts.dashboard_queries())
     for series in ("seawall_http_request_duration_seconds_bucket", "seawall_queue_oldest_due_age_seconds",
-                   "seawall_jobs_finished_total", "seawall_breaker_state", "seawall_provider_call_duration_seconds_bucket",
-                   "seawall_payments_total", "seawall_rate_limit_rejections_total", "seawall_idempotency_requests_total",
-                   "seawall_cache_requests_total", "seawall_db_pool_in_use", "seawall_relay_publish_lag_seconds_bucket"):
+                   "seawall_jobs_finished_total", "seawall_breaker_state",
+                   "seawall_provider_call_duration_seconds_bucket", "seawall_payments_total",
+                   "seawall_rate_limit_rejections_total", "seawall_idempotency_requests_total",
+                   "seawall_cache_requests_total", "seawall_db_pool_in_use",
+                   "seawall_relay_publish_lag_seconds_bucket"):
         assert series in queries, f"no panel reads {series}"
