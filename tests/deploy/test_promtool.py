@@ -70,3 +70,13 @@ def test_every_dashboard_query_is_valid_promql(tmp_path: Path) -> None:
 def test_the_example_configuration_is_valid() -> None:
     # --syntax-only: the scrape key's file exists only where Prometheus runs.
     run_promtool("check", "config", "--syntax-only", artifacts.EXAMPLE_CONFIG)
+
+
+def test_a_missing_promtool_fails_under_ci_and_skips_elsewhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="required when CI=true"):
+        promtool()
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match="promtool not on PATH"):
+        promtool()
