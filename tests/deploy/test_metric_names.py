@@ -31,8 +31,9 @@ SCRAPE_TIME_SERIES = {
 # Labels Prometheus adds to every scraped series (the scrape config's target labels).
 TARGET_LABELS = {"job", "instance"}
 PROMETHEUS_SERIES: dict[str, set[str] | None] = {"up": TARGET_LABELS, "ALERTS": None}
-SUFFIXES = {"counter": ("_total", "_created"), "gauge": ("",), "histogram": ("_bucket", "_sum", "_count", "_created"),
-            "summary": ("", "_sum", "_count", "_created"), "info": ("_info",)}
+# The series each family type is exposed as (Seawall turns prometheus-client's `_created` series off).
+SUFFIXES = {"counter": ("_total",), "gauge": ("",), "histogram": ("_bucket", "_sum", "_count"),
+            "summary": ("", "_sum", "_count"), "info": ("_info",)}
 
 
 def exported_series() -> dict[str, set[str] | None]:
