@@ -21,7 +21,7 @@ from tests.integration.accounts.wire import bearer, new_key
 from tests.integration.jobs.harness import wait_until
 from tests.integration.payments.flow import new_user, wait_for_payments
 from tests.support.server import ServerFactory
-from tests.support.traces import PROVIDER_SPANS_MERGED, SpanTree, read_spans_file
+from tests.support.traces import SpanTree, read_spans_file
 
 pytestmark = pytest.mark.backends("postgres", "full")
 
@@ -60,10 +60,10 @@ async def test_a_payment_request_its_charge_job_and_the_provider_call_are_one_tr
         assert job.attributes.get("messaging.system") == "rabbitmq"
     # The job's own statements are its children (SQLAlchemy instrumentation in the worker process).
     assert any(child.kind == "SpanKind.CLIENT" for child in tree.children(job))
-    if PROVIDER_SPANS_MERGED:  # the charge at the fake Stripe, inside the job's span
-        provider = tree.provider_calls_under(job)
-        assert provider and all(span.trace_id == server.trace_id for span in provider)
-        assert job.start_time <= min(span.start_time for span in provider)
+    # The charge at the fake Stripe, inside the job's span (`resilience`'s provider call spans).
+    provider = tree.provider_calls_under(job)
+    assert provider and all(span.trace_id == server.trace_id for span in provider), tree.children(job)
+    assert job.start_time <= min(span.start_time for span in provider)
 
     charge_lines = [line for line in json_lines(worker.log())
                     if line.get("kind") == "payments.charge" and line.get("event") == "job.succeeded"]

@@ -25,10 +25,6 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from seawall.observability import tracing
 
-# TODO(lead): True once the provider call spans (`resilience/`, named "provider <name>") are on main. Checked
-# with the `providers` branch merged into `tracing`: tests/acceptance/test_traces.py passes with it True.
-PROVIDER_SPANS_MERGED = False
-
 
 @pytest.fixture
 def span_exporter() -> Iterator[InMemorySpanExporter]:

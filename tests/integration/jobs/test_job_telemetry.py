@@ -18,7 +18,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from seawall.jobs import JobContext, JobRegistry, enqueue
 from seawall.observability import tracing
-from seawall.observability.metrics import METRICS
+from seawall.observability.metrics import JOB_OUTCOMES
 from seawall.runtime import Runtime
 from tests.integration.jobs.harness import (
     enqueue_effect,
@@ -27,6 +27,7 @@ from tests.integration.jobs.harness import (
     run_until_finished,
     run_worker_until,
 )
+from tests.support.catalogue import CatalogueDelta
 from tests.support.logs import captured_logs
 from tests.support.traces import SpanTree
 
@@ -120,7 +121,14 @@ async def test_worker_lines_carry_the_jobs_fields_and_its_own_request_id_only(ru
 
 
 async def test_job_metrics_count_a_success_a_retry_and_a_dead_job(runtime: Runtime) -> None:
-    before = job_series()
+    of_kind = {"kind": "tests.effect", "queue": "default"}
+    delta = CatalogueDelta({
+        "enqueued": ("seawall_jobs_enqueued_total", of_kind),
+        "started": ("seawall_jobs_started_total", of_kind),
+        **{outcome: ("seawall_jobs_finished_total", {**of_kind, "outcome": outcome}) for outcome in JOB_OUTCOMES},
+        **{f"{outcome} timed": ("seawall_job_duration_seconds_count", {**of_kind, "outcome": outcome})
+           for outcome in ("succeeded", "retried", "dead")},
+    })
     succeeded = await enqueue_effect(runtime.database, {})
     retried = await enqueue_effect(runtime.database, {"fail_times": 1})
     dead = await enqueue_effect(runtime.database, {"permanent": True})
@@ -130,55 +138,22 @@ async def test_job_metrics_count_a_success_a_retry_and_a_dead_job(runtime: Runti
     for job in (succeeded, retried, dead):
         await run_until_finished(runtime.database, runtime.settings, job.id)
 
-    after = job_series()
-    delta = {name: after[name] - before.get(name, 0.0) for name in after if after[name] != before.get(name, 0.0)}
-    assert delta == {
-        "seawall_jobs_enqueued_total": 4,
-        "seawall_jobs_started_total": 5,  # the retried job twice
-        "seawall_jobs_finished_total/succeeded": 3,
-        "seawall_jobs_finished_total/retried": 1,
-        "seawall_jobs_finished_total/dead": 1,
-        "seawall_job_duration_seconds_count/succeeded": 3,
-        "seawall_job_duration_seconds_count/retried": 1,
-        "seawall_job_duration_seconds_count/dead": 1,
+    assert {key: value for key, value in delta.changes().items() if value} == {
+        "enqueued": 4, "started": 5,  # the retried job twice
+        "succeeded": 3, "retried": 1, "dead": 1, "succeeded timed": 3, "retried timed": 1, "dead timed": 1,
     }
 
 
 @pytest.mark.backends("full")
 async def test_the_relay_counts_the_messages_the_broker_confirmed_and_how_long_after_due(runtime: Runtime) -> None:
-    def relay_series() -> tuple[float, float]:
-        return (sample(METRICS.relay_published, "seawall_relay_published_total", queue="default"),
-                sample(METRICS.relay_publish_lag, "seawall_relay_publish_lag_seconds_count", queue="default"))
-
-    before = relay_series()
+    delta = CatalogueDelta({"published": ("seawall_relay_published_total", {"queue": "default"}),
+                            "lag observed": ("seawall_relay_publish_lag_seconds_count", {"queue": "default"})})
     jobs = [await enqueue_effect(runtime.database, {}) for _ in range(3)]
 
     await in_process_worker(runtime.database, runtime.settings).run_until_idle()
 
     assert all([(await require_job(runtime.database, job.id)).status == "succeeded" for job in jobs])
-    after = relay_series()
-    assert (after[0] - before[0], after[1] - before[1]) == (3, 3)
-
-
-def sample(metric: Any, name: str, **labels: str) -> float:
-    for family in metric.collect():
-        for found in family.samples:
-            if found.name == name and found.labels == labels:
-                return float(found.value)
-    return 0.0
-
-
-def job_series() -> dict[str, float]:
-    """The tests.effect kind's job series, by sample name (and outcome)."""
-    values: dict[str, float] = {}
-    for metric in (METRICS.jobs_enqueued, METRICS.jobs_started, METRICS.jobs_finished, METRICS.job_duration):
-        for family in metric.collect():
-            for sample in family.samples:
-                if sample.labels.get("kind") != "tests.effect" or sample.name.endswith(("_created", "_bucket", "_sum")):
-                    continue
-                outcome = sample.labels.get("outcome")
-                values[sample.name + (f"/{outcome}" if outcome else "")] = sample.value
-    return values
+    assert delta.changes() == {"published": 3, "lag observed": 3}
 
 
 def tree_of(exporter: InMemorySpanExporter) -> SpanTree:
