@@ -29,9 +29,9 @@ Each attempt, in the job's own asyncio task (`start_attempt`):
   `messaging.destination.name` (the queue), `messaging.message.id` (the job id); a failed attempt
   records its exception and ends with status ERROR.
 - counts `seawall_jobs_started_total`, then once its outcome is recorded
-  `seawall_jobs_finished_total{outcome}` and `seawall_job_duration_seconds{outcome}` (claim to
-  outcome recorded). `seawall_jobs_enqueued_total` counts each INSERT into the outbox (a dedup-key
-  hit is not counted; an enqueue whose transaction later rolls back is).
+  `seawall_jobs_finished_total{outcome}` and `seawall_job_duration_seconds{outcome}` (from the
+  attempt's start to its outcome being recorded). `seawall_jobs_enqueued_total` counts each INSERT
+  into the outbox (a dedup-key hit is not counted; an enqueue whose transaction later rolls back is).
 
 The hot paths stay cheap: with tracing off no span is started and no traceparent is computed, and
 each (kind, queue)'s metric children are looked up once per metric catalogue (`_series`).
