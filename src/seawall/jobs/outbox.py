@@ -20,6 +20,7 @@ from seawall.jobs.registry import registry as default_registry
 from seawall.jobs.wakeup import wake_local_workers_on_commit
 from seawall.kit.clock import Clock, SystemClock
 from seawall.observability import tracing
+from seawall.observability.commit_counts import count_on_commit
 
 DEFAULT_MAX_ATTEMPTS = 10
 
@@ -78,7 +79,7 @@ async def _insert(session: AsyncSession, job: Job, *, now: datetime) -> Job:
             raise RuntimeError(f"job with dedup key {job.dedup_key!r} conflicted but cannot be read")
         return existing
     job.id = job_id
-    telemetry.enqueued(job.kind, job.queue)
+    count_on_commit(session, "jobs_enqueued", key=str(job_id), kind=job.kind, queue=job.queue)
     if job.next_run_at <= now:
         wake_local_workers_on_commit(session, job.queue)
     return job

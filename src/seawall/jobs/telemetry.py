@@ -30,8 +30,9 @@ Each attempt, in the job's own asyncio task (`start_attempt`):
   records its exception and ends with status ERROR.
 - counts `seawall_jobs_started_total`, then once its outcome is recorded
   `seawall_jobs_finished_total{outcome}` and `seawall_job_duration_seconds{outcome}` (from the
-  attempt's start to its outcome being recorded). `seawall_jobs_enqueued_total` counts each INSERT
-  into the outbox (a dedup-key hit is not counted; an enqueue whose transaction later rolls back is).
+  attempt's start to its outcome being recorded). `seawall_jobs_enqueued_total` counts each job
+  written to the outbox once the caller's transaction commits (`count_on_commit`; a dedup-key hit
+  is not counted, nor an enqueue rolled back with its transaction).
 
 The hot paths stay cheap: with tracing off no span is started and no traceparent is computed, and
 each (kind, queue)'s metric children are looked up once per metric catalogue (`_series`).
@@ -74,11 +75,6 @@ def enqueue_span(kind: str, queue: str) -> Iterator[Span]:
                     "messaging.destination.name": queue},
     ) as span:
         yield span
-
-
-def enqueued(kind: str, queue: str) -> None:
-    """Count a job written to the outbox."""
-    _series(kind, queue).enqueued.inc()
 
 
 # -- attempts ------------------------------------------------------------------------------------------
@@ -164,10 +160,9 @@ def start_attempt(job: ClaimedJob, *, worker_id: str, delivered: bool) -> Attemp
 class _JobSeries:
     """The job metrics' children for one (kind, queue)."""
 
-    __slots__ = ("enqueued", "started", "finished", "duration")
+    __slots__ = ("started", "finished", "duration")
 
     def __init__(self, kind: str, queue: str) -> None:
-        self.enqueued = METRICS.jobs_enqueued.labels(kind, queue)
         self.started = METRICS.jobs_started.labels(kind, queue)
         self.finished = {outcome: METRICS.jobs_finished.labels(kind, queue, outcome) for outcome in JOB_OUTCOMES}
         self.duration = {outcome: METRICS.job_duration.labels(kind, queue, outcome) for outcome in JOB_OUTCOMES}

@@ -134,6 +134,10 @@ async def test_job_metrics_count_a_success_a_retry_and_a_dead_job(runtime: Runti
     dead = await enqueue_effect(runtime.database, {"permanent": True})
     await enqueue_effect(runtime.database, {}, dedup_key=f"once-{succeeded.id}")
     await enqueue_effect(runtime.database, {}, dedup_key=f"once-{succeeded.id}")  # a dedup hit: not counted
+    with pytest.raises(RuntimeError):  # rolled back with its transaction: not counted
+        async with runtime.database.transaction() as session:
+            await enqueue(session, "tests.effect", {})
+            raise RuntimeError("the request failed after enqueueing")
 
     for job in (succeeded, retried, dead):
         await run_until_finished(runtime.database, runtime.settings, job.id)
