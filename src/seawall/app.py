@@ -36,7 +36,9 @@ from seawall.jobs import load_job_modules
 from seawall.jobs.worker import Worker
 from seawall.kit.clock import Clock
 from seawall.notifications.api import router as notifications_router
+from seawall.observability import exposition
 from seawall.observability.logging import configure_logging
+from seawall.observability.queue_stats import QueueStats
 from seawall.payments import deps as payments_deps
 from seawall.payments.api import router as payments_router
 from seawall.payments.provider_api import router as payment_providers_router
@@ -47,9 +49,12 @@ from seawall.runtime import Runtime
 from seawall.web import deps as web_deps
 from seawall.web.errors import install_error_handlers
 from seawall.web.input_guard import InputGuardMiddleware
+from seawall.web.metrics_endpoint import METRICS_SCRAPE, Scrape
+from seawall.web.metrics_endpoint import router as metrics_router
 from seawall.web.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
 from seawall.web.openapi import install_openapi
 from seawall.web.query_params import refuse_unknown_query_params
+from seawall.web.request_metrics import RequestMetricsMiddleware
 from seawall.web.response_record import ResponseRecordMiddleware
 from seawall.web.security_headers import StrictCORSMiddleware, install_security_headers
 from seawall.webhooks import deps as webhooks_deps
@@ -79,6 +84,11 @@ def provide_services(app: FastAPI, runtime: Runtime) -> None:
     payments_deps.PAYMENT_GATEWAY.provide(app, lambda: runtime.payments)
     webhooks_deps.WEBHOOK_CLIENT.provide(app, lambda: runtime.webhooks)
     RATE_LIMITS.provide(app, lambda: runtime.rate_limits)
+    if runtime.settings.metrics_enabled and runtime.settings.metrics_port is None:
+        stats = QueueStats(runtime.database, queues=runtime.settings.queue_names,
+                           max_age_seconds=runtime.settings.metrics_queue_stats_seconds, clock=runtime.clock)
+        scrape = Scrape(registry=exposition.scrape_registry(stats), queue_stats=stats)
+        METRICS_SCRAPE.provide(app, lambda: scrape)
 
 
 def create_app(settings: Settings, *, run_worker: bool = False, clock: Clock | None = None,
@@ -86,6 +96,7 @@ def create_app(settings: Settings, *, run_worker: bool = False, clock: Clock | N
     """`in_process_cache` (embedded mode, no Redis): cache reads in this process; by default only
     when the worker runs here too, since a worker in another process could not invalidate it."""
     load_job_modules(settings.job_module_names)
+    exposition.install(settings)  # before anything counts: where this process keeps its metrics
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -128,6 +139,8 @@ def create_app(settings: Settings, *, run_worker: bool = False, clock: Clock | N
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware, client_of=_client_of(settings))
     app.add_middleware(StrictCORSMiddleware, origins=settings.cors_origins)
+    if settings.metrics_enabled:  # RED per route; outside every answer but the test suite's recorder
+        app.add_middleware(RequestMetricsMiddleware)
     if settings.record_responses_dir is not None:  # the test suite's OpenAPI check; outermost, sees every answer
         app.add_middleware(ResponseRecordMiddleware, directory=settings.record_responses_dir)
     app.include_router(health_router)
@@ -136,6 +149,8 @@ def create_app(settings: Settings, *, run_worker: bool = False, clock: Clock | N
     app.include_router(payment_providers_router)
     app.include_router(notifications_router)
     app.include_router(webhooks_router)
+    if settings.metrics_enabled and settings.metrics_port is None:  # else: on the metrics port, or off
+        app.include_router(metrics_router)
     if settings.admin_enabled:  # off: the operator routes do not exist (404) and are not documented
         app.include_router(admin_router)
     install_openapi(app)

@@ -341,6 +341,16 @@ class Settings(SeawallSettings):
     log_level: str = "INFO"
     log_json: bool = True
 
+    # Metrics (Prometheus; `observability/exposition.py`). Off: nothing is exported and the HTTP metrics
+    # middleware is not installed. No port: the API serves GET /metrics behind an operator key; a port:
+    # every role serves the metrics there, unauthenticated (keep it off the public network), and the
+    # API has no /metrics route.
+    metrics_enabled: bool = True
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    metrics_host: str = "127.0.0.1"  # bind address of metrics_port
+    # How long one scrape's database figures (queue depth, oldest due job) serve the next scrapes.
+    metrics_queue_stats_seconds: float = Field(default=5.0, ge=0, le=300)
+
     @field_validator("operator_keys")
     @classmethod
     def _parse_operator_keys(cls, value: SecretStr | None) -> SecretStr | None:

@@ -1,0 +1,85 @@
+"""Pure ASGI middleware: RED metrics per route template — `seawall_http_requests_total{method, route,
+status}` and `seawall_http_request_duration_seconds{method, route}` (arrival to the last byte sent).
+
+Labels stay few: `route` is the route template (`web.routes.route_template`); a request refused
+before routing (429, 413) is matched against the app's routes here, and one that matches no route
+(404 on any path) is `unmatched`, so random paths cannot create series. A method outside the HTTP
+standard's is `other`. `GET /metrics` itself is not counted (scrapes would pad the request rate of an
+idle server and the SLO). An exception escaping the app counts as 500.
+
+It runs on every request: the label children are looked up once per (method, route, status) and kept
+(`_children`); dropped when the catalogue is rebuilt (`exposition.install`). The app factory installs
+it only when `SEAWALL_METRICS_ENABLED` is true.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from seawall.observability.metrics import METRICS
+from seawall.web.routes import route_template
+
+UNMATCHED = "unmatched"
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
+NOT_COUNTED = frozenset({"/metrics"})
+
+
+def _matching_template(scope: Scope) -> str:
+    """The template of the route this request would have reached (any method), or `unmatched`."""
+    router = getattr(scope.get("app"), "router", None)
+    partial = None
+    for route in getattr(router, "routes", ()):
+        match, _ = route.matches(scope)
+        if match is Match.FULL:
+            return str(route.path)
+        if match is Match.PARTIAL and partial is None:
+            partial = str(route.path)
+    return partial or UNMATCHED
+
+
+class RequestMetricsMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._catalogue: object = None  # METRICS.http_requests when the children were looked up
+        self._counters: dict[tuple[str, str, int], Any] = {}
+        self._histograms: dict[tuple[str, str], Any] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in NOT_COUNTED:
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_and_note(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note)
+        finally:
+            self._observe(scope, status, time.perf_counter() - started)
+
+    def _observe(self, scope: Scope, status: int, seconds: float) -> None:
+        if METRICS.http_requests is not self._catalogue:  # rebuilt: look the children up again
+            self._catalogue = METRICS.http_requests
+            self._counters.clear()
+            self._histograms.clear()
+        method = scope["method"] if scope["method"] in METHODS else "other"
+        route = route_template(scope) or _matching_template(scope)
+        counter = self._counters.get((method, route, status))
+        if counter is None:
+            counter = METRICS.http_requests.labels(method=method, route=route, status=str(status))
+            self._counters[(method, route, status)] = counter
+        histogram = self._histograms.get((method, route))
+        if histogram is None:
+            histogram = METRICS.http_request_duration.labels(method=method, route=route)
+            self._histograms[(method, route)] = histogram
+        counter.inc()
+        histogram.observe(seconds)
