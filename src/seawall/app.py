@@ -84,11 +84,16 @@ def provide_services(app: FastAPI, runtime: Runtime) -> None:
     payments_deps.PAYMENT_GATEWAY.provide(app, lambda: runtime.payments)
     webhooks_deps.WEBHOOK_CLIENT.provide(app, lambda: runtime.webhooks)
     RATE_LIMITS.provide(app, lambda: runtime.rate_limits)
-    if runtime.settings.metrics_enabled and runtime.settings.metrics_port is None:
-        stats = QueueStats(runtime.database, queues=runtime.settings.queue_names,
-                           max_age_seconds=runtime.settings.metrics_queue_stats_seconds, clock=runtime.clock)
-        scrape = Scrape(registry=exposition.scrape_registry(stats), queue_stats=stats)
-        METRICS_SCRAPE.provide(app, lambda: scrape)
+
+
+def provide_scrape(app: FastAPI, runtime: Runtime) -> None:
+    """What `GET /metrics` renders: this process's (or every serving process's) metrics and the queue
+    statistics of the runtime's database, registered in this scrape registry only."""
+    settings = runtime.settings
+    stats = QueueStats(runtime.database, queues=settings.queue_names,
+                       max_age_seconds=settings.metrics_queue_stats_seconds, clock=runtime.clock)
+    scrape = Scrape(registry=exposition.scrape_registry(stats), queue_stats=stats)
+    METRICS_SCRAPE.provide(app, lambda: scrape)
 
 
 def create_app(settings: Settings, *, run_worker: bool = False, clock: Clock | None = None,
@@ -105,6 +110,8 @@ def create_app(settings: Settings, *, run_worker: bool = False, clock: Clock | N
         await prepare_database(runtime)
         app.state.runtime = runtime
         provide_services(app, runtime)
+        if settings.metrics_enabled and settings.metrics_port is None:
+            provide_scrape(app, runtime)
         worker: Worker | None = None
         worker_task: asyncio.Task[None] | None = None
         if run_worker:

@@ -41,6 +41,7 @@ from seawall.idempotency import repository
 from seawall.idempotency.errors import IdempotencyInFlightError, IdempotencyKeyError, IdempotencyMismatchError
 from seawall.idempotency.models import RecordStatus
 from seawall.kit.clock import Clock
+from seawall.observability.metrics import METRICS
 
 MAX_KEY_LENGTH = 255
 IN_FLIGHT_MESSAGE = "a request with this Idempotency-Key is still being processed; retry later"
@@ -84,6 +85,37 @@ _in_flight: WeakKeyDictionary[Database, set[tuple[str, str]]] = WeakKeyDictionar
 async def execute_once(
     *,
     database: Database,
+    settings: Settings,
+    clock: Clock,
+    scope: str,
+    key: str,
+    request_fingerprint: str,
+    status_code: int,
+    operation: Operation,
+) -> StoredResponse:
+    """Counted in `seawall_idempotency_requests_total{outcome}`: `replayed`, `conflict` (422: the key with
+    another request), `in_progress` (409), else `new` (the operation ran, whatever it answered)."""
+    outcome = "new"
+    try:
+        stored = await _execute_unless_in_flight(
+            database, settings=settings, clock=clock, scope=scope, key=key, request_fingerprint=request_fingerprint,
+            status_code=status_code, operation=operation)
+        if stored.replayed:
+            outcome = "replayed"
+        return stored
+    except IdempotencyMismatchError:
+        outcome = "conflict"
+        raise
+    except IdempotencyInFlightError:
+        outcome = "in_progress"
+        raise
+    finally:
+        METRICS.idempotency_requests.labels(outcome=outcome).inc()
+
+
+async def _execute_unless_in_flight(
+    database: Database,
+    *,
     settings: Settings,
     clock: Clock,
     scope: str,
