@@ -2,8 +2,9 @@
 status}` and `seawall_http_request_duration_seconds{method, route}` (arrival to the last byte sent).
 
 Labels stay few: `route` is the route template (`web.routes.route_template`); a request refused
-before routing (429, 413) is matched against the app's routes here, and one that matches no route
-(404 on any path) is `unmatched`, so random paths cannot create series. A method outside the HTTP
+before routing (429, 413) is matched against the app's documented operations (its OpenAPI paths, as
+`web.response_record` does), and one that matches none (404 on any path, 405) is `unmatched`, so
+random paths cannot create series. A method outside the HTTP
 standard's is `other`. `GET /metrics` itself is not counted (scrapes would pad the request rate of an
 idle server and the SLO). An exception escaping the app counts as 500.
 
@@ -17,28 +18,15 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from seawall.observability.metrics import METRICS
+from seawall.web.response_record import DocumentedOperations
 from seawall.web.routes import route_template
 
 UNMATCHED = "unmatched"
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
 NOT_COUNTED = frozenset({"/metrics"})
-
-
-def _matching_template(scope: Scope) -> str:
-    """The template of the route this request would have reached (any method), or `unmatched`."""
-    router = getattr(scope.get("app"), "router", None)
-    partial = None
-    for route in getattr(router, "routes", ()):
-        match, _ = route.matches(scope)
-        if match is Match.FULL:
-            return str(route.path)
-        if match is Match.PARTIAL and partial is None:
-            partial = str(route.path)
-    return partial or UNMATCHED
 
 
 class RequestMetricsMiddleware:
@@ -47,6 +35,7 @@ class RequestMetricsMiddleware:
         self._catalogue: object = None  # METRICS.http_requests when the children were looked up
         self._counters: dict[tuple[str, str, int], Any] = {}
         self._histograms: dict[tuple[str, str], Any] = {}
+        self._operations: DocumentedOperations | None = None  # read from the app's schema when first needed
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in NOT_COUNTED:
@@ -72,7 +61,7 @@ class RequestMetricsMiddleware:
             self._counters.clear()
             self._histograms.clear()
         method = scope["method"] if scope["method"] in METHODS else "other"
-        route = route_template(scope) or _matching_template(scope)
+        route = route_template(scope) or self._template_unrouted(scope, method)
         counter = self._counters.get((method, route, status))
         if counter is None:
             counter = METRICS.http_requests.labels(method=method, route=route, status=str(status))
@@ -83,3 +72,13 @@ class RequestMetricsMiddleware:
             self._histograms[(method, route)] = histogram
         counter.inc()
         histogram.observe(seconds)
+
+    def _template_unrouted(self, scope: Scope, method: str) -> str:
+        """The documented operation's template for a request answered before routing, or `unmatched`."""
+        if self._operations is None:
+            app = scope.get("app")
+            openapi = getattr(app, "openapi", None)
+            if openapi is None:
+                return UNMATCHED
+            self._operations = DocumentedOperations(openapi())
+        return self._operations.template_of(method, scope["path"]) or UNMATCHED
