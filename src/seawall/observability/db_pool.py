@@ -26,6 +26,9 @@ from seawall.observability.metrics import METRICS
 
 
 class MeteredPool(AsyncAdaptedQueuePool):
+    # Log under SQLAlchemy's own pool logger (quiet unless asked for), not a `seawall.*` name.
+    _sqla_logger_namespace = "sqlalchemy.pool.impl.AsyncAdaptedQueuePool"
+
     def _do_get(self) -> ConnectionPoolEntry:
         if self.checkedin() > 0:  # an idle connection is there to take
             return super()._do_get()

@@ -19,7 +19,7 @@ from wsgiref.simple_server import WSGIServer
 import structlog
 from prometheus_client import start_http_server
 
-from seawall.config import Settings
+from seawall.config import SettingError, Settings
 from seawall.db import Database
 from seawall.observability.exposition import scrape_registry
 from seawall.observability.queue_stats import QueueStats
@@ -42,7 +42,8 @@ class MetricsPort:
 
     @classmethod
     def start(cls, settings: Settings) -> MetricsPort:
-        """Serve now; `OSError` when the port cannot be bound. Call `exposition.install` first."""
+        """Serve now; `SettingError` naming SEAWALL_METRICS_PORT when the port cannot be bound (in use, a
+        host that is not this machine's). Call `exposition.install` first."""
         assert settings.metrics_port is not None
         loop = asyncio.new_event_loop()
         loop_thread = threading.Thread(target=loop.run_forever, name="seawall-metrics-loop", daemon=True)
@@ -53,8 +54,11 @@ class MetricsPort:
         try:
             server, thread = start_http_server(settings.metrics_port, addr=settings.metrics_host,
                                                registry=scrape_registry(stats))
-        except BaseException:
+        except BaseException as exc:
             _stop_loop(loop, loop_thread, database)
+            if isinstance(exc, OSError):
+                raise SettingError("SEAWALL_METRICS_PORT", f"cannot listen on {settings.metrics_host}:"
+                                   f"{settings.metrics_port} (SEAWALL_METRICS_HOST): {exc.strerror or exc}") from exc
             raise
         log.info("metrics.port_serving", host=settings.metrics_host, port=settings.metrics_port)
         return cls(server, thread, loop, loop_thread, database)
