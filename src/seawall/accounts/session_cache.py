@@ -42,7 +42,10 @@ from sqlalchemy.orm import Session
 
 from seawall.accounts.models import AuthSession, User
 from seawall.db import CommitHook
+from seawall.observability.label_cache import Children
 from seawall.observability.metrics import METRICS
+
+_LOOKUPS = Children(lambda: METRICS.cache_requests)  # (cache, result)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +133,7 @@ class SessionCache:
         if entry is not None and entry.principal.auth_session.serves_until() <= now:
             self._entries.pop(token_digest, None)
             entry = None
-        METRICS.cache_requests.labels(cache="session", result="miss" if entry is None else "hit").inc()
+        _LOOKUPS("session", "miss" if entry is None else "hit").inc()
         return entry.principal if entry is not None else None
 
     def begin_lookup(self) -> Lookup:

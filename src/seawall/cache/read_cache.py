@@ -34,6 +34,7 @@ from typing import Any
 import structlog
 
 from seawall.cache.stores import CacheKey, MemoryStore, RedisStore
+from seawall.observability.label_cache import Children
 from seawall.observability.metrics import METRICS
 from seawall.redis_link import RedisLink, RedisUnavailableError
 
@@ -51,8 +52,11 @@ class CacheStats:
     loads_by_key: dict[CacheKey, int] = field(default_factory=dict)
 
 
+_LOOKUPS = Children(lambda: METRICS.cache_requests)  # (cache, result)
+
+
 def _count(result: str) -> None:
-    METRICS.cache_requests.labels(cache="read", result=result).inc()
+    _LOOKUPS("read", result).inc()
 
 
 class ReadCache:

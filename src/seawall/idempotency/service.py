@@ -41,6 +41,7 @@ from seawall.idempotency import repository
 from seawall.idempotency.errors import IdempotencyInFlightError, IdempotencyKeyError, IdempotencyMismatchError
 from seawall.idempotency.models import RecordStatus
 from seawall.kit.clock import Clock
+from seawall.observability.label_cache import Children
 from seawall.observability.metrics import METRICS
 
 MAX_KEY_LENGTH = 255
@@ -79,6 +80,8 @@ def fingerprint(*, method: str, path: str, body: Any, secret_key: bytes) -> str:
     return hmac.new(secret_key, message, hashlib.sha256).hexdigest()
 
 
+_OUTCOMES = Children(lambda: METRICS.idempotency_requests)
+
 _in_flight: WeakKeyDictionary[Database, set[tuple[str, str]]] = WeakKeyDictionary()
 
 
@@ -110,7 +113,7 @@ async def execute_once(
         outcome = "in_progress"
         raise
     finally:
-        METRICS.idempotency_requests.labels(outcome=outcome).inc()
+        _OUTCOMES(outcome).inc()
 
 
 async def _execute_unless_in_flight(

@@ -9,17 +9,17 @@ standard's is `other`. `GET /metrics` itself is not counted (scrapes would pad t
 idle server and the SLO). An exception escaping the app counts as 500.
 
 It runs on every request: the label children are looked up once per (method, route, status) and kept
-(`_children`); dropped when the catalogue is rebuilt (`exposition.install`). The app factory installs
+(`observability.label_cache.Children`; dropped when the catalogue is rebuilt by `exposition.install`). The app factory installs
 it only when `SEAWALL_METRICS_ENABLED` is true.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from seawall.observability.label_cache import Children
 from seawall.observability.metrics import METRICS
 from seawall.web.response_record import DocumentedOperations
 from seawall.web.routes import route_template
@@ -32,9 +32,8 @@ NOT_COUNTED = frozenset({"/metrics"})
 class RequestMetricsMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self._catalogue: object = None  # METRICS.http_requests when the children were looked up
-        self._counters: dict[tuple[str, str, int], Any] = {}
-        self._histograms: dict[tuple[str, str], Any] = {}
+        self._requests = Children(lambda: METRICS.http_requests)  # (method, route, status)
+        self._durations = Children(lambda: METRICS.http_request_duration)  # (method, route)
         self._operations: DocumentedOperations | None = None  # read from the app's schema when first needed
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -56,22 +55,10 @@ class RequestMetricsMiddleware:
             self._observe(scope, status, time.perf_counter() - started)
 
     def _observe(self, scope: Scope, status: int, seconds: float) -> None:
-        if METRICS.http_requests is not self._catalogue:  # rebuilt: look the children up again
-            self._catalogue = METRICS.http_requests
-            self._counters.clear()
-            self._histograms.clear()
         method = scope["method"] if scope["method"] in METHODS else "other"
         route = route_template(scope) or self._template_unrouted(scope, method)
-        counter = self._counters.get((method, route, status))
-        if counter is None:
-            counter = METRICS.http_requests.labels(method=method, route=route, status=str(status))
-            self._counters[(method, route, status)] = counter
-        histogram = self._histograms.get((method, route))
-        if histogram is None:
-            histogram = METRICS.http_request_duration.labels(method=method, route=route)
-            self._histograms[(method, route)] = histogram
-        counter.inc()
-        histogram.observe(seconds)
+        self._requests(method, route, str(status)).inc()
+        self._durations(method, route).observe(seconds)
 
     def _template_unrouted(self, scope: Scope, method: str) -> str:
         """The documented operation's template for a request answered before routing, or `unmatched`."""
