@@ -9,8 +9,8 @@ standard's is `other`. `GET /metrics` itself is not counted (scrapes would pad t
 idle server and the SLO). An exception escaping the app counts as 500.
 
 It runs on every request: the label children are looked up once per (method, route, status) and kept
-(`observability.label_cache.Children`; dropped when the catalogue is rebuilt by `exposition.install`). The app factory installs
-it only when `SEAWALL_METRICS_ENABLED` is true.
+(`observability.label_cache.Children`; dropped when the catalogue is rebuilt by `exposition.install`).
+The app factory installs it only when `SEAWALL_METRICS_ENABLED` is true.
 """
 
 from __future__ import annotations
