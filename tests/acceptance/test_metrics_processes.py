@@ -1,5 +1,5 @@
 """Promise 8 across processes: one scrape of `seawall api --workers 2` adds up both serving processes
-(prometheus-client's multiprocess mode), whichever of them answers it; with `SEAWALL_METRICS_PORT` the
+(prometheus-client's multiprocess mode) — requests and rate-limit rejections — whichever answers it; with `SEAWALL_METRICS_PORT` the
 API has no /metrics route and the port serves every process without a key, and a `seawall worker`
 serves its own port. One backend each: the processes, not the database, are the subject.
 """
@@ -61,7 +61,10 @@ def until(condition: Callable[[], bool], timeout: float = 30.0) -> bool:
 def test_one_scrape_adds_up_both_api_processes(servers: ServerFactory, var_dir: Path) -> None:
     directory = var_dir / "prometheus-multiproc"
     directory.mkdir()  # the operator's: it exists, empty, before the first process starts
-    api = start_two_processes(servers, {"PROMETHEUS_MULTIPROC_DIR": str(directory)})
+    # Without Redis each process counts its own rate limits: which requests are refused varies, their
+    # number as the client saw it is what the scrape must add up to.
+    api = start_two_processes(servers, {"PROMETHEUS_MULTIPROC_DIR": str(directory),
+                                        "SEAWALL_RATE_LIMIT_PER_IP": "2/minute"})
     children = [process.pid for process in serving_processes(api.process.pid)]
     assert len(children) == 2, api.log()
     sent = 0
@@ -73,12 +76,16 @@ def test_one_scrape_adds_up_both_api_processes(servers: ServerFactory, var_dir: 
     per_process = [livez_in_file(directory, pid) for pid in children]
     assert all(count > 0 for count in per_process) and sum(per_process) == sent, (per_process, sent)
     with httpx.Client(base_url=api.base_url, timeout=30) as http:
+        refused = sum(http.get("/v1/me", headers={"Connection": "close"}).status_code == 429 for _ in range(12))
+        assert refused >= 8  # 2 per process (and minute) pass
         for _ in range(6):  # new connections: either process may answer each scrape
             scrape = http.get("/metrics", headers={**bearer(ADMIN_KEY), "Connection": "close"})
             assert scrape.status_code == 200, scrape.text
             assert sample(scrape.text, "seawall_http_requests_total", **LIVEZ) == sent
             assert sample(scrape.text, "seawall_http_request_duration_seconds_count", route="/livez") == sent
             assert sample(scrape.text, "seawall_build_info") == 1  # once, not once per process
+            assert sample(scrape.text, "seawall_rate_limit_rejections_total", policy="ip-60s") == refused
+            assert sample(scrape.text, "seawall_http_requests_total", route="/v1/me", status="429") == refused
     assert api.stop() == 0, api.log()
     assert directory.is_dir()  # the operator's directory stays; the live gauges of the exited go
     assert not list(directory.glob("gauge_live*"))

@@ -35,6 +35,7 @@ from prometheus_client import (
     PLATFORM_COLLECTOR,
     PROCESS_COLLECTOR,
     CollectorRegistry,
+    disable_created_metrics,
     values,
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -75,6 +76,7 @@ def install(settings: Settings) -> Installed | None:
     directory = multiprocess_directory()
     if _installed is not None and _installed.directory == directory:
         return _installed
+    disable_created_metrics()  # no `*_created` series: multiprocess mode has none, so neither mode does
     if directory is not None:
         directory.mkdir(parents=True, exist_ok=True)
         # A process started with the variable set already has the multiprocess class (chosen at import):
