@@ -1,7 +1,8 @@
 """Promise 8 across processes: one scrape of `seawall api --workers 2` adds up both serving processes
-(prometheus-client's multiprocess mode) — requests and rate-limit rejections — whichever answers it; with `SEAWALL_METRICS_PORT` the
-API has no /metrics route and the port serves every process without a key, and a `seawall worker`
-serves its own port. One backend each: the processes, not the database, are the subject.
+(prometheus-client's multiprocess mode) — requests and rate-limit rejections — whichever answers it;
+with `SEAWALL_METRICS_PORT` the API has no /metrics route and the port serves every process without a
+key, and a `seawall worker` serves its own port. One backend each: the processes, not the database,
+are the subject.
 """
 
 from __future__ import annotations

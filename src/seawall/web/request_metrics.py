@@ -4,8 +4,9 @@ status}` and `seawall_http_request_duration_seconds{method, route}` (arrival to 
 Labels stay few: `route` is the route template (`web.routes.route_template`); a request refused
 before routing (429, 413) is matched against the app's documented operations (its OpenAPI paths, as
 `web.response_record` does), and one that matches none (404 on any path) is `unmatched`, so random
-paths cannot create series. A method outside the HTTP standard's is `other`. `GET /metrics` itself is not counted (scrapes would pad the request rate of an
-idle server and the SLO). An exception escaping the app counts as 500.
+paths cannot create series. A method outside the HTTP standard's is `other`. `GET /metrics` itself
+is not counted (scrapes would pad the request rate of an idle server and the SLO). An exception
+escaping the app counts as 500.
 
 It runs on every request: the label children are looked up once per (method, route, status) and kept
 (`observability.label_cache.Children`; dropped when the catalogue is rebuilt by `exposition.install`).
