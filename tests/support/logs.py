@@ -38,12 +38,11 @@ class CapturedLogs:
 def captured_logs(*, client_addresses: ClientAddresses = "full", client_key: bytes = b"") -> Iterator[CapturedLogs]:
     captured = CapturedLogs()
     previous = structlog.get_config()
-    root, seawall = logging.getLogger(), logging.getLogger("seawall")
-    handlers, root_level, seawall_level = list(root.handlers), root.level, seawall.level
+    root = logging.getLogger()
+    handlers, root_level = list(root.handlers), root.level
     configure_logging(level="INFO", stream=captured.structured, client_addresses=client_addresses,
                       client_key=client_key)
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG))
-    seawall.setLevel(logging.DEBUG)
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG))  # structlog: all levels
     try:
         yield captured
     finally:
@@ -52,5 +51,4 @@ def captured_logs(*, client_addresses: ClientAddresses = "full", client_key: byt
         for handler in handlers:
             root.addHandler(handler)
         root.setLevel(root_level)
-        seawall.setLevel(seawall_level)
         structlog.configure(**previous)

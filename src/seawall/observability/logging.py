@@ -3,12 +3,17 @@ httpx, `warnings`) — goes through one processor chain to one handler on the ro
 on stderr as one JSON object per line (or structlog's console format, `SEAWALL_LOG_FORMAT=console`).
 
 The chain, in order:
-- on the calling side (structlog's loggers; `foreign_pre_chain` for stdlib records): the bound
-  contextvars (`request_id`, `client_ip`, a job's fields), `level`, `logger`, the current OpenTelemetry
-  span's `trace_id`/`span_id` when one is recording (`add_trace_context`), `timestamp` (ISO 8601, UTC);
-- on the handler (`ProcessorFormatter`, for both): `exc_info` formatted to an `exception` string,
-  secrets scrubbed (`observability.redaction`, after the traceback is text), the client address kept,
-  hashed or dropped (`SEAWALL_LOG_CLIENT`), then the renderer.
+- the bound contextvars (`request_id`, `client_ip`, a job's fields), `level`, `logger`, the current
+  OpenTelemetry span's `trace_id`/`span_id` when one is recording (`add_trace_context`), `timestamp`
+  (ISO 8601, UTC);
+- `exc_info` formatted to an `exception` string, then secrets scrubbed (`observability.redaction`,
+  after the traceback is text), the client address kept, hashed or dropped (`SEAWALL_LOG_CLIENT`),
+  then the renderer.
+
+Stdlib records take it through the handler's `structlog.stdlib.ProcessorFormatter` (the first part as
+its `foreign_pre_chain`). structlog's own events run the same processors on the calling side and are
+written by the same handler (its stream, under its lock) without becoming `LogRecord`s first: two
+record copies and a stack walk per line are what the access log would otherwise cost every request.
 
 `configure_logging` may run more than once in a process (the CLI, then uvicorn's app factory; tests):
 each call replaces the handler the previous one installed and leaves other handlers alone.
@@ -38,6 +43,26 @@ QUIET_LIBRARIES = ("httpx", "httpcore")
 
 class _SeawallHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """The root handler `configure_logging` installs (its class marks it for replacement)."""
+
+
+class HandlerWriter:
+    """structlog's output end: writes each rendered line through `handler` (its stream, under its lock).
+    `name` is the logger's name (`structlog.get_logger(name)`), for the `logger` field."""
+
+    def __init__(self, handler: logging.StreamHandler, name: str) -> None:  # type: ignore[type-arg]
+        self.handler = handler
+        self.name = name
+
+    def msg(self, message: str) -> None:
+        handler = self.handler
+        handler.acquire()
+        try:
+            handler.stream.write(message + "\n")
+            handler.stream.flush()
+        finally:
+            handler.release()
+
+    debug = info = warning = warn = error = critical = exception = fatal = msg
 
 
 def add_trace_context(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
@@ -105,16 +130,16 @@ def configure_logging(*, level: str = "INFO", log_format: LogFormat = "json",
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
     client = client_address_processor(client_addresses, client_key)
-    handler_side: list[Processor] = [
-        structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+    rendering: list[Processor] = [
         structlog.processors.format_exc_info,
         redact_secrets,
         *([client] if client is not None else []),
         renderer_for(log_format, output),
     ]
     handler = _SeawallHandler(output)
-    handler.setFormatter(structlog.stdlib.ProcessorFormatter(foreign_pre_chain=calling_side,
-                                                             processors=handler_side))
+    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=calling_side, processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                                                    *rendering]))
     root = logging.getLogger()
     for previous in [h for h in root.handlers if isinstance(h, _SeawallHandler)]:
         root.removeHandler(previous)
@@ -124,8 +149,8 @@ def configure_logging(*, level: str = "INFO", log_format: LogFormat = "json",
         logging.getLogger(name).setLevel(logging.DEBUG if numeric <= logging.DEBUG else logging.WARNING)
     logging.captureWarnings(True)  # `warnings.warn` lines too, as `py.warnings` records
     structlog.configure(
-        processors=[*calling_side, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        processors=[*calling_side, *rendering],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.stdlib.LoggerFactory(),
+        logger_factory=lambda *args: HandlerWriter(handler, str(args[0]) if args else ""),
         cache_logger_on_first_use=False,
     )

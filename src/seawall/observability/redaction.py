@@ -43,15 +43,18 @@ SENSITIVE_SUBSTRINGS = (
 )
 # ... and short words that are sensitive only as a whole part of the name (`card_number`, not `discard`).
 SENSITIVE_PARTS = frozenset({"card", "pan", "cvc", "cvv", "cvc2", "cvv2", "pin", "otp", "dsn"})
-# Keys the chain itself adds: never secret, not worth a scan.
-_CHAIN_KEYS = frozenset({"timestamp", "level", "logger", "trace_id", "span_id"})
+# Keys the chain adds, and `request_id` (of the `REQUEST_ID` shape, unique per request, on every request
+# line): never secret, not worth a scan.
+_CHAIN_KEYS = frozenset({"timestamp", "level", "logger", "trace_id", "span_id", "request_id"})
 
+# Each alternative starts on a fixed word or character class, so a string without a suspect shape fails
+# fast at every position (no alternative starts with an open-ended run that would be retried at each one).
 _SECRET_SHAPES = re.compile(
-    r"(?P<url>(?P<url_head>[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@]*:)[^\s@/]+(?=@))"
+    r"(?P<url>(?P<url_head>://[^\s:/@]*:)[^\s@/]+(?=@))"
     r"|(?P<scheme>\b(?:[Bb]earer|[Bb]asic|BEARER|BASIC))\s+[A-Za-z0-9._~+/=-]{6,}"
     r"|(?P<prefixed>\b(?:whsec|swop|sk_live|sk_test|rk_live|rk_test)_[A-Za-z0-9_+/=-]+)"
-    r"|(?P<name>\b[A-Za-z0-9_-]*(?i:password|passwd|secret|token|api[_-]?key|authorization|cookie|cvc|cvv)"
-    r"[A-Za-z0-9_-]*)(?P<sep>['\"]?\s*[:=]\s*)(?:(?i:bearer|basic)\s+)?(?:'[^']*'|\"[^\"]*\"|[^\s,;&'\")}\]]+)"
+    r"|(?P<name>(?i:password|passwd|secret|token|api[_-]?key|authorization|cookie|cvc|cvv)[A-Za-z0-9_-]*)"
+    r"(?P<sep>['\"]?\s*[:=]\s*)(?:(?i:bearer|basic)\s+)?(?:'[^']*'|\"[^\"]*\"|[^\s,;&'\")}\]]+)"
     r"|(?P<pydantic>input_value=.*?(?=, input_type=))"
     r"|(?P<card>(?<![0-9])[2-6](?:[ -]?[0-9]){12,18}(?![0-9]))"
     r"|(?P<opaque>(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{32,86}(?![A-Za-z0-9_-]))"
@@ -94,9 +97,19 @@ def _replace(match: re.Match[str]) -> str:
 
 def scrub_text(text: str) -> str:
     """`text` with every secret of a known shape (module docstring) replaced; `text` itself when none."""
+    if len(text) <= SHORT_TEXT:
+        return _scrub_short(text)
     if _SECRET_SHAPES.search(text) is None:
         return text
     return _SECRET_SHAPES.sub(_replace, text)
+
+
+SHORT_TEXT = 64  # strings up to this long are scrubbed once per value (most repeat: events, routes, methods)
+
+
+@lru_cache(maxsize=4096)
+def _scrub_short(text: str) -> str:
+    return text if _SECRET_SHAPES.search(text) is None else _SECRET_SHAPES.sub(_replace, text)
 
 
 @lru_cache(maxsize=1024)
@@ -143,8 +156,11 @@ def redact_secrets(_logger: WrappedLogger, _method: str, event_dict: EventDict) 
             continue
         if is_sensitive_name(key):
             event_dict[key] = REDACTED
-        elif isinstance(value, str):
-            event_dict[key] = scrub_text(value)
-        elif not (value is None or isinstance(value, (bool, int, float))):
+        elif type(value) is str:
+            event_dict[key] = _scrub_short(value) if len(value) <= SHORT_TEXT else scrub_text(value)
+        elif not (value is None or type(value) in _PLAIN):
             event_dict[key] = scrub(value)
     return event_dict
+
+
+_PLAIN = frozenset({int, float, bool})
