@@ -133,13 +133,16 @@ def _measure(pids: list[int], run: Callable[[], load.LoadResult]) -> Measured:
                     processes=len(after.cpu_seconds))
 
 
-def _start_seawall(directory: Path, database: BenchDatabase, workers: int, python: str) -> DemoProcess:
+def _start_seawall(directory: Path, database: BenchDatabase, workers: int, python: str,
+                   settings: dict[str, str] | None = None) -> DemoProcess:
+    """`settings`: more `SEAWALL_*` variables for this server (e.g. metrics off for `bench.metrics_cost`)."""
     # The process count goes by SEAWALL_WEB_WORKERS, which a build from before `--workers` ignores.
     env = clean_env({
         "SEAWALL_VAR_DIR": str(directory), "SEAWALL_SECRET_KEY": secrets.token_hex(32),
         "SEAWALL_WEB_WORKERS": str(workers),
         "SEAWALL_RATE_LIMIT_SCALE": RATE_LIMIT_SCALE, "SEAWALL_LOG_LEVEL": "WARNING",
         **({"SEAWALL_DATABASE_URL": database.url} if database.url else {}),
+        **(settings or {}),
     })
     if database.url is not None:  # the embedded file is migrated by `seawall api` itself
         subprocess.run([python, "-m", "seawall", "migrate"], env=env, check=True, capture_output=True,

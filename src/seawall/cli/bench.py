@@ -75,11 +75,16 @@ def bench_write(
     load_generator: str = typer.Option("auto", help="auto (wrk when on PATH), wrk or python"),
     seawall_python: str | None = typer.Option(
         None, help="The Python of another Seawall install to measure (a build before a change), in this sitting"),
+    metrics_cost: bool = typer.Option(
+        False, "--metrics-cost", help="Instead: Seawall alone with metrics off and on, alternated, and the ratio "
+        "of their CPU per request (tracing off in both)"),
+    rounds: int = typer.Option(2, min=1, max=20, help="With --metrics-cost: passes of each arm"),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on the last line"),
 ) -> None:
     """POST /v1/payments: Seawall against a naive FastAPI peer and the database's ceiling, in one run."""
     import asyncpg
 
+    from seawall.bench import metrics_cost as metrics_cost_bench
     from seawall.bench.databases import postgres_server_url
     from seawall.bench.write import WriteBenchOptions
     from seawall.bench.write import run as run_write
@@ -94,19 +99,42 @@ def bench_write(
     if seawall_python is not None and not shutil.which(seawall_python):
         raise typer.BadParameter(f"{seawall_python} is not an executable", param_hint="--seawall-python")
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    options = WriteBenchOptions(
+        api_workers=api_workers, concurrency=concurrency, duration=duration, warmup=warmup,
+        database_url=database_url, load_generator=load_generator,
+        **({"seawall_python": seawall_python} if seawall_python else {}))
     try:
-        report = run_write(WriteBenchOptions(
-            api_workers=api_workers, concurrency=concurrency, duration=duration, warmup=warmup,
-            database_url=database_url, load_generator=load_generator,
-            **({"seawall_python": seawall_python} if seawall_python else {})))
+        report = metrics_cost_bench.run(options, rounds=rounds) if metrics_cost else run_write(options)
     except (RuntimeError, OSError, subprocess.SubprocessError, asyncpg.PostgresError) as exc:
         # OSError: a server unreachable; RuntimeError: Seawall or the peer did not start (with its log's tail)
         typer.echo(f"bench write failed: {type(exc).__name__}: {exc}", err=True)
         raise typer.Exit(1) from None
     if as_json:
         typer.echo(json.dumps(report))
+    elif metrics_cost:
+        _print_metrics_cost_report(report)
     else:
         _print_write_report(report)
+
+
+def _print_metrics_cost_report(report: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    config = report["config"]
+    table = Table(title=(f"Metrics cost · POST /v1/payments · {config['database']} · {config['api_workers']} "
+                         f"process(es) · {config['concurrency']} connections · {config['duration_seconds']:g} s "
+                         f"per pass · tracing off"))
+    for column in ("arm", "round", "requests/s", "p50 ms", "p99 ms", "CPU ms/request", "non-2xx"):
+        table.add_column(column, justify="left" if column == "arm" else "right")
+    for row in report["passes"]:
+        table.add_row(row["arm"], str(row["round"]), *(_cell(row[key]) for key in (
+            "requests_per_second", "p50_ms", "p99_ms", "cpu_ms_per_request", "non_2xx")))
+    means = report["cpu_ms_per_request"]
+    verdict = "within" if report["within_budget"] else "OVER"
+    table.caption = (f"CPU ms/request, mean: off {means['metrics_off']} · on {means['metrics_on']} · on/off "
+                     f"{report['metrics_on_to_off']} ({verdict} the {report['budget_ratio']} budget)")
+    Console().print(table)
 
 
 def _print_write_report(report: dict[str, Any]) -> None:

@@ -78,3 +78,14 @@ async def _databases_named(name: str) -> int:
         return int(await connection.fetchval("SELECT count(*) FROM pg_database WHERE datname = $1", name))
     finally:
         await connection.close()
+
+
+def test_bench_write_metrics_cost_alternates_the_two_arms_and_reports_their_ratio() -> None:
+    report = _bench_write("--metrics-cost", "--rounds", "1")
+    assert [(row["arm"], row["round"]) for row in report["passes"]] == [("metrics_off", 1), ("metrics_on", 1)]
+    for row in report["passes"]:
+        assert row["requests"] > 0 and row["cpu_ms_per_request"] > 0, row
+        assert row["non_2xx"] == 0 and row["errors"] == 0, row
+    means = report["cpu_ms_per_request"]
+    assert report["metrics_on_to_off"] == pytest.approx(means["metrics_on"] / means["metrics_off"], abs=0.002)
+    assert report["within_budget"] == (report["metrics_on_to_off"] <= report["budget_ratio"] == 1.05)
