@@ -14,11 +14,16 @@ SESSION_TOKEN = new_token()  # what sessions and password resets hand out
 OPERATOR_KEY = new_operator_key()
 
 
-@pytest.mark.parametrize("secret", [
-    SESSION_TOKEN, OPERATOR_KEY, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "whsec_sandbox_wrong_secret",
-    "sk_live_marker_5d6e7f", "sk_test_51HxYzAbC", "rk_live_0123abcd", "4242424242424242", "4242 4242 4242 4242",
-    "5555-5555-5555-4444", "378282246310005", "6011111111111117",
-])
+SECRETS = {
+    "session token": SESSION_TOKEN, "operator key": OPERATOR_KEY, "webhook secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2La",
+    "sandbox webhook secret": "whsec_sandbox_wrong_secret", "stripe live key": "sk_live_marker_5d6e7f",
+    "stripe test key": "sk_test_51HxYzAbC", "restricted key": "rk_live_0123abcd", "visa": "4242424242424242",
+    "visa spaced": "4242 4242 4242 4242", "mastercard dashed": "5555-5555-5555-4444", "amex": "378282246310005",
+    "discover": "6011111111111117",
+}
+
+
+@pytest.mark.parametrize("secret", list(SECRETS.values()), ids=list(SECRETS))
 def test_a_secret_of_a_known_shape_is_replaced_wherever_it_stands_in_a_string(secret: str) -> None:
     for text in (secret, f"charge failed for {secret}.", f"ValueError('{secret}')", f"x={secret!r}\n  at line 3"):
         scrubbed = scrub_text(text)
