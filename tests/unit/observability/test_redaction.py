@@ -15,7 +15,8 @@ OPERATOR_KEY = new_operator_key()
 
 
 SECRETS = {
-    "session token": SESSION_TOKEN, "operator key": OPERATOR_KEY, "webhook secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2La",
+    "session token": SESSION_TOKEN, "operator key": OPERATOR_KEY,
+    "webhook secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2La",
     "sandbox webhook secret": "whsec_sandbox_wrong_secret", "stripe live key": "sk_live_marker_5d6e7f",
     "stripe test key": "sk_test_51HxYzAbC", "restricted key": "rk_live_0123abcd", "visa": "4242424242424242",
     "visa spaced": "4242 4242 4242 4242", "mastercard dashed": "5555-5555-5555-4444", "amex": "378282246310005",
