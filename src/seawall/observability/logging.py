@@ -54,11 +54,15 @@ class HandlerWriter:
         self.name = name
 
     def msg(self, message: str) -> None:
+        """Write one line. A stream that cannot take it (closed, a broken pipe) loses the line, as the
+        stdlib's handlers do: a log line is never worth failing the request or job that wrote it."""
         handler = self.handler
         handler.acquire()
         try:
             handler.stream.write(message + "\n")
             handler.stream.flush()
+        except (OSError, ValueError):
+            pass
         finally:
             handler.release()
 

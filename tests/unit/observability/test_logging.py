@@ -117,3 +117,11 @@ def test_log_format_setting_and_its_deprecated_alias(monkeypatch: pytest.MonkeyP
     monkeypatch.delenv("SEAWALL_LOG_JSON")
     monkeypatch.setenv("SEAWALL_LOG_FORMAT", "console")
     assert Settings().resolved_log_format == "console"
+
+
+def test_a_stream_that_cannot_be_written_loses_the_line_not_the_caller(restored_logging: None) -> None:
+    stream = io.StringIO()
+    configure_logging(stream=stream)
+    stream.close()
+    log.info("lost")  # no exception: the request or job that logged goes on
+    logging.getLogger("uvicorn.error").info("lost too")
