@@ -10,12 +10,14 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from seawall.bench.workers import BenchWorkerError, WorkerGroup, worker_env
 from tests.support.databases import PG_ADMIN_DSN, require_postgres
+from tests.support.html_report import peak, read_html_report
 from tests.support.server import REPO_ROOT
 from tests.support.services import broker_url, require_rabbitmq
 
@@ -49,10 +51,18 @@ def assert_seawall_figures(report: dict[str, Any], *, database: str, transport: 
     assert_ratio(report, "ratio_of_ceiling", "seawall_jobs_per_second", "ceiling_jobs_per_second")
 
 
-def test_sqlite_one_worker_process_reports_rate_cpu_and_memory_against_its_ceiling() -> None:
-    report = bench_jobs("--workers", "1")
+def test_sqlite_one_worker_process_reports_rate_cpu_and_memory_against_its_ceiling(tmp_path: Path) -> None:
+    html = tmp_path / "jobs.html"
+    report = bench_jobs("--workers", "1", "--html", str(html))
     assert_seawall_figures(report, database="sqlite", transport="database", workers=1)
     assert report["ceiling_connections"] == 1 and "ratio_of_pgqueuer" not in report
+    # --html: the run charted from the jobs table and the attempts' own times.
+    data = read_html_report(html)
+    assert sum(b["count"] for b in data["latency"]["job attempt, claim → completion"]) == JOBS
+    assert peak(data["queue_depth"]["queued"]) == JOBS  # sampled before the workers were released
+    assert data["queue_depth"]["queued"][-1][1] == 0
+    assert peak(data["throughput"]["jobs succeeded/s"]) > 0
+    assert data["breaker"] == {}  # no provider is called: nothing to sample
 
 
 @pytest.mark.postgres

@@ -1,5 +1,5 @@
 """The main job: `seawall demo` run small as a real process; its JSON report must hold every invariant,
-checked against the sandbox's own records."""
+checked against the sandbox's own records, and its `--html` report must chart the run."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.support.html_report import peak, read_html_report
 from tests.support.server import REPO_ROOT, recording_environment
 
 
@@ -17,8 +18,9 @@ def test_demo_small_run_holds_every_invariant(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SEAWALL_")}
     env["SEAWALL_VAR_DIR"] = str(tmp_path / "var")
     env.update(recording_environment())
-    result = subprocess.run([sys.executable, "-m", "seawall", "demo", "--users", "40", "--json"], env=env,
-                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=400)
+    html = tmp_path / "report.html"
+    result = subprocess.run([sys.executable, "-m", "seawall", "demo", "--users", "40", "--json", "--html", str(html)],
+                            env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=400)
     report = json.loads(result.stdout)
     failed = [check for check in report["checks"] if not check["ok"]]
     assert result.returncode == 0, (failed, report["figures"].get("server_log_tail"))
@@ -29,6 +31,19 @@ def test_demo_small_run_holds_every_invariant(tmp_path: Path) -> None:
     assert invariants["payment_states_disagreeing_with_provider"] == 0
     assert invariants["refunds_disagreeing_with_provider"] == 0
     assert report["figures"]["payments_by_status"].get("failed", 0) < 40  # declines happened, not everything
+    assert_html_report_charts_the_run(html, requests=report["figures"]["requests"])
+
+
+def assert_html_report_charts_the_run(html: Path, *, requests: int) -> None:
+    """Self-contained, four charts, and numbers that agree with the run: every answer counted once in the
+    latency buckets, the queue seen non-empty, jobs succeeding, the breaker of the payment route sampled."""
+    data = read_html_report(html)
+    assert sum(bucket["count"] for bucket in data["latency"]["API requests"]) == requests
+    assert peak(data["throughput"]["API requests completed/s"]) > 0
+    assert peak(data["throughput"]["jobs succeeded/s"]) > 0
+    assert len(data["queue_depth"]["queued"]) >= 5 and peak(data["queue_depth"]["queued"]) > 0
+    assert data["breaker"] and all(len(rows) >= 5 for rows in data["breaker"].values())
+    assert {phase["name"] for phase in data["phases"]} >= {"paid sign-ups, each followed by a login", "refunds"}
 
 
 def test_a_second_demo_on_the_same_data_directory_refuses_to_start(tmp_path: Path) -> None:

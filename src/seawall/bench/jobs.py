@@ -19,6 +19,11 @@ that sees no job left to run; CPU ms per job, user + system time summed over the
 in that window (`meter.ProcessGroupMeter`, the parent's own polling left out); the largest worker's
 RSS in MiB at the end of the window. The ratios (Seawall ÷ ceiling, Seawall ÷ PgQueuer) are what to
 compare across machines and changes; absolute rates are noise on a shared machine.
+
+With a `timeline` (`--html`), Seawall's jobs table is also sampled by state every 0.5 s during its
+run (`reports.probes.JobCountProbe`, from this process), each run window is recorded as a phase,
+and after the run every attempt's claim → completion time is read back from `job_attempts` (one
+query, outside the window) as the latency series. PgQueuer's tables are not sampled.
 """
 
 from __future__ import annotations
@@ -41,9 +46,11 @@ from seawall.bench.workers import BenchWorkerError, GroupFigures, WorkerGroup, w
 from seawall.config import Settings
 from seawall.db import Database
 from seawall.jobs import JobContext, JobStatus
-from seawall.jobs.models import Job
+from seawall.jobs.models import Job, JobAttempt
 from seawall.jobs.outbox import enqueue
 from seawall.jobs.registry import JobRegistry
+from seawall.reports.probes import JobCountProbe
+from seawall.reports.timeline import LATENCY, Sampler, Timeline
 
 BENCH_KIND = "bench.noop"
 BENCH_QUEUE = "bench"
@@ -54,6 +61,15 @@ ENQUEUE_BATCH = 500
 POLL_SECONDS = 0.02
 READY_TIMEOUT_SECONDS = 120.0
 SECRET_KEY = "bench-secret-key-not-for-production"
+
+REPORT_SOURCES = {  # what each chart of the `--html` report shows (reports.html.CHARTS)
+    "chart-latency": "Each bench job attempt's claim → completion time, read back from job_attempts after the run, "
+                     "by the time it completed (Seawall only).",
+    "chart-queue-depth": "Seawall's jobs table counted by state every 0.5 s from the bench process (the query "
+                         "behind GET /admin/jobs/stats); PgQueuer's queue is not sampled.",
+    "chart-breaker": "No provider is called in this bench (no-op jobs): there is no breaker to sample.",
+    "chart-throughput": "Attempts completed per bucket, and jobs succeeded/s from the sampled jobs-table counts.",
+}
 
 # A registry of its own: the benchmark's kind never reaches the registry real workers use.
 bench_registry = JobRegistry()
@@ -67,10 +83,16 @@ async def _noop(_ctx: JobContext) -> None:
 # -- running worker processes until the work is done --------------------------------------------
 
 
-async def _run_group(group: WorkerGroup, *, remaining: Callable[[], Awaitable[int]], timeout: float) -> GroupFigures:
-    """Start the group, release it, poll `remaining()` until 0, measure, then stop the group."""
+async def _run_group(group: WorkerGroup, *, remaining: Callable[[], Awaitable[int]], timeout: float,
+                     timeline: Timeline | None = None, phase: str = "",
+                     before_go: Callable[[], None] | None = None) -> GroupFigures:
+    """Start the group, call `before_go`, release it, poll `remaining()` until 0, measure, then stop the
+    group (with a `timeline`, the window from go to measure is its phase `phase`)."""
     try:
         await group.start(timeout=READY_TIMEOUT_SECONDS)
+        if before_go is not None:
+            before_go()
+        went_at = time.time()
         await group.go()
         deadline = time.monotonic() + timeout
         while await remaining() > 0:
@@ -78,7 +100,10 @@ async def _run_group(group: WorkerGroup, *, remaining: Callable[[], Awaitable[in
             if time.monotonic() > deadline:
                 raise BenchWorkerError(f"jobs still unfinished after {timeout:.0f} s")
             await asyncio.sleep(POLL_SECONDS)
-        return group.measure()
+        measured = group.measure()
+        if timeline is not None:
+            timeline.add_phase(phase, went_at, time.time())
+        return measured
     finally:
         await group.stop()
 
@@ -107,19 +132,47 @@ async def _count(database: Database, statuses: list[str], *, published: bool = F
         return int((await session.execute(query)).scalar_one())
 
 
-async def _seawall_run(values: dict[str, Any], *, jobs: int, workers: int, timeout: float) -> dict[str, float]:
+async def _record_attempts(database: Database, timeline: Timeline) -> None:
+    """Each finished attempt of a bench job: claim → completion seconds, at its completion."""
+    async with database.read_transaction() as session:
+        rows = await session.execute(
+            select(JobAttempt.started_at, JobAttempt.finished_at).join(Job, Job.id == JobAttempt.job_id)
+            .where(Job.queue == BENCH_QUEUE, JobAttempt.finished_at.is_not(None)))
+        for started_at, finished_at in rows.all():
+            if finished_at is None:  # excluded above; for the type checker
+                continue
+            timeline.add(LATENCY, "job attempt, claim → completion", (finished_at - started_at).total_seconds(),
+                         at=finished_at.timestamp())
+
+
+async def _seawall_run(values: dict[str, Any], *, jobs: int, workers: int, timeout: float,
+                       timeline: Timeline | None = None) -> dict[str, float]:
     """Run the Seawall side with settings `values` (field name → value) in the parent and workers.
 
     Returns `_figures()` plus `published`: how many jobs the relay published to the broker."""
     database = Database(Settings(**values))
+    sampler = Sampler(timeline, [JobCountProbe(Settings(**values))]) if timeline is not None else None
+
+    def start_sampling() -> None:  # the workers are up: the chart's time zero
+        if sampler is not None:
+            sampler.timeline.started_at = time.time()
+            sampler.start()
+
     try:
         await database.migrate()
         await _enqueue_bench_jobs(database, jobs)
         group = WorkerGroup(["seawall"], count=workers, env=worker_env(os.environ, values))
-        measured = await _run_group(group, timeout=timeout,
-                                    remaining=lambda: _count(database, [JobStatus.QUEUED, JobStatus.RUNNING]))
+        try:
+            measured = await _run_group(group, timeout=timeout, timeline=timeline, phase="seawall workers",
+                                        before_go=start_sampling,
+                                        remaining=lambda: _count(database, [JobStatus.QUEUED, JobStatus.RUNNING]))
+        finally:
+            if sampler is not None:
+                await asyncio.to_thread(sampler.stop)
         succeeded = await _count(database, [JobStatus.SUCCEEDED])
         published = await _count(database, [JobStatus.SUCCEEDED], published=True)
+        if timeline is not None:
+            await _record_attempts(database, timeline)
     finally:
         await database.dispose()
     if succeeded != jobs:
@@ -131,7 +184,7 @@ async def _seawall_run(values: dict[str, Any], *, jobs: int, workers: int, timeo
 
 
 async def _pgqueuer_run(server_url: str, *, jobs: int, workers: int, batch_size: int,
-                        timeout: float) -> dict[str, float]:
+                        timeout: float, timeline: Timeline | None = None) -> dict[str, float]:
     async with fresh_postgres_database(server_url, label="pgqueuer") as url:
         await pgqueuer_peer.prepare(url, jobs=jobs)
         progress = pgqueuer_peer.Progress(url)
@@ -139,7 +192,8 @@ async def _pgqueuer_run(server_url: str, *, jobs: int, workers: int, batch_size:
         try:
             group = WorkerGroup(["pgqueuer", "--dsn", asyncpg_dsn(url), "--batch-size", str(batch_size)],
                                 count=workers, env=worker_env(os.environ, {}))
-            measured = await _run_group(group, remaining=progress.remaining, timeout=timeout)
+            measured = await _run_group(group, remaining=progress.remaining, timeout=timeout, timeline=timeline,
+                                        phase="pgqueuer workers")
             succeeded = await progress.succeeded()
         finally:
             await progress.close()
@@ -198,7 +252,8 @@ async def _postgres_commit_rate(url: str, commits: int, connections: int) -> flo
 
 
 async def _run(*, jobs: int, workers: int, concurrency: int, database_url: str | None, broker_url: str | None,
-               peer: str | None, peer_batch_size: int, timeout: float, var_dir: Path) -> dict[str, Any]:
+               peer: str | None, peer_batch_size: int, timeout: float, var_dir: Path,
+               timeline: Timeline | None) -> dict[str, Any]:
     values: dict[str, Any] = {
         "var_dir": var_dir, "secret_key": SECRET_KEY, "log_level": "WARNING", "worker_queues": BENCH_QUEUE,
         "worker_concurrency": concurrency, "job_poll_interval_seconds": 0.05,
@@ -208,7 +263,7 @@ async def _run(*, jobs: int, workers: int, concurrency: int, database_url: str |
     if database_url is None:
         ceiling_connections = 1
         ceiling = _sqlite_commit_rate(var_dir / "ceiling.db", commits) / COMMITS_PER_JOB
-        seawall = await _seawall_run(values, jobs=jobs, workers=workers, timeout=timeout)
+        seawall = await _seawall_run(values, jobs=jobs, workers=workers, timeout=timeout, timeline=timeline)
     else:
         pool_size = Settings(database_url=database_url).database_pool_size
         ceiling_connections = workers * min(concurrency, pool_size)
@@ -216,11 +271,12 @@ async def _run(*, jobs: int, workers: int, concurrency: int, database_url: str |
             values["database_url"] = url
             ceiling = await _postgres_commit_rate(url, commits, ceiling_connections) / COMMITS_PER_JOB
             if broker_url is None:
-                seawall = await _seawall_run(values, jobs=jobs, workers=workers, timeout=timeout)
+                seawall = await _seawall_run(values, jobs=jobs, workers=workers, timeout=timeout, timeline=timeline)
             else:
                 async with fresh_broker_place(broker_url, queues=[BENCH_QUEUE]) as place:
                     values.update(broker_url=place.url, broker_queue_prefix=place.queue_prefix)
-                    seawall = await _seawall_run(values, jobs=jobs, workers=workers, timeout=timeout)
+                    seawall = await _seawall_run(values, jobs=jobs, workers=workers, timeout=timeout,
+                                                 timeline=timeline)
                     floor = await broker_floor.measure(place.url, queue=f"{place.queue_prefix}floor",
                                                        messages=min(jobs, FLOOR_MAX_MESSAGES), prefetch=concurrency)
     report: dict[str, Any] = {
@@ -241,7 +297,7 @@ async def _run(*, jobs: int, workers: int, concurrency: int, database_url: str |
     if peer == "pgqueuer":
         assert database_url is not None
         measured = await _pgqueuer_run(database_url, jobs=jobs, workers=workers, batch_size=peer_batch_size,
-                                       timeout=timeout)
+                                       timeout=timeout, timeline=timeline)
         report.update({
             "peer": "pgqueuer", "peer_batch_size": peer_batch_size,
             "pgqueuer_jobs_per_second": round(measured["jobs_per_second"], 1),
@@ -254,16 +310,16 @@ async def _run(*, jobs: int, workers: int, concurrency: int, database_url: str |
 
 def run(*, jobs: int, workers: int = 1, concurrency: int = 16, database_url: str | None = None,
         broker_url: str | None = None, peer: str | None = None, peer_batch_size: int = 10,
-        timeout: float = 600.0) -> dict[str, Any]:
+        timeout: float = 600.0, timeline: Timeline | None = None) -> dict[str, Any]:
     """One bench run (see the module docstring); returns the report as one flat dict of figures.
 
     `database_url`: a PostgreSQL server (a fresh database is made on it), or None for a fresh SQLite
     file. `broker_url` and `peer="pgqueuer"` need `database_url`. `timeout`: seconds each side may
-    take to run its jobs.
+    take to run its jobs. `timeline`: also record the run for the HTML report (see the module docstring).
     """
     if (broker_url or peer) and database_url is None:
         raise ValueError("--broker-url and --peer need a PostgreSQL --database-url")
     with tempfile.TemporaryDirectory(prefix="seawall-bench-") as directory:
         return asyncio.run(_run(jobs=jobs, workers=workers, concurrency=concurrency, database_url=database_url,
                                 broker_url=broker_url, peer=peer, peer_batch_size=peer_batch_size,
-                                timeout=timeout, var_dir=Path(directory)))
+                                timeout=timeout, var_dir=Path(directory), timeline=timeline))

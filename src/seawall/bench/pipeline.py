@@ -24,6 +24,12 @@ and notifications, and the exactly-once check is made against the providers' rec
 (`pipeline_report.check_exactly_once`); the result's `ok` is false when any effect was lost or
 duplicated.
 
+With a `timeline` (`--html`), from the window's start until the queue is idle the jobs table is
+counted by state every 0.5 s from this process (`reports.probes.JobCountProbe`) and, when `seawall
+serve` makes the provider calls itself (no `--workers`), its `/admin/providers` breaker states too;
+every measured request's latency is recorded as it comes, and each effect's latency at the time its
+provider recorded it (`pipeline_report.Latencies.effects`).
+
 This module imports the demo's drivers from `seawall.cli.demo`: the bench is a CLI feature, and the
 demo's client is the one a benchmark of the public API should use.
 """
@@ -47,7 +53,9 @@ from sqlalchemy.engine import make_url
 
 from seawall.bench.meter import GroupReading, ProcessGroupMeter
 from seawall.bench.pipeline_report import (
+    EFFECT_SERIES,
     Effects,
+    Latencies,
     WebhookPayment,
     check_exactly_once,
     latency_summary,
@@ -59,6 +67,8 @@ from seawall.cli.demo.processes import DemoProcess, Sandbox, server_env, start_s
 from seawall.cli.demo.subscribers import Subscriber, create_subscriber
 from seawall.config import Settings
 from seawall.payments.plans import PLANS
+from seawall.reports.probes import BreakerProbe, JobCountProbe
+from seawall.reports.timeline import LATENCY, Probe, Sampler, Timeline
 from seawall.runtime import Runtime
 
 SUBSCRIBERS = 2
@@ -66,6 +76,18 @@ SETTLE_TIMEOUT_SECONDS = 300.0  # the queue must drain within this after the las
 LOAD_TIMEOUT_SECONDS = 600.0  # the whole request phase is bounded by this too
 T = TypeVar("T")
 BENCH_SECRET = "bench-secret-key-not-for-production"  # server mode requires one; the database is dropped after
+REQUESTS_SERIES = "requests (sign-ups and payments)"
+REPORT_SOURCES = {  # what each chart of the `--html` report shows (reports.html.CHARTS)
+    "chart-latency": "Each measured request (sign-ups and subscribers' payments) by the time its answer came; each "
+                     "effect (charge, welcome email, webhook) from its request's send to the time its provider "
+                     "recorded it, by that time.",
+    "chart-queue-depth": "The run's jobs table counted by state every 0.5 s from the bench process (the query "
+                         "behind GET /admin/jobs/stats), from the first request until the queue was idle.",
+    "chart-breaker": "GET /admin/providers of `seawall serve` every 0.5 s: the breaker of each payment route in the "
+                     "process that makes the provider calls. Faults are off: it should stay closed.",
+    "chart-throughput": "Answers and effects completed per bucket; jobs succeeded/s and enqueued/s from the sampled "
+                        "jobs-table counts.",
+}
 
 
 @dataclass(frozen=True)
@@ -95,15 +117,16 @@ class Window:
     drained_at: float = 0.0  # epoch seconds: when the queue was seen idle after the last request
 
 
-def run(options: PipelineOptions) -> dict[str, Any]:
-    """Run the bench; a flat dict of figures plus `checks` (list of {name, ok, detail}) and `ok`."""
+def run(options: PipelineOptions, *, timeline: Timeline | None = None) -> dict[str, Any]:
+    """Run the bench; a flat dict of figures plus `checks` (list of {name, ok, detail}) and `ok`.
+    `timeline`: also record the run for the HTML report (see the module docstring)."""
     with tempfile.TemporaryDirectory(prefix="seawall-bench-pipeline-") as directory:
         data_dir = Path(directory)
         sandbox = start_sandbox(data_dir, faults={}, smtp_faults={})  # it starts while the database is made
         database_url: str | None = None
         try:
             database_url = _create_database(options.database_url, data_dir) if options.database_url else None
-            return _run(options, data_dir, sandbox, database_url)
+            return _run(options, data_dir, sandbox, database_url, timeline)
         finally:
             sandbox.process.stop()
             if database_url is not None:
@@ -133,7 +156,8 @@ async def _migrate(settings: Settings) -> None:
         await runtime.aclose()
 
 
-def _run(options: PipelineOptions, data_dir: Path, sandbox: Sandbox, database_url: str | None) -> dict[str, Any]:
+def _run(options: PipelineOptions, data_dir: Path, sandbox: Sandbox, database_url: str | None,
+         timeline: Timeline | None) -> dict[str, Any]:
     admin_key = secrets.token_urlsafe(24)
     extra = {"SEAWALL_DATABASE_URL": database_url, "SEAWALL_SECRET_KEY": BENCH_SECRET} if database_url else {}
     server = start_server(data_dir, admin_key=admin_key, sandbox=sandbox, extra_env=extra,
@@ -145,10 +169,12 @@ def _run(options: PipelineOptions, data_dir: Path, sandbox: Sandbox, database_ur
             raise RuntimeError(f"the sandbox did not start:\n{sandbox.process.log_tail()}")
         if not server.wait_ready("/readyz"):
             raise RuntimeError(f"the server did not start:\n{server.log_tail()}")
+        sampler = _sampler(timeline, options, Settings(var_dir=data_dir, database_url=database_url),
+                           base_url=server.base_url, admin_key=admin_key)
         result = {"database": "sqlite" if database_url is None else "postgresql",
                   "server_roles": f"seawall api + {options.workers} seawall worker" if workers else "seawall serve",
                   **asyncio.run(_drive(options, server=server, sandbox=sandbox.process, admin_key=admin_key,
-                                       server_pids=[p.process.pid for p in (server, *workers)]))}
+                                       server_pids=[p.process.pid for p in (server, *workers)], sampler=sampler))}
     finally:
         exit_codes = {p.name: p.stop() for p in (server, *workers)}
     result["checks"].append({"name": "the server processes drain and exit cleanly on SIGTERM",
@@ -157,6 +183,25 @@ def _run(options: PipelineOptions, data_dir: Path, sandbox: Sandbox, database_ur
     if not result["ok"]:
         result["server_log_tail"] = "\n".join(p.log_tail() for p in (server, *workers))
     return result
+
+
+def _sampler(timeline: Timeline | None, options: PipelineOptions, settings: Settings, *, base_url: str,
+             admin_key: str) -> Sampler | None:
+    """The report's sampler (not started), when a report was asked for."""
+    if timeline is None:
+        return None
+    probes: list[Probe] = [JobCountProbe(settings)]
+    if options.workers:
+        timeline.notes.append("Breaker state not sampled: the provider calls are made by separate `seawall worker` "
+                              "processes, each with breakers of its own that no HTTP route shows.")
+    else:
+        probes.append(BreakerProbe(base_url, admin_key))
+    return Sampler(timeline, probes)
+
+
+def _record_effects(timeline: Timeline, latencies: Latencies) -> None:
+    for name, effect_at, seconds in latencies.effects:
+        timeline.add(LATENCY, EFFECT_SERIES[name], seconds, at=effect_at)
 
 
 def _start_worker(data_dir: Path, index: int, env: dict[str, str]) -> DemoProcess:
@@ -205,7 +250,7 @@ async def _pay(api: workload.ApiClient, payment: WebhookPayment) -> None:
 
 
 async def _drive(options: PipelineOptions, *, server: DemoProcess, sandbox: DemoProcess, admin_key: str,
-                 server_pids: list[int]) -> dict[str, Any]:
+                 server_pids: list[int], sampler: Sampler | None = None) -> dict[str, Any]:
     from seawall.sandbox.webhook_receiver import WebhookReceiverServer  # loaded only when the bench runs
 
     rng = random.Random(options.seed)
@@ -229,8 +274,12 @@ async def _drive(options: PipelineOptions, *, server: DemoProcess, sandbox: Demo
         window = Window(started_at=0.0, jobs_before=await workload.wait_for_jobs(admin, timeout=60),
                         server_before=server_meter.read(), sandbox_before=sandbox_meter.read(),
                         client_cpu_before=time.process_time())
-        load_recorder = workload.Recorder()  # the measured requests only
+        timeline = sampler.timeline if sampler is not None else None
+        load_recorder = workload.Recorder(timeline=timeline, timeline_series=REQUESTS_SERIES)  # measured ones only
         load = workload.ApiClient(http, load_recorder)
+        if sampler is not None:
+            sampler.timeline.started_at = time.time()
+            await asyncio.to_thread(sampler.start)
         window.started_at = time.time()
 
         async def one(item: workload.DemoUser | WebhookPayment) -> None:
@@ -241,9 +290,17 @@ async def _drive(options: PipelineOptions, *, server: DemoProcess, sandbox: Demo
             load_phase = workload.run_concurrently(items, one, concurrency=options.concurrency)
         else:
             load_phase = _open_loop(items, one, per_second=options.rate * len(items) / len(users))
-        await asyncio.wait_for(load_phase, LOAD_TIMEOUT_SECONDS)
-        jobs_after = await workload.wait_for_jobs(admin, timeout=SETTLE_TIMEOUT_SECONDS)
-        window.drained_at = time.time()
+        try:
+            await asyncio.wait_for(load_phase, LOAD_TIMEOUT_SECONDS)
+            if timeline is not None:
+                timeline.add_phase("requests", window.started_at, time.time())
+            jobs_after = await workload.wait_for_jobs(admin, timeout=SETTLE_TIMEOUT_SECONDS)
+            window.drained_at = time.time()
+            if timeline is not None:
+                timeline.add_phase("draining the queue", timeline.phases[-1].end, window.drained_at)
+        finally:
+            if sampler is not None:
+                await asyncio.to_thread(sampler.stop)
         server_after = server_meter.read(only_leaves=True)
         sandbox_after = sandbox_meter.read()
         client_cpu = time.process_time() - window.client_cpu_before
@@ -261,16 +318,18 @@ async def _drive(options: PipelineOptions, *, server: DemoProcess, sandbox: Demo
             await workload.load_payments(api, subscriber.user)
     return _figures(options, users=users, payments=payments, subscribers=subscribers, effects=effects,
                     window=window, jobs_after=jobs_after, server_after=server_after, sandbox_after=sandbox_after,
-                    client_cpu=client_cpu, load_recorder=load_recorder)
+                    client_cpu=client_cpu, load_recorder=load_recorder, timeline=timeline)
 
 
 def _figures(options: PipelineOptions, *, users: list[workload.DemoUser], payments: list[WebhookPayment],
              subscribers: list[Subscriber], effects: Effects, window: Window, jobs_after: dict[str, Any],
              server_after: GroupReading, sandbox_after: GroupReading, client_cpu: float,
-             load_recorder: workload.Recorder) -> dict[str, Any]:
+             load_recorder: workload.Recorder, timeline: Timeline | None = None) -> dict[str, Any]:
     exactly_once, webhooks = check_exactly_once(users=users, payments=payments, subscribers=subscribers,
                                                 effects=effects)
     latencies = measure_latencies(users=users, payments=payments, effects=effects)
+    if timeline is not None:
+        _record_effects(timeline, latencies)
     # No effect at all (everything lost; the check fails): the window ends when the queue was idle.
     ended_at = latencies.last_effect_at if latencies.last_effect_at > window.started_at else window.drained_at
     wall = max(ended_at - window.started_at, 1e-6)

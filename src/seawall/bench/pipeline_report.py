@@ -159,18 +159,25 @@ def check_exactly_once(*, users: list[DemoUser], payments: list[WebhookPayment],
     return found, webhooks
 
 
+EFFECT_SERIES = {"signup_to_charge": "sign-up → charge", "signup_to_welcome_email": "sign-up → welcome email",
+                 "payment_to_webhook": "payment → webhook"}
+
+
 @dataclass
 class Latencies:
-    """Seconds from the client's send to each effect, and the last effect of any kind (epoch seconds)."""
+    """Seconds from the client's send to each effect, and the last effect of any kind (epoch seconds);
+    `effects`: (name in `EFFECT_SERIES`, effect time in epoch seconds, latency seconds) of every sample."""
 
     signup_to_charge: list[float] = field(default_factory=list)
     signup_to_welcome_email: list[float] = field(default_factory=list)
     payment_to_webhook: list[float] = field(default_factory=list)
     last_effect_at: float = 0.0
+    effects: list[tuple[str, float, float]] = field(default_factory=list)
 
-    def add(self, samples: list[float], sent_at: float, effect_at: float | None) -> None:
+    def add(self, name: str, sent_at: float, effect_at: float | None) -> None:
         if effect_at is not None:
-            samples.append(effect_at - sent_at)
+            getattr(self, name).append(effect_at - sent_at)
+            self.effects.append((name, effect_at, effect_at - sent_at))
             self.last_effect_at = max(self.last_effect_at, effect_at)
 
 
@@ -185,11 +192,11 @@ def measure_latencies(*, users: list[DemoUser], payments: list[WebhookPayment], 
 
     for user in users:
         for payment in user.payments:
-            latencies.add(latencies.signup_to_charge, user.signed_up_at, charged_at(payment["id"]))
+            latencies.add("signup_to_charge", user.signed_up_at, charged_at(payment["id"]))
         for notification in user.notifications:
             effect_at = mail_at.get(f"<{notification['id']}@seawall.invalid>")
             if notification["event_type"] == "welcome":
-                latencies.add(latencies.signup_to_welcome_email, user.signed_up_at, effect_at)
+                latencies.add("signup_to_welcome_email", user.signed_up_at, effect_at)
     webhook_at: dict[str, float] = {}
     for delivery in effects.receiver.state.deliveries:
         if delivery.verified and delivery.answered // 100 == 2:
@@ -197,7 +204,7 @@ def measure_latencies(*, users: list[DemoUser], payments: list[WebhookPayment], 
             webhook_at[payment_id] = min(delivery.received_at, webhook_at.get(payment_id, delivery.received_at))
     for webhook_payment in payments:
         if webhook_payment.payment_id is not None:
-            latencies.add(latencies.payment_to_webhook, webhook_payment.sent_at,
+            latencies.add("payment_to_webhook", webhook_payment.sent_at,
                           webhook_at.get(webhook_payment.payment_id))
     # Every effect counts for the end of the window, receipts and subscribers' charges included.
     captured = [float(i["sandbox_succeeded_at"]) for i in effects.intents if i.get("sandbox_succeeded_at")]
@@ -205,17 +212,20 @@ def measure_latencies(*, users: list[DemoUser], payments: list[WebhookPayment], 
     return latencies
 
 
-def print_report(console: Console, result: dict[str, Any]) -> None:
-    """The figures of `run`'s result as two rich tables (figures, then the exactly-once check)."""
-    table = Table(title=f"seawall bench pipeline — {result['database']}, {result['server_roles']} "
-                        f"({result['server_processes']} processes)", show_header=False)
+def report_title(result: dict[str, Any]) -> str:
+    return (f"seawall bench pipeline — {result['database']}, {result['server_roles']} "
+            f"({result['server_processes']} processes)")
+
+
+def summary_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
+    """`run`'s figures as (name, value) rows: the terminal's table and the HTML report's."""
 
     def latency(name: str) -> str:
         figures = result[name]
         return f"{figures['p50_ms']} / {figures['p95_ms']} / {figures['p99_ms']} ms (max {figures['max_ms']}, " \
                f"n={figures['count']})"
 
-    rows = [
+    return [
         ("paid sign-ups (+ webhook subscribers' payments)", f"{result['signups']} (+{result['webhook_payments']})"),
         ("load", f"{result['mode']}, concurrency {result['concurrency']}" if result["mode"] == "closed loop"
          else result["mode"]),
@@ -234,7 +244,12 @@ def print_report(console: Console, result: dict[str, Any]) -> None:
         ("redeliveries under the same id: emails / webhooks",
          f"{result['emails_redelivered']} / {result['webhooks_redelivered']}"),
     ]
-    for name, value in rows:
+
+
+def print_report(console: Console, result: dict[str, Any]) -> None:
+    """The figures of `run`'s result as two rich tables (figures, then the exactly-once check)."""
+    table = Table(title=report_title(result), show_header=False)
+    for name, value in summary_rows(result):
         table.add_row(name, value)
     console.print(table)
     checks = Table(title="exactly once (providers' records)")

@@ -7,7 +7,8 @@ too, so coordinated omission is not hidden). Connections come from a pool grown 
 `max_connections`; past that, due requests wait for one (and that wait counts). Both are bounded in
 count (rate × seconds) and in time (`seconds` + `grace_seconds`); a request unanswered by then is
 an error, recorded at its age so the tail stays visible. Every request carries a fresh
-`Idempotency-Key`. Latencies are microseconds in an HdrHistogram.
+`Idempotency-Key`. Latencies are microseconds in an HdrHistogram; with a `timeline` (`--html`), each is
+also recorded there at the time it came, as the `LATENCY` series `series`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import time
 from urllib.parse import urlsplit
 
 from seawall.bench.load import LATENCY_MAX_US, LoadResult, PostTarget, new_histogram
+from seawall.reports.timeline import LATENCY, Timeline
 
 
 class _Connection:
@@ -70,8 +72,11 @@ class _Request:
         self.prefix = secrets.token_hex(6)
 
 
-def _record(result: LoadResult, status: int | None, latency_s: float) -> None:
+def _record(result: LoadResult, status: int | None, latency_s: float, timeline: Timeline | None = None,
+            series: str = "") -> None:
     result.histogram.record_value(max(1, min(int(latency_s * 1e6), LATENCY_MAX_US)))
+    if timeline is not None:
+        timeline.add(LATENCY, series, latency_s)
     if status is None:
         result.errors += 1
         return
@@ -88,8 +93,8 @@ def _empty_result() -> LoadResult:
     return LoadResult(generator="python", requests=0, non_2xx=0, errors=0, seconds=0.0, histogram=new_histogram())
 
 
-async def closed_loop(target: PostTarget, *, connections: int, seconds: float,
-                      request_timeout: float = 30.0) -> LoadResult:
+async def closed_loop(target: PostTarget, *, connections: int, seconds: float, request_timeout: float = 30.0,
+                      timeline: Timeline | None = None, series: str = "") -> LoadResult:
     """`connections` keep-alive connections, each one request at a time, for `seconds`."""
     request = _Request(target)
     result = _empty_result()
@@ -114,7 +119,7 @@ async def closed_loop(target: PostTarget, *, connections: int, seconds: float,
                 if connection is not None:
                     connection.close()
                 connection = None
-            _record(result, status, time.perf_counter() - sent)
+            _record(result, status, time.perf_counter() - sent, timeline, series)
         if connection is not None:
             connection.close()
 
@@ -124,7 +129,7 @@ async def closed_loop(target: PostTarget, *, connections: int, seconds: float,
 
 
 async def fixed_rate(target: PostTarget, *, rate: float, seconds: float, max_connections: int = 256,
-                     grace_seconds: float = 10.0) -> LoadResult:
+                     grace_seconds: float = 10.0, timeline: Timeline | None = None, series: str = "") -> LoadResult:
     """Open loop: `rate` requests per second for `seconds`; latency measured from each due time."""
     request = _Request(target)
     result = _empty_result()
@@ -166,7 +171,7 @@ async def fixed_rate(target: PostTarget, *, rate: float, seconds: float, max_con
         try:
             connection = await acquire()
         except OSError:
-            _record(result, None, loop.time() - due)
+            _record(result, None, loop.time() - due, timeline, series)
             return
         every.add(connection)
         try:
@@ -175,10 +180,10 @@ async def fixed_rate(target: PostTarget, *, rate: float, seconds: float, max_con
             connection.close()
             every.discard(connection)
             await give_back(None)
-            _record(result, None, loop.time() - due)
+            _record(result, None, loop.time() - due, timeline, series)
             return
         await give_back(connection)
-        _record(result, status, loop.time() - due)
+        _record(result, status, loop.time() - due, timeline, series)
 
     tasks: dict[int, tuple[asyncio.Task[None], float]] = {}
     for number in range(total):
@@ -196,7 +201,7 @@ async def fixed_rate(target: PostTarget, *, rate: float, seconds: float, max_con
     now = loop.time()
     for task, due in list(tasks.values()):  # unanswered at the deadline: errors at their age
         task.cancel()
-        _record(result, None, now - due)
+        _record(result, None, now - due, timeline, series)
     for connection in every:
         connection.close()
     result.seconds = now - started  # from the first due time to the last answer (or the deadline)

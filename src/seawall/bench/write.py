@@ -15,6 +15,12 @@ CPU per request is the user + system time of the server's processes (the supervi
 worker, `ProcessGroupMeter`) over the measured window only, divided by the responses in it; for the
 ceiling it is this process's own (the driver; on SQLite also the engine). RSS is the largest serving
 process's, read right after its measured pass. See docs/benchmarks.md for how to read the figures.
+
+With a `timeline` (`--html`): the jobs table is counted by state every 0.5 s from this process
+(`reports.probes.JobCountProbe`) from Seawall's start to the ceiling's end — every write of every
+pass adds one job row that nothing runs, so its rate is the committed writes/s of each pass; each
+measured pass is a phase (with its whole-pass p50/p95/p99 when wrk or the ceiling measured it, as
+neither reports a time series); the Python generators also record every response's latency.
 """
 
 from __future__ import annotations
@@ -40,11 +46,26 @@ from seawall.bench.databases import BenchDatabase
 from seawall.bench.meter import ProcessGroupMeter
 from seawall.cli.demo.processes import DemoProcess, clean_env, free_port
 from seawall.config import Settings
+from seawall.reports.probes import JobCountProbe
+from seawall.reports.timeline import Sampler, Timeline
 
 PAYMENT_BODY = {"amount": 1000, "currency": "usd", "payment_method": "pm_card_visa"}
 RATE_LIMIT_SCALE = "100000"  # one loopback client drives all the load: lift every limit, keep the limiter
 HALF_RATE_MAX_CONNECTIONS = 512
 T = TypeVar("T")
+REPORT_SOURCES = {  # what each chart of the `--html` report shows (reports.html.CHARTS)
+    "chart-latency": "With the Python load generator, every response by the time it came (the half-rate pass "
+                     "always: latency from each request's due time). wrk and the ceiling report one histogram per "
+                     "pass: its p50/p95/p99 are drawn dashed across the pass.",
+    "chart-queue-depth": "The jobs table counted by state every 0.5 s from the bench process. Nothing runs these "
+                         "jobs (`seawall api` has no worker; the peer's and the ceiling's kinds have none), so "
+                         "'queued' grows by one per committed write.",
+    "chart-breaker": "POST /v1/payments makes no provider call (the charge is a job, not run in this bench): there "
+                     "is no breaker to sample.",
+    "chart-throughput": "jobs enqueued/s from the sampled jobs table: one job row per committed write, in every "
+                        "pass (wrk's and the ceiling's included); with the Python generator also responses per "
+                        "bucket.",
+}
 
 
 @dataclass(frozen=True)
@@ -100,10 +121,12 @@ def _generator(options: WriteBenchOptions) -> str:
     return options.load_generator
 
 
-def _closed_loop(target: load.PostTarget, *, generator: str, connections: int, seconds: float) -> load.LoadResult:
+def _closed_loop(target: load.PostTarget, *, generator: str, connections: int, seconds: float,
+                 timeline: Timeline | None = None, series: str = "") -> load.LoadResult:
     if generator == "wrk":
         return load.run_wrk(target, connections=connections, seconds=seconds)
-    return _run_async(pyload.closed_loop(target, connections=connections, seconds=seconds))
+    return _run_async(pyload.closed_loop(target, connections=connections, seconds=seconds, timeline=timeline,
+                                         series=series))
 
 
 def _run_async(coroutine: Coroutine[Any, Any, T]) -> T:
@@ -122,11 +145,19 @@ def _warm_up(target: load.PostTarget, *, generator: str, options: WriteBenchOpti
         _closed_loop(target, generator=generator, connections=options.concurrency, seconds=options.warmup)
 
 
-def _measure(pids: list[int], run: Callable[[], load.LoadResult]) -> Measured:
+def _measure(pids: list[int], run: Callable[[], load.LoadResult], *, timeline: Timeline | None = None,
+             phase: str = "") -> Measured:
+    """`run()` with the group's CPU and RSS read around it; with a `timeline`, the pass is phase `phase`
+    (carrying the pass's percentiles unless the Python generator recorded each response there)."""
     meter = ProcessGroupMeter(pids)
+    started_at = time.time()
     before, own_cpu = meter.read(), time.process_time()
     result = run()
     after, own_cpu = meter.read(only_leaves=True), time.process_time() - own_cpu
+    if timeline is not None:
+        whole_pass = result.generator != "python" and result.histogram.get_total_count() > 0
+        timeline.add_phase(phase, started_at, time.time(), {
+            f"p{q}": result.percentile_ms(q) or 0.0 for q in (50, 95, 99)} if whole_pass else None)
     if result.client_cpu_seconds is None:  # the Python generators run in this process
         result.client_cpu_seconds = own_cpu
     return Measured(result=result, cpu_seconds=after.cpu_seconds_since(before), max_rss_mb=after.max_rss_mb,
@@ -197,7 +228,7 @@ def _sign_in(base_url: str) -> tuple[str, str]:
 
 
 def _ceiling(database: BenchDatabase, directory: Path, *, user_id: str, connections: int,
-             seconds: float) -> Measured:
+             seconds: float, timeline: Timeline | None = None) -> Measured:
     def run() -> load.LoadResult:
         if database.url is None:
             return ceiling.sqlite(directory / "seawall.db", user_id=user_id, seconds=seconds)
@@ -206,7 +237,7 @@ def _ceiling(database: BenchDatabase, directory: Path, *, user_id: str, connecti
 
     if database.url is None:  # the file's pages and WAL, as the servers' runs had them warm
         ceiling.sqlite(directory / "seawall.db", user_id=user_id, seconds=min(1.0, seconds))
-    measured = _measure([os.getpid()], run)
+    measured = _measure([os.getpid()], run, timeline=timeline, phase="ceiling")
     measured.result.client_cpu_seconds = None  # driver and client are one process, counted as the server
     return measured
 
@@ -215,35 +246,55 @@ def _ratio(numerator: float, denominator: float) -> float | None:
     return round(numerator / denominator, 3) if denominator > 0 else None
 
 
-def run(options: WriteBenchOptions) -> dict[str, Any]:
-    """The whole run; returns every figure and the configuration as one JSON-ready dict."""
+def _start_sampler(timeline: Timeline | None, database: BenchDatabase, directory: Path) -> Sampler | None:
+    """Sample the run's jobs table from now on (the chart's time zero), when a report was asked for."""
+    if timeline is None:
+        return None
+    settings = Settings(var_dir=directory, database_url=database.url)
+    timeline.started_at = time.time()
+    sampler = Sampler(timeline, [JobCountProbe(settings)])
+    sampler.start()
+    return sampler
+
+
+def run(options: WriteBenchOptions, *, timeline: Timeline | None = None) -> dict[str, Any]:
+    """The whole run; returns every figure and the configuration as one JSON-ready dict. `timeline`:
+    also record the run for the HTML report (see the module docstring)."""
     generator = _generator(options)
     body = json.dumps(PAYMENT_BODY)
     with tempfile.TemporaryDirectory(prefix="seawall-bench-write-") as temp, \
             BenchDatabase.create(options.database_url) as database:
         directory = Path(temp)
         api = _start_seawall(directory, database, options.api_workers, options.seawall_python)
+        sampler = _start_sampler(timeline, database, directory)
         try:
-            user_id, token = _sign_in(api.base_url)
-            target = load.PostTarget(url=f"{api.base_url}/v1/payments", body=body, token=token)
-            _warm_up(target, generator=generator, options=options)
-            seawall = _measure([api.process.pid], lambda: _closed_loop(
-                target, generator=generator, connections=options.concurrency, seconds=options.duration))
-            half_rate = max(1.0, seawall.result.requests_per_second / 2)
-            half = _measure([api.process.pid], lambda: _run_async(pyload.fixed_rate(
-                target, rate=half_rate, seconds=options.duration, max_connections=HALF_RATE_MAX_CONNECTIONS)))
+            try:
+                user_id, token = _sign_in(api.base_url)
+                target = load.PostTarget(url=f"{api.base_url}/v1/payments", body=body, token=token)
+                _warm_up(target, generator=generator, options=options)
+                seawall = _measure([api.process.pid], lambda: _closed_loop(
+                    target, generator=generator, connections=options.concurrency, seconds=options.duration,
+                    timeline=timeline, series="seawall"), timeline=timeline, phase="seawall")
+                half_rate = max(1.0, seawall.result.requests_per_second / 2)
+                half = _measure([api.process.pid], lambda: _run_async(pyload.fixed_rate(
+                    target, rate=half_rate, seconds=options.duration, max_connections=HALF_RATE_MAX_CONNECTIONS,
+                    timeline=timeline, series="seawall, half rate")), timeline=timeline, phase="seawall, half rate")
+            finally:
+                api.stop()
+            peer_process = _start_peer(directory, database.sqlalchemy_url(directory), user_id, options.api_workers)
+            try:
+                peer_target = load.PostTarget(url=f"{peer_process.base_url}/v1/payments", body=body)
+                _warm_up(peer_target, generator=generator, options=options)
+                peer = _measure([peer_process.process.pid], lambda: _closed_loop(
+                    peer_target, generator=generator, connections=options.concurrency, seconds=options.duration,
+                    timeline=timeline, series="naive peer"), timeline=timeline, phase="naive peer")
+            finally:
+                peer_process.stop()
+            top = _ceiling(database, directory, user_id=user_id, connections=options.concurrency,
+                           seconds=options.duration, timeline=timeline)
         finally:
-            api.stop()
-        peer_process = _start_peer(directory, database.sqlalchemy_url(directory), user_id, options.api_workers)
-        try:
-            peer_target = load.PostTarget(url=f"{peer_process.base_url}/v1/payments", body=body)
-            _warm_up(peer_target, generator=generator, options=options)
-            peer = _measure([peer_process.process.pid], lambda: _closed_loop(
-                peer_target, generator=generator, connections=options.concurrency, seconds=options.duration))
-        finally:
-            peer_process.stop()
-        top = _ceiling(database, directory, user_id=user_id, connections=options.concurrency,
-                       seconds=options.duration)
+            if sampler is not None:
+                sampler.stop()
     seawall_rate = seawall.result.requests_per_second
     half_figures = half.figures()
     return {

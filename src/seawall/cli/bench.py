@@ -6,14 +6,44 @@ import json
 import logging
 import shutil
 import subprocess
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import structlog
 import typer
 
+from seawall.cli.html_option import HtmlReportOption
+
+if TYPE_CHECKING:
+    from seawall.reports.html import SummaryTable
+    from seawall.reports.timeline import Timeline
+
 app = typer.Typer(help="Benchmarks: figures as ratios of a ceiling measured in the same run.", no_args_is_help=True)
 
 PEERS = ("pgqueuer",)
+
+
+def _new_timeline(html: Path | None) -> Timeline | None:
+    """A timeline to record the run into only when an HTML report was asked for (else nothing is sampled)."""
+    from seawall.reports.timeline import Timeline
+
+    return Timeline() if html is not None else None
+
+
+def _write_html(path: Path, *, title: str, timeline: Timeline | None, tables: list[SummaryTable],
+                sources: dict[str, str]) -> None:
+    from seawall.reports.html import write_html_report
+    from seawall.reports.timeline import Timeline
+
+    write_html_report(path, title=title, timeline=timeline or Timeline(), tables=tables, sources=sources)
+    typer.echo(f"HTML report: {path}", err=True)  # stderr: --json keeps its one object on the last stdout line
+
+
+def _figure_table(title: str, figures: dict[str, Any]) -> SummaryTable:
+    from seawall.reports.html import SummaryTable
+
+    return SummaryTable(title, [[name, json.dumps(value) if isinstance(value, dict | list) else str(value)]
+                                for name, value in figures.items()], columns=["figure", "value"])
 
 
 @app.command("jobs")
@@ -29,6 +59,7 @@ def bench_jobs(
     peer_batch_size: int = typer.Option(10, min=1, max=10_000, help="The peer's dequeue batch size"),
     timeout: float = typer.Option(600.0, min=1.0, help="Seconds each side may take to run its jobs"),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on the last line"),
+    html: HtmlReportOption = None,
 ) -> None:
     """Job engine throughput and worker CPU per job, against the database's own commit rate and a peer."""
     import asyncpg
@@ -51,12 +82,17 @@ def bench_jobs(
         typer.echo(pgqueuer_peer.MISSING, err=True)
         raise typer.Exit(2)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    timeline = _new_timeline(html)
     try:
         result = job_bench.run(jobs=jobs, workers=workers, concurrency=concurrency, database_url=database_url,
-                               broker_url=broker_url, peer=peer, peer_batch_size=peer_batch_size, timeout=timeout)
+                               broker_url=broker_url, peer=peer, peer_batch_size=peer_batch_size, timeout=timeout,
+                               timeline=timeline)
     except (job_bench.BenchWorkerError, OSError, asyncpg.PostgresError) as exc:  # OSError: a server unreachable
         typer.echo(f"bench jobs failed: {type(exc).__name__}: {exc}", err=True)
         raise typer.Exit(1) from None
+    if html is not None:
+        _write_html(html, title=f"seawall bench jobs — {jobs} jobs, {result['database']}, {result['transport']}",
+                    timeline=timeline, tables=[_figure_table("Figures", result)], sources=job_bench.REPORT_SOURCES)
     if as_json:
         typer.echo(json.dumps(result))
     else:
@@ -80,6 +116,7 @@ def bench_write(
         "of their CPU per request (tracing off in both)"),
     rounds: int = typer.Option(2, min=1, max=20, help="With --metrics-cost: passes of each arm"),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on the last line"),
+    html: HtmlReportOption = None,
 ) -> None:
     """POST /v1/payments: Seawall against a naive FastAPI peer and the database's ceiling, in one run."""
     import asyncpg
@@ -103,8 +140,10 @@ def bench_write(
         api_workers=api_workers, concurrency=concurrency, duration=duration, warmup=warmup,
         database_url=database_url, load_generator=load_generator,
         **({"seawall_python": seawall_python} if seawall_python else {}))
+    timeline = _new_timeline(html)
     try:
-        report = metrics_cost_bench.run(options, rounds=rounds) if metrics_cost else run_write(options)
+        report = (metrics_cost_bench.run(options, rounds=rounds, timeline=timeline) if metrics_cost
+                  else run_write(options, timeline=timeline))
     except (RuntimeError, OSError, subprocess.SubprocessError, asyncpg.PostgresError) as exc:
         # OSError: a server unreachable; RuntimeError: Seawall or the peer did not start (with its log's tail)
         typer.echo(f"bench write failed: {type(exc).__name__}: {exc}", err=True)
@@ -115,25 +154,69 @@ def bench_write(
         _print_metrics_cost_report(report)
     else:
         _print_write_report(report)
+    if html is not None:
+        from seawall.bench.write import REPORT_SOURCES
+        from seawall.reports.html import SummaryTable
+
+        title, columns, rows, caption = _metrics_cost_table(report) if metrics_cost else _write_table(report)
+        footer = [[caption]] if metrics_cost else [[caption], [_write_ratios(report)]]
+        _write_html(html, title=f"seawall bench write — {title}", timeline=timeline, sources=REPORT_SOURCES,
+                    tables=[SummaryTable(title, [*rows, *footer], columns=columns),
+                            _figure_table("Configuration", report["config"])])
+
+
+WRITE_COLUMNS = ("", "requests/s", "p50 ms", "p95 ms", "p99 ms", "CPU ms/request", "client CPU ms/request",
+                 "max RSS MB", "non-2xx")
+
+
+def _write_table(report: dict[str, Any]) -> tuple[str, list[str], list[list[str]], str]:
+    """`bench write`'s figures as the terminal shows them: (title, columns, rows, caption)."""
+    config = report["config"]
+    title = (f"POST /v1/payments · {config['database']} · {config['api_workers']} process(es) · "
+             f"{config['concurrency']} connections · {config['duration_seconds']:g} s · {config['load_generator']}")
+    half = report["half_rate"]
+    caption = (f"half rate: open loop at {half['target_requests_per_second']:g} requests/s, latency from "
+               f"each request's due time; ceiling: {config['ceiling_driver']}, CPU of the driver's process")
+    rows = [[name, *(_cell(figures[key]) for key in (
+        "requests_per_second", "p50_ms", "p95_ms", "p99_ms", "cpu_ms_per_request", "client_cpu_ms_per_request",
+        "max_rss_mb", "non_2xx"))]
+        for name, figures in (("seawall", report["seawall"]), ("naive peer", report["peer"]),
+                              ("ceiling", report["ceiling"]), ("seawall, half rate", half))]
+    return title, list(WRITE_COLUMNS), rows, caption
+
+
+def _write_ratios(report: dict[str, Any]) -> str:
+    ratios = report["ratios"]
+    return (f"seawall/peer {_cell(ratios['seawall_to_peer'])} · "
+            f"seawall/ceiling {_cell(ratios['seawall_to_ceiling'])} (requests/s)")
+
+
+def _metrics_cost_table(report: dict[str, Any]) -> tuple[str, list[str], list[list[str]], str]:
+    """`bench write --metrics-cost`'s figures as the terminal shows them: (title, columns, rows, caption)."""
+    config = report["config"]
+    title = (f"Metrics cost · POST /v1/payments · {config['database']} · {config['api_workers']} "
+             f"process(es) · {config['concurrency']} connections · {config['duration_seconds']:g} s "
+             f"per pass · tracing off")
+    columns = ["arm", "round", "requests/s", "p50 ms", "p99 ms", "CPU ms/request", "non-2xx"]
+    rows = [[row["arm"], str(row["round"]), *(_cell(row[key]) for key in (
+        "requests_per_second", "p50_ms", "p99_ms", "cpu_ms_per_request", "non_2xx"))] for row in report["passes"]]
+    means = report["cpu_ms_per_request"]
+    verdict = "within" if report["within_budget"] else "OVER"
+    caption = (f"CPU ms/request, mean: off {means['metrics_off']} · on {means['metrics_on']} · on/off "
+               f"{report['metrics_on_to_off']} ({verdict} the {report['budget_ratio']} budget)")
+    return title, columns, rows, caption
 
 
 def _print_metrics_cost_report(report: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    config = report["config"]
-    table = Table(title=(f"Metrics cost · POST /v1/payments · {config['database']} · {config['api_workers']} "
-                         f"process(es) · {config['concurrency']} connections · {config['duration_seconds']:g} s "
-                         f"per pass · tracing off"))
-    for column in ("arm", "round", "requests/s", "p50 ms", "p99 ms", "CPU ms/request", "non-2xx"):
+    title, columns, rows, caption = _metrics_cost_table(report)
+    table = Table(title=title, caption=caption)
+    for column in columns:
         table.add_column(column, justify="left" if column == "arm" else "right")
-    for row in report["passes"]:
-        table.add_row(row["arm"], str(row["round"]), *(_cell(row[key]) for key in (
-            "requests_per_second", "p50_ms", "p99_ms", "cpu_ms_per_request", "non_2xx")))
-    means = report["cpu_ms_per_request"]
-    verdict = "within" if report["within_budget"] else "OVER"
-    table.caption = (f"CPU ms/request, mean: off {means['metrics_off']} · on {means['metrics_on']} · on/off "
-                     f"{report['metrics_on_to_off']} ({verdict} the {report['budget_ratio']} budget)")
+    for row in rows:
+        table.add_row(*row)
     Console().print(table)
 
 
@@ -141,29 +224,17 @@ def _print_write_report(report: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    config = report["config"]
-    table = Table(title=(f"POST /v1/payments · {config['database']} · {config['api_workers']} process(es) · "
-                         f"{config['concurrency']} connections · {config['duration_seconds']:g} s · "
-                         f"{config['load_generator']}"))
-    for column in ("", "requests/s", "p50 ms", "p95 ms", "p99 ms", "CPU ms/request", "client CPU ms/request",
-                   "max RSS MB", "non-2xx"):
+    title, columns, rows, caption = _write_table(report)
+    table = Table(title=title, caption=caption)
+    for column in columns:
         table.add_column(column, justify="left" if not column else "right")
-    half = report["half_rate"]
-    table.caption = (f"half rate: open loop at {half['target_requests_per_second']:g} requests/s, latency from "
-                     f"each request's due time; ceiling: {config['ceiling_driver']}, CPU of the driver's process")
-    rows = [("seawall", report["seawall"]), ("naive peer", report["peer"]), ("ceiling", report["ceiling"]),
-            ("seawall, half rate", half)]
-    for name, figures in rows:
-        table.add_row(name, *(_cell(figures[key]) for key in (
-            "requests_per_second", "p50_ms", "p95_ms", "p99_ms", "cpu_ms_per_request", "client_cpu_ms_per_request",
-            "max_rss_mb", "non_2xx")))
+    for row in rows:
+        table.add_row(*row)
     console = Console()
     if not console.is_terminal:
         console.width = 120
     console.print(table)
-    ratios = report["ratios"]
-    console.print(f"seawall/peer {_cell(ratios['seawall_to_peer'])} · "
-                  f"seawall/ceiling {_cell(ratios['seawall_to_ceiling'])} (requests/s)")
+    console.print(_write_ratios(report))
 
 
 def _cell(value: Any) -> str:
@@ -184,6 +255,7 @@ def bench_pipeline(
         0, min=0, max=16, help="PostgreSQL only: `seawall api` and this many `seawall worker` processes "
                                "(default 0: one `seawall serve`)"),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object (the last stdout line)"),
+    html: HtmlReportOption = None,
 ) -> None:
     """The whole paid path end to end (API → charge → emails → webhook), faults off: throughput,
     latencies from each request to its effects, server CPU and RSS, and an exactly-once check."""
@@ -191,7 +263,7 @@ def bench_pipeline(
     from rich.console import Console
 
     from seawall.bench import pipeline
-    from seawall.bench.pipeline_report import print_report
+    from seawall.bench.pipeline_report import print_report, report_title, summary_rows
 
     if database_url is not None and not database_url.startswith("postgresql"):
         raise typer.BadParameter("a PostgreSQL URL (postgresql://… or postgresql+asyncpg://…); "
@@ -202,8 +274,9 @@ def bench_pipeline(
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     options = pipeline.PipelineOptions(signups=signups, concurrency=concurrency, webhook_payments=webhook_payments,
                                        database_url=database_url, rate=rate, workers=workers)
+    timeline = _new_timeline(html)
     try:
-        result = pipeline.run(options)
+        result = pipeline.run(options, timeline=timeline)
     except (RuntimeError, OSError, asyncpg.PostgresError) as exc:  # a process that did not start, a server unreachable
         typer.echo(f"bench pipeline failed: {type(exc).__name__}: {exc}", err=True)
         raise typer.Exit(1) from None
@@ -211,5 +284,13 @@ def bench_pipeline(
         typer.echo(json.dumps(result))
     else:
         print_report(Console(), result)
+    if html is not None:
+        from seawall.reports.html import SummaryTable
+
+        checks = SummaryTable("Exactly once (providers' records)",
+                              [[c["name"], "ok" if c["ok"] else "FAILED", c["detail"]] for c in result["checks"]],
+                              columns=["check", "result", "detail"])
+        _write_html(html, title=report_title(result), timeline=timeline, sources=pipeline.REPORT_SOURCES,
+                    tables=[SummaryTable("Figures", [list(row) for row in summary_rows(result)]), checks])
     if not result["ok"]:
         raise typer.Exit(code=1)

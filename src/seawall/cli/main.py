@@ -8,6 +8,7 @@ import typer
 from pydantic import ValidationError
 
 from seawall.cli import bench, dlq, doctor, operator_key, payments, roles, sandbox
+from seawall.cli.html_option import HtmlReportOption
 from seawall.config import SettingError, describe_invalid_settings
 from seawall.errors import SeawallError
 
@@ -40,13 +41,14 @@ def demo(
     seed: int = typer.Option(7, help="Seed for the workload and the faults"),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON"),
     keep: bool = typer.Option(False, help="Keep the demo's data directory"),
+    html: HtmlReportOption = None,
 ) -> None:
     """The main job: sandbox + all-in-one server on a fresh database, a faulty workload, a checked report."""
     from seawall.cli.demo import DemoOptions, run_demo
 
     options = DemoOptions(users=users, concurrency=concurrency, declined_share=declined_share,
                           error_rate=error_rate, hang_rate=hang_rate, lost_response_rate=lost_response_rate,
-                          outage_seconds=outage_seconds, seed=seed, as_json=as_json, keep=keep)
+                          outage_seconds=outage_seconds, seed=seed, as_json=as_json, keep=keep, html=html)
     raise typer.Exit(code=run_demo(options))
 
 

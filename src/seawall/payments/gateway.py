@@ -42,7 +42,7 @@ class PaymentRoute:
     policy: ProviderPolicy
 
     async def send_once(self, *, may_exist_at_provider: bool, look_up: Callable[[], Awaitable[T | None]],
-                        send: Callable[[], Awaitable[T]]) -> T:
+                        send: Callable[[], Awaitable[T]], action: str = "send") -> T:
         """What the provider holds for one effect (a charge's intent, a refund), each call through
         this route's policy.
 
@@ -52,13 +52,14 @@ class PaymentRoute:
         provider keeps idempotency keys only so long (Stripe prunes them after at least 24 hours)
         and a send with a pruned key acts twice. Only when `look_up` finds nothing is `send` called
         (with the same idempotency key as before). A failed lookup raises (the provider error
-        tree, `CallRejectedError`, `TimeoutError`) and nothing is sent.
+        tree, `CallRejectedError`, `TimeoutError`) and nothing is sent. `action` names the send on its
+        span (`charge`, `refund`); the lookup's is `lookup`.
         """
         if may_exist_at_provider:
-            found = await self.policy.call(look_up, classify=classify_payment_error)
+            found = await self.policy.call(look_up, classify=classify_payment_error, action="lookup")
             if found is not None:
                 return found
-        return await self.policy.call(send, classify=classify_payment_error)
+        return await self.policy.call(send, classify=classify_payment_error, action=action)
 
 
 @dataclass

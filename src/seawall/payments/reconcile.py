@@ -104,10 +104,10 @@ async def _reconcile_refunds(database: Database, gateway: PaymentGateway, *, clo
 
 async def _find_intent(route: PaymentRoute, payment_id: str) -> PaymentIntentResult | None:
     return await route.policy.call(lambda: route.provider.find_payment_intent(seawall_payment_id=payment_id),
-                                   classify=classify_payment_error)
+                                   classify=classify_payment_error, action="lookup")
 
 
 async def _find_refund(route: PaymentRoute, intent_id: str, refund_id: str) -> RefundResult | None:
     return await route.policy.call(
         lambda: route.provider.find_refund(payment_intent_id=intent_id, seawall_refund_id=refund_id),
-        classify=classify_payment_error)
+        classify=classify_payment_error, action="lookup")

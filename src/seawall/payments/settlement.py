@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from seawall.errors import NotFoundError
 from seawall.events import publish
 from seawall.kit.clock import Clock
+from seawall.observability.commit_counts import count_on_commit
 from seawall.payments import ledger, repository
 from seawall.payments.events import PaymentFailed, PaymentSucceeded, RefundIssued
 from seawall.payments.models import Payment
@@ -54,6 +55,7 @@ async def settle_succeeded(session: AsyncSession, *, clock: Clock, payment_id: s
     ledger.record_charge(session, payment, now=now)
     await session.flush()
     await publish(session, PaymentSucceeded(**_as_it_stands(payment)), clock=clock)
+    count_on_commit(session, "payments", key=payment.id, outcome="succeeded")
     return True
 
 
@@ -89,6 +91,7 @@ async def settle_failed(session: AsyncSession, *, clock: Clock, payment_id: str,
     payment.updated_at = clock.now()
     await session.flush()
     await publish(session, PaymentFailed(**_as_it_stands(payment)), clock=clock)
+    count_on_commit(session, "payments", key=payment.id, outcome="failed")
     return True
 
 

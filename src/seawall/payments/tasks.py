@@ -131,7 +131,7 @@ async def charge_payment(ctx: PaymentsJobContext) -> None:
             send=lambda: route.provider.create_payment_intent(
                 amount=snapshot.amount, currency=snapshot.currency, payment_method=snapshot.payment_method,
                 idempotency_key=payment_id, metadata={SEAWALL_PAYMENT_ID_KEY: payment_id},
-                description=snapshot.description))
+                description=snapshot.description), action="charge")
     except CardDeclinedError as declined:
         await settlement.settle_failed(ctx.session, clock=ctx.clock, payment_id=payment_id,
                                        code=declined.decline_code or declined.code or "card_declined",
@@ -221,7 +221,8 @@ async def refund_payment(ctx: PaymentsJobContext) -> None:
                                                        seawall_refund_id=refund_id),
             send=lambda: route.provider.create_refund(
                 payment_intent_id=snapshot.intent_id, amount=snapshot.amount, idempotency_key=refund_id,
-                metadata={SEAWALL_REFUND_ID_KEY: refund_id, SEAWALL_PAYMENT_ID_KEY: snapshot.payment_id}))
+                metadata={SEAWALL_REFUND_ID_KEY: refund_id, SEAWALL_PAYMENT_ID_KEY: snapshot.payment_id}),
+            action="refund")
     except (ProviderRejectedError, CardDeclinedError) as rejected:
         if snapshot.may_exist_at_provider:  # this request was refused, but an earlier attempt may have refunded
             raise RetryableJobError(f"{snapshot.route} refused the request and an earlier attempt may have made "

@@ -298,8 +298,8 @@ class SmtpEmailSender:
         outcome: Literal["not_processed", "unknown"] = "unknown" if phase == "data" else "not_processed"
         what = "no answer in time" if isinstance(exc, TimeoutError) else f"connection failed ({type(exc).__name__})"
         suffix = "; outcome unknown" if outcome == "unknown" else "; the message was not sent"
-        return ProviderUnavailableError(f"{self.name}: {what} during {phase}{suffix}",
-                                        provider=self.name, outcome=outcome)
+        return ProviderUnavailableError(f"{self.name}: {what} during {phase}{suffix}", provider=self.name,
+                                        outcome=outcome, timed_out=isinstance(exc, TimeoutError) and phase != "connect")
 
     def _describe(self, summary: str, server_text: str) -> str:
         text = _redacted(server_text, [self._password.get_secret_value() if self._password else ""])

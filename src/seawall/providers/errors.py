@@ -10,7 +10,9 @@
                                         "not_processed"  it certainly did not (safe to fail over)
                                         "unknown"        it may have (retry the same provider with
                                                          the same idempotency key, or look it up)
-                                      plus `retry_after` (seconds) and `should_retry`
+                                      plus `retry_after` (seconds), `should_retry`, and
+                                      `timed_out`: no answer came in time (a read, command or
+                                      deadline timeout; the metrics' `timeout` outcome)
 
 Classification follows Stripe's "Advanced error handling" and idempotency docs:
 
@@ -87,11 +89,12 @@ class ProviderUnavailableError(ProviderError):
 
     def __init__(self, message: str, *, provider: str, outcome: Outcome, retry_after: float | None = None,
                  should_retry: bool = True, http_status: int | None = None, code: str | None = None,
-                 request_id: str | None = None) -> None:
+                 request_id: str | None = None, timed_out: bool = False) -> None:
         super().__init__(message, provider=provider, http_status=http_status, code=code, request_id=request_id)
         self.outcome: Outcome = outcome
         self.retry_after = retry_after
         self.should_retry = should_retry
+        self.timed_out = timed_out
 
     @property
     def certainly_not_processed(self) -> bool:
@@ -110,9 +113,10 @@ def translate_transport_error(exc: BaseException, *, provider: str) -> ProviderU
                                         provider=provider, outcome="not_processed")
     if isinstance(exc, TimeoutError):
         return ProviderUnavailableError(f"{provider}: no answer within the call deadline; outcome unknown",
-                                        provider=provider, outcome="unknown")
+                                        provider=provider, outcome="unknown", timed_out=True)
     return ProviderUnavailableError(f"{provider}: no complete answer ({type(exc).__name__}); outcome unknown",
-                                    provider=provider, outcome="unknown")
+                                    provider=provider, outcome="unknown",
+                                    timed_out=isinstance(exc, httpx.TimeoutException))
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:

@@ -8,6 +8,7 @@ from seawall.resilience.bulkhead import Bulkhead
 from seawall.resilience.errors import BulkheadFullError, CallRejectedError, CircuitOpenError
 from seawall.resilience.policy import CallOutcome, ProviderPolicy, policy_from_settings
 from seawall.resilience.shared import SharedBreakerState
+from seawall.resilience.telemetry import ProviderTelemetry
 
 __all__ = [
     "BreakerConfig",
@@ -19,6 +20,7 @@ __all__ = [
     "CircuitBreaker",
     "CircuitOpenError",
     "ProviderPolicy",
+    "ProviderTelemetry",
     "RetryBudget",
     "SharedBreakerState",
     "policy_from_settings",

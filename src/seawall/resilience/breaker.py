@@ -73,6 +73,8 @@ class CircuitBreaker:
     state: BreakerState = BreakerState.CLOSED
     opened_at: datetime | None = None
     _window: deque[CallRecord] = field(default_factory=deque)
+    _window_failed: int = 0  # failed and slow calls in `_window`, kept as it slides (no sum per call)
+    _window_slow: int = 0
     _half_open_started: int = 0
     _half_open_results: list[CallRecord] = field(default_factory=list)
 
@@ -133,18 +135,25 @@ class CircuitBreaker:
         if self.state == BreakerState.OPEN:
             return  # a call that started before the breaker opened; its outcome no longer matters
         self._window.append(record)
+        self._window_failed += record.failed
+        self._window_slow += record.slow
         while len(self._window) > self.config.sliding_window_size:
-            self._window.popleft()
-        if len(self._window) >= self.config.minimum_number_of_calls and self._over_threshold(self._window):
+            dropped = self._window.popleft()
+            self._window_failed -= dropped.failed
+            self._window_slow -= dropped.slow
+        total = len(self._window)
+        if total >= self.config.minimum_number_of_calls and self._rates_over_threshold(
+                total, self._window_failed, self._window_slow):
             self._transition(BreakerState.OPEN)
 
-    def _over_threshold(self, records: deque[CallRecord] | list[CallRecord]) -> bool:
-        total = len(records)
+    def _over_threshold(self, records: list[CallRecord]) -> bool:
+        return self._rates_over_threshold(len(records), sum(r.failed for r in records), sum(r.slow for r in records))
+
+    def _rates_over_threshold(self, total: int, failed: int, slow: int) -> bool:
         if total == 0:
             return False
-        failure_rate = 100.0 * sum(r.failed for r in records) / total
-        slow_rate = 100.0 * sum(r.slow for r in records) / total
-        return failure_rate >= self.config.failure_rate_threshold or slow_rate >= self.config.slow_call_rate_threshold
+        return (100.0 * failed / total >= self.config.failure_rate_threshold
+                or 100.0 * slow / total >= self.config.slow_call_rate_threshold)
 
     def _open_to_half_open_if_due(self) -> None:
         if self.state == BreakerState.OPEN and self.seconds_until_half_open() <= 0:
@@ -156,6 +165,7 @@ class CircuitBreaker:
             return
         self.state = new_state
         self._window.clear()
+        self._window_failed = self._window_slow = 0
         self._half_open_started = 0
         self._half_open_results = []
         self.opened_at = self.clock.now() if new_state == BreakerState.OPEN else None

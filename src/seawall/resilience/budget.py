@@ -5,9 +5,14 @@ Each retry spends `retry_cost` tokens (`timeout_cost` after a timeout), each suc
 an outage the retries stop multiplying the load, and they resume as successes refill the bucket.
 Why hand-written: it is a dozen lines, and rate limiters (aiolimiter, limits) refill with time,
 not with successes, which is the point of a retry budget.
+
+`on_change`, when set, is told the tokens left after every spend and refund (the
+`seawall_retry_budget_tokens` gauge, wired by `ProviderPolicy`).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 
 class RetryBudget:
@@ -18,13 +23,18 @@ class RetryBudget:
         self.retry_cost = retry_cost
         self.timeout_cost = timeout_cost
         self.success_refund = success_refund
+        self.on_change: Callable[[float], None] | None = None
 
     def try_spend(self, *, after_timeout: bool = False) -> bool:
         cost = self.timeout_cost if after_timeout else self.retry_cost
         if self.tokens < cost:
             return False
         self.tokens -= cost
+        if self.on_change is not None:
+            self.on_change(self.tokens)
         return True
 
     def refund(self) -> None:
         self.tokens = min(self.capacity, self.tokens + self.success_refund)
+        if self.on_change is not None:
+            self.on_change(self.tokens)

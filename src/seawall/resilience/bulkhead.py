@@ -3,6 +3,8 @@
 A full bulkhead refuses at once (`BulkheadFullError`) instead of queueing: the caller (a job)
 is rescheduled, so a slow provider cannot tie up every worker slot. An `asyncio.Semaphore` would
 queue callers; this keeps the count and refuses instead.
+
+`acquire()` takes a slot or raises, `release()` gives it back; `slot()` does both around a block.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ class Bulkhead:
         self.in_flight = 0
         self.peak_in_flight = 0
 
-    @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
+    def acquire(self) -> None:
+        """Take a slot; raises `BulkheadFullError` (nothing taken) when all are in use."""
         if self.in_flight >= self.max_concurrent:
             raise BulkheadFullError(
                 f"{self.name} already has {self.in_flight} calls in flight (limit {self.max_concurrent})",
@@ -31,7 +33,14 @@ class Bulkhead:
             )
         self.in_flight += 1
         self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+
+    def release(self) -> None:
+        self.in_flight -= 1
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        self.acquire()
         try:
             yield
         finally:
-            self.in_flight -= 1
+            self.release()

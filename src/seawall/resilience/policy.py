@@ -7,6 +7,13 @@ them as "certainly not processed" (safe to fail over). A call that exceeds the t
 
 `classify` tells which errors count against the provider (outages, timeouts, 5xx) and which are
 ordinary answers (a card decline is the provider working correctly).
+
+Every call is reported once, here, through the policy's `telemetry` (`resilience.telemetry`): one
+`provider <name>` span and `seawall_provider_calls_total{provider, outcome}` — success (classified
+SUCCESS), error or timeout (classified FAILURE; `telemetry.failure_outcome` tells which), rejected
+(refused by the bulkhead or the breaker) — with the breaker's state and transitions, the bulkhead's
+slots and the retry budget's tokens. `action` names what the call does (charge, refund, lookup,
+send) on the span.
 """
 
 from __future__ import annotations
@@ -14,15 +21,19 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TypeVar
+
+from opentelemetry.trace import Span, Tracer
 
 from seawall.config import Settings
 from seawall.resilience.breaker import BreakerConfig, BreakerState, CircuitBreaker, Transition
 from seawall.resilience.budget import RetryBudget
 from seawall.resilience.bulkhead import Bulkhead
+from seawall.resilience.errors import BulkheadFullError, CircuitOpenError
 from seawall.resilience.shared import SharedBreakerState
+from seawall.resilience.telemetry import SUCCESS, ProviderTelemetry, failure_outcome
 
 T = TypeVar("T")
 
@@ -44,37 +55,68 @@ class ProviderPolicy:
     budget: RetryBudget
     total_timeout_seconds: float = 30.0
     shared: SharedBreakerState | None = None  # server mode: openings shared across processes
+    tracer: Tracer | None = None  # where the call spans go; None: the global provider's "seawall.providers"
+    telemetry: ProviderTelemetry = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.telemetry = ProviderTelemetry(self.name, tracer=self.tracer)
+        self.telemetry.watch(self.breaker, self.budget)
 
     async def call(
         self,
         operation: Callable[[], Awaitable[T]],
         *,
         classify: Callable[[BaseException], CallOutcome] = count_every_error_as_failure,
+        action: str = "call",
     ) -> T:
-        if self.shared is not None:
-            await self.shared.pull(self.breaker)
-        async with self.bulkhead.slot():
-            self.breaker.acquire()
-            before = self.breaker.state
-            started = time.monotonic()
+        telemetry = self.telemetry
+        with telemetry.span(action) as span:
+            if self.shared is not None:
+                await self.shared.pull(self.breaker)
             try:
-                async with asyncio.timeout(self.total_timeout_seconds):
-                    result = await operation()
-            except Exception as exc:
-                duration = time.monotonic() - started
-                if classify(exc) == CallOutcome.FAILURE:
-                    self.breaker.record_failure(duration)
-                else:
-                    self.breaker.record_success(duration)
-                await self._publish(before)
+                self.bulkhead.acquire()
+            except BulkheadFullError as exc:
+                telemetry.rejected(span, exc, by="bulkhead")
                 raise
-            except BaseException:
-                self.breaker.release_unused()  # cancelled: no outcome to record
-                raise
-            self.breaker.record_success(time.monotonic() - started)
+            telemetry.slot_taken()
+            try:
+                return await self._send(operation, classify, span)
+            finally:
+                self.bulkhead.release()
+                telemetry.slot_released()
+
+    async def _send(self, operation: Callable[[], Awaitable[T]],
+                    classify: Callable[[BaseException], CallOutcome], span: Span) -> T:
+        try:
+            self.breaker.acquire()
+        except CircuitOpenError as exc:
+            self.telemetry.rejected(span, exc, by="breaker")
+            raise
+        before = self.breaker.state
+        started = time.monotonic()
+        try:
+            async with asyncio.timeout(self.total_timeout_seconds):
+                result = await operation()
+        except Exception as exc:
+            duration = time.monotonic() - started
+            if classify(exc) == CallOutcome.FAILURE:
+                self.breaker.record_failure(duration)
+                self.telemetry.finished(span, failure_outcome(exc), duration, error=exc)
+            else:
+                self.breaker.record_success(duration)
+                self.telemetry.finished(span, SUCCESS, duration, error=exc)
             await self._publish(before)
-            self.budget.refund()
-            return result
+            raise
+        except BaseException:
+            self.breaker.release_unused()  # cancelled: no outcome to record
+            self.telemetry.cancelled(span)
+            raise
+        duration = time.monotonic() - started
+        self.breaker.record_success(duration)
+        self.telemetry.finished(span, SUCCESS, duration)
+        await self._publish(before)
+        self.budget.refund()
+        return result
 
     async def _publish(self, before: BreakerState) -> None:
         if self.shared is not None and self.breaker.state != before:

@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from seawall.kit.clock import Clock
+from seawall.observability.commit_counts import count_on_commit
 from seawall.webhooks import repository, schedule
 from seawall.webhooks.config import WebhookSettings
 from seawall.webhooks.models import WebhookDelivery, WebhookEndpoint
@@ -125,6 +126,7 @@ async def record_attempt(session: AsyncSession, *, clock: Clock, settings: Webho
         disable_reason = f"every attempt failed since {endpoint.failing_since.isoformat()}"
     if disable_reason is not None and endpoint.status == EndpointStatus.ACTIVE:
         _disable(endpoint, reason=disable_reason, now=now)
+        count_on_commit(session, "webhook_endpoints_disabled", key=endpoint.id)
         delivery.status = check_delivery_transition(delivery.status, DeliveryStatus.FAILED)
         await session.flush()
         await repository.fail_pending_deliveries(session, endpoint_id=endpoint.id,

@@ -11,8 +11,15 @@
 
 There is no circuit breaker: a failing receiver is handled by the retry schedule, the per-endpoint
 slow-down and automatic disabling (see `schedule.py`), which count its failures instead of hiding
-them. Built on httpcore (httpx's transport) directly because httpx offers no hook to pin the
-address a connection is made to.
+them.
+
+Each attempt is reported as one call of the provider `webhooks` (`resilience.telemetry`: one
+`provider webhooks` span, `seawall_provider_calls_total{provider="webhooks", outcome}`), never per
+endpoint or host (label cardinality): success for a 2xx, timeout when no answer came in time (read or
+total timeout), error for any other answer or failure, rejected when the host's bulkhead is full.
+
+Built on httpcore (httpx's transport) directly because httpx offers no hook to pin the address a
+connection is made to.
 """
 
 from __future__ import annotations
@@ -25,14 +32,17 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 
 import httpcore
+from opentelemetry.trace import Tracer
 
 from seawall import __version__
 from seawall.providers.errors import parse_retry_after
-from seawall.resilience import Bulkhead
+from seawall.resilience import Bulkhead, BulkheadFullError, ProviderTelemetry
+from seawall.resilience.telemetry import ERROR, SUCCESS, TIMEOUT
 from seawall.webhooks.ssrf import WebhookTarget
 
 MAX_RESPONSE_BYTES = 2048
 MAX_ERROR_CHARS = 300
+PROVIDER = "webhooks"  # the provider label and span name of every attempt
 USER_AGENT = f"Seawall-Webhooks/{__version__}"
 
 # (host, port, address) of the attempt running in this task: the only connection it may open.
@@ -66,12 +76,15 @@ class PinnedNetworkBackend(httpcore.AsyncNetworkBackend):
 
 @dataclass(frozen=True)
 class AttemptResult:
-    """What one attempt got: an HTTP status, or no answer (`status_code` None) and why."""
+    """What one attempt got: an HTTP status, or no answer (`status_code` None) and why (`error`;
+    `failure_type` names the failure, `timed_out` says it was a read or total timeout)."""
 
     status_code: int | None
     error: str | None = None
     retry_after: float | None = None
     duration_seconds: float = 0.0
+    failure_type: str | None = None
+    timed_out: bool = False
 
     @property
     def succeeded(self) -> bool:
@@ -85,7 +98,9 @@ def _printable(raw: bytes) -> str:
 
 class WebhookSender:
     def __init__(self, *, connect_timeout_seconds: float, timeout_seconds: float, max_concurrent_per_host: int,
-                 ssl_context: ssl.SSLContext | None = None, max_connections: int = 100) -> None:
+                 ssl_context: ssl.SSLContext | None = None, max_connections: int = 100,
+                 tracer: Tracer | None = None) -> None:
+        self.telemetry = ProviderTelemetry(PROVIDER, tracer=tracer)
         self.connect_timeout_seconds = connect_timeout_seconds
         self.timeout_seconds = timeout_seconds
         self.max_concurrent_per_host = max_concurrent_per_host
@@ -101,14 +116,34 @@ class WebhookSender:
 
     async def post(self, target: WebhookTarget, *, headers: dict[str, str], body: bytes) -> AttemptResult:
         """One POST; answers with what came back. Raises `BulkheadFullError` (nothing was sent)."""
-        bulkhead = self._bulkheads.setdefault(target.host, Bulkhead(f"webhooks:{target.host}",
-                                                                    self.max_concurrent_per_host))
-        try:
-            async with bulkhead.slot():
-                return await self._post(target, headers=headers, body=body)
-        finally:
-            if bulkhead.in_flight == 0:
-                self._bulkheads.pop(target.host, None)
+        telemetry = self.telemetry
+        with telemetry.span("send") as span:
+            bulkhead = self._bulkheads.setdefault(target.host, Bulkhead(f"webhooks:{target.host}",
+                                                                        self.max_concurrent_per_host))
+            try:
+                bulkhead.acquire()
+            except BulkheadFullError as exc:
+                telemetry.rejected(span, exc, by="bulkhead")
+                raise
+            telemetry.slot_taken()
+            started = time.monotonic()
+            try:
+                result = await self._post(target, headers=headers, body=body)
+            except Exception as exc:
+                telemetry.finished(span, ERROR, time.monotonic() - started, error=exc)
+                raise
+            except BaseException:
+                telemetry.cancelled(span)
+                raise
+            finally:
+                bulkhead.release()
+                telemetry.slot_released()
+                if bulkhead.in_flight == 0:
+                    self._bulkheads.pop(target.host, None)
+            outcome = SUCCESS if result.succeeded else TIMEOUT if result.timed_out else ERROR
+            failure_type = None if result.succeeded else result.failure_type or f"HTTP {result.status_code}"
+            telemetry.finished(span, outcome, result.duration_seconds, error_type=failure_type)
+            return result
 
     async def _post(self, target: WebhookTarget, *, headers: dict[str, str], body: bytes) -> AttemptResult:
         url = httpcore.URL(scheme=target.scheme.encode(), host=target.host.encode(), port=target.port,
@@ -132,17 +167,20 @@ class WebhookSender:
                         snippet += chunk
                         if len(snippet) >= MAX_RESPONSE_BYTES:
                             break
-        except TimeoutError:
+        except TimeoutError as exc:
             return AttemptResult(None, f"no answer within {self.timeout_seconds:g}s",
-                                 duration_seconds=time.monotonic() - started)
+                                 duration_seconds=time.monotonic() - started, failure_type=type(exc).__name__,
+                                 timed_out=True)
         except httpcore.TimeoutException as exc:
-            return AttemptResult(None, f"timed out ({type(exc).__name__})", duration_seconds=time.monotonic() - started)
+            return AttemptResult(None, f"timed out ({type(exc).__name__})", duration_seconds=time.monotonic() - started,
+                                 failure_type=type(exc).__name__,
+                                 timed_out=not isinstance(exc, httpcore.ConnectTimeout | httpcore.PoolTimeout))
         except httpcore.ConnectError as exc:
             return AttemptResult(None, f"could not connect: {_printable(str(exc).encode())}",
-                                 duration_seconds=time.monotonic() - started)
+                                 duration_seconds=time.monotonic() - started, failure_type=type(exc).__name__)
         except (httpcore.NetworkError, httpcore.ProtocolError) as exc:
             return AttemptResult(None, f"no complete answer ({type(exc).__name__})",
-                                 duration_seconds=time.monotonic() - started)
+                                 duration_seconds=time.monotonic() - started, failure_type=type(exc).__name__)
         finally:
             _pinned.reset(token)
         duration = time.monotonic() - started

@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.support.databases import PG_ADMIN_DSN, require_postgres
+from tests.support.html_report import peak, read_html_report
 from tests.support.server import REPO_ROOT
 
 LATENCIES = ("signup_to_charge", "signup_to_welcome_email", "payment_to_webhook", "signup_request")
@@ -44,10 +46,19 @@ def _assert_complete(report: dict[str, Any], *, signups: int = 20, payments: int
     assert report["responses_by_status"] == {"202": signups + payments}
 
 
-def test_bench_pipeline_on_the_embedded_database() -> None:
-    report = _bench()
+def test_bench_pipeline_on_the_embedded_database(tmp_path: Path) -> None:
+    html = tmp_path / "pipeline.html"
+    report = _bench("--html", str(html))
     assert report["database"] == "sqlite"
     _assert_complete(report)
+    # --html: every measured request and every effect in the latency buckets, the queue and the breaker sampled.
+    data = read_html_report(html)
+    counts = {name: sum(b["count"] for b in buckets) for name, buckets in data["latency"].items()}
+    assert counts == {"requests (sign-ups and payments)": 25, "sign-up → charge": 20, "sign-up → welcome email": 20,
+                      "payment → webhook": 5}
+    assert peak(data["queue_depth"]["queued"]) + peak(data["queue_depth"]["running"]) > 0
+    assert peak(data["throughput"]["jobs succeeded/s"]) > 0
+    assert data["breaker"] and {level for rows in data["breaker"].values() for _, level in rows} == {0}  # faults off
 
 
 @pytest.mark.postgres

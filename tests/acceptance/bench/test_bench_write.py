@@ -13,12 +13,14 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
 
 from tests.support.databases import PG_ADMIN_DSN, require_postgres
+from tests.support.html_report import peak, read_html_report
 from tests.support.server import REPO_ROOT
 
 SYSTEMS = ("seawall", "peer", "ceiling")
@@ -60,8 +62,21 @@ def _assert_every_figure(report: dict[str, Any], database: str) -> None:
     assert half["target_requests_per_second"] == pytest.approx(rates["seawall"] / 2, rel=0.01, abs=0.1)
 
 
-def test_bench_write_on_the_embedded_file_reports_every_figure() -> None:
-    _assert_every_figure(_bench_write(), "sqlite")
+def test_bench_write_on_the_embedded_file_reports_every_figure(tmp_path: Path) -> None:
+    html = tmp_path / "write.html"
+    report = _bench_write("--html", str(html))
+    _assert_every_figure(report, "sqlite")
+    # --html: every measured pass is a phase, the half-rate pass (Python) has its responses in the latency
+    # buckets, and the job rows every write adds are seen growing.
+    data = read_html_report(html)
+    assert [phase["name"] for phase in data["phases"]] == ["seawall", "seawall, half rate", "naive peer", "ceiling"]
+    half = data["latency"]["seawall, half rate"]
+    assert sum(b["count"] for b in half) == report["half_rate"]["requests"] + report["half_rate"]["errors"]
+    assert peak(data["queue_depth"]["queued"]) >= report["seawall"]["requests"] + report["peer"]["requests"]
+    assert peak(data["throughput"]["jobs enqueued/s"]) > 0
+    wrk_passes = [p for p in data["phases"] if p["percentiles_ms"] is not None]
+    assert {p["name"] for p in wrk_passes} >= {"ceiling"}  # wrk and the ceiling: whole-pass percentiles
+    assert all(0 < p["percentiles_ms"]["p50"] <= p["percentiles_ms"]["p99"] for p in wrk_passes)
 
 
 @pytest.mark.postgres
@@ -80,8 +95,12 @@ async def _databases_named(name: str) -> int:
         await connection.close()
 
 
-def test_bench_write_metrics_cost_alternates_the_two_arms_and_reports_their_ratio() -> None:
-    report = _bench_write("--metrics-cost", "--rounds", "1")
+def test_bench_write_metrics_cost_alternates_the_two_arms_and_reports_their_ratio(tmp_path: Path) -> None:
+    html = tmp_path / "metrics-cost.html"
+    report = _bench_write("--metrics-cost", "--rounds", "1", "--html", str(html))
+    data = read_html_report(html)  # --html: each pass a phase, every committed write seen in the jobs table
+    assert [phase["name"] for phase in data["phases"]] == ["metrics_off, round 1", "metrics_on, round 1"]
+    assert peak(data["queue_depth"]["queued"]) >= sum(row["requests"] for row in report["passes"])
     assert [(row["arm"], row["round"]) for row in report["passes"]] == [("metrics_off", 1), ("metrics_on", 1)]
     for row in report["passes"]:
         assert row["requests"] > 0 and row["cpu_ms_per_request"] > 0, row

@@ -1,6 +1,7 @@
 """Promise: one slow receiver cannot take delivery down — every attempt has a deadline, a host gets
 at most `max_concurrent_per_host` attempts at once from a process — and no connection is ever made
-to an address the SSRF guard did not check."""
+to an address the SSRF guard did not check. Each attempt is one `provider webhooks` span and one
+count of `seawall_provider_calls_total{provider="webhooks"}` by outcome."""
 
 from __future__ import annotations
 
@@ -8,11 +9,21 @@ import asyncio
 
 import httpcore
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
 
 from seawall.resilience import BulkheadFullError
 from seawall.sandbox.webhook_receiver import WebhookReceiverServer
 from seawall.webhooks.sender import PinnedNetworkBackend, WebhookSender
 from seawall.webhooks.ssrf import WebhookTarget
+from tests.support.catalogue import CatalogueDelta
+
+
+def _calls(*outcomes: str) -> CatalogueDelta:
+    return CatalogueDelta({outcome: ("seawall_provider_calls_total", {"provider": "webhooks", "outcome": outcome})
+                           for outcome in outcomes})
 
 
 def _target(receiver: WebhookReceiverServer, host: str, name: str = "slow") -> WebhookTarget:
@@ -22,19 +33,29 @@ def _target(receiver: WebhookReceiverServer, host: str, name: str = "slow") -> W
 
 async def test_an_attempt_that_gets_no_answer_ends_at_its_deadline(receiver: WebhookReceiverServer) -> None:
     receiver.set_faults(hang_rate=1.0)
-    sender = WebhookSender(connect_timeout_seconds=1, timeout_seconds=0.2, max_concurrent_per_host=2)
+    spans = InMemorySpanExporter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
+    sender = WebhookSender(connect_timeout_seconds=1, timeout_seconds=0.2, max_concurrent_per_host=2,
+                           tracer=tracer_provider.get_tracer("test"))
+    calls = _calls("timeout", "error")
     try:
         result = await sender.post(_target(receiver, "slow.test"), headers={}, body=b"{}")
     finally:
         await sender.aclose()
     assert result.status_code is None and not result.succeeded
     assert result.error is not None and "no answer" in result.error
+    assert calls.changes() == {"timeout": 1, "error": 0}
+    [span] = spans.get_finished_spans()
+    assert (span.name, span.kind, span.status.status_code) == ("provider webhooks", SpanKind.CLIENT, StatusCode.ERROR)
+    assert span.attributes is not None and span.attributes["seawall.provider.outcome"] == "timeout"
 
 
 async def test_a_host_gets_at_most_its_share_of_concurrent_attempts(receiver: WebhookReceiverServer) -> None:
     receiver.set_faults(hang_rate=1.0)
     receiver.register("fast")
     sender = WebhookSender(connect_timeout_seconds=1, timeout_seconds=1.0, max_concurrent_per_host=1)
+    calls = _calls("rejected", "error", "timeout")
     try:
         hanging = asyncio.create_task(sender.post(_target(receiver, "slow.test"), headers={}, body=b"{}"))
         while sender.in_flight("slow.test") == 0:
@@ -48,6 +69,7 @@ async def test_a_host_gets_at_most_its_share_of_concurrent_attempts(receiver: We
     finally:
         await sender.aclose()
     assert sender.in_flight("slow.test") == 0
+    assert calls.changes() == {"rejected": 1, "error": 1, "timeout": 1}  # the 400 is an error: not delivered
 
 
 async def test_no_connection_without_an_address_checked_by_the_guard() -> None:

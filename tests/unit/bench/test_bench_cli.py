@@ -3,6 +3,8 @@ tests/acceptance/test_bench_jobs.py)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from typer.testing import CliRunner
 
@@ -36,3 +38,19 @@ def test_workers_get_the_runs_settings_and_none_of_the_callers_seawall_variables
                      {"database_url": "postgresql+asyncpg://h/db", "broker_url": None, "worker_concurrency": 4})
     assert env == {"PATH": "/bin", "SEAWALL_DATABASE_URL": "postgresql+asyncpg://h/db",
                    "SEAWALL_WORKER_CONCURRENCY": "4"}
+
+
+@pytest.mark.parametrize("command", [["demo"], ["bench", "jobs"], ["bench", "write"], ["bench", "pipeline"]])
+def test_html_into_a_missing_directory_is_refused_before_the_run(command: list[str], tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, [*command, "--html", str(tmp_path / "nowhere" / "report.html")])
+    assert result.exit_code == 2 and "does not exist" in _unboxed(result.output)
+
+
+def test_html_onto_a_directory_is_refused(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["bench", "jobs", "--html", str(tmp_path)])
+    assert result.exit_code == 2 and "is a directory" in _unboxed(result.output)
+
+
+def _unboxed(output: str) -> str:
+    """typer's error box, as one line of words."""
+    return " ".join(output.replace("│", " ").split())

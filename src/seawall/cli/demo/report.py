@@ -162,19 +162,11 @@ def build_report(report: DemoReport, *, users: list[DemoUser], recorder: Recorde
     })
 
 
-def print_report(console: Console, report: DemoReport) -> None:
-    figures = report.figures
-    table = Table(title="Seawall demo — invariants and checks")
-    table.add_column("check")
-    table.add_column("result")
-    table.add_column("detail")
-    for check in report.checks:
-        table.add_row(check.name, "[green]ok[/]" if check.ok else "[red]FAILED[/]", check.detail)
-    console.print(table)
-    numbers = Table(title="Figures", show_header=False)
+def figure_rows(figures: dict[str, Any]) -> list[tuple[str, str]]:
+    """The report's figures as (name, value) rows: the terminal's "Figures" table and the HTML report's."""
     latency = figures.get("api_latency", {})
     webhooks = figures.get("webhooks", {})
-    rows = [
+    return [
         ("requests (client retries)",
          f"{figures.get('requests', 0)} ({figures.get('client_retries_with_same_key', 0)})"),
         ("API latency p50 / p95 / p99",
@@ -194,7 +186,19 @@ def print_report(console: Console, report: DemoReport) -> None:
         ("duration", f"{figures.get('duration_seconds', '-')} s"),
         ("CPU seconds by process", str(figures.get("cpu_seconds", {}))),
     ]
-    for name, value in rows:
+
+
+def print_report(console: Console, report: DemoReport) -> None:
+    figures = report.figures
+    table = Table(title="Seawall demo — invariants and checks")
+    table.add_column("check")
+    table.add_column("result")
+    table.add_column("detail")
+    for check in report.checks:
+        table.add_row(check.name, "[green]ok[/]" if check.ok else "[red]FAILED[/]", check.detail)
+    console.print(table)
+    numbers = Table(title="Figures", show_header=False)
+    for name, value in figure_rows(figures):
         numbers.add_row(name, value)
     console.print(numbers)
     if "server_log_tail" in figures:

@@ -25,12 +25,13 @@ import httpx
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from seawall.cli.demo import workload
+from seawall.cli.demo import html_report, workload
 from seawall.cli.demo.processes import DemoProcess, run_doctor, start_sandbox, start_server
 from seawall.cli.demo.report import DemoReport, build_report, print_report
 from seawall.cli.demo.subscribers import create_subscriber, pay, refund_some, webhook_findings
 from seawall.config import Settings
 from seawall.payments.plans import PLANS
+from seawall.reports.timeline import Sampler, Timeline
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class DemoOptions:
     seed: int = 7
     as_json: bool = False
     keep: bool = False
+    html: Path | None = None  # also write the self-contained HTML report (`html_report.py`) here
 
     def smtp_faults(self) -> dict[str, Any]:
         return {"seed": self.seed, "error_451_rate": self.error_rate / 3, "lost_response_rate": self.lost_response_rate,
@@ -88,12 +90,22 @@ def _run_demo(options: DemoOptions, console: Console, data_dir: Path) -> int:
     sandbox = sandbox_processes.process
     server: DemoProcess | None = None
     report = DemoReport(data_dir=str(data_dir))
+    timeline: Timeline | None = None  # made when the workload starts: its time zero
+    sampler: Sampler | None = None
     try:
         if report.check("the sandbox providers start", sandbox.wait_ready("/_sandbox/stats")):
             server = start_server(data_dir, admin_key=admin_key, sandbox=sandbox_processes)
             if report.check("the all-in-one server starts and is ready", server.wait_ready("/readyz")):
-                asyncio.run(_drive(options, report, server=server, sandbox=sandbox, admin_key=admin_key,
-                                   console=console))
+                if options.html is not None:
+                    timeline = Timeline()
+                    sampler = html_report.start_sampler(timeline, data_dir=data_dir, base_url=server.base_url,
+                                                        admin_key=admin_key)
+                try:
+                    asyncio.run(_drive(options, report, server=server, sandbox=sandbox, admin_key=admin_key,
+                                       console=console, timeline=timeline))
+                finally:
+                    if sampler is not None:
+                        sampler.stop()
     finally:
         report.figures["cpu_seconds"] = {"server": server.cpu_seconds() if server else None,
                                          "sandbox": sandbox.cpu_seconds(),
@@ -110,22 +122,26 @@ def _run_demo(options: DemoOptions, console: Console, data_dir: Path) -> int:
     report.figures["duration_seconds"] = round(time.monotonic() - started, 1)
     if not report.ok:
         report.figures["server_log_tail"] = server.log_tail() if server else sandbox.log_tail()
+    if options.html is not None:  # also when a process did not start: the checks say which
+        html_report.write_report(options.html, report, timeline or Timeline())
     if options.as_json:
         print(json.dumps(report.as_dict(), indent=2))
     else:
         print_report(console, report)
+    if options.html is not None:
+        console.print(f"HTML report: {options.html}")
     if report.ok and not options.keep:
         shutil.rmtree(data_dir, ignore_errors=True)
     return 0 if report.ok else 1
 
 
 async def _drive(options: DemoOptions, report: DemoReport, *, server: DemoProcess, sandbox: DemoProcess,
-                 admin_key: str, console: Console) -> None:
+                 admin_key: str, console: Console, timeline: Timeline | None = None) -> None:
     from seawall.sandbox.webhook_receiver import WebhookReceiverServer  # loaded only when the demo runs
 
     rng = random.Random(options.seed)
     users = workload.make_users(options.users, rng=rng, plans=sorted(PLANS), declined_share=options.declined_share)
-    recorder = workload.Recorder()
+    recorder = workload.Recorder(timeline=timeline)
     limits = httpx.Limits(max_connections=options.concurrency * 2)
     async with (
         httpx.AsyncClient(base_url=server.base_url, timeout=30.0, limits=limits) as http,
@@ -154,6 +170,9 @@ async def _drive(options: DemoOptions, report: DemoReport, *, server: DemoProces
                 done += 1
                 progress.advance(task)
                 if done == outage_at and options.outage_seconds > 0:
+                    if timeline is not None:
+                        now = time.time()
+                        timeline.add_phase("provider outage", now, now + options.outage_seconds)
                     asyncio.get_running_loop().create_task(provider.post(
                         "/_sandbox/faults", json={**options.faults(), "outage_seconds": options.outage_seconds}))
 
@@ -241,6 +260,10 @@ async def _drive(options: DemoOptions, report: DemoReport, *, server: DemoProces
         phases.append(("end", time.monotonic()))
         report.figures["phase_seconds"] = {name: round(phases[i + 1][1] - start, 1)
                                            for i, (name, start) in enumerate(phases[:-1])}
+        if timeline is not None:
+            to_epoch = time.time() - time.monotonic()
+            for (name, start), (_, end) in zip(phases, phases[1:], strict=False):
+                timeline.add_phase(name, start + to_epoch, end + to_epoch)
         webhooks = webhook_findings(receiver, subscribers,
                                     {s.name: s.user.payments for s in subscribers})
 

@@ -17,6 +17,8 @@ from typing import Any, TypeVar
 
 import httpx
 
+from seawall.reports.timeline import LATENCY, Timeline
+
 T = TypeVar("T")
 RETRYABLE_STATUS = {409, 429, 502, 503, 504}
 
@@ -39,14 +41,21 @@ class DemoUser:
 
 @dataclass
 class Recorder:
+    """Latencies per route and answers per status; with a `timeline` (an HTML report was asked for),
+    also each answer's latency at the time it came, as the `LATENCY` series `timeline_series`."""
+
     latencies: dict[str, list[float]] = field(default_factory=dict)
     statuses: Counter[int] = field(default_factory=Counter)
     client_retries: int = 0
     transport_errors: int = 0
+    timeline: Timeline | None = None
+    timeline_series: str = "API requests"
 
     def record(self, route: str, seconds: float, status: int) -> None:
         self.latencies.setdefault(route, []).append(seconds)
         self.statuses[status] += 1
+        if self.timeline is not None:
+            self.timeline.add(LATENCY, self.timeline_series, seconds)
 
     @property
     def requests(self) -> int:

@@ -48,7 +48,7 @@ class EmailChannel:
         if smtp is None:
             await drop_message(self.mail_drop_dir, build_mime(message))
             return message.message_id
-        sent = await self.policy.call(lambda: smtp.send(message), classify=classify_delivery_error)
+        sent = await self.policy.call(lambda: smtp.send(message), classify=classify_delivery_error, action="send")
         return sent.message_id
 
     async def aclose(self) -> None:

@@ -37,7 +37,7 @@ class SmsChannel:
         body = f"{rendered.subject}\n{rendered.text}"[:MAX_SMS_CHARS]
         sent = await self.policy.call(
             lambda: sender.send_sms(to=recipient.phone_number or "", body=body, idempotency_key=message_id),
-            classify=classify_delivery_error)
+            classify=classify_delivery_error, action="send")
         return sent.sid
 
     async def aclose(self) -> None:
