@@ -37,7 +37,6 @@ from seawall.jobs.worker import Worker
 from seawall.kit.clock import Clock
 from seawall.notifications.api import router as notifications_router
 from seawall.observability import exposition
-from seawall.observability.logging import configure_logging
 from seawall.observability.queue_stats import QueueStats
 from seawall.payments import deps as payments_deps
 from seawall.payments.api import router as payments_router
@@ -45,8 +44,9 @@ from seawall.payments.provider_api import router as payment_providers_router
 from seawall.ratelimit import RateLimitMiddleware
 from seawall.ratelimit.limits import client_address, parse_networks
 from seawall.ratelimit.middleware import RATE_LIMITS
-from seawall.runtime import Runtime
+from seawall.runtime import Runtime, configure_logging_for
 from seawall.web import deps as web_deps
+from seawall.web.access_log import AccessLogMiddleware
 from seawall.web.errors import install_error_handlers
 from seawall.web.input_guard import InputGuardMiddleware
 from seawall.web.metrics_endpoint import METRICS_SCRAPE, Scrape
@@ -144,6 +144,8 @@ def create_app(settings: Settings, *, run_worker: bool = False, clock: Clock | N
     app.add_middleware(InputGuardMiddleware)  # innermost: a refused body has spent its rate-limit quotas
     app.add_middleware(RateLimitMiddleware)  # request ids and the body size limit apply first
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if settings.access_log:  # inside the request id (bound on its line), outside every refusal (logged too)
+        app.add_middleware(AccessLogMiddleware)
     app.add_middleware(RequestIdMiddleware, client_of=_client_of(settings))
     app.add_middleware(StrictCORSMiddleware, origins=settings.cors_origins)
     if settings.metrics_enabled:  # RED per route; outside every answer but the test suite's recorder
@@ -182,7 +184,7 @@ def _client_of(settings: Settings) -> Callable[[Scope], str]:
 
 def _settings_from_environment() -> Settings:
     settings = Settings()
-    configure_logging(level=settings.log_level, json_output=settings.log_json)
+    configure_logging_for(settings)
     return settings
 
 

@@ -338,8 +338,14 @@ class Settings(SeawallSettings):
 
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)  # SEAWALL_WEBHOOKS_*
 
+    # Logs (observability.logging): one JSON object per line on stderr, or `console` for people.
     log_level: str = "INFO"
-    log_json: bool = True
+    log_format: Literal["json", "console"] = "json"
+    log_json: bool | None = None  # deprecated: false means log_format=console, unless log_format is set
+    # The client address on request lines (`client_ip`): as is, `hashed` (HMAC-SHA256 keyed by a key
+    # derived from SEAWALL_SECRET_KEY, 16 hex digits), or `none` (left out). Audit rows keep it as is.
+    log_client: Literal["full", "hashed", "none"] = "full"
+    access_log: bool = True  # one `http.request` line per request (web.access_log)
 
     # Metrics (Prometheus; `observability/exposition.py`). Off: nothing is exported and the HTTP metrics
     # middleware is not installed. No port: the API serves GET /metrics behind an operator key; a port:
@@ -393,6 +399,13 @@ class Settings(SeawallSettings):
             raise ValueError(f"scheme {scheme!r} is not supported: use one of {', '.join(DATABASE_SCHEMES)}, "
                              "or leave it unset for the embedded SQLite file")
         return SecretStr(value)
+
+    @property
+    def resolved_log_format(self) -> Literal["json", "console"]:
+        """`log_format`, or `console` when only the deprecated `log_json=false` says so."""
+        if self.log_json is False and "log_format" not in self.model_fields_set:
+            return "console"
+        return self.log_format
 
     @property
     def resolved_database_url(self) -> str:

@@ -1,12 +1,11 @@
 """Pure ASGI middleware: RED metrics per route template — `seawall_http_requests_total{method, route,
 status}` and `seawall_http_request_duration_seconds{method, route}` (arrival to the last byte sent).
 
-Labels stay few: `route` is the route template (`web.routes.route_template`); a request refused
-before routing (429, 413) is matched against the app's documented operations (its OpenAPI paths, as
-`web.response_record` does), and one that matches none (404 on any path) is `unmatched`, so random
-paths cannot create series. A method outside the HTTP standard's is `other`. `GET /metrics` itself
-is not counted (scrapes would pad the request rate of an idle server and the SLO). An exception
-escaping the app counts as 500.
+Labels stay few: `route` is the route template (`web.routes.route_template`, as on the access log's
+lines): a request refused before routing (429, 413) counts under the route it would have reached, and
+one that matches none (404 on any path) is `unmatched`, so random paths cannot create series. A
+method outside the HTTP standard's is `other`. `GET /metrics` itself is not counted (scrapes would
+pad the request rate of an idle server and the SLO). An exception escaping the app counts as 500.
 
 It runs on every request: the label children are looked up once per (method, route, status) and kept
 (`observability.label_cache.Children`; dropped when the catalogue is rebuilt by `exposition.install`).
@@ -21,10 +20,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from seawall.observability.label_cache import Children
 from seawall.observability.metrics import METRICS
-from seawall.web.response_record import DocumentedOperations
 from seawall.web.routes import route_template
 
-UNMATCHED = "unmatched"
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
 NOT_COUNTED = frozenset({"/metrics"})
 
@@ -34,7 +31,6 @@ class RequestMetricsMiddleware:
         self.app = app
         self._requests = Children(lambda: METRICS.http_requests)  # (method, route, status)
         self._durations = Children(lambda: METRICS.http_request_duration)  # (method, route)
-        self._operations: DocumentedOperations | None = None  # read from the app's schema when first needed
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in NOT_COUNTED:
@@ -56,16 +52,7 @@ class RequestMetricsMiddleware:
 
     def _observe(self, scope: Scope, status: int, seconds: float) -> None:
         method = scope["method"] if scope["method"] in METHODS else "other"
-        route = route_template(scope) or self._template_unrouted(scope, method)
+        route = route_template(scope)
         self._requests(method, route, str(status)).inc()
         self._durations(method, route).observe(seconds)
 
-    def _template_unrouted(self, scope: Scope, method: str) -> str:
-        """The documented operation's template for a request answered before routing, or `unmatched`."""
-        if self._operations is None:
-            app = scope.get("app")
-            openapi = getattr(app, "openapi", None)
-            if openapi is None:
-                return UNMATCHED
-            self._operations = DocumentedOperations(openapi())
-        return self._operations.template_of(method, scope["path"]) or UNMATCHED
