@@ -36,21 +36,25 @@ from seawall.jobs import load_job_modules
 from seawall.jobs.worker import Worker
 from seawall.kit.clock import Clock
 from seawall.notifications.api import router as notifications_router
-from seawall.observability import tracing
-from seawall.observability.logging import configure_logging
+from seawall.observability import exposition, tracing
+from seawall.observability.queue_stats import QueueStats
 from seawall.payments import deps as payments_deps
 from seawall.payments.api import router as payments_router
 from seawall.payments.provider_api import router as payment_providers_router
 from seawall.ratelimit import RateLimitMiddleware
 from seawall.ratelimit.limits import client_address, parse_networks
 from seawall.ratelimit.middleware import RATE_LIMITS
-from seawall.runtime import Runtime
+from seawall.runtime import Runtime, configure_logging_for
 from seawall.web import deps as web_deps
+from seawall.web.access_log import AccessLogMiddleware
 from seawall.web.errors import install_error_handlers
 from seawall.web.input_guard import InputGuardMiddleware
+from seawall.web.metrics_endpoint import METRICS_SCRAPE, Scrape
+from seawall.web.metrics_endpoint import router as metrics_router
 from seawall.web.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
 from seawall.web.openapi import install_openapi
 from seawall.web.query_params import refuse_unknown_query_params
+from seawall.web.request_metrics import RequestMetricsMiddleware
 from seawall.web.response_record import ResponseRecordMiddleware
 from seawall.web.security_headers import StrictCORSMiddleware, install_security_headers
 from seawall.webhooks import deps as webhooks_deps
@@ -82,11 +86,22 @@ def provide_services(app: FastAPI, runtime: Runtime) -> None:
     RATE_LIMITS.provide(app, lambda: runtime.rate_limits)
 
 
+def provide_scrape(app: FastAPI, runtime: Runtime) -> None:
+    """What `GET /metrics` renders: this process's (or every serving process's) metrics and the queue
+    statistics of the runtime's database, registered in this scrape registry only."""
+    settings = runtime.settings
+    stats = QueueStats(runtime.database, queues=settings.queue_names,
+                       max_age_seconds=settings.metrics_queue_stats_seconds, clock=runtime.clock)
+    scrape = Scrape(registry=exposition.scrape_registry(stats), queue_stats=stats)
+    METRICS_SCRAPE.provide(app, lambda: scrape)
+
+
 def create_app(settings: Settings, *, run_worker: bool = False, clock: Clock | None = None,
                in_process_cache: bool | None = None) -> FastAPI:
     """`in_process_cache` (embedded mode, no Redis): cache reads in this process; by default only
     when the worker runs here too, since a worker in another process could not invalidate it."""
     load_job_modules(settings.job_module_names)
+    exposition.install(settings)  # before anything counts: where this process keeps its metrics
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -95,6 +110,8 @@ def create_app(settings: Settings, *, run_worker: bool = False, clock: Clock | N
         await prepare_database(runtime)
         app.state.runtime = runtime
         provide_services(app, runtime)
+        if settings.metrics_enabled and settings.metrics_port is None:
+            provide_scrape(app, runtime)
         worker: Worker | None = None
         worker_task: asyncio.Task[None] | None = None
         if run_worker:
@@ -127,8 +144,12 @@ def create_app(settings: Settings, *, run_worker: bool = False, clock: Clock | N
     app.add_middleware(InputGuardMiddleware)  # innermost: a refused body has spent its rate-limit quotas
     app.add_middleware(RateLimitMiddleware)  # request ids and the body size limit apply first
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if settings.access_log:  # inside the request id (bound on its line), outside every refusal (logged too)
+        app.add_middleware(AccessLogMiddleware)
     app.add_middleware(RequestIdMiddleware, client_of=_client_of(settings))
     app.add_middleware(StrictCORSMiddleware, origins=settings.cors_origins)
+    if settings.metrics_enabled:  # RED per route; outside every answer but the test suite's recorder
+        app.add_middleware(RequestMetricsMiddleware)
     if settings.record_responses_dir is not None:  # the test suite's OpenAPI check; outermost, sees every answer
         app.add_middleware(ResponseRecordMiddleware, directory=settings.record_responses_dir)
     app.include_router(health_router)
@@ -137,6 +158,8 @@ def create_app(settings: Settings, *, run_worker: bool = False, clock: Clock | N
     app.include_router(payment_providers_router)
     app.include_router(notifications_router)
     app.include_router(webhooks_router)
+    if settings.metrics_enabled and settings.metrics_port is None:  # else: on the metrics port, or off
+        app.include_router(metrics_router)
     if settings.admin_enabled:  # off: the operator routes do not exist (404) and are not documented
         app.include_router(admin_router)
     install_openapi(app)
@@ -164,7 +187,7 @@ def _client_of(settings: Settings) -> Callable[[Scope], str]:
 
 def _settings_from_environment(role: str) -> Settings:
     settings = Settings()
-    configure_logging(level=settings.log_level, json_output=settings.log_json)
+    configure_logging_for(settings)
     tracing.configure_tracing(settings, role=role)
     return settings
 

@@ -338,8 +338,24 @@ class Settings(SeawallSettings):
 
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)  # SEAWALL_WEBHOOKS_*
 
+    # Logs (observability.logging): one JSON object per line on stderr, or `console` for people.
     log_level: str = "INFO"
-    log_json: bool = True
+    log_format: Literal["json", "console"] = "json"
+    log_json: bool | None = None  # deprecated: false means log_format=console, unless log_format is set
+    # The client address on request lines (`client_ip`): as is, `hashed` (HMAC-SHA256 keyed by a key
+    # derived from SEAWALL_SECRET_KEY, 16 hex digits), or `none` (left out). Audit rows keep it as is.
+    log_client: Literal["full", "hashed", "none"] = "full"
+    access_log: bool = True  # one `http.request` line per request (web.access_log)
+
+    # Metrics (Prometheus; `observability/exposition.py`). Off: nothing is exported and the HTTP metrics
+    # middleware is not installed. No port: the API serves GET /metrics behind an operator key; a port:
+    # every role serves the metrics there, unauthenticated (keep it off the public network), and the
+    # API has no /metrics route.
+    metrics_enabled: bool = True
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    metrics_host: str = "127.0.0.1"  # bind address of metrics_port
+    # How long one scrape's database figures (queue depth, oldest due job) serve the next scrapes.
+    metrics_queue_stats_seconds: float = Field(default=5.0, ge=0, le=300)
 
     # Tracing (issue 13; `observability/tracing.py`): the OpenTelemetry SDK reads the standard OTEL_*
     # variables. This also appends every finished span, one JSON object a line, to a file (traces on
@@ -388,6 +404,13 @@ class Settings(SeawallSettings):
             raise ValueError(f"scheme {scheme!r} is not supported: use one of {', '.join(DATABASE_SCHEMES)}, "
                              "or leave it unset for the embedded SQLite file")
         return SecretStr(value)
+
+    @property
+    def resolved_log_format(self) -> Literal["json", "console"]:
+        """`log_format`, or `console` when only the deprecated `log_json=false` says so."""
+        if self.log_json is False and "log_format" not in self.model_fields_set:
+            return "console"
+        return self.log_format
 
     @property
     def resolved_database_url(self) -> str:

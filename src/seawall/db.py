@@ -14,6 +14,8 @@ Contract:
 - `Database.read_transaction()` is for work that only reads: on SQLite it runs on a separate
   `query_only` engine with a deferred BEGIN, so readers never wait for (or block) the writer; on
   other databases it is an ordinary transaction.
+- With metrics on, each pool reports connections in use and checkouts that had to wait
+  (`observability/db_pool.py`).
 - The schema is owned by Alembic (`seawall/migrations`). `require_current_schema()` refuses to run
   against a database that is not at the head revision.
 """
@@ -41,6 +43,7 @@ from sqlalchemy.util import await_only
 
 from seawall.config import Settings, usable_var_dir
 from seawall.errors import DatabaseUnreachableError, SchemaNotCurrentError
+from seawall.observability.db_pool import meter_pool, pool_class
 from seawall.observability.tracing import instrument_engine
 from seawall.sqlite_driver import OneHopDbapi
 
@@ -174,6 +177,7 @@ def create_engine(settings: Settings, *, read_only: bool = False) -> AsyncEngine
         engine = create_async_engine(
             url,
             module=module,
+            poolclass=pool_class(url) if settings.metrics_enabled else None,
             pool_size=settings.database_pool_size,
             pool_timeout=settings.database_pool_timeout_seconds,
             connect_args=connect_args,
@@ -182,10 +186,13 @@ def create_engine(settings: Settings, *, read_only: bool = False) -> AsyncEngine
             hide_parameters=True,  # no bound value (a signing secret, a digest) in SQL logs or error messages
         )
         _configure_sqlite(engine, busy_timeout_ms=settings.sqlite_busy_timeout_ms, read_only=read_only)
+        if settings.metrics_enabled:
+            meter_pool(engine.sync_engine)
         instrument_engine(engine)  # a span per statement, while tracing is on
         return engine
     engine = create_async_engine(
         url,
+        poolclass=pool_class(url) if settings.metrics_enabled else None,
         pool_size=settings.database_pool_size,
         pool_timeout=settings.database_pool_timeout_seconds,
         pool_pre_ping=settings.database_pool_pre_ping,
@@ -194,6 +201,8 @@ def create_engine(settings: Settings, *, read_only: bool = False) -> AsyncEngine
         hide_parameters=True,  # no bound value (a signing secret, a digest) in SQL logs or error messages
     )
     event.listen(engine.sync_engine, "handle_error", _broken_connection)
+    if settings.metrics_enabled:
+        meter_pool(engine.sync_engine)  # and the pool class above: see observability/db_pool.py
     instrument_engine(engine)  # a span per statement, while tracing is on
     return engine
 

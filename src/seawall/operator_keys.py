@@ -1,7 +1,8 @@
 """Named operator keys with scopes: the format of `SEAWALL_OPERATOR_KEYS` and the lookup of a bearer key.
 
 A configured entry is `name:scope:digest` — `name` matches `[a-z0-9][a-z0-9_.-]{0,63}`, `scope` is
-`read` (GET routes under /admin) or `operate` (every /admin route), `digest` is the lowercase hex
+`read` (GET routes under /admin), `operate` (every /admin route) or `metrics` (`GET /metrics` only:
+the key a Prometheus server scrapes with; `read` and `operate` keys may scrape too), `digest` is the lowercase hex
 SHA-256 of the key's UTF-8 bytes. Entries are separated by commas or whitespace (a `*_FILE` holds
 one per line; lines starting with `#` are comments). Only digests are configured, never keys: a key
 has 256 bits of entropy (`new_operator_key`), so a fast hash is enough, as for session tokens.
@@ -32,8 +33,12 @@ _DIGEST = re.compile(r"[0-9a-f]{64}")
 class OperatorScope(StrEnum):
     READ = "read"  # GET (and HEAD) routes under /admin
     OPERATE = "operate"  # every route under /admin, the mutating ones too
+    METRICS = "metrics"  # GET /metrics only (a scraper's key); no /admin route
 
     def allows(self, method: str) -> bool:
+        """Whether this scope may call an /admin route with `method` (every scope may scrape /metrics)."""
+        if self is OperatorScope.METRICS:
+            return False
         return self is OperatorScope.OPERATE or method.upper() in ("GET", "HEAD")
 
 
@@ -80,7 +85,7 @@ def parse_operator_keys(text: str) -> tuple[OperatorKey, ...]:
         except ValueError as exc:
             raise ValueError(f"entry {position}: {exc}") from None
         if scope not in OperatorScope.__members__.values():
-            raise ValueError(f"entry {position} ({name}): the scope is read or operate")
+            raise ValueError(f"entry {position} ({name}): the scope is read, operate or metrics")
         if not _DIGEST.fullmatch(digest):
             raise ValueError(f"entry {position} ({name}): the digest is 64 lowercase hex digits (SHA-256)")
         keys.append(OperatorKey(name=name, scope=OperatorScope(scope), digest=digest))

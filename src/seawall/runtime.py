@@ -23,6 +23,7 @@ from seawall.config import SettingError, Settings, usable_var_dir
 from seawall.db import Database
 from seawall.kit.clock import Clock, SystemClock
 from seawall.notifications.channels import Channel, build_channels
+from seawall.observability.logging import client_hash_key, configure_logging
 from seawall.payments.gateway import PaymentGateway, build_gateway
 from seawall.ratelimit import RateLimits
 from seawall.redis_link import RedisLink
@@ -110,6 +111,14 @@ if TYPE_CHECKING:
     ) -> tuple[PaymentsJobRuntime, WebhooksJobRuntime, NotificationsJobRuntime, AccountsJobRuntime]:
         """Never called: mypy checks here that `Runtime` satisfies each domain's job Protocol."""
         return runtime, runtime, runtime, runtime
+
+
+def configure_logging_for(settings: Settings) -> None:
+    """Logging as the `SEAWALL_LOG_*` settings say (`observability.logging`); hashed client addresses
+    are keyed by the server's secret key (`load_secret_key`), so every process hashes alike."""
+    key = client_hash_key(load_secret_key(settings)) if settings.log_client == "hashed" else b""
+    configure_logging(level=settings.log_level, log_format=settings.resolved_log_format,
+                      client_addresses=settings.log_client, client_key=key)
 
 
 def load_secret_key(settings: Settings) -> bytes:

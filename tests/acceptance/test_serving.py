@@ -13,6 +13,7 @@ import httpx
 import psutil
 import pytest
 
+from tests.acceptance.test_logs import parsed_lines
 from tests.integration.accounts.wire import STRONG_PASSWORD, bearer, new_email, new_key
 from tests.support.server import ServerFactory
 
@@ -97,4 +98,5 @@ def test_api_with_two_workers_serves_from_two_processes_and_drains_them_on_sigte
     assert in_flight.get("status") == 201, (in_flight, api.log())
     log = api.log()
     assert len(re.findall(r'"event": "app.stopped"', log)) == 2, log
+    assert "Started parent process" in log and parsed_lines(log)  # the supervisor's lines and the children's: JSON
     assert not any(process.is_running() and process.status() != psutil.STATUS_ZOMBIE for process in processes)

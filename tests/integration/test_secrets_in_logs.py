@@ -1,8 +1,10 @@
 """Promise: no secret a request carries, and no secret setting, ever appears in a log line, an error
 answer, or `seawall doctor`'s output: passwords (at sign-up, login, a refused login, reset, and
 validation errors that fail on the password itself), session tokens, operator keys, reset tokens,
-the database password (startup line, doctor) — every log line of the block is captured, rendered as
-in production (structlog JSON at every level, stdlib records), and searched for each secret."""
+card data and signing secrets in requests that fail validation, secrets inside the exception of a
+handler that raises, the database password (startup line, doctor) — every log line of the block is
+captured, rendered by the production chain (structlog at every level and stdlib records, through the
+one handler and its redaction), and searched for each secret."""
 
 from __future__ import annotations
 
@@ -18,11 +20,14 @@ from sqlalchemy.engine import make_url
 
 from seawall.config import Settings, reveal
 from seawall.kit.clock import FakeClock
+from seawall.kit.tokens import new_token
+from seawall.payments import service as payments_service
 from seawall.runtime import Runtime
 from tests.integration.accounts.test_password_reset import confirm, mailed_token
 from tests.integration.accounts.wire import bearer, log_in, new_email, sign_up
 from tests.integration.admin.operators import as_operator, keys_setting, operator_key
-from tests.support.apps import StartApp, asgi_client
+from tests.integration.notifications.wire import new_user
+from tests.support.apps import BASE_URL, StartApp, asgi_client
 from tests.support.logs import captured_logs
 from tests.support.workers import RunJobs
 
@@ -91,6 +96,62 @@ async def test_request_secrets_never_reach_logs_or_error_answers(
 
     secrets = [PASSWORD, WRONG_PASSWORD, SHORT_PASSWORD, LONG_PASSWORD, NEW_PASSWORD, token, operator,
                wrong_operator, reset_token, DB_PASSWORD]
+    assert_nowhere(secrets, logs.text, *answers)
+
+
+CARD_NUMBER, CARD_SPACED, CVC = "4242424242424242", "4000 0566 5566 5556", "Cvc-marker-913"
+SIGNING_SECRET, STRIPE_KEY = "whsec_Mk7marker0rGKYqrTwjUPD8ILPZIo2La", "sk_live_51Marker0a1b2c3d4e5f6"
+
+
+@pytest.mark.backends("sqlite")  # the chain and the handlers are the same on every backend
+async def test_card_data_signing_secrets_keys_and_tokens_in_failing_requests_never_reach_logs(
+    started_app: StartApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Requests that fail — validation errors on card data and on a signing secret, an operator key in a
+    refused admin call, and a handler that raises an exception whose message quotes the bearer token,
+    a card number and secret keys (a bug that formats its input into an error) — leave none of them in
+    any log line: the 500's traceback and `repr(exc)` included."""
+    operator, operator_entry = operator_key("leakcheck", "read")
+    reset_token = new_token()
+    answers: list[str] = []
+    with captured_logs() as logs:
+        app = await started_app(operator_keys=keys_setting(operator_entry))
+        async with asgi_client(app) as http:
+            user = await new_user(http)
+            token = user.headers["Authorization"].removeprefix("Bearer ")
+            paying = {**user.headers, "Idempotency-Key": "leak-pay-1"}
+            for body in ({"amount": 100, "currency": "usd", "payment_method": "pm_card_visa",
+                          "card": {"number": CARD_NUMBER, "cvc": CVC, "exp_month": 12, "exp_year": 2030}},
+                         {"amount": 100, "currency": "usd", "payment_method": CARD_SPACED, "cvc": CVC}):
+                refused = await http.post("/v1/payments", headers=paying, json=body)
+                assert refused.status_code == 422, refused.text
+                answers.append(refused.text)
+            hook = await http.post("/v1/webhook-endpoints", headers={**user.headers, "Idempotency-Key": "leak-hook-1"},
+                                   json={"url": "https://hooks.example.com/in", "event_types": ["payment.succeeded"],
+                                         "secret": SIGNING_SECRET, "stripe_api_key": STRIPE_KEY})
+            assert hook.status_code == 422, hook.text
+            for refused in (await http.get("/admin/jobs", params={"limit": "lots"}, headers=as_operator(operator)),
+                            await http.get("/admin/jobs", params={"api_key": operator}, headers=as_operator(operator)),
+                            await http.post("/v1/password-resets/confirm", json={"token": reset_token, "x": CVC})):
+                assert refused.status_code == 422, refused.text
+                answers.append(refused.text)
+
+            async def broken(*args: object, **kwargs: object) -> object:
+                raise RuntimeError(f"could not list for Authorization: Bearer {token} with card {CARD_NUMBER} "
+                                   f"cvc={CVC}, endpoint secret {SIGNING_SECRET}, key {STRIPE_KEY}; {kwargs!r}")
+
+            monkeypatch.setattr(payments_service, "list_payments_of", broken)
+            transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+            async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as raw:
+                failed = await raw.get("/v1/payments", headers=user.headers)
+            assert failed.status_code == 500
+            answers.append(failed.text)
+    events = logs.events()
+    assert "request.unexpected_error" in events and events.count("http.request") >= 7
+    (error_line,) = [line for line in logs.lines() if line["event"] == "request.unexpected_error"]
+    assert "RuntimeError: could not list for Authorization: " in error_line["exception"]  # the rest is scrubbed
+    secrets = [CARD_NUMBER, CARD_SPACED, CARD_SPACED.replace(" ", ""), CVC, SIGNING_SECRET,
+               SIGNING_SECRET.removeprefix("whsec_"), STRIPE_KEY, operator, token, reset_token]
     assert_nowhere(secrets, logs.text, *answers)
 
 

@@ -1,62 +1,54 @@
-"""Everything Seawall logs while a block runs, as rendered text: structlog lines (every level, rendered
-to JSON as in production, with the bound request id) and stdlib `logging` records. For tests that
-assert what never appears in logs (secrets)."""
+"""Everything Seawall logs while a block runs, rendered by the production chain (`configure_logging`:
+the one handler, the redaction, JSON): structlog lines at every level of Seawall's own loggers (with the
+bound request id) and stdlib records at INFO and above (uvicorn, Alembic, any library). For tests that
+assert what a log line holds, or what never appears in one (secrets)."""
 
 from __future__ import annotations
 
 import io
+import json
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
+
+from seawall.observability.logging import ClientAddresses, configure_logging
 
 
 @dataclass
 class CapturedLogs:
     structured: io.StringIO = field(default_factory=io.StringIO)
-    records: list[str] = field(default_factory=list)
 
     @property
     def text(self) -> str:
-        return self.structured.getvalue() + "\n".join(self.records)
+        return self.structured.getvalue()
+
+    def lines(self) -> list[dict[str, Any]]:
+        """Every line, parsed (each must be one JSON object)."""
+        return [json.loads(line) for line in self.text.splitlines() if line.strip()]
 
     def events(self) -> list[str]:
-        import json
-
-        return [json.loads(line)["event"] for line in self.structured.getvalue().splitlines() if line.strip()]
-
-
-class _Collect(logging.Handler):
-    def __init__(self, into: list[str]) -> None:
-        super().__init__(level=logging.DEBUG)
-        self.into = into
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.into.append(self.format(record) + (f" {record.exc_text}" if record.exc_text else ""))
+        return [line["event"] for line in self.lines()]
 
 
 @contextmanager
-def captured_logs() -> Iterator[CapturedLogs]:
+def captured_logs(*, client_addresses: ClientAddresses = "full", client_key: bytes = b"") -> Iterator[CapturedLogs]:
     captured = CapturedLogs()
     previous = structlog.get_config()
-    structlog.configure(
-        processors=[structlog.contextvars.merge_contextvars, structlog.processors.add_log_level,
-                    structlog.processors.format_exc_info, structlog.processors.JSONRenderer(default=repr)],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG),
-        logger_factory=structlog.PrintLoggerFactory(file=captured.structured),
-        cache_logger_on_first_use=False,
-    )
-    handler = _Collect(captured.records)
-    handler.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
     root = logging.getLogger()
-    old_level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
+    handlers, root_level = list(root.handlers), root.level
+    configure_logging(level="INFO", stream=captured.structured, client_addresses=client_addresses,
+                      client_key=client_key)
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG))  # structlog: all levels
     try:
         yield captured
     finally:
-        root.removeHandler(handler)
-        root.setLevel(old_level)
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        for handler in handlers:
+            root.addHandler(handler)
+        root.setLevel(root_level)
         structlog.configure(**previous)

@@ -35,7 +35,7 @@ def test_entries_are_separated_by_commas_or_lines_and_comments_are_skipped() -> 
 @pytest.mark.parametrize("text, problem", [
     ("ci:read", "is not name:scope:sha256-hex-digest"),
     (f"CI:read:{DIGEST_A}", "a key name is"),
-    (f"ci:admin:{DIGEST_A}", "the scope is read or operate"),
+    (f"ci:admin:{DIGEST_A}", "the scope is read, operate or metrics"),
     ("ci:read:" + "A" * 64, "64 lowercase hex"),
     ("ci:read:" + "a" * 63, "64 lowercase hex"),
     (f"ci:read:{DIGEST_A},ci:operate:{DIGEST_B}", "used twice"),
@@ -64,6 +64,7 @@ def test_read_allows_only_safe_methods() -> None:
     assert OperatorScope.READ.allows("GET") and OperatorScope.READ.allows("head")
     assert not any(OperatorScope.READ.allows(m) for m in ("POST", "PUT", "PATCH", "DELETE"))
     assert all(OperatorScope.OPERATE.allows(m) for m in ("GET", "POST", "DELETE"))
+    assert not any(OperatorScope.METRICS.allows(m) for m in ("GET", "HEAD", "POST"))  # /metrics only
 
 
 def test_operator_key_new_prints_the_key_once_and_a_matching_entry() -> None:

@@ -18,6 +18,8 @@ Contract:
   lookup that was already reading when an eviction happened is not stored (a generation counter),
   so it cannot put the revoked session back.
 - `ttl_seconds == 0` turns the cache off: every request reads the database.
+- Each lookup of an enabled cache counts in `seawall_cache_requests_total{cache="session", result}`
+  (`hit` or `miss`).
 
 Why a cache at all: the lookup is a read transaction per authenticated request, the largest fixed
 cost of a cheap route. The snapshot carries no user state worth deciding on (status, plan): a use
@@ -40,6 +42,10 @@ from sqlalchemy.orm import Session
 
 from seawall.accounts.models import AuthSession, User
 from seawall.db import CommitHook
+from seawall.observability.label_cache import Children
+from seawall.observability.metrics import METRICS
+
+_LOOKUPS = Children(lambda: METRICS.cache_requests)  # (cache, result)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,12 +130,11 @@ class SessionCache:
         if not self.enabled:
             return None
         entry = self._entries.get(token_digest)
-        if entry is None:
-            return None
-        if entry.principal.auth_session.serves_until() <= now:
+        if entry is not None and entry.principal.auth_session.serves_until() <= now:
             self._entries.pop(token_digest, None)
-            return None
-        return entry.principal
+            entry = None
+        _LOOKUPS("session", "miss" if entry is None else "hit").inc()
+        return entry.principal if entry is not None else None
 
     def begin_lookup(self) -> Lookup:
         """Call before reading the database; hand the result to `put`."""

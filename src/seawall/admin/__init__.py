@@ -1,5 +1,6 @@
 """Operator routes, behind an operator key (`web.deps.AdminDep`; absent, 404, when no key is set).
-A `read` key may call the GET routes, an `operate` key every route; every call is audited.
+A `read` key may call the GET routes, an `operate` key every route, a `metrics` key none (403); every
+call is audited.
 
 - `jobs.py`: `/admin/jobs` — list, stats, show and replay jobs (the dead-letter queue);
 - `payments.py`: `/admin/providers` — breaker, bulkhead and retry budget of each payment route;
@@ -21,10 +22,11 @@ ROUTERS = (jobs_router, payments_router, audit_router)
 
 
 def _declare_scope_refusal(admin_router: APIRouter) -> None:
-    """Every admin route a `read` key may not call answers 403 to one: declare it on each (also on
-    routes added later), so the OpenAPI document lists every status the route can answer."""
+    """Every admin route answers 403 to a key whose scope does not reach it (`metrics` reaches none,
+    `read` only GET): declare it on each (also on routes added later), so the OpenAPI document lists
+    every status the route can answer."""
     for route in admin_router.routes:
-        if isinstance(route, APIRoute) and (route.methods or set()) - {"GET", "HEAD"}:
+        if isinstance(route, APIRoute):
             route.responses.setdefault(403, error_responses(403)[403])
 
 

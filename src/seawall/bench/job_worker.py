@@ -67,11 +67,10 @@ async def _run_seawall() -> None:
     from seawall.bench.jobs import BENCH_QUEUE, bench_registry
     from seawall.config import Settings
     from seawall.jobs.worker import Worker
-    from seawall.observability.logging import configure_logging
-    from seawall.runtime import Runtime
+    from seawall.runtime import Runtime, configure_logging_for
 
     settings = Settings()
-    configure_logging(level=settings.log_level, json_output=settings.log_json)
+    configure_logging_for(settings)
     runtime = Runtime.build(settings)
     try:
         async with runtime.database.transaction() as session:  # connect (and set the dialect up) now

@@ -14,6 +14,11 @@ Redis down (or failing mid-request): the cache is bypassed — the loader runs a
 returned, so a cache outage never fails a read. Writes invalidate after commit (`invalidation`);
 the TTL is only the backstop.
 
+Each `get_or_load` of an active cache counts once in `seawall_cache_requests_total{cache="read",
+result}`: `hit` when the value came from the cache, from another process's load (the lock), or from
+a load this process already had in flight (single-flight); `miss` when this call ran the loader
+(Redis unavailable included).
+
 Why hand-written: aiocache and cashews offer TTL caches and locks but not the generation-checked
 set that keeps a slow reader from re-caching a row a writer has just changed.
 """
@@ -29,6 +34,8 @@ from typing import Any
 import structlog
 
 from seawall.cache.stores import CacheKey, MemoryStore, RedisStore
+from seawall.observability.label_cache import Children
+from seawall.observability.metrics import METRICS
 from seawall.redis_link import RedisLink, RedisUnavailableError
 
 log = structlog.get_logger("seawall.cache")
@@ -43,6 +50,13 @@ class CacheStats:
     hits: int = 0
     bypassed: int = 0  # loads made without the cache because Redis was unavailable
     loads_by_key: dict[CacheKey, int] = field(default_factory=dict)
+
+
+_LOOKUPS = Children(lambda: METRICS.cache_requests)  # (cache, result)
+
+
+def _count(result: str) -> None:
+    _LOOKUPS("read", result).inc()
 
 
 class ReadCache:
@@ -65,6 +79,7 @@ class ReadCache:
             return await self._load(key, loader)
         flight = self._flights.get(key)
         if flight is not None:
+            _count("hit")
             return await asyncio.shield(flight)
         flight = asyncio.get_running_loop().create_future()
         self._flights[key] = flight
@@ -90,7 +105,9 @@ class ReadCache:
         cached = self.memory.get(key)
         if cached is not None:
             self.stats.hits += 1
+            _count("hit")
             return cached
+        _count("miss")
         token = self.memory.token()
         value = await self._load(key, loader)
         self.memory.set_if_unchanged(key, value, token=token, ttl=self.ttl_seconds)
@@ -102,19 +119,24 @@ class ReadCache:
             cached, token = await redis.get_with_token(key)
             if cached is not None:
                 self.stats.hits += 1
+                _count("hit")
                 return cached
             locked = await redis.try_lock(key, owner=owner, seconds=self.lock_seconds)
             if not locked:
                 cached = await self._await_other_loader(redis, key)
                 if cached is not None:
                     self.stats.hits += 1
+                    _count("hit")
                     return cached
                 cached, token = await redis.get_with_token(key)
                 if cached is not None:
+                    _count("hit")
                     return cached
         except RedisUnavailableError:
             self.stats.bypassed += 1
+            _count("miss")
             return await self._load(key, loader)
+        _count("miss")
         value = await self._load(key, loader)
         try:
             await redis.set_if_unchanged(key, value, token=token, ttl=self.ttl_seconds)

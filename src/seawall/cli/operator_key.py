@@ -25,7 +25,8 @@ def _name(value: str) -> str:
 def new(
     name: Annotated[str, typer.Option(help="The key's name, e.g. ci-2026-11 (seen in the audit log)",
                                       callback=_name)],
-    scope: Annotated[OperatorScope, typer.Option(help="read: GET /admin routes; operate: every /admin route")],
+    scope: Annotated[OperatorScope, typer.Option(
+        help="read: GET /admin routes; operate: every /admin route; metrics: GET /metrics only")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
 ) -> None:
     """Print a fresh key (once: it is not stored anywhere) and its `SEAWALL_OPERATOR_KEYS` entry."""

@@ -11,10 +11,10 @@ import structlog
 import typer
 import uvicorn
 from uvicorn.config import STARTUP_FAILURE
-from uvicorn.supervisors import Multiprocess
 
 from seawall.app import prepare_database
 from seawall.cli.runner import load_settings, run_with_runtime
+from seawall.cli.serving_metrics import MetricsMultiprocess, serving_metrics
 from seawall.db import first_contact
 from seawall.jobs import load_job_modules
 from seawall.jobs.worker import Worker
@@ -58,8 +58,8 @@ def _serve_http(*, run_worker: bool, host: str | None, port: int | None, workers
         workers=processes,
         loop="uvloop",
         http="httptools",
-        log_config=None,
-        access_log=False,
+        log_config=None,  # uvicorn's lines go to the root handler, JSON like every other (observability.logging)
+        access_log=False,  # web.access_log writes one line per request, with the route template and request id
         # The client address is the socket peer unless SEAWALL_RATE_LIMIT_TRUSTED_PROXIES says which
         # proxies' X-Forwarded-For to believe (uvicorn would otherwise trust 127.0.0.1's by default).
         proxy_headers=False,
@@ -70,6 +70,11 @@ def _serve_http(*, run_worker: bool, host: str | None, port: int | None, workers
         # with one whose CPU is saturated rather than kill its in-flight requests.
         timeout_worker_healthcheck=15,
     )
+    with serving_metrics(settings, processes=processes):
+        _run_uvicorn(config, processes)
+
+
+def _run_uvicorn(config: uvicorn.Config, processes: int) -> None:
     if processes == 1:
         server = uvicorn.Server(config)
         # uvicorn drains on SIGTERM/SIGINT, then re-raises the signal to the previous handler: make that
@@ -81,7 +86,7 @@ def _serve_http(*, run_worker: bool, host: str | None, port: int | None, workers
             raise typer.Exit(code=1)
         return
     sock = config.bind_socket()
-    supervisor = Multiprocess(config, sockets=[sock])
+    supervisor = MetricsMultiprocess(config, sockets=[sock])
     try:
         supervisor.run()
     finally:
@@ -123,7 +128,8 @@ def worker(
             loop.add_signal_handler(sig, job_worker.stop)
         await job_worker.run()
 
-    run_with_runtime(run, settings=settings, one_shot=False)  # its start-up contact is prepare_database's
+    with serving_metrics(settings, processes=1):
+        run_with_runtime(run, settings=settings, one_shot=False)  # its start-up contact is prepare_database's
 
 
 def migrate() -> None:

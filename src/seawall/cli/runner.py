@@ -14,15 +14,14 @@ import uvloop
 
 from seawall.config import Settings
 from seawall.db import first_contact
-from seawall.observability.logging import configure_logging
-from seawall.runtime import Runtime
+from seawall.runtime import Runtime, configure_logging_for
 
 T = TypeVar("T")
 
 
 def load_settings() -> Settings:
     settings = Settings()
-    configure_logging(level=settings.log_level, json_output=settings.log_json)
+    configure_logging_for(settings)
     return settings
 
 

@@ -33,7 +33,7 @@ def sandbox(
     from seawall.sandbox.server import run_sandbox
 
     settings = Settings()
-    configure_logging(level=settings.log_level, json_output=settings.log_json)
+    configure_logging(level=settings.log_level, log_format=settings.resolved_log_format)
     typer.echo(f"Seawall sandbox on http://{host}:{port}  (payments: /v1, SMS: /2010-04-01, steering: /_sandbox)",
                err=True)
     run_sandbox(host=host, port=port, smtp_port=smtp_port,

@@ -41,6 +41,8 @@ from seawall.idempotency import repository
 from seawall.idempotency.errors import IdempotencyInFlightError, IdempotencyKeyError, IdempotencyMismatchError
 from seawall.idempotency.models import RecordStatus
 from seawall.kit.clock import Clock
+from seawall.observability.label_cache import Children
+from seawall.observability.metrics import METRICS
 
 MAX_KEY_LENGTH = 255
 IN_FLIGHT_MESSAGE = "a request with this Idempotency-Key is still being processed; retry later"
@@ -78,12 +80,45 @@ def fingerprint(*, method: str, path: str, body: Any, secret_key: bytes) -> str:
     return hmac.new(secret_key, message, hashlib.sha256).hexdigest()
 
 
+_OUTCOMES = Children(lambda: METRICS.idempotency_requests)
+
 _in_flight: WeakKeyDictionary[Database, set[tuple[str, str]]] = WeakKeyDictionary()
 
 
 async def execute_once(
     *,
     database: Database,
+    settings: Settings,
+    clock: Clock,
+    scope: str,
+    key: str,
+    request_fingerprint: str,
+    status_code: int,
+    operation: Operation,
+) -> StoredResponse:
+    """Counted in `seawall_idempotency_requests_total{outcome}`: `replayed`, `conflict` (422: the key with
+    another request), `in_progress` (409), else `new` (the operation ran, whatever it answered)."""
+    outcome = "new"
+    try:
+        stored = await _execute_unless_in_flight(
+            database, settings=settings, clock=clock, scope=scope, key=key, request_fingerprint=request_fingerprint,
+            status_code=status_code, operation=operation)
+        if stored.replayed:
+            outcome = "replayed"
+        return stored
+    except IdempotencyMismatchError:
+        outcome = "conflict"
+        raise
+    except IdempotencyInFlightError:
+        outcome = "in_progress"
+        raise
+    finally:
+        _OUTCOMES(outcome).inc()
+
+
+async def _execute_unless_in_flight(
+    database: Database,
+    *,
     settings: Settings,
     clock: Clock,
     scope: str,

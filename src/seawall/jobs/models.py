@@ -56,7 +56,7 @@ class Job(Base):
     # request's, or the job's that enqueued it), so each attempt's span continues that trace; the
     # originating API request's `X-Request-ID`, bound to every log line of each attempt; and the
     # span of the last attempt that gave the job back (retry, defer, release), which the next one
-    # links to. Written only while tracing is on (the request id always). See `jobs/tracing.py`.
+    # links to. Written only while tracing is on (the request id always). See `jobs/telemetry.py`.
     traceparent: Mapped[str | None] = mapped_column(String(55))
     request_id: Mapped[str | None] = mapped_column(String(128))
     last_attempt_traceparent: Mapped[str | None] = mapped_column(String(55))

@@ -1,5 +1,6 @@
 """Alembic environment. Seawall runs migrations on a connection it hands over (`seawall migrate`,
-or the server on start in embedded mode); `render_as_batch` keeps ALTERs working on SQLite."""
+or the server on start in embedded mode); `render_as_batch` keeps ALTERs working on SQLite. It configures
+no logging (no `fileConfig`): Alembic's lines go to the process's one handler (`observability.logging`)."""
 
 from __future__ import annotations
 

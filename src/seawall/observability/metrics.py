@@ -41,6 +41,8 @@ JOB_OUTCOMES = ("succeeded", "retried", "deferred", "dead", "released", "lease_l
 #   timeout  no answer within the total timeout: the outcome at the provider is unknown
 #   rejected not sent: the breaker was open or the bulkhead full (see the bulkhead/breaker series)
 PROVIDER_OUTCOMES = ("success", "error", "timeout", "rejected")
+# Values of the `outcome` label of `seawall_payments_total` (a canceled intent settles as failed).
+PAYMENT_OUTCOMES = ("succeeded", "failed")
 # `seawall_breaker_state`: the numeric value of each state.
 BREAKER_STATE_VALUES = {"closed": 0, "half_open": 1, "open": 2}
 
@@ -107,8 +109,10 @@ class Metrics:
 
         # -- domains -------------------------------------------------------------------------------------
         self.payments = Counter(
-            "seawall_payments", "Payments that reached a final state: succeeded, failed (declined or refused), "
-            "canceled.", ["outcome"], registry=r)
+            "seawall_payments", "Payments that reached a final state: succeeded, failed (declined, refused "
+            "or canceled).", ["outcome"], registry=r)
+        for outcome in PAYMENT_OUTCOMES:  # exported at 0 from the start: rate() sees the first failure
+            self.payments.labels(outcome=outcome)
         self.webhook_endpoints_disabled = Counter(
             "seawall_webhook_endpoints_disabled", "Webhook endpoints disabled automatically after failing "
             "deliveries.", registry=r)

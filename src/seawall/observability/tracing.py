@@ -24,7 +24,7 @@ cost is one attribute read per request and per job.
 On, `instrument_app` adds the FastAPI instrumentation (a server span per request, `/livez`,
 `/readyz` and `/metrics` excluded, no per-message send/receive spans) and `instrument_engine` the
 SQLAlchemy one (a client span per statement: the SQL text with its placeholders, never the bound
-values). The job engine's spans and the trace context stored with each job are `jobs/tracing.py`'s.
+values). The job engine's spans and the trace context stored with each job are `jobs/telemetry.py`'s.
 
 Tests install a provider around an exporter of their own with `install(exporter)` (typically
 `InMemorySpanExporter`); `reset()` turns tracing off again. The OpenTelemetry API lets a process set

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from seawall.observability.metrics import METRICS
 from seawall.ratelimit.limiter import Verdict
 from seawall.ratelimit.limits import RateLimits, client_address
 from seawall.ratelimit.lockouts import audit_lockout, is_login_lockout
@@ -24,6 +25,9 @@ from seawall.web.middleware import read_body, replayed
 from seawall.web.services import ServiceSlot
 
 RATE_LIMITS: ServiceSlot[RateLimits] = ServiceSlot("rate_limits")
+# `seawall_rate_limit_rejections_total{policy}`: the violated policy (`ip-60s`, `login-email-3600s`, ...),
+# or this when the limiter's storage could not be asked and the request was refused (503).
+UNAVAILABLE_POLICY = "unavailable"
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -85,6 +89,7 @@ class RateLimitMiddleware:
         if verdict.states:
             headers["RateLimit"] = limit_header(verdict.states)
         if verdict.unavailable:
+            METRICS.rate_limit_rejections.labels(policy=UNAVAILABLE_POLICY).inc()
             response = error_response(503, "unavailable", "rate limiting is unavailable; retry shortly",
                                       headers={"Retry-After": str(verdict.retry_after)})
             await response(scope, receive, send)
@@ -97,6 +102,7 @@ class RateLimitMiddleware:
                 await audit_lockout(scope, limits.lockouts, partition=limits.hasher(verdict.violated, locked),
                                     violated=verdict.violated, retry_after=verdict.retry_after, email=address)
             headers["Retry-After"] = str(verdict.retry_after)
+            METRICS.rate_limit_rejections.labels(policy=verdict.violated or "unknown").inc()
             response = error_response(429, "rate_limited", "too many requests; retry after the given delay",
                                       details={"policy": verdict.violated, "retry_after": verdict.retry_after},
                                       headers=headers)

@@ -18,8 +18,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from seawall.errors import ServiceUnavailableError, TooManyRequestsError
+from seawall.observability.metrics import METRICS
 from seawall.ratelimit.limits import RateLimits, client_address
-from seawall.ratelimit.middleware import RATE_LIMITS
+from seawall.ratelimit.middleware import RATE_LIMITS, UNAVAILABLE_POLICY
 from seawall.ratelimit.policy import Partition
 
 
@@ -61,8 +62,10 @@ class UserLimits:
             return
         verdict = await self._limits.limiter.check(partitions_of(self._limits))
         if verdict.unavailable:
+            METRICS.rate_limit_rejections.labels(policy=UNAVAILABLE_POLICY).inc()
             raise ServiceUnavailableError("rate limiting is unavailable; retry shortly")
         if not verdict.allowed:
+            METRICS.rate_limit_rejections.labels(policy=verdict.violated or "unknown").inc()
             raise TooManyRequestsError("too many requests; retry after the given delay",
                                        retry_after=verdict.retry_after,
                                        details={"policy": verdict.violated, "retry_after": verdict.retry_after})

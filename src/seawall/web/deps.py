@@ -119,7 +119,8 @@ async def require_operator(request: Request, settings: SettingsDep, credentials:
         actor=key.name, scope=key.scope.value, route=route_text, details=dict(request.path_params))
     if not key.scope.allows(request.method):
         await audit.record_apart(database, replace(entry, outcome=ForbiddenError.error_type), clock=clock)
-        raise ForbiddenError(f"the operator key {key.name!r} has scope {key.scope.value}; this route needs operate")
+        needed = "read or operate" if request.method in ("GET", "HEAD") else "operate"
+        raise ForbiddenError(f"the operator key {key.name!r} has scope {key.scope.value}; this route needs {needed}")
     try:
         yield key
     except Exception as exc:

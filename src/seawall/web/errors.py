@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from seawall.errors import SeawallError, TooManyRequestsError, UnauthorizedError
 from seawall.kit.pagination import InvalidCursorError
+from seawall.web.middleware import LOG_CONTEXT
 
 log = structlog.get_logger("seawall.web")
 MAX_VALIDATION_DETAILS = 20
@@ -151,9 +152,15 @@ async def _database_error(request: Request, exc: Exception) -> JSONResponse:
     return await _unexpected_error(request, exc)
 
 
-async def _unexpected_error(_request: Request, exc: Exception) -> JSONResponse:
-    log.exception("request.unexpected_error", error=repr(exc))
-    return error_response(500, "internal_error", "an internal error occurred; it has been logged")
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    """500. Raised past every middleware, the error reaches this handler after the request id's binding
+    has ended: bind it again for the line, and echo it (the request id middleware can no longer)."""
+    bound: dict[str, str] = request.scope.get(LOG_CONTEXT, {})
+    echo = "request_id" in bound and "request_id" not in structlog.contextvars.get_contextvars()
+    with structlog.contextvars.bound_contextvars(**bound):
+        log.exception("request.unexpected_error", error=repr(exc))
+    return error_response(500, "internal_error", "an internal error occurred; it has been logged",
+                          headers={"X-Request-ID": bound["request_id"]} if echo else None)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -79,6 +79,9 @@ class BodySizeLimitMiddleware:
 # A client's X-Request-ID is kept only in this shape (a UUID, a hex or base64url token, a trace id...):
 # it lands in log lines and audit rows, where quotes, brackets or markup could forge or break a record.
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:=+/-]{1,128}")
+# The scope key under which `RequestIdMiddleware` also leaves what it binds: for the 500 handler, which
+# runs outside every middleware (Starlette's ServerErrorMiddleware), after the binding has ended.
+LOG_CONTEXT = "seawall.log_context"
 
 
 class RequestIdMiddleware:
@@ -111,6 +114,7 @@ class RequestIdMiddleware:
         bound: dict[str, str] = {"request_id": request_id}
         if self.client_of is not None:
             bound["client_ip"] = self.client_of(scope)
+        scope[LOG_CONTEXT] = bound
         with structlog.contextvars.bound_contextvars(**bound):
             await self.app(scope, receive, send_with_id)
 
