@@ -1,6 +1,6 @@
 """Promise: a request, the job it enqueues and that job's provider call make one trace, across an API
 process and a worker process, through the jobs table alone (`postgres`) and through RabbitMQ (`full`);
-the worker's lines for that job carry the request's X-Request-ID.
+the worker's lines for that job carry the request's X-Request-ID and the trace id.
 
 Both processes write their spans to a file of their own (`SEAWALL_TRACES_FILE`), which the test reads
 and joins by span id.
@@ -68,6 +68,7 @@ async def test_a_payment_request_its_charge_job_and_the_provider_call_are_one_tr
     charge_lines = [line for line in json_lines(worker.log())
                     if line.get("kind") == "payments.charge" and line.get("event") == "job.succeeded"]
     assert charge_lines and all(line.get("request_id") == REQUEST_ID for line in charge_lines), charge_lines
+    assert all(line.get("trace_id") == server.trace_id for line in charge_lines), charge_lines
 
 
 def json_lines(text: str) -> list[dict[str, Any]]:
