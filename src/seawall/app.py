@@ -46,7 +46,6 @@ from seawall.ratelimit.limits import client_address, parse_networks
 from seawall.ratelimit.middleware import RATE_LIMITS
 from seawall.runtime import Runtime, configure_logging_for
 from seawall.web import deps as web_deps
-from seawall.web.access_log import AccessLogMiddleware
 from seawall.web.errors import install_error_handlers
 from seawall.web.input_guard import InputGuardMiddleware
 from seawall.web.metrics_endpoint import METRICS_SCRAPE, Scrape
@@ -54,7 +53,7 @@ from seawall.web.metrics_endpoint import router as metrics_router
 from seawall.web.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
 from seawall.web.openapi import install_openapi
 from seawall.web.query_params import refuse_unknown_query_params
-from seawall.web.request_metrics import RequestMetricsMiddleware
+from seawall.web.request_telemetry import RequestTelemetryMiddleware
 from seawall.web.response_record import ResponseRecordMiddleware
 from seawall.web.security_headers import StrictCORSMiddleware, install_security_headers
 from seawall.webhooks import deps as webhooks_deps
@@ -144,12 +143,11 @@ def create_app(settings: Settings, *, run_worker: bool = False, clock: Clock | N
     app.add_middleware(InputGuardMiddleware)  # innermost: a refused body has spent its rate-limit quotas
     app.add_middleware(RateLimitMiddleware)  # request ids and the body size limit apply first
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
-    if settings.access_log:  # inside the request id (bound on its line), outside every refusal (logged too)
-        app.add_middleware(AccessLogMiddleware)
-    app.add_middleware(RequestIdMiddleware, client_of=_client_of(settings))
     app.add_middleware(StrictCORSMiddleware, origins=settings.cors_origins)
-    if settings.metrics_enabled:  # RED per route; outside every answer but the test suite's recorder
-        app.add_middleware(RequestMetricsMiddleware)
+    if settings.access_log or settings.metrics_enabled:  # inside the request id (bound on its line), outside
+        app.add_middleware(RequestTelemetryMiddleware,  # every refusal and preflight (logged and counted too)
+                           access_log=settings.access_log, metrics=settings.metrics_enabled)
+    app.add_middleware(RequestIdMiddleware, client_of=_client_of(settings))
     if settings.record_responses_dir is not None:  # the test suite's OpenAPI check; outermost, sees every answer
         app.add_middleware(ResponseRecordMiddleware, directory=settings.record_responses_dir)
     app.include_router(health_router)

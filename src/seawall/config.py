@@ -345,7 +345,7 @@ class Settings(SeawallSettings):
     # The client address on request lines (`client_ip`): as is, `hashed` (HMAC-SHA256 keyed by a key
     # derived from SEAWALL_SECRET_KEY, 16 hex digits), or `none` (left out). Audit rows keep it as is.
     log_client: Literal["full", "hashed", "none"] = "full"
-    access_log: bool = True  # one `http.request` line per request (web.access_log)
+    access_log: bool = True  # one `http.request` line per request (web.request_telemetry)
 
     # Metrics (Prometheus; `observability/exposition.py`). Off: nothing is exported and the HTTP metrics
     # middleware is not installed. No port: the API serves GET /metrics behind an operator key; a port:

@@ -263,6 +263,7 @@ async def test_no_answer_of_any_route_holds_a_secret(
                                                                    headers=owner.user.headers)
     # Last: the audit log of everything above (logins, a refused login, resets, operator calls, a logout).
     tour[("GET", "/admin/audit-events")] = await client.get("/admin/audit-events", headers=admin)
+    tour[("GET", "/metrics")] = await client.get("/metrics", headers=admin)
     assert set(tour) == mounted_operations(app), "add the new route to the tour"
     assert documented_operations(app.openapi()) <= set(tour)
     assert login.status_code == 201 and created.status_code == 201

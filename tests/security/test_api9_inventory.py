@@ -56,12 +56,15 @@ async def test_without_an_operator_key_the_operator_routes_are_neither_mounted_n
 
 async def test_no_debug_mode_and_no_other_documentation_pages(app: FastAPI, client: httpx.AsyncClient) -> None:
     assert app.debug is False
-    for path in ("/redoc", "/docs/oauth2-redirect", "/debug", "/metrics", "/admin", "/v1", "/v2/payments",
+    for path in ("/redoc", "/docs/oauth2-redirect", "/debug", "/admin", "/v1", "/v2/payments",
                  "/openapi.yaml", "/.env"):
         assert_error(await client.get(path), 404, "not_found")
+    # The one other page, Prometheus's, answers nobody without an operator key.
+    assert_error(await client.get("/metrics"), 401, "unauthorized")
 
 
 async def test_every_operation_is_versioned_or_an_operator_or_health_route(app: FastAPI) -> None:
-    """One inventory rule a reviewer can check: public routes live under /v1; nothing else is exposed."""
+    """One inventory rule a reviewer can check: public routes live under /v1; besides them only operator
+    routes (`/admin/`, `/metrics`) and the health probes are exposed."""
     for _, path in mounted_operations(app) - UNDOCUMENTED:
-        assert path.startswith(("/v1/", "/admin/")) or path in ("/livez", "/readyz"), path
+        assert path.startswith(("/v1/", "/admin/")) or path in ("/livez", "/readyz", "/metrics"), path

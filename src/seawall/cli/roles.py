@@ -59,7 +59,7 @@ def _serve_http(*, run_worker: bool, host: str | None, port: int | None, workers
         loop="uvloop",
         http="httptools",
         log_config=None,  # uvicorn's lines go to the root handler, JSON like every other (observability.logging)
-        access_log=False,  # web.access_log writes one line per request, with the route template and request id
+        access_log=False,  # web.request_telemetry writes one line per request, with the route template and request id
         # The client address is the socket peer unless SEAWALL_RATE_LIMIT_TRUSTED_PROXIES says which
         # proxies' X-Forwarded-For to believe (uvicorn would otherwise trust 127.0.0.1's by default).
         proxy_headers=False,

@@ -11,11 +11,11 @@ from fastapi import FastAPI
 from seawall.config import Settings
 from seawall.observability import exposition
 from seawall.observability.metrics import METRICS
-from seawall.web.request_metrics import RequestMetricsMiddleware
+from seawall.web.request_telemetry import RequestTelemetryMiddleware
 from tests.support.metrics import registry_text, sample
 
 
-def build_app() -> RequestMetricsMiddleware:
+def build_app() -> RequestTelemetryMiddleware:
     app = FastAPI()
 
     @app.get("/things/{thing_id}")
@@ -26,7 +26,7 @@ def build_app() -> RequestMetricsMiddleware:
     async def broken() -> None:
         raise RuntimeError("boom")
 
-    return RequestMetricsMiddleware(app)
+    return RequestTelemetryMiddleware(app, access_log=False)
 
 
 def requests(**labels: str) -> float:
