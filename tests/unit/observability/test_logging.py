@@ -46,6 +46,10 @@ def test_stdlib_and_structlog_lines_are_json_through_the_same_chain() -> None:
             logging.getLogger("uvicorn.error").exception("Exception in ASGI application")
         with warnings.catch_warnings():
             warnings.simplefilter("always")
+            # pytest's own warning capture may have replaced `showwarning` since logging was configured:
+            # route warnings to logging again, as `configure_logging` does at a process's start.
+            logging.captureWarnings(False)
+            logging.captureWarnings(True)
             warnings.warn("Pw-marker-3 password=Pw-marker-4", UserWarning, stacklevel=1)
     lines = logs.lines()  # every line parses as JSON
     assert [(line["logger"], line["event"][:18]) for line in lines] == [
