@@ -267,7 +267,9 @@ async def test_the_parameters_an_operation_declares_still_pass(client: httpx.Asy
 
 # --- found by the newcomer check --------------------------------------------------------------------------
 
-@pytest.mark.parametrize("given", ['"}{"forged":1', "<script>x</script>", "ïd", "a b", "x" * 129])
+@pytest.mark.parametrize("given", ['"}{"forged":1', "<script>x</script>", "ïd", "a b", "x" * 129,
+                                   # of the shape, but holding what looks like a secret: never echoed or logged
+                                   "4242424242424242", "sk_live_51HxLEAKEDKEY", "password=Hunter2Secret"])
 async def test_a_request_id_of_another_shape_is_replaced_not_logged(client: httpx.AsyncClient, given: str) -> None:
     answer = await client.get("/livez", headers={"X-Request-ID": given.encode()})
     assert answer.headers["x-request-id"] != given and len(answer.headers["x-request-id"]) == 24

@@ -74,6 +74,28 @@ def passes_luhn(digits: str) -> bool:
     return total % 10 == 0
 
 
+def _without_cards(text: str) -> str:
+    """`text` (a run of digits, spaces and dashes) with each card number in it redacted: the earliest,
+    longest 13-19 digit stretch starting with 2-6 that passes the Luhn check, then the same in the rest,
+    so a card next to other digits (`4242 4242 4242 4242 12/30`, `retry 2 4242...`) is still found. A
+    stretch starts and ends where digits do (a space or dash beside it), never inside a run of digits."""
+    positions = [index for index, char in enumerate(text) if char.isdigit()]
+    digits = "".join(text[index] for index in positions)
+
+    def bounded(first: int, last: int) -> bool:
+        return ((first == 0 or not text[first - 1].isdigit())
+                and (last == len(text) - 1 or not text[last + 1].isdigit()))
+
+    for start in range(len(digits) - 12):
+        if digits[start] not in "23456":
+            continue
+        for length in range(min(19, len(digits) - start), 12, -1):
+            first, last = positions[start], positions[start + length - 1]
+            if bounded(first, last) and passes_luhn(digits[start:start + length]):
+                return text[:first] + REDACTED + _without_cards(text[last + 1:])
+    return text
+
+
 def _is_opaque_token(text: str) -> bool:
     return (any(c.isupper() for c in text) and any(c.islower() for c in text)
             and any(c.isdigit() for c in text))
@@ -90,8 +112,7 @@ def _replace(match: re.Match[str]) -> str:
     if match.group("pydantic") is not None:
         return f"input_value={REDACTED}"
     if match.group("card") is not None:
-        digits = "".join(c for c in text if c.isdigit())
-        return REDACTED if 13 <= len(digits) <= 19 and passes_luhn(digits) else text
+        return _without_cards(text)
     if match.group("opaque") is not None:
         return REDACTED if _is_opaque_token(text) else text
     return REDACTED  # a prefixed key

@@ -34,6 +34,7 @@ exporter it feeds.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Sequence
@@ -147,6 +148,10 @@ def configure_tracing(settings: Settings, *, role: str) -> bool:
     if "console" in names:
         processors.append(SimpleSpanProcessor(ConsoleSpanExporter()))
     if settings.traces_file is not None:
+        try:
+            open(settings.traces_file, "a").close()  # a path that cannot be written fails now, in one line
+        except OSError as exc:
+            raise SettingError("SEAWALL_TRACES_FILE", f"cannot be opened for appending: {exc.strerror}") from None
         processors.append(SimpleSpanProcessor(JsonLinesSpanExporter(settings.traces_file)))
     if not processors:
         return False
@@ -203,7 +208,47 @@ def instrument_app(app: Any) -> None:
         return
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
-    FastAPIInstrumentor.instrument_app(app, excluded_urls=EXCLUDED_URLS, exclude_spans=["receive", "send"])
+    FastAPIInstrumentor.instrument_app(app, excluded_urls=EXCLUDED_URLS, exclude_spans=["receive", "send"],
+                                       server_request_hook=_without_query)
+
+
+# Attributes of a server span that may hold the query string (old and stable HTTP semantic conventions).
+URL_ATTRIBUTES = ("http.url", "http.target", "url.full")
+
+
+def _without_query(span: Any, scope: dict[str, Any]) -> None:
+    """Keep the query string, where a client may have put a token or a card number, out of the span: the
+    URL attributes lose it and `url.query` is replaced. The route template names the operation anyway."""
+    if not scope.get("query_string") or not span.is_recording():
+        return
+    attributes = getattr(span, "attributes", None) or {}
+    for name in URL_ATTRIBUTES:
+        value = attributes.get(name)
+        if isinstance(value, str) and "?" in value:
+            span.set_attribute(name, value.split("?", 1)[0])
+    if "url.query" in attributes:
+        span.set_attribute("url.query", "[redacted]")
+
+
+class _ChildSpansOnly(trace.Tracer):
+    """A tracer that starts a span only inside another: the SQL a request or a job runs is traced, the
+    worker's polls and the lease keeper's renewals (no span around them) would each be a one-statement
+    trace, about 15 per second per idle process, and are not."""
+
+    def __init__(self, inner: trace.Tracer) -> None:
+        self._inner = inner
+
+    def start_span(self, name: str, context: otel_context.Context | None = None,  # type: ignore[override]
+                   *args: Any, **kwargs: Any) -> trace.Span:
+        if not trace.get_current_span(context).get_span_context().is_valid:
+            return trace.INVALID_SPAN
+        return self._inner.start_span(name, context, *args, **kwargs)
+
+    def start_as_current_span(self, name: str, context: otel_context.Context | None = None,  # type: ignore[override]
+                              *args: Any, **kwargs: Any) -> Any:
+        if not trace.get_current_span(context).get_span_context().is_valid:
+            return contextlib.nullcontext(trace.INVALID_SPAN)
+        return self._inner.start_as_current_span(name, context, *args, **kwargs)
 
 
 def instrument_engine(engine: Any) -> None:
@@ -218,7 +263,7 @@ def instrument_engine(engine: Any) -> None:
     name = "opentelemetry.instrumentation.sqlalchemy"
     connections = get_meter(name, version).create_up_down_counter(
         "db.client.connections.usage", unit="connections", description="connections in use or idle")
-    EngineTracer(trace.get_tracer(name, version), engine.sync_engine, connections)
+    EngineTracer(_ChildSpansOnly(trace.get_tracer(name, version)), engine.sync_engine, connections)
 
 
 # -- the W3C trace context as text (what the job engine stores with a job) -------------------------

@@ -12,6 +12,8 @@ import structlog
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from seawall.observability.redaction import scrub_text
+
 
 class BodyTooLarge(HTTPException):
     """An HTTPException, so FastAPI's body parsing re-raises it as is and it maps to 413."""
@@ -85,8 +87,8 @@ LOG_CONTEXT = "seawall.log_context"
 
 
 class RequestIdMiddleware:
-    """Take `X-Request-ID` (or make one when absent or not of the `REQUEST_ID` shape), bind it to every
-    log line, and echo it on the response.
+    """Take `X-Request-ID` (or make one when absent, not of the `REQUEST_ID` shape, or holding what looks
+    like a secret), bind it to every log line, and echo it on the response.
     With `client_of`, also bind `client_ip` (the client as the rate limiter sees it, for the audit log)."""
 
     def __init__(self, app: ASGIApp, *, client_of: Callable[[Scope], str] | None = None) -> None:
@@ -101,7 +103,9 @@ class RequestIdMiddleware:
         for name, value in scope.get("headers", []):
             if name == b"x-request-id":
                 candidate = value.decode("latin-1")
-                if REQUEST_ID.fullmatch(candidate):
+                # Kept only in the shape, and only if it holds nothing that looks like a secret (a card
+                # number, a key, `password=...`): the id is echoed, logged and stored with jobs as is.
+                if REQUEST_ID.fullmatch(candidate) and scrub_text(candidate) == candidate:
                     request_id = candidate
         request_id = request_id or secrets.token_hex(12)
 

@@ -97,3 +97,13 @@ def test_the_processor_scrubs_every_value_recursively_and_never_changes_the_call
     assert (scrubbed["attempt"], scrubbed["ok"], scrubbed["nothing"], scrubbed["ratio"]) == (3, True, None, 0.5)
     assert scrubbed["client_ip"] == "192.0.2.1"
     assert body["card"] == {"number": "4242424242424242", "cvc": "123"}  # the caller's dict is untouched
+
+
+@pytest.mark.parametrize(("text", "kept"), [
+    ("card 4242 4242 4242 4242 12/30", "card [redacted] 12/30"),  # the expiry right after the number
+    ("retry 2 4242424242424242", "retry 2 [redacted]"),  # a digit before it
+    ("pan 4242424242424242 1", "pan [redacted] 1"),  # a digit after it
+    ("5555555555554444 and 4000056655665556", "[redacted] and [redacted]"),
+])
+def test_a_card_number_next_to_other_digits_is_still_found(text: str, kept: str) -> None:
+    assert scrub_text(text) == kept
