@@ -53,6 +53,13 @@ def test_an_exporter_seawall_lacks_is_a_setting_error(clean_otel_env: pytest.Mon
         tracing.configure_tracing(Settings(), role="api")
 
 
+def test_a_traces_file_that_cannot_be_written_is_a_setting_error(clean_otel_env: pytest.MonkeyPatch,
+                                                                 tmp_path: Path) -> None:
+    with pytest.raises(SettingError, match="SEAWALL_TRACES_FILE"):
+        tracing.configure_tracing(Settings(traces_file=tmp_path / "missing" / "spans.jsonl"), role="api")
+    assert not tracing.enabled()
+
+
 def test_the_traces_file_gets_one_json_span_a_line(clean_otel_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
     path = tmp_path / "spans.jsonl"
     assert tracing.configure_tracing(Settings(traces_file=path), role="worker") is True
