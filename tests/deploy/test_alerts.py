@@ -24,7 +24,8 @@ def test_alert_names_are_unique_and_there_is_one_per_failure_the_issue_names() -
     assert {"SeawallApiAvailabilityFastBurn", "SeawallApiAvailabilitySlowBurn", "SeawallApiAvailabilityBudgetBurn",
             "SeawallApiLatencyFastBurn", "SeawallApiLatencySlowBurn", "SeawallApiLatencyBudgetBurn",
             "SeawallDeadLettersGrowing", "SeawallQueueStuck", "SeawallBreakerOpen",
-            "SeawallPaymentFailureRateHigh", "SeawallWebhookEndpointDisabled", "SeawallTargetDown"} <= set(names)
+            "SeawallPaymentFailureRateHigh", "SeawallWebhookEndpointDisabled", "SeawallTargetDown",
+            "SeawallApiDown"} <= set(names)
 
 
 @pytest.mark.parametrize("alert", ALERTS, ids=alert_ids)
