@@ -56,7 +56,7 @@ _SECRET_SHAPES = re.compile(
     r"|(?P<scheme>\b(?:[Bb]earer|[Bb]asic|BEARER|BASIC))\s+[A-Za-z0-9._~+/=-]{6,}"
     r"|(?P<prefixed>\b(?:whsec|swop|sk_live|sk_test|rk_live|rk_test)_[A-Za-z0-9_+/=-]+)"
     r"|(?P<name>(?i:password|passwd|secret|token|api[_-]?key|authorization|cookie|cvc|cvv)[A-Za-z0-9_-]*)"
-    r"(?P<sep>['\"]?\s*[:=]\s*)(?:(?i:bearer|basic)\s+)?(?:'[^']*'|\"[^\"]*\"|[^\s,;&'\")}\]]+)"
+    r"(?P<sep>['\"]?\s*[:=]\s*)(?:(?i:bearer|basic|token|digest)\s+)?(?:'[^']*'|\"[^\"]*\"|[^\s,;&'\")}\]]+)"
     r"|(?P<pydantic>input_value=.*?(?=, input_type=))"
     r"|(?P<card>(?<![0-9])[2-6](?:[ -]?[0-9]){12,18}(?![0-9]))"
     r"|(?P<opaque>(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{32,86}(?![A-Za-z0-9_-]))"

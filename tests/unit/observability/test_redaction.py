@@ -107,3 +107,7 @@ def test_the_processor_scrubs_every_value_recursively_and_never_changes_the_call
 ])
 def test_a_card_number_next_to_other_digits_is_still_found(text: str, kept: str) -> None:
     assert scrub_text(text) == kept
+
+
+def test_a_credential_of_another_authorization_scheme_is_replaced() -> None:
+    assert scrub_text("Authorization: Token abcdef123456") == "Authorization: [redacted]"
