@@ -35,16 +35,13 @@ class CapturedLogs:
 
 
 @contextmanager
-def captured_logs(*, client_addresses: ClientAddresses = "full", client_key: bytes = b"") -> Iterator[CapturedLogs]:
-    captured = CapturedLogs()
+def restored_logging() -> Iterator[None]:
+    """Put the root logger's handlers and level and structlog's configuration back as they were."""
     previous = structlog.get_config()
     root = logging.getLogger()
     handlers, root_level = list(root.handlers), root.level
-    configure_logging(level="INFO", stream=captured.structured, client_addresses=client_addresses,
-                      client_key=client_key)
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG))  # structlog: all levels
     try:
-        yield captured
+        yield
     finally:
         for handler in list(root.handlers):
             root.removeHandler(handler)
@@ -52,3 +49,13 @@ def captured_logs(*, client_addresses: ClientAddresses = "full", client_key: byt
             root.addHandler(handler)
         root.setLevel(root_level)
         structlog.configure(**previous)
+
+
+@contextmanager
+def captured_logs(*, client_addresses: ClientAddresses = "full", client_key: bytes = b"") -> Iterator[CapturedLogs]:
+    captured = CapturedLogs()
+    with restored_logging():
+        configure_logging(level="INFO", stream=captured.structured, client_addresses=client_addresses,
+                          client_key=client_key)
+        structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG))  # all levels
+        yield captured

@@ -17,22 +17,15 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from seawall.config import Settings
 from seawall.observability.logging import client_hash_key, configure_logging
-from tests.support.logs import captured_logs
+from tests.support.logs import captured_logs, restored_logging
 
 log = structlog.get_logger("seawall.test")
 
 
-@pytest.fixture
-def restored_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level, config = list(root.handlers), root.level, structlog.get_config()
-    yield
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-    for handler in handlers:
-        root.addHandler(handler)
-    root.setLevel(level)
-    structlog.configure(**config)
+@pytest.fixture(name="restored_logging")
+def restored_logging_fixture() -> Iterator[None]:
+    with restored_logging():
+        yield
 
 
 def test_stdlib_and_structlog_lines_are_json_through_the_same_chain() -> None:
