@@ -190,6 +190,12 @@ class Settings(SeawallSettings):
     job_backoff_cap_seconds: float = Field(default=600.0, gt=0)
     job_modules: str = ""  # extra modules to import so their job handlers register (comma separated)
 
+    # Graceful shutdown (issue 14: cli/roles.py, web/shutdown)
+
+    # Overload: in-flight limit per API process and per-queue worker slots (issue 14: web/load_shedding, jobs)
+
+    # Retention and routine checks (issue 14: seawall/maintenance)
+
     # Idempotency
     idempotency_ttl_hours: float = Field(default=24.0, ge=24.0, le=24.0 * 366)  # a year at most
 

@@ -61,6 +61,8 @@ class Metrics:
             "seawall_http_request_duration_seconds", "Time from the request's arrival to the last byte of "
             "its answer, by route template.", ["method", "route"], buckets=HTTP_LATENCY_BUCKETS, registry=r)
 
+        # -- overload: requests shed, queue slots (issue 14) -------------------------------------------
+
         # -- jobs --------------------------------------------------------------------------------------
         self.jobs_enqueued = Counter(
             "seawall_jobs_enqueued", "Jobs written to the outbox (a dedup-key hit is not counted).",
@@ -128,6 +130,8 @@ class Metrics:
         self.cache_requests = Counter(
             "seawall_cache_requests", "Cache lookups, by cache (read, session) and result (hit, miss).",
             ["cache", "result"], registry=r)
+
+        # -- maintenance: retention and routine checks (issue 14) ----------------------------------------
 
         # -- the database pool ---------------------------------------------------------------------------
         self.db_pool_in_use = Gauge(
