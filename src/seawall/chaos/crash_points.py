@@ -77,14 +77,28 @@ class CrashPoints:
         spec = os.environ.get(_ENV, "")
         if not spec:
             return
-        seed = int(os.environ.get(_SEED_ENV, "0") or 0)
+        try:
+            seed = int(os.environ.get(_SEED_ENV, "0") or 0)
+        except ValueError:
+            raise ValueError(f"{_SEED_ENV}: must be an integer") from None
         self.rng = random.Random(seed * 1_000_003 + os.getpid())
         for point, probability in parse(spec).items():
             self.armed[point] = (probability, _kill_self)
 
 
 _POINTS = CrashPoints()
-_POINTS.load_environment()
+
+
+def load_environment() -> None:
+    """Arm the points `SEAWALL_CRASH_POINTS` names (every `seawall` command calls it at start-up, with
+    its settings). Raises `SettingError` (one line, naming the variable) on a bad value."""
+    from seawall.config import SettingError
+
+    try:
+        _POINTS.load_environment()
+    except ValueError as exc:
+        variable, _, problem = str(exc).partition(": ")
+        raise SettingError(variable, problem) from None
 
 
 def crash_point(name: str) -> None:

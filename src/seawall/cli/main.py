@@ -7,7 +7,7 @@ import sys
 import typer
 from pydantic import ValidationError
 
-from seawall.cli import bench, dlq, doctor, operator_key, payments, roles, sandbox
+from seawall.cli import bench, chaos, dlq, doctor, operator_key, payments, roles, sandbox
 from seawall.cli.html_option import HtmlReportOption
 from seawall.config import SettingError, describe_invalid_settings
 from seawall.errors import SeawallError
@@ -26,6 +26,7 @@ app.command()(sandbox.sandbox)
 app.command()(payments.reconcile)
 app.add_typer(dlq.app, name="dlq")
 app.add_typer(bench.app, name="bench")
+app.add_typer(chaos.app, name="chaos")
 app.add_typer(operator_key.app, name="operator-key")
 
 

@@ -12,6 +12,7 @@ from typing import TypeVar
 
 import uvloop
 
+from seawall.chaos import crash_points
 from seawall.config import Settings
 from seawall.db import first_contact
 from seawall.runtime import Runtime, configure_logging_for
@@ -22,6 +23,7 @@ T = TypeVar("T")
 def load_settings() -> Settings:
     settings = Settings()
     configure_logging_for(settings)
+    crash_points.load_environment()  # chaos runs only: off unless SEAWALL_CRASH_POINTS is set
     return settings
 
 

@@ -46,6 +46,7 @@ from datetime import datetime, timedelta
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from seawall.chaos.crash_points import crash_point
 from seawall.config import Settings
 from seawall.db import Database
 from seawall.jobs import repository, telemetry
@@ -324,6 +325,7 @@ class Worker:
     async def _execute_and_ack(self, job: ClaimedJob, delivery: Delivery | None) -> None:
         try:
             await self._execute(job, delivered=delivery is not None)
+            crash_point("jobs.after_commit")
         finally:
             # After the outcome is recorded. Also when recording failed: the row is then still
             # running, and once its lease expires the relay publishes it again.
@@ -413,8 +415,10 @@ class Worker:
                 job=job, session=session, database=self.database, settings=self.settings, clock=self.clock,
                 runtime=self.runtime,
             )
+            crash_point("jobs.before_handler")
             async with asyncio.timeout(spec.timeout_seconds):
                 await spec.handler(context)
+            crash_point("jobs.after_handler")
             self.leases.finishing(job.id)
             if not session.in_transaction():
                 completed = await self.completions.complete(job)

@@ -32,6 +32,7 @@ from typing import Protocol
 
 import structlog
 
+from seawall.chaos.crash_points import crash_point
 from seawall.jobs import DeferJobError, JobContext, PermanentJobError, RetryableJobError, job_handler
 from seawall.payments import repository, settlement
 from seawall.payments.gateway import PRIMARY, PaymentGateway
@@ -157,6 +158,7 @@ async def charge_payment(ctx: PaymentsJobContext) -> None:
         raise _retry(ctx, gateway, snapshot.route, unavailable) from None
     except TimeoutError as timeout:
         raise _retry(ctx, gateway, snapshot.route, timeout) from None
+    crash_point("payments.after_provider_call")
     if await settle_from_intent(ctx.session, clock=ctx.clock, payment_id=payment_id, intent=intent) is None:
         raise RetryableJobError(f"intent {intent.id} is {intent.status}; checking again later")
 
@@ -239,6 +241,7 @@ async def refund_payment(ctx: PaymentsJobContext) -> None:
         raise _retry(ctx, gateway, snapshot.route, unavailable) from None
     except TimeoutError as timeout:
         raise _retry(ctx, gateway, snapshot.route, timeout) from None
+    crash_point("payments.after_provider_call")
     if await settle_from_refund(ctx.session, clock=ctx.clock, refund_id=refund_id, provider_refund=result) is None:
         raise RetryableJobError(f"refund {result.id} is {result.status}; checking again later")
 from seawall.payments import stripe_events as stripe_events  # noqa: E402,F401  (registers payments.apply_provider_event)
