@@ -12,9 +12,9 @@ Promises (DESIGN §1; `docs/guarantees.md`):
   exceed what was captured, at the provider and in our records; the ledger balances (`check_ledger`);
 - once quiet (`settle`): no job is queued or running; every accepted payment and refund is settled
   and agrees with the provider, or its job is dead-lettered with its error; every notification due
-  (receipt, failure notice, refund receipt, welcome, reset link) exists and reached the sink by its
-  Message-ID (or was refused by the channel, or its job is dead with its error); every webhook event
-  has a delivery per subscribed endpoint, each verified and answered 2xx at the receiver.
+  (receipt, failure notice, refund receipt, a paying user's welcome, a reset link) exists and reached
+  the sink by its Message-ID (or was refused by the channel, or its job is dead with its error); every
+  webhook event has a delivery per subscribed endpoint, each verified and answered 2xx at the receiver.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def world_settings(*, var_dir: Path, database_url: str | None, sandbox: SandboxS
     return Settings(
         var_dir=var_dir, database_url=database_url, secret_key=SECRET_KEY if database_url else None,
         admin_api_key=ADMIN_KEY, job_lease_seconds=3.0, job_poll_interval_seconds=0.05,
-        job_backoff_base_seconds=0.05, job_backoff_cap_seconds=0.2, job_drain_timeout_seconds=2.0,
+        job_backoff_base_seconds=0.05, job_backoff_cap_seconds=0.2,
         log_level="WARNING",
     ).model_copy(update={
         **PAYMENT_SETTINGS, "stripe_api_base": sandbox.base_url, "sms_api_base": sandbox.base_url,
@@ -248,6 +248,7 @@ async def _check_notifications(world: World, accepted: Accepted, payments: list[
     job_of = {str(job.payload.get("notification_id")): job for job in send_jobs}
     keys = {notification.event_key for notification in notifications}
     due = {f"payment_receipt:{p.id}" for p in payments if p.id in accepted.payments and p.status in CAPTURED_STATUSES}
+    due |= {f"welcome:{p.user_id}" for p in payments if p.id in accepted.payments and p.status in CAPTURED_STATUSES}
     due |= {f"payment_failed:{p.id}" for p in payments if p.id in accepted.payments and p.status == "failed"}
     due |= {f"refund_issued:{r.id}" for r in refunds if r.id in accepted.refunds and r.status == RefundStatus.SUCCEEDED}
     assert due <= keys, f"notifications never recorded: {sorted(due - keys)[:5]}"
