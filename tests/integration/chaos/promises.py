@@ -221,7 +221,7 @@ async def check_quiet(world: World, accepted: Accepted) -> dict[str, int]:
             counts["payments_captured"] += 1
         elif payment.status == "failed":
             assert succeeded == [], f"{payment_id} failed here but was captured at the provider"
-            counts["payments_failed"] += 1
+            counts[f"payments_failed_{payment.failure_code}"] += 1
         else:
             job = jobs.get(f"payments.charge:{payment_id}")
             assert _dead_with_error(job), f"payment {payment_id} is {payment.status} and its job is not dead-lettered"

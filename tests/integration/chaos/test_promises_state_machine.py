@@ -86,7 +86,8 @@ class PromisesMachine(RuleBasedStateMachine):
         self.database_url, self.drop_database = type(self).database_factory(self.directory)
         self.accepted = Accepted()
         self.broken = False  # a step failed: the end-of-sequence checks would only repeat it
-        self.crashes: list[str] = []
+        self.crashes: list[str] = []  # the crash points hit since the last quiet check
+        self.outcome: dict[str, int] = {}  # the last quiet check's counts
         try:
             self.world = self.run(World.open(var_dir=self.directory, database_url=self.database_url, migrated=True))
         except BaseException:
@@ -106,6 +107,8 @@ class PromisesMachine(RuleBasedStateMachine):
         try:
             if not self.broken:
                 self.settle()
+                self.tally.update(self.outcome)  # what the example's work came to, counted once
+                self.tally["examples"] += 1
         finally:
             disarm()
             try:
@@ -237,8 +240,7 @@ class PromisesMachine(RuleBasedStateMachine):
     def settle(self) -> None:
         """Run workers until quiet, then check every promise."""
         self.run(self.world.settle())
-        counts = self.run(check_quiet(self.world, self.accepted))
-        self.tally.update(counts)
+        self.outcome = self.run(check_quiet(self.world, self.accepted))
         self.tally["quiet checks"] += 1
         self.tally.update(f"crashed at {point}" for point in self.crashes)
         self.crashes.clear()
