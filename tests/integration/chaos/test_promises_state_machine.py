@@ -35,6 +35,7 @@ from hypothesis.stateful import (
     RuleBasedStateMachine,
     initialize,
     invariant,
+    precondition,
     rule,
     run_state_machine_as_test,
 )
@@ -86,6 +87,7 @@ class PromisesMachine(RuleBasedStateMachine):
         self.database_url, self.drop_database = type(self).database_factory(self.directory)
         self.accepted = Accepted()
         self.broken = False  # a step failed: the end-of-sequence checks would only repeat it
+        self.checked = -1  # `owed` at the last quiet check
         self.crashes: list[str] = []  # the crash points hit since the last quiet check
         self.outcome: dict[str, int] = {}  # the last quiet check's counts
         try:
@@ -95,6 +97,12 @@ class PromisesMachine(RuleBasedStateMachine):
             self.drop_database()
             shutil.rmtree(self.directory, ignore_errors=True)
             raise
+
+    @property
+    def owed(self) -> int:
+        """How much work the API has accepted so far (payments, refunds, resets, endpoints)."""
+        accepted = self.accepted
+        return len(accepted.payments) + len(accepted.refunds) + len(accepted.resets) + len(accepted.endpoints)
 
     def run(self, coroutine: Coroutine[Any, Any, Any]) -> Any:
         try:
@@ -236,9 +244,11 @@ class PromisesMachine(RuleBasedStateMachine):
         """3.5 s is past the job lease (3 s): a crashed worker's job can be taken over."""
         self.world.clock.advance(seconds)
 
+    @precondition(lambda self: self.owed != self.checked)
     @rule()
     def settle(self) -> None:
-        """Run workers until quiet, then check every promise."""
+        """Run workers until quiet, then check every promise (when work was accepted since the last time)."""
+        self.checked = self.owed
         self.run(self.world.settle())
         self.outcome = self.run(check_quiet(self.world, self.accepted))
         self.tally["quiet checks"] += 1
