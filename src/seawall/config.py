@@ -214,7 +214,8 @@ class Settings(SeawallSettings):
     max_in_flight_requests: int = Field(default=100, ge=1, le=100_000)
     overload_retry_after_seconds: int = Field(default=1, ge=1, le=3600)
     # Worker slots one queue may take, `queue=slots,...` (jobs/slots); a queue not named may take half the
-    # worker's slots (rounded up), so one slow queue cannot take them all. A cap above the worker's is moot.
+    # worker's slots (rounded up; all of them in a worker of one queue), so one slow queue cannot take them
+    # all. A cap above the worker's slots is moot.
     worker_queue_concurrency: str = Field(default="", max_length=4096)
 
     # Retention and routine checks (issue 14: seawall/maintenance)
@@ -483,22 +484,22 @@ class Settings(SeawallSettings):
     def queue_names(self) -> list[str]:
         return [name.strip() for name in self.worker_queues.split(",") if name.strip()]
 
-    def queue_slot_cap(self, queue: str, concurrency: int | None = None) -> int:
-        """The worker slots `queue` may take out of `concurrency` (default `worker_concurrency`): its
-        `worker_queue_concurrency` entry, else half the slots rounded up; never more than `concurrency`."""
+    def queue_slots(self, queues: list[str] | None = None, concurrency: int | None = None) -> dict[str, int]:
+        """{queue: the worker slots it may take} for `queues` (default `queue_names`) out of `concurrency`
+        slots (default `worker_concurrency`): its `worker_queue_concurrency` entry, else half the slots
+        rounded up, or all of them for a worker of one queue; never more than `concurrency`."""
         total = concurrency or self.worker_concurrency
-        return min(total, parse_queue_slots(self.worker_queue_concurrency).get(queue, -(-total // 2)))
-
-    def queue_slots(self, concurrency: int | None = None) -> dict[str, int]:
-        """{queue: `queue_slot_cap`} for each of `queue_names`."""
-        return {queue: self.queue_slot_cap(queue, concurrency) for queue in self.queue_names}
+        names = self.queue_names if queues is None else queues
+        named = parse_queue_slots(self.worker_queue_concurrency)
+        unnamed = total if len(names) == 1 else -(-total // 2)
+        return {queue: min(total, named.get(queue, unnamed)) for queue in names}
 
     @property
     def resolved_provider_max_concurrent_calls(self) -> int:
-        """`provider_max_concurrent_calls`, else the payments queue's worker slots."""
+        """`provider_max_concurrent_calls`, else the payments queue's worker slots (`queue_slots`)."""
         if self.provider_max_concurrent_calls is not None:
             return self.provider_max_concurrent_calls
-        return self.queue_slot_cap("payments")
+        return self.queue_slots(list(dict.fromkeys(["payments", *self.queue_names])))["payments"]
 
     @property
     def job_module_names(self) -> list[str]:

@@ -1,7 +1,8 @@
 """A worker's slots, shared by its queues, each queue capped: one slow queue cannot take them all.
 
 A worker runs at most `total` jobs at once (`worker_concurrency`), and at most `caps[q]` of them
-from queue `q` (`worker_queue_concurrency`; by default half the slots, rounded up). So when one
+from queue `q` (`worker_queue_concurrency`; by default half the slots, rounded up, or all of them
+in a worker of one queue: `Settings.queue_slots`). So when one
 provider hangs and its queue's jobs hold their slots until they time out, the other queues still
 have `total - caps[q]` slots (a bulkhead per queue, as the provider bulkhead is per provider).
 

@@ -102,8 +102,7 @@ class Worker:
         self.lease_seconds = settings.job_lease_seconds
         self._running: dict[int, asyncio.Task[None]] = {}
         # Each queue's share of the slots (`jobs/slots.py`): claims and deliveries are taken within it.
-        self.slots = QueueSlots({queue: settings.queue_slot_cap(queue, self.concurrency) for queue in self.queues},
-                                total=self.concurrency)
+        self.slots = QueueSlots(settings.queue_slots(self.queues, self.concurrency), total=self.concurrency)
         self._lost: set[int] = set()  # jobs whose lease was lost: their tasks are being cancelled
         self.leases = LeaseKeeper(database=database, clock=self.clock, lease_seconds=self.lease_seconds,
                                   on_lost=self._lose_lease)

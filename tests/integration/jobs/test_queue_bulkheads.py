@@ -61,7 +61,7 @@ async def test_a_hanging_payment_provider_does_not_stall_email_or_webhooks(
     client: httpx.AsyncClient, runtime: Runtime, sandbox: SandboxServer, sink: SmtpSink,
     receiver: WebhookReceiverServer,
 ) -> None:
-    payments_cap = runtime.settings.queue_slot_cap("payments")
+    payments_cap = runtime.settings.queue_slots()["payments"]
     assert payments_cap == 4 and runtime.settings.resolved_provider_max_concurrent_calls == payments_cap
     payer = {"Authorization": f"Bearer {await new_user(client)}"}
     subscriber: User = await new_webhook_user(client)

@@ -39,13 +39,21 @@ def test_caps_are_read_from_the_setting_else_half_the_slots() -> None:
     settings = Settings(worker_concurrency=8, worker_queues="default,payments,webhooks",
                         worker_queue_concurrency="payments=3, webhooks=20")
     assert settings.queue_slots() == {"default": 4, "payments": 3, "webhooks": 8}
-    assert settings.queue_slots(5) == {"default": 3, "payments": 3, "webhooks": 5}
-    assert Settings(worker_concurrency=1).queue_slot_cap("payments") == 1
+    assert settings.queue_slots(concurrency=5) == {"default": 3, "payments": 3, "webhooks": 5}
+    assert settings.queue_slots(["default", "other"], 1) == {"default": 1, "other": 1}
+
+
+def test_a_worker_of_one_queue_gives_it_every_slot_unless_capped() -> None:
+    settings = Settings(worker_concurrency=8)
+    assert settings.queue_slots(["notifications"]) == {"notifications": 8}
+    assert Settings(worker_queue_concurrency="payments=2").queue_slots(["payments"]) == {"payments": 2}
 
 
 def test_the_default_bulkhead_is_the_payments_queues_slots() -> None:
-    assert Settings().resolved_provider_max_concurrent_calls == Settings().queue_slot_cap("payments") == 4
+    assert Settings().resolved_provider_max_concurrent_calls == Settings().queue_slots()["payments"] == 4
     assert Settings(worker_queue_concurrency="payments=2").resolved_provider_max_concurrent_calls == 2
+    assert Settings(worker_queues="payments", worker_concurrency=6).resolved_provider_max_concurrent_calls == 6
+    assert Settings(worker_queues="default,webhooks").resolved_provider_max_concurrent_calls == 4
     assert Settings(provider_max_concurrent_calls=9).resolved_provider_max_concurrent_calls == 9
 
 
