@@ -6,11 +6,11 @@ in a worker of one queue: `Settings.queue_slots`). So when one
 provider hangs and its queue's jobs hold their slots until they time out, the other queues still
 have `total - caps[q]` slots (a bulkhead per queue, as the provider bulkhead is per provider).
 
-`plan(free)` splits the worker's free slots among its queues before a claim: each queue gets at
-most what its cap leaves free, and the queue served first turns round from one claim to the next,
-so when free slots are fewer than the queues want, no queue is always served last. The worker
-claims each queue's share (table claim) or takes that many of its deliveries (RabbitMQ, where the
-consumer's prefetch per queue is also that queue's cap, so its deliveries cannot fill the worker).
+A claim goes through the queues in `rotation()` order, taking from each at most `free(queue)` (what
+its cap leaves, within the worker's free slots) and at most what is left of the slots free when the
+claim began; what one queue does not use is left for the next. The worker claims that many rows of
+the queue (table claim) or takes that many of its deliveries (RabbitMQ, where the consumer's
+prefetch per queue is also that queue's cap, so its deliveries cannot fill the worker).
 
 `take(job_id, queue)` when a job starts and `release(job_id)` when it ends keep the counts, and
 `seawall_worker_slots_in_use{queue}` with them. Not thread-safe: one event loop owns it.
@@ -41,22 +41,15 @@ class QueueSlots:
         """Slots `queue` could take now: what its cap leaves, within what the worker has free."""
         return max(0, min(self.caps.get(queue, 0) - self.in_use(queue), self.total - len(self._queue_of)))
 
-    def plan(self, free: int | None = None) -> list[tuple[str, int]]:
-        """[(queue, slots)] for the next claim, every slots > 0 and their sum <= `free` (default: the
-        worker's free slots); the first queue served moves on by one at each call."""
-        left = self.total - len(self._queue_of) if free is None else free
+    def rotation(self) -> list[str]:
+        """The queues in the order to serve them at this claim: the first one moves on by one at each
+        call, so when free slots are fewer than the queues want, no queue is always served last."""
         queues = list(self.caps)
-        if not queues or left <= 0:
+        if not queues:
             return []
         start = self._turn % len(queues)
         self._turn += 1
-        shares: list[tuple[str, int]] = []
-        for queue in queues[start:] + queues[:start]:
-            share = min(left, self.free(queue))
-            if share > 0:
-                shares.append((queue, share))
-                left -= share
-        return shares
+        return queues[start:] + queues[:start]
 
     def take(self, job_id: int, queue: str) -> None:
         """A job of `queue` started (claimed beyond its cap only if the caller did not follow `plan`)."""

@@ -224,7 +224,7 @@ class Worker:
             claimed = 0
             if transport is not None and kinds:
                 claimed += await transport.relay.publish_due()
-                await transport.consumer.fetch(dict(self.slots.plan()))
+                await transport.consumer.fetch({queue: self.slots.free(queue) for queue in self.slots.caps})
                 claimed += await self._claim_deliveries(transport, kinds)
             if not claimed:
                 claimed = await self._claim_and_start(kinds, self.concurrency - len(self._running))
@@ -254,14 +254,16 @@ class Worker:
     # -- claiming ----------------------------------------------------------------------------
 
     async def _claim_and_start(self, kinds: list[str], capacity: int) -> int:
-        """Claim due jobs into up to `capacity` free slots, each queue within its own free slots
-        (`QueueSlots.plan`), in one transaction."""
-        shares = self.slots.plan(capacity) if kinds else []
-        if not shares:
+        """Claim due jobs into up to `capacity` free slots, each queue within its own free slots, the
+        queues in `QueueSlots.rotation` order, in one transaction."""
+        if capacity <= 0 or not kinds:
             return 0
         claimed: list[ClaimedJob] = []
         async with self.database.transaction() as session:
-            for queue, limit in shares:
+            for queue in self.slots.rotation():
+                limit = min(capacity - len(claimed), self.slots.free(queue))
+                if limit <= 0:
+                    continue
                 jobs = await repository.claim_due(
                     session,
                     queues=[queue],
@@ -282,8 +284,10 @@ class Worker:
         if not transport.consumer.pending:
             return 0
         await asyncio.sleep(0)  # let deliveries already read from the socket join this claim
-        deliveries = [delivery for queue, limit in self.slots.plan()
-                      for delivery in transport.consumer.take(queue, limit)]
+        deliveries: list[Delivery] = []
+        free = self.concurrency - len(self._running)
+        for queue in self.slots.rotation():  # each queue within its free slots, the rest to the next
+            deliveries += transport.consumer.take(queue, min(free - len(deliveries), self.slots.free(queue)))
         if not deliveries:
             return 0
         for delivery in deliveries:

@@ -11,28 +11,34 @@ from seawall.config import Settings, parse_queue_slots
 from seawall.jobs.slots import QueueSlots
 
 
-def test_a_plan_never_gives_a_queue_more_than_its_cap_nor_the_worker_more_than_its_slots() -> None:
+def test_a_queue_never_gets_more_than_its_cap_nor_the_worker_more_than_its_slots() -> None:
     slots = QueueSlots({"payments": 4, "notifications": 4, "webhooks": 4}, total=8)
-    for _ in range(3):
-        plan = dict(slots.plan())
-        assert sum(plan.values()) == 8 and max(plan.values()) <= 4
+    assert {queue: slots.free(queue) for queue in slots.caps} == {"payments": 4, "notifications": 4, "webhooks": 4}
     for job_id in range(4):
         slots.take(job_id, "payments")  # a hanging provider holds every payments slot
-    for _ in range(3):
-        plan = dict(slots.plan())
-        assert "payments" not in plan
-        assert sum(plan.values()) == 4
     assert slots.free("payments") == 0 and slots.free("webhooks") == 4
+    for job_id in range(4, 7):
+        slots.take(job_id, "webhooks")
+    assert slots.free("notifications") == 1  # the worker has one slot left, whatever the caps
+    slots.take(7, "notifications")
+    assert [slots.free(queue) for queue in slots.caps] == [0, 0, 0]
     slots.release(0)
     slots.release(0)  # twice: ignored
-    assert slots.in_use("payments") == 3 and slots.free("payments") == 1
+    slots.take(4, "webhooks")  # already holding its slot: ignored
+    assert slots.in_use("payments") == 3 and slots.free("payments") == 1 and slots.in_use("webhooks") == 3
 
 
 def test_the_first_queue_served_turns_round() -> None:
     slots = QueueSlots({"a": 2, "b": 2, "c": 2}, total=2)
-    firsts = [slots.plan()[0][0] for _ in range(6)]
-    assert firsts == ["a", "b", "c", "a", "b", "c"]
-    assert all(sum(share for _queue, share in slots.plan()) == 2 for _ in range(3))
+    assert [slots.rotation() for _ in range(4)] == [["a", "b", "c"], ["b", "c", "a"], ["c", "a", "b"],
+                                                    ["a", "b", "c"]]
+
+
+def test_slot_counts_are_at_least_one() -> None:
+    with pytest.raises(ValueError):
+        QueueSlots({"a": 0}, total=2)
+    with pytest.raises(ValueError):
+        QueueSlots({"a": 1}, total=0)
 
 
 def test_caps_are_read_from_the_setting_else_half_the_slots() -> None:
