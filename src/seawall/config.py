@@ -269,8 +269,8 @@ class Settings(SeawallSettings):
     provider_connect_timeout_seconds: float = Field(default=2.0, gt=0)
     provider_read_timeout_seconds: float = Field(default=10.0, gt=0)
     provider_total_timeout_seconds: float = Field(default=15.0, gt=0)
-    # Bulkhead, per provider per process; unset: the payments queue's worker slots (never more than the
-    # jobs that can call the provider at once, so the bulkhead is what refuses, not a full worker).
+    # Bulkhead, per provider (payments, SMTP, SMS) per process; unset: the payments queue's worker slots
+    # (with the default caps, every queue's), so the bulkhead refuses a call before the queue runs out of slots.
     provider_max_concurrent_calls: int | None = Field(default=None, ge=1)
     breaker_failure_rate_threshold: float = Field(default=50.0, gt=0, le=100)
     breaker_slow_call_rate_threshold: float = Field(default=100.0, gt=0, le=100)
