@@ -284,8 +284,13 @@ async def _drive(worker: WorkerProcess, database: Database, options: CrashTestOp
         worker.check_alive()
         numbers = await _distinct_numbers(database)
         if pending and numbers >= pending[0] and await _running_in(database, worker.pid):
-            pending.pop(0)  # past the point, with jobs in flight: kill at a random instant of their lives
+            # Past the point, with jobs in flight: kill at a random instant of their lives, once the worker
+            # still (or again) holds some.
+            pending.pop(0)
             await asyncio.sleep(rng.uniform(0, 2 * options.wait_ms) / 1000)
+            while not await _running_in(database, worker.pid) and time.monotonic() < deadline:
+                worker.check_alive()
+                await asyncio.sleep(POLL_SECONDS / 4)
             report.kill_progress.append(round(await _distinct_numbers(database) / options.jobs, 4))
             await worker.kill()
             report.kills += 1

@@ -53,7 +53,8 @@ def _print_table(report: CrashTestReport) -> None:
         ("kills (SIGKILL)", report.kills), ("killed at progress", progress), ("restarts", report.restarts),
         ("lease", f"{report.lease_seconds:g} s"), ("worker slots", report.concurrency),
         ("time", f"{report.seconds:.1f} s"), ("rows inserted", report.rows),
-        ("attempts cut short by a kill", report.interrupted), ("jobs re-run", report.reruns), ("lost rows", report.lost),
+        ("attempts cut short by a kill", report.interrupted), ("jobs re-run", report.reruns),
+        ("lost rows", report.lost),
         ("duplicated rows", report.duplicated), ("jobs unfinished (stranded)", report.unfinished),
         ("jobs dead-lettered", report.dead), ("verdict", "PASS" if report.ok else "FAIL"),
     ]
