@@ -4,8 +4,8 @@ The classic job-queue crash test (see `seawall.chaos.crash_test`), run as an ope
 INSERT their number into a table with no unique key while a real `seawall worker` is SIGKILLed at
 20 %, 45 % and 70 % of distinct progress and restarted. Every number must be there exactly once
 (0 lost, 0 duplicated), on SQLite, PostgreSQL and PostgreSQL + RabbitMQ, with all three kills made and
-each cutting jobs short. The full-size run (2,000 jobs) is the command's default; its figures are in
-docs/guarantees.md.
+the kills cutting jobs short. The full-size run (2,000 jobs) is the command's default; its figures
+are in docs/guarantees.md.
 """
 
 from __future__ import annotations

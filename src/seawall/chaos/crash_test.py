@@ -231,8 +231,8 @@ async def _count_outcome(database: Database, report: CrashTestReport) -> None:
     async with database.read_transaction() as session:
         rows, numbers = (await session.execute(select(
             func.count(), func.count(distinct(crash_test_rows.c.job_number))))).one()
-        by_status = dict((await session.execute(
-            select(Job.status, func.count()).where(Job.kind == CRASH_TEST_JOB).group_by(Job.status))).tuples().all())
+        by_status = {str(status): int(count) for status, count in (await session.execute(
+            select(Job.status, func.count()).where(Job.kind == CRASH_TEST_JOB).group_by(Job.status))).all()}
         reruns = (await session.execute(select(func.coalesce(func.sum(Job.attempts - 1), 0))
                                         .where(Job.kind == CRASH_TEST_JOB, Job.attempts > 1))).scalar_one()
         interrupted = (await session.execute(
@@ -242,7 +242,7 @@ async def _count_outcome(database: Database, report: CrashTestReport) -> None:
     report.lost = report.jobs - report.distinct
     report.duplicated = report.rows - report.distinct
     report.dead = int(by_status.get(JobStatus.DEAD, 0))
-    report.unfinished = sum(int(count) for status, count in by_status.items() if status not in FINISHED)
+    report.unfinished = sum(count for status, count in by_status.items() if status not in FINISHED)
     report.reruns = int(reruns)
     report.interrupted = int(interrupted)
 

@@ -35,3 +35,18 @@ def test_options_refuse_an_unknown_backend_and_a_point_outside_the_run() -> None
         CrashTestOptions(backend="mysql")
     with pytest.raises(ValueError, match="between 0 and 1"):
         CrashTestOptions(kill_at=(0.5, 1.0))
+
+
+def test_a_run_that_lost_or_duplicated_a_row_exits_1(monkeypatch: pytest.MonkeyPatch) -> None:
+    from seawall.chaos import crash_test
+
+    def duplicating_run(options: CrashTestOptions) -> crash_test.CrashTestReport:
+        return crash_test.CrashTestReport(backend=options.backend, jobs=options.jobs, seed=options.seed,
+                                          kill_at=list(options.kill_at), lease_seconds=options.lease_seconds,
+                                          concurrency=options.concurrency, kills=3, rows=options.jobs + 1,
+                                          distinct=options.jobs, duplicated=1)
+
+    monkeypatch.setattr(crash_test, "run", duplicating_run)
+    result = CliRunner().invoke(app, ["chaos", "crash-test", "--jobs", "10", "--seed", "5", "--json"])
+    assert result.exit_code == 1, result.output
+    assert '"duplicated": 1' in result.output and '"ok": false' in result.output
