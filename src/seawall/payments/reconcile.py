@@ -49,7 +49,7 @@ class ReconcileReport:
 async def reconcile(database: Database, gateway: PaymentGateway, *, clock: Clock,
                     all_payments: bool = False) -> ReconcileReport:
     report = ReconcileReport()
-    async with database.transaction() as session:
+    async with database.read_transaction() as session:  # no write lock while the list is read
         payments = (await repository.all_payments(session) if all_payments else
                     await repository.payments_in_status(session, [PaymentStatus.PENDING, PaymentStatus.PROCESSING]))
         snapshot = [(p.id, p.status, p.amount, p.route_name) for p in payments]
@@ -84,7 +84,7 @@ async def reconcile(database: Database, gateway: PaymentGateway, *, clock: Clock
 
 async def _reconcile_refunds(database: Database, gateway: PaymentGateway, *, clock: Clock,
                              report: ReconcileReport) -> None:
-    async with database.transaction() as session:
+    async with database.read_transaction() as session:
         pending = [(refund.id, payment.id, payment.provider_intent_id, payment.route_name)
                    for refund, payment in await repository.pending_refunds(session)]
     for refund_id, payment_id, intent_id, route_name in pending:
