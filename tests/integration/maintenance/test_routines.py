@@ -25,11 +25,11 @@ from seawall.observability.metrics import METRICS, Metrics
 from seawall.payments.models import LedgerEntry
 from seawall.runtime import Runtime
 from seawall.sandbox import SandboxServer
+from tests.integration.accounts.wire import bearer
 from tests.integration.jobs.harness import run_cli_async
 from tests.integration.maintenance.rows import add_job, days
 from tests.integration.payments.conftest import PAYMENT_SETTINGS
 from tests.integration.payments.flow import load_payment, new_user, payments_worker, post_payment
-from tests.integration.accounts.wire import bearer
 from tests.support.logs import captured_logs
 
 
@@ -74,6 +74,7 @@ def latest(report: dict[str, Any], routine: str) -> dict[str, Any]:
     return run
 
 
+@pytest.mark.backends("sqlite", "postgres")
 async def test_the_reconcile_job_settles_a_payment_the_provider_charged_but_we_did_not_record(
         client: httpx.AsyncClient, runtime: Runtime, sandbox: SandboxServer, registry: CollectorRegistry) -> None:
     auth = bearer(await new_user(client))
