@@ -1,11 +1,11 @@
 """The routine checks as periodic jobs on the `maintenance` queue (enqueued once per period by some
 worker that runs that queue; `jobs.worker._enqueue_periodic`):
 
-| kind | every | does |
-|---|---|---|
-| `maintenance.reconcile_payments` | 15 min | payments and refunds left unsettled, looked up at the provider and settled (`payments.reconcile`); disagreements it must not fix are problems |
-| `maintenance.check_ledger` | 1 h | the ledger balances and agrees with payments and refunds, in a read transaction |
-| `maintenance.purge_expired` | 5 min | rows past their retention, bounded per run (`retention`) |
+- `maintenance.reconcile_payments`, every 15 min: payments and refunds left unsettled are looked up at
+  the provider and settled (`payments.reconcile`); disagreements it must not fix are its problems;
+- `maintenance.check_ledger`, every hour: the ledger balances and agrees with payments and refunds,
+  read in a read transaction (`checks.check_ledger_snapshot`);
+- `maintenance.purge_expired`, every 5 min: rows past their retention, bounded per run (`retention`).
 
 Each run leaves a `routine_runs` row (`checks.record_run`): written with the job's completion when it
 ran to the end, in a transaction of its own (then the job is retried) when it raised.

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from seawall.accounts.models import AuthSession
 from seawall.jobs.models import Job, JobAttempt
@@ -56,10 +57,10 @@ async def test_a_succeeded_job_past_retention_goes_with_its_attempts_and_jobs_st
 
     report = await purge_expired(db, policy(runtime), now=NOW)
 
+    assert old not in await ids_of(db, Job)
     assert await ids_of(db, Job) == {recent, scheduled, running, dead}
     assert report.purged["jobs"] == 1 and report.purged["job_attempts"] == 2 and report.complete
     async with db.read_transaction() as session:
-        from sqlalchemy import select
         attempts_left = set((await session.execute(select(JobAttempt.job_id))).scalars().all())
     assert attempts_left == {recent, scheduled, running, dead}, "attempts go with their job, and only then"
 
