@@ -2,7 +2,8 @@
 worker that runs that queue; `jobs.worker._enqueue_periodic`):
 
 - `maintenance.reconcile_payments`, every 15 min: payments and refunds left unsettled are looked up at
-  the provider and settled (`payments.reconcile`); disagreements it must not fix are its problems;
+  the provider and settled (`payments.reconcile`); disagreements it must not fix are its problems,
+  lookups that fail (the provider down) are counted and left for the next run;
 - `maintenance.check_ledger`, every hour: the ledger balances and agrees with payments and refunds,
   read in a read transaction (`checks.check_ledger_snapshot`);
 - `maintenance.purge_expired`, every 5 min: rows past their retention, bounded per run (`retention`).
@@ -48,7 +49,9 @@ async def reconcile_payments(ctx: JobContext[MaintenanceJobRuntime]) -> None:
     except Exception as error:
         await _record_failure(ctx, result, error)
         raise
+    # A payment whose lookup failed (the provider down) is not a problem found: the next run looks again.
     result.details = {"checked": report.checked, "settled": report.settled,
+                      "not_looked_up": len(report.not_looked_up),
                       "actions": [f"payment {d.payment_id}: {d.action}" for d in report.discrepancies
                                   if d.action != "reported"][:20]}
     result.problems = [f"payment {d.payment_id} is {d.ours} here, {d.theirs} at the provider"

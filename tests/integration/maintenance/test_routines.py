@@ -82,9 +82,14 @@ async def test_the_reconcile_job_settles_a_payment_the_provider_charged_but_we_d
     sandbox.set_faults(lost_response_rate=1.0, methods=["POST"])
     # The charge reached the provider, its answer was lost, and the clock stands still: no retry comes.
     await payments_worker(runtime, clock=FakeClock(datetime.now(UTC)), rng=random.Random(7)).run_until_idle()
-    sandbox.set_faults()
     assert (await load_payment(runtime.database, payment_id)).status == "processing"
     assert [intent.status for intent in sandbox.state.intents_for(payment_id)] == ["succeeded"]
+    # While the provider fails its lookups the run ends without settling, and without crashing.
+    sandbox.set_faults(error_500_rate=1.0, methods=["GET"])
+    unreachable = await run_routine(runtime, RECONCILE_JOB)
+    assert (unreachable.outcome, unreachable.details["not_looked_up"], unreachable.details["settled"]) == ("ok", 1, 0)
+    assert (await load_payment(runtime.database, payment_id)).status == "processing"
+    sandbox.set_faults()
 
     run = await run_routine(runtime, RECONCILE_JOB)
 
@@ -93,7 +98,7 @@ async def test_the_reconcile_job_settles_a_payment_the_provider_charged_but_we_d
     payment = await load_payment(runtime.database, payment_id)
     assert payment.status == "succeeded"
     assert len(sandbox.state.intents_for(payment_id)) == 1, "looked up, never charged again"
-    assert registry.get_sample_value("seawall_routine_runs_total", {"routine": "reconcile", "outcome": "ok"}) == 1
+    assert registry.get_sample_value("seawall_routine_runs_total", {"routine": "reconcile", "outcome": "ok"}) == 2
     code, report = await doctor(runtime)
     assert code == 0, report
     shown = latest(report, "reconcile")
