@@ -22,6 +22,7 @@ WRITE = text("INSERT INTO test_effects (job_id, attempt, worker_pid, label) VALU
 COUNT = text("SELECT count(*) FROM test_effects")
 
 
+@pytest.mark.backends("sqlite", "postgres")
 async def test_doctors_ledger_scan_does_not_block_an_embedded_writer(
         runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
     scanning, finish_scan = asyncio.Event(), asyncio.Event()
