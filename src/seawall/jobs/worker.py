@@ -358,7 +358,10 @@ class Worker:
             if delivery is not None:
                 await delivery.ack()
 
-    def _finished(self, job_id: int, _task: asyncio.Task[None] | None = None) -> None:
+    def _finished(self, job_id: int, task: asyncio.Task[None] | None = None) -> None:
+        current = self._running.get(job_id)
+        if task is not None and current is not None and current is not task:
+            return  # an earlier attempt's task, ending after this worker claimed the job again (a short defer)
         self._running.pop(job_id, None)
         self.slots.release(job_id)
         self._lost.discard(job_id)

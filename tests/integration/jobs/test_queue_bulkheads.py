@@ -50,6 +50,9 @@ def settings_overrides(sandbox: SandboxServer, sink: SmtpSink) -> dict[str, Any]
         # The hang outlasts the test: no timeout frees a payments slot while emails and webhooks are counted.
         "provider_read_timeout_seconds": 300.0, "provider_total_timeout_seconds": 300.0,
         "job_lease_seconds": 5.0,
+        # Not `maintenance`: its periodic reconciliation calls the same provider (and hangs too, in its own
+        # queue's slots), which would blur the counts of payment calls at the sandbox.
+        "worker_queues": "default,notifications,payments,webhooks",
         "rate_limit_enabled": False,
         "retry_budget_capacity": 1_000_000.0,
         # The defaults under test: 8 slots, no per-queue setting, no explicit bulkhead.
@@ -98,4 +101,5 @@ async def test_a_hanging_payment_provider_does_not_stall_email_or_webhooks(
 
 async def _true(value: bool) -> bool:
     return value
+
 
