@@ -117,11 +117,16 @@ class WorkerSide:
 def read_breaker_transitions(metrics_url: str) -> Counter[tuple[str, str, str]]:
     """`seawall_breaker_transitions_total` of the process serving `metrics_url` by (provider, from, to);
     empty when it does not answer."""
-    counts: Counter[tuple[str, str, str]] = Counter()
     try:
-        text = httpx.get(f"{metrics_url}/metrics", timeout=2.0).text
+        text = httpx.get(f"{metrics_url}/metrics", timeout=2.0).raise_for_status().text
     except httpx.HTTPError:
-        return counts
+        return Counter()
+    return parse_breaker_transitions(text)
+
+
+def parse_breaker_transitions(text: str) -> Counter[tuple[str, str, str]]:
+    """(provider, from, to) → count, from a Prometheus text exposition's `seawall_breaker_transitions_total`."""
+    counts: Counter[tuple[str, str, str]] = Counter()
     for family in text_string_to_metric_families(text):
         if family.name != "seawall_breaker_transitions":
             continue
