@@ -308,10 +308,9 @@ async def _drive(options: DemoOptions, report: DemoReport, *, server: DemoProces
                  webhooks=webhooks, mail=mail)
 
 
-
-
 async def _finish_kills(killer: WorkerKiller | None, killing: asyncio.Task[None] | None) -> list[WorkerKill]:
-    """The kills made, once every held job's next run is timed; a killer that failed raises here."""
+    """The kills made, once every held job's next run is timed; a killer the admin API or the sandbox failed
+    keeps its error (`killer.error`), which fails the kill check."""
     if killer is None or killing is None:
         return []
     try:
