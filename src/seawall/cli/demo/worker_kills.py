@@ -6,18 +6,25 @@ lease is short (`LEASE_SECONDS`): a worker killed with SIGKILL leaves its jobs `
 lease's expiry lets another worker claim them (`jobs/worker.py`), so they run again within seconds.
 
 `WorkerKiller.run()` kills it `kills` times. Kill i (0-based) waits until the payment provider holds
-at least `(i + 1) / (kills + 1)` of the sign-ups' payment intents (`GET /_sandbox/stats`) and the
-worker holds at least one `payments.charge` job (`GET /admin/jobs?status=running`), then:
-1. reads the worker's breaker transitions from its metrics port (they die with it);
-2. SIGKILLs it; every job still `running` is one it held (it is the only worker, and dead);
+at least `(i + 1) / (kills + 1)` of the sign-ups' payment intents (`GET /_sandbox/stats`), then:
+1. freezes the worker (SIGSTOP) and lists the jobs `running`: it is the only worker, and frozen, so
+   these are exactly the jobs it holds. If none is a `payments.charge` job it thaws it (SIGCONT) and
+   looks again shortly; a list taken while it runs could be stale by the time the signal lands. The
+   list is read from the SQLite file on a read-only connection (`Database.read_transaction`), not
+   through the API: a worker frozen inside a write transaction holds SQLite's write lock, and the API
+   would wait for it (an operator request writes its audit event), while a WAL reader never waits;
+2. SIGKILLs it, frozen (SIGKILL ends a stopped process; nothing it held is handed back);
 3. starts a new worker and waits until it serves its metrics port;
 4. times, in the background, until each held job has an attempt started by another worker.
+Its breaker transitions are read from its metrics port before it is frozen (they die with it).
 Each kill becomes a `WorkerKill`; `report.py` checks them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -29,10 +36,14 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from seawall.cli.demo.processes import DemoProcess, free_port, start_worker
+from seawall.config import Settings
+from seawall.db import Database
+from seawall.jobs import JobStatus, repository
 from seawall.reports.timeline import BREAKER, Timeline
 
 LEASE_SECONDS = 4.0  # job lease of the demo's worker: the held jobs of a killed one run again after 2.7-4 s
-POLL_SECONDS = 0.05  # how often the killer looks at the provider's intents and the running jobs
+POLL_SECONDS = 0.25  # how often the killer looks at the provider's intents until the kill's threshold
+ARMED_POLL_SECONDS = 0.1  # past it, how often it freezes the worker to look for a payment job it holds
 RERUN_TIMEOUT_SECONDS = 300.0  # give up timing a held job's next run after this long (it is then reported)
 PAYMENT_JOB = "payments.charge"
 
@@ -137,17 +148,12 @@ def parse_breaker_transitions(text: str) -> Counter[tuple[str, str, str]]:
     return counts
 
 
-async def running_jobs(admin: httpx.AsyncClient) -> list[dict[str, Any]]:
-    """Every job now `running` (`GET /admin/jobs?status=running`, all pages)."""
-    jobs: list[dict[str, Any]] = []
-    cursor: str | None = None
-    while True:
-        params: dict[str, Any] = {"status": "running", "limit": 200, **({"cursor": cursor} if cursor else {})}
-        page = (await admin.get("/admin/jobs", params=params)).raise_for_status().json()
-        jobs.extend(page["data"])
-        cursor = page["next_cursor"]
-        if cursor is None:
-            return jobs
+async def held_jobs(database: Database) -> list[dict[str, Any]]:
+    """Every job now `running` ({"id", "kind", "locked_by"}), read on the read-only engine (never waits for
+    the write lock)."""
+    async with database.read_transaction() as session:
+        jobs = await repository.list_jobs(session, status=JobStatus.RUNNING, limit=100_000, before_id=None)
+        return [{"id": job.id, "kind": job.kind, "locked_by": job.locked_by} for job in jobs]
 
 
 class WorkerKiller:
@@ -161,6 +167,7 @@ class WorkerKiller:
         self.admin = admin
         self.provider = provider
         self.started = started  # time.monotonic() of the workload's start
+        self.database = Database(Settings(var_dir=worker.data_dir, database_url=None))  # the demo's SQLite file
         self.kills: list[WorkerKill] = []
         self._reruns: list[asyncio.Task[None]] = []
         self.restart_failed = False
@@ -169,29 +176,45 @@ class WorkerKiller:
     async def run(self) -> None:
         for index in range(self.kills_planned):
             threshold = self.sign_ups * (index + 1) // (self.kills_planned + 1)
-            intents = await self._wait_for_charging(threshold)
-            if not await self._kill_and_restart(intents):
+            intents, held = await self._freeze_while_charging(threshold)
+            if not await self._kill_and_restart(intents, held):
                 return
 
     async def finish(self) -> list[WorkerKill]:
         """Wait for the timing of every held job's next run (bounded by `RERUN_TIMEOUT_SECONDS`)."""
-        await asyncio.gather(*self._reruns)
+        try:
+            await asyncio.gather(*self._reruns)
+        finally:
+            await self.database.dispose()
         return self.kills
 
-    async def _wait_for_charging(self, threshold: int) -> int:
+    async def _freeze_while_charging(self, threshold: int) -> tuple[int, list[dict[str, Any]]]:
+        """Wait for `threshold` intents at the provider, then for a moment the worker holds a payment job;
+        returns the intents and the jobs it holds, with the worker left frozen (SIGSTOP)."""
         while True:
             intents = int((await self.provider.get("/_sandbox/stats")).json()["intents"])
-            if intents >= threshold and any(job["kind"] == PAYMENT_JOB for job in await running_jobs(self.admin)):
-                return intents
-            await asyncio.sleep(POLL_SECONDS)
+            if intents < threshold:
+                await asyncio.sleep(POLL_SECONDS)
+                continue
+            pid = self.worker.process.process.pid
+            breakers = await asyncio.to_thread(read_breaker_transitions, self.worker.process.base_url)
+            os.kill(pid, signal.SIGSTOP)
+            try:
+                held = await held_jobs(self.database)
+            except BaseException:
+                os.kill(pid, signal.SIGCONT)
+                raise
+            if any(job["kind"] == PAYMENT_JOB for job in held):
+                self.worker.breaker_transitions += breakers
+                return intents, held
+            os.kill(pid, signal.SIGCONT)
+            await asyncio.sleep(ARMED_POLL_SECONDS)
 
-    async def _kill_and_restart(self, intents: int) -> bool:
+    async def _kill_and_restart(self, intents: int, held: list[dict[str, Any]]) -> bool:
         dying = self.worker.process
-        self.worker.breaker_transitions += await asyncio.to_thread(read_breaker_transitions, dying.base_url)
         killed_at, epoch = time.monotonic(), time.time()
-        dying.process.kill()  # SIGKILL: no drain, no lease handed back
+        dying.process.kill()  # SIGKILL, to the frozen worker: no drain, no lease handed back
         await asyncio.to_thread(dying.process.wait)
-        held = await running_jobs(self.admin)  # the only worker is dead: every running job was its own
         restarted = self.worker.restart()
         ready = await asyncio.to_thread(self.worker.wait_ready)
         kill = WorkerKill(
