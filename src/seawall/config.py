@@ -185,12 +185,20 @@ class Settings(SeawallSettings):
     worker_concurrency: int = Field(default=8, ge=1)
     job_lease_seconds: float = Field(default=30.0, gt=0)
     job_poll_interval_seconds: float = Field(default=0.25, gt=0)
-    job_drain_timeout_seconds: float = Field(default=20.0, ge=0)
     job_backoff_base_seconds: float = Field(default=1.0, gt=0)
     job_backoff_cap_seconds: float = Field(default=600.0, gt=0)
     job_modules: str = ""  # extra modules to import so their job handlers register (comma separated)
 
     # Graceful shutdown (issue 14: cli/roles.py, web/shutdown)
+    # On SIGTERM/SIGINT a serving process answers /readyz 503 at once and keeps serving normally for
+    # `shutdown_readiness_delay` seconds (load balancers stop routing to it), then stops accepting; in-flight
+    # requests get `shutdown_timeout` seconds after that, and a worker's running jobs `shutdown_timeout`
+    # seconds from the signal before they are handed back. A stop takes at most delay + timeout (+ closing
+    # pools): the defaults, 5 + 20, fit Kubernetes' default 30 s grace period. See docs/operations.md.
+    shutdown_timeout: float = Field(default=20.0, ge=0, le=3600)
+    shutdown_readiness_delay: float = Field(default=5.0, ge=0, le=300)
+    # Deprecated old name of `shutdown_timeout` (jobs only), still read when SEAWALL_SHUTDOWN_TIMEOUT is unset.
+    job_drain_timeout_seconds: float | None = Field(default=None, ge=0, le=3600)
 
     # Overload: in-flight limit per API process and per-queue worker slots (issue 14: web/load_shedding, jobs)
 
@@ -417,6 +425,13 @@ class Settings(SeawallSettings):
         if self.log_json is False and "log_format" not in self.model_fields_set:
             return "console"
         return self.log_format
+
+    @property
+    def resolved_shutdown_timeout(self) -> float:
+        """`shutdown_timeout` (seconds), or the deprecated `job_drain_timeout_seconds` when only it is set."""
+        if self.job_drain_timeout_seconds is not None and "shutdown_timeout" not in self.model_fields_set:
+            return self.job_drain_timeout_seconds
+        return self.shutdown_timeout
 
     @property
     def resolved_database_url(self) -> str:
