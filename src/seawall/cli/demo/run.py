@@ -20,6 +20,7 @@ import random
 import secrets
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -121,11 +122,14 @@ def _run_demo(options: DemoOptions, console: Console, data_dir: Path) -> int:
                         sampler.stop()
     finally:
         report.figures["cpu_seconds"] = {"server": server.cpu_seconds() if server else None,
-                                         **({"worker (the last one)": worker.process.cpu_seconds()} if worker else {}),
+                                         **({"workers": worker.cpu_seconds()} if worker else {}),
                                          "sandbox": sandbox.cpu_seconds(),
                                          "demo_client": round(time.process_time(), 1)}
         if server is not None and worker is not None:
-            codes = {"api": server.stop(), "worker": worker.stop()}
+            # At once, not one after the other: the API keeps its port open for SHUTDOWN_READINESS_DELAY first.
+            with ThreadPoolExecutor(max_workers=2) as stopping:
+                api_code, worker_code = stopping.submit(server.stop), stopping.submit(worker.stop)
+                codes = {"api": api_code.result(), "worker": worker_code.result()}
             report.check("the API and the worker drain and exit cleanly on SIGTERM",
                          all(code == 0 for code in codes.values()), f"exit codes {codes}")
         elif server is not None:

@@ -100,6 +100,7 @@ class WorkerSide:
         self.env = worker_env(env)
         self.process = self._start()
         self.breaker_transitions: Counter[tuple[str, str, str]] = Counter()  # of the workers killed so far
+        self.killed_cpu_seconds = 0.0  # CPU the killed workers had used, read while frozen
 
     def _start(self) -> DemoProcess:
         return start_worker(self.data_dir, self.env, name="worker", metrics_port=free_port())
@@ -113,6 +114,11 @@ class WorkerSide:
 
     def stop(self) -> int:
         return self.process.stop()
+
+    def cpu_seconds(self) -> float | None:
+        """CPU (user + system) of every worker of the run so far, the killed ones included."""
+        current = self.process.cpu_seconds()
+        return None if current is None else round(current + self.killed_cpu_seconds, 1)
 
     def all_breaker_transitions(self) -> list[dict[str, str]]:
         """Every breaker transition of every worker of the run (this one's read now), in `/admin/providers`'
@@ -206,6 +212,7 @@ class WorkerKiller:
                 raise
             if any(job["kind"] == PAYMENT_JOB for job in held):
                 self.worker.breaker_transitions += breakers
+                self.worker.killed_cpu_seconds += self.worker.process.cpu_seconds() or 0.0
                 return intents, held
             os.kill(pid, signal.SIGCONT)
             await asyncio.sleep(ARMED_POLL_SECONDS)
