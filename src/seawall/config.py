@@ -203,6 +203,20 @@ class Settings(SeawallSettings):
     # Overload: in-flight limit per API process and per-queue worker slots (issue 14: web/load_shedding, jobs)
 
     # Retention and routine checks (issue 14: seawall/maintenance)
+    # Finished work is purged by the `maintenance` queue's periodic jobs once it is older than these
+    # (days after it finished or ended), and never before SEAWALL_IDEMPOTENCY_TTL_HOURS has passed since
+    # its last change (see `seawall.maintenance.retention`). Each table is purged in batches of
+    # `retention_batch_size` rows, one short transaction per batch, at most `retention_max_rows_per_run`
+    # rows per table per run (every 5 minutes); the rest waits for the next run.
+    retention_jobs_days: float = Field(default=7.0, ge=1, le=3660)  # succeeded jobs and their attempts
+    # Dead-lettered jobs (the DLQ, replayable): unset keeps them until an operator replays or purges them.
+    retention_dead_jobs_days: float | None = Field(default=None, ge=1, le=3660)
+    retention_sessions_days: float = Field(default=7.0, ge=0, le=3660)  # after the session ended
+    retention_notifications_days: float = Field(default=90.0, ge=1, le=3660)  # sent or failed ones
+    retention_webhook_deliveries_days: float = Field(default=30.0, ge=1, le=3660)  # succeeded or failed ones
+    retention_routine_runs_days: float = Field(default=30.0, ge=1, le=3660)  # the routine checks' own records
+    retention_batch_size: int = Field(default=500, ge=1, le=10_000)
+    retention_max_rows_per_run: int = Field(default=50_000, ge=1, le=10_000_000)
 
     # Idempotency
     idempotency_ttl_hours: float = Field(default=24.0, ge=24.0, le=24.0 * 366)  # a year at most

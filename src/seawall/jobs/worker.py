@@ -306,7 +306,10 @@ class Worker:
                 held.append(delivery)  # its row is locked (the relay has yet to commit): ask again soon
             else:
                 transport.consumer.skipped += 1
-                await delivery.ack()  # the row has nothing to run: finished, not due or leased elsewhere
+                # The row has nothing to run: finished (a redelivery after a crash between commit and
+                # ack), not due, or leased elsewhere.
+                log.info("job.delivery_skipped", job_id=delivery.job_id, redelivered=delivery.message.redelivered)
+                await delivery.ack()
         transport.consumer.put_back(held)
         return len(deliveries) - len(held)
 
