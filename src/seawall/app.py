@@ -157,6 +157,7 @@ def create_app(settings: Settings, *, run_worker: bool = False, clock: Clock | N
         redoc_url=None,  # one documentation page (`/docs`); fewer routes outside the schema
         swagger_ui_oauth2_redirect_url=None,  # Seawall has no OAuth2 flow for it to complete
         dependencies=[Depends(refuse_unknown_query_params)],  # 422 for a query parameter no route reads
+        telemetry=tracing.FASTAPI_NATIVE_TELEMETRY,  # off: `instrument_app` traces, when tracing is on
     )
     install_error_handlers(app)
     app.add_middleware(InputGuardMiddleware)  # innermost: a refused body has spent its rate-limit quotas
