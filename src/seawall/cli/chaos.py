@@ -22,3 +22,4 @@ def chaos(ctx: typer.Context) -> None:
 
 
 # Subcommands register below (one line each; their code lives in their own modules).
+from seawall.cli import chaos_crash_test as chaos_crash_test  # noqa: E402,F401  (registers crash-test)
