@@ -21,7 +21,7 @@ import httpx
 
 from seawall.cli.demo.processes import free_port
 
-WORKER_UP_AFTER_SECONDS = 1.5  # a worker with no HTTP port counts as up once it has run this long
+WORKER_STARTED = b"worker.started"  # the line a worker logs (level INFO) once it is claiming jobs
 
 
 @dataclass
@@ -38,6 +38,8 @@ class SeawallProcess:
     started_at: float = 0.0
     starts: int = 0
     killed_by_us: bool = False
+    log_offset: int = 0  # where this start's output begins in the log
+    up_seen: bool = False
 
     @property
     def base_url(self) -> str:
@@ -51,6 +53,7 @@ class SeawallProcess:
     def start(self) -> None:
         args = [*self.args, "--host", "127.0.0.1", "--port", str(self.port)] if self.port is not None else self.args
         with open(self.log_path, "ab") as log_file:
+            self.log_offset = log_file.tell()
             log_file.write(f"--- start {self.starts + 1} at {time.time():.3f}\n".encode())
             log_file.flush()
             self.process = subprocess.Popen([sys.executable, "-m", "seawall", *args], env=self.env, stdout=log_file,
@@ -58,17 +61,23 @@ class SeawallProcess:
         self.started_at = time.monotonic()
         self.starts += 1
         self.killed_by_us = False
+        self.up_seen = False
 
     @property
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
     def is_up(self) -> bool:
-        """Alive and serving: an API answers `/readyz` 200; a worker has lived `WORKER_UP_AFTER_SECONDS`."""
+        """Alive and serving: an API answers `/readyz` 200; a worker has logged `worker.started` (it runs
+        with `SEAWALL_LOG_LEVEL=INFO` for that)."""
         if not self.alive:
             return False
         if self.port is None:
-            return time.monotonic() - self.started_at >= WORKER_UP_AFTER_SECONDS
+            if not self.up_seen:
+                with open(self.log_path, "rb") as log_file:
+                    log_file.seek(self.log_offset)
+                    self.up_seen = WORKER_STARTED in log_file.read()
+            return self.up_seen
         try:
             return httpx.get(f"{self.base_url}/readyz", timeout=1.0).status_code == 200
         except httpx.HTTPError:
@@ -129,7 +138,8 @@ class Fleet:
                 log_path=log_dir / f"api-{index}.log", port=free_port()))
         for index in range(workers):
             fleet.processes.append(SeawallProcess(
-                name=f"worker-{index}", role="worker", args=["worker"], env={**env, **(worker_env or {})},
+                name=f"worker-{index}", role="worker", args=["worker"],
+                env={**env, "SEAWALL_LOG_LEVEL": "INFO", **(worker_env or {})},
                 log_path=log_dir / f"worker-{index}.log"))
         return fleet
 

@@ -144,7 +144,9 @@ async def _with_sandbox(options: ChaosOptions, seed: int, root: Path, place: Pla
                           schedule=[d.as_dict() for d in schedule])
     database = Database(place.settings())
     try:
+        phase = time.monotonic()
         down = await asyncio.to_thread(fleet.start, timeout=START_TIMEOUT_SECONDS)
+        report.figures["start_seconds"] = round(time.monotonic() - phase, 1)
         if down:
             raise RuntimeError(f"{', '.join(down)} did not come up:\n{fleet.log_tails()}")
         async with WebhookReceiverServer() as receiver:
@@ -152,7 +154,9 @@ async def _with_sandbox(options: ChaosOptions, seed: int, root: Path, place: Pla
             http, api = client(fleet.api_urls, concurrency=options.concurrency, recorder=traffic.recorder)
             try:
                 await set_up_subscribers(api, receiver, traffic, options.subscribers)
+                phase = time.monotonic()
                 await _under_fire(options, seed, place, fleet, api, traffic, schedule, report)
+                report.figures["under_fire_seconds"] = round(time.monotonic() - phase, 1)
                 settle_started = time.monotonic()
 
                 async def revive() -> None:
@@ -172,7 +176,9 @@ async def _with_sandbox(options: ChaosOptions, seed: int, root: Path, place: Pla
         _traffic_figures(report, traffic, history)
     finally:
         await database.dispose()
+        phase = time.monotonic()
         report.figures["exit_codes_on_sigterm"] = await asyncio.to_thread(fleet.stop)
+        report.figures["stop_seconds"] = round(time.monotonic() - phase, 1)
         report.figures.update(kills=dict(fleet.kills), process_restarts=fleet.restarts,
                               crash_exits=fleet.crash_exits)
         if not report.ok:
