@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -88,7 +87,7 @@ async def chaos_place(*, mode: str, var_dir: Path, database_url: str, redis_url:
             from seawall.chaos.infra import PrivateServers
 
             servers = PrivateServers(var_dir / "servers")
-            await asyncio.to_thread(servers.start)
+            servers.start()  # in the main thread: its signal handlers stop the servers if the run is interrupted
             stack.callback(servers.stop)
             place.servers = servers
             place.database_url = postgres_server_url(servers.database_url)

@@ -40,7 +40,7 @@ from seawall.cli.demo.processes import Sandbox, server_env, start_sandbox
 from seawall.cli.demo.run import DemoOptions
 from seawall.db import Database
 
-KILL_WAIT_SECONDS = 15.0  # how long a kill waits for a process of its role to be up
+KILL_WAIT_SECONDS = 60.0  # a kill waits this long for a process of its role to be up (slow on a busy machine)
 START_TIMEOUT_SECONDS = 120.0
 
 

@@ -33,7 +33,7 @@ from seawall.payments.plans import PLANS
 if TYPE_CHECKING:
     from seawall.sandbox.webhook_receiver import WebhookReceiverServer
 
-CLIENT_ATTEMPTS = 40  # ~ a minute at the 2 s retry cap: longer than any process or server restart
+CLIENT_ATTEMPTS = 120  # ~ 3 minutes at the 2 s retry cap: longer than any restart, even on a busy machine
 MAX_ROUNDS = 500  # subscribers' payment rounds, whatever the schedule
 
 
@@ -68,6 +68,7 @@ class Traffic:
     recorder: Recorder = field(default_factory=Recorder)
     resets_accepted: int = 0  # for emails that have an account
     refund_ids: set[str] = field(default_factory=set)
+    refunded_payments: dict[str, str] = field(default_factory=dict)  # payment id → the refund asked for it
     rounds: int = 0
     failed_requests: list[str] = field(default_factory=list)  # gave up after every attempt (not a 2xx)
 
@@ -88,6 +89,7 @@ class TrafficShape:
     concurrency: int = 8
     declined_share: float = 0.15
     seed: int = 1
+    round_pause: float = 0.5  # seconds between the subscribers' rounds: steady load, not a flood
 
 
 def client(base_urls: Sequence[str], *, concurrency: int, recorder: Recorder) -> tuple[httpx.AsyncClient, ChaosClient]:
@@ -129,22 +131,40 @@ async def pay_round(api: ChaosClient, subscriber: Subscriber, *, first: int, cou
 
 
 async def refund_one(api: ChaosClient, subscriber: Subscriber, traffic: Traffic) -> None:
-    """Refund a third of the newest captured payment of `subscriber` not refunded yet."""
+    """Refund a third of the newest captured payment of `subscriber` not asked back yet."""
     response = await api.call("GET", "/v1/payments", route="GET /v1/payments", headers=bearer(subscriber.user),
                               params={"limit": 100})
     if response.status_code != 200:
         return
     for payment in response.json()["data"]:
-        if payment["status"] == "succeeded" and payment["amount_refunded"] == 0:
-            refund = await api.call(
-                "POST", f"/v1/payments/{payment['id']}/refunds", route="POST /v1/payments/{id}/refunds",
-                headers={**bearer(subscriber.user), "Idempotency-Key": f"refund-{payment['id']}"},
-                json={"amount": payment["amount"] // 3})
-            if refund.status_code == 202:
-                refund_id = str(refund.json()["id"])
-                subscriber.refund_ids.append(refund_id)
-                traffic.refund_ids.add(refund_id)
+        if payment["status"] == "succeeded" and payment["id"] not in traffic.refunded_payments:
+            await _refund(api, subscriber.user, payment, payment["amount"] // 3, traffic)
+            if payment["id"] in traffic.refunded_payments:
+                subscriber.refund_ids.append(traffic.refunded_payments[payment["id"]])
             return
+
+
+async def refund_users(api: ChaosClient, traffic: Traffic) -> None:
+    """Users of the asking share (one in five) whose plan payment is captured ask for it back, half or all."""
+    for user in [u for u in traffic.accepted_signups if u.token and u.index % 5 == 1]:
+        if user.payments and all(p["status"] == "failed" or p["id"] in traffic.refunded_payments
+                                 for p in user.payments):
+            continue
+        await workload.load_payments(api, user)
+        for payment in user.payments:
+            if payment["status"] == "succeeded" and payment["id"] not in traffic.refunded_payments:
+                amount = payment["amount"] if user.index % 2 else payment["amount"] // 2
+                await _refund(api, user, payment, amount, traffic)
+
+
+async def _refund(api: ChaosClient, user: DemoUser, payment: dict[str, Any], amount: int, traffic: Traffic) -> None:
+    response = await api.call(
+        "POST", f"/v1/payments/{payment['id']}/refunds", route="POST /v1/payments/{id}/refunds",
+        headers={**bearer(user), "Idempotency-Key": f"refund-{payment['id']}"}, json={"amount": amount})
+    if response.status_code == 202:
+        refund_id = str(response.json()["id"])
+        traffic.refund_ids.add(refund_id)
+        traffic.refunded_payments[payment["id"]] = refund_id
 
 
 async def drive_traffic(api: ChaosClient, traffic: Traffic, shape: TrafficShape, *, until: asyncio.Event) -> None:
@@ -165,7 +185,6 @@ async def drive_traffic(api: ChaosClient, traffic: Traffic, shape: TrafficShape,
     async def users() -> None:
         await workload.run_concurrently(traffic.users, lambda u: _guard(traffic, f"user {u.index}", user_journey(u)),
                                         concurrency=shape.concurrency)
-        await refund_users(api, traffic, concurrency=shape.concurrency)
 
     async def subscribers() -> None:
         number = 0
@@ -173,34 +192,16 @@ async def drive_traffic(api: ChaosClient, traffic: Traffic, shape: TrafficShape,
             await asyncio.gather(*(_guard(traffic, f"{s.name} round {traffic.rounds}",
                                           pay_round(api, s, first=number, count=shape.payments_per_round))
                                    for s in traffic.subscribers))
-            await asyncio.gather(*(_guard(traffic, f"{s.name} refund", refund_one(api, s, traffic))
+            await asyncio.gather(_guard(traffic, "users' refunds", refund_users(api, traffic)),
+                                 *(_guard(traffic, f"{s.name} refund", refund_one(api, s, traffic))
                                    for s in traffic.subscribers))
             number += shape.payments_per_round
             traffic.rounds += 1
             if until.is_set():
                 return
+            await asyncio.sleep(shape.round_pause)
 
     await asyncio.gather(users(), subscribers())
-
-
-async def refund_users(api: ChaosClient, traffic: Traffic, *, concurrency: int) -> None:
-    """One accepted user in five with a captured plan payment asks for it back (half or all of it)."""
-    asking = [u for u in traffic.accepted_signups if u.token and u.index % 5 == 1]
-
-    async def refund(user: DemoUser) -> None:
-        await workload.load_payments(api, user)
-        for payment in user.payments:
-            if payment["status"] != "succeeded":
-                continue
-            amount = payment["amount"] if user.index % 2 else payment["amount"] // 2
-            response = await api.call(
-                "POST", f"/v1/payments/{payment['id']}/refunds", route="POST /v1/payments/{id}/refunds",
-                headers={**bearer(user), "Idempotency-Key": f"refund-{payment['id']}"}, json={"amount": amount})
-            if response.status_code == 202:
-                traffic.refund_ids.add(str(response.json()["id"]))
-
-    await workload.run_concurrently(asking, lambda u: _guard(traffic, f"refund {u.index}", refund(u)),
-                                    concurrency=concurrency)
 
 
 def payments_by_subscriber(traffic: Traffic, statuses: dict[str, str]) -> dict[str, list[dict[str, Any]]]:
