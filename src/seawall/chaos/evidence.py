@@ -112,7 +112,8 @@ async def gather_history(database: Database, *, traffic: Traffic, sandbox_url: s
                          receiver: WebhookReceiverServer) -> tuple[History, dict[str, Any]]:
     """The run's history, and figures seen on the way (provider outcomes, emails accepted)."""
     history = History(signup_user_ids={u.user_id for u in traffic.accepted_signups if u.plan and u.user_id},
-                      payment_ids=traffic.payment_ids, refund_ids=set(traffic.refund_ids))
+                      payment_ids=traffic.payment_ids, refund_ids=set(traffic.refund_ids),
+                      resets=traffic.resets_accepted)
     await _database_part(database, history)
     figures = await _sandbox_part(sandbox_url, history)
     # Webhooks are expected for settled payments only: a payment in the dead-letter queue has none yet.

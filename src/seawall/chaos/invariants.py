@@ -19,7 +19,8 @@ webhook receiver's findings). `check(history)` returns every violation, each nam
   made twice), unless a refund of that payment waits in the dead-letter queue.
 - `ledger` (`payments.ledger.check_ledger`): an unbalanced transaction or a ledger that disagrees
   with the payments and refunds.
-- `undelivered` (promise 2): a receipt, failure notice, refund receipt or other email not accepted by
+- `undelivered` (promise 2): a receipt, failure notice, refund receipt, reset email (one per accepted
+  reset of an account) or other email not recorded or not accepted by
   the SMTP sink, a webhook event that never reached its subscriber, a webhook delivery whose
   signature does not verify. Redeliveries (one Message-ID or webhook-id received twice) are counted
   and reported, not violations: the stable id is what lets the receiver deduplicate them.
@@ -96,6 +97,7 @@ class History:
     signup_user_ids: set[str] = field(default_factory=set)  # 202 to a paid sign-up
     payment_ids: set[str] = field(default_factory=set)  # 202 to POST /v1/payments
     refund_ids: set[str] = field(default_factory=set)  # 202 to POST /v1/payments/{id}/refunds
+    resets: int = 0  # 2xx to POST /v1/password-resets, each for a distinct account's email
     payments: dict[str, PaymentRecord] = field(default_factory=dict)
     refunds: dict[str, RefundRecord] = field(default_factory=dict)
     jobs: list[JobRecord] = field(default_factory=list)
@@ -226,6 +228,10 @@ def _deliveries(history: History, dead: dict[str, JobRecord]) -> list[Violation]
             f"payment_failed:{payment.id}" if payment.status == "failed" else None)
         if key is not None and key not in keys:
             found.append(Violation("undelivered", f"payment {payment.id}", f"no {key.split(':')[0]} email recorded"))
+    reset_emails = sum(1 for key in keys if key.startswith("password_reset:"))
+    if reset_emails < history.resets:
+        found.append(Violation("undelivered", "password resets",
+                               f"{history.resets} accepted, {reset_emails} reset emails recorded"))
     for refund in history.refunds.values():
         if refund.status == "succeeded" and f"refund_issued:{refund.id}" not in keys:
             found.append(Violation("undelivered", f"refund {refund.id}", "no refund receipt recorded"))

@@ -202,23 +202,31 @@ async def _under_fire(options: ChaosOptions, seed: int, place: Place, fleet: Fle
     restarts: list[dict[str, Any]] = []
     skipped: list[str] = []
     start = time.monotonic()
+
+    async def restart(server: str) -> None:  # kills go on while the server is down
+        assert place.servers is not None
+        at = round(time.monotonic() - start, 1)
+        down = await asyncio.to_thread(place.servers.restart, server, down_seconds=1.0)
+        restarts.append({"server": server, "at": at, "down_seconds": round(down, 2)})
+
+    restarting: list[asyncio.Task[None]] = []
     try:
         for disruption in schedule:
             await asyncio.sleep(max(0.0, start + disruption.at - time.monotonic()))
-            if disruption.kind == "kill":
-                if not await _kill(fleet, disruption):
-                    skipped.append(f"kill {disruption.target} at {disruption.at:.1f} s: none of them came up")
-            else:
-                assert place.servers is not None
-                down = await asyncio.to_thread(place.servers.restart, disruption.target, down_seconds=1.0)
-                restarts.append({"server": disruption.target, "at": round(time.monotonic() - start, 1),
-                                 "down_seconds": round(down, 2)})
+            if disruption.kind == "restart":
+                restarting.append(asyncio.create_task(restart(disruption.target)))
+            elif not await _kill(fleet, disruption):
+                skipped.append(f"kill {disruption.target} at {disruption.at:.1f} s: none of them came up")
+        await asyncio.gather(*restarting)
+    except BaseException:
+        traffic_task.cancel()
+        raise
     finally:
         done.set()
         await supervisor
         await asyncio.to_thread(fleet.revive)
     await traffic_task
-    report.figures["server_restarts"] = restarts
+    report.figures["server_restarts"] = sorted(restarts, key=lambda r: float(r["at"]))
     if skipped:
         report.problems.extend(skipped)
 

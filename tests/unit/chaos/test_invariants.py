@@ -29,11 +29,13 @@ def clean_history() -> History:
         NotificationRecord(id="ntf_1", event_key="payment_receipt:pay_signup", channel="email", status="sent"),
         NotificationRecord(id="ntf_2", event_key="payment_receipt:pay_order", channel="email", status="sent"),
         NotificationRecord(id="ntf_3", event_key="refund_issued:ref_1", channel="email", status="sent"),
+        NotificationRecord(id="ntf_4", event_key="password_reset:pwr_1", channel="email", status="sent"),
     ]
     return History(
         signup_user_ids={"usr_a"},
         payment_ids={"pay_order"},
         refund_ids={"ref_1"},
+        resets=1,
         payments={"pay_signup": PaymentRecord(id="pay_signup", user_id="usr_a", amount=1900, status="succeeded"),
                   "pay_order": PaymentRecord(id="pay_order", user_id="usr_b", amount=1500,
                                              status="partially_refunded", amount_refunded=500)},
@@ -147,6 +149,14 @@ def test_a_captured_payment_without_a_receipt_is_undelivered() -> None:
     history = clean_history()
     history.notifications.pop(0)
     assert promises(check(history)) == {"undelivered"}
+
+
+def test_an_accepted_reset_without_its_email_is_undelivered() -> None:
+    history = clean_history()
+    history.resets = 2
+    violations = check(history)
+    assert promises(violations) == {"undelivered"}
+    assert "2 accepted, 1 reset emails recorded" in str(violations[0])
 
 
 def test_a_webhook_that_never_arrived_is_undelivered() -> None:
