@@ -55,6 +55,7 @@ def assert_every_promise_held(code: int, report: dict[str, Any]) -> None:
     # Not vacuous: work was promised, the provider did fail, and kills cut requests that clients retried.
     assert figures["accepted"]["signups"] > 0 and figures["accepted"]["payments"] > 0, explain(report)
     assert figures["accepted"]["refunds"] > 0, explain(report)
+    assert figures["emails_accepted"] > 0 and figures["webhook_events_delivered"] > 0, explain(report)
     outcomes = figures["provider_outcomes"]
     assert sum(outcomes.get(k, 0) for k in ("error_500", "error_503", "error_429")) > 0, outcomes
     assert figures["requests"]["transport_errors"] > 0, figures["requests"]

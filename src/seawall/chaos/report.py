@@ -65,6 +65,8 @@ def _rows(figures: dict[str, Any]) -> list[tuple[str, str]]:
         ("jobs by status", str(figures.get("jobs_by_status", {}))),
         ("job attempts by outcome", str(figures.get("attempts_by_outcome", {}))),
         ("provider outcomes (injected faults)", str(figures.get("provider_outcomes", {}))),
+        ("emails accepted / webhook events delivered",
+         f"{figures.get('emails_accepted', 0)} / {figures.get('webhook_events_delivered', 0)}"),
         ("redeliveries (email / webhook)",
          f"{figures.get('redeliveries', {}).get('email', 0)} / {figures.get('redeliveries', {}).get('webhook', 0)}"),
         ("quiet after", f"{figures.get('settle_seconds', '-')} s"),

@@ -254,6 +254,7 @@ def _traffic_figures(report: ChaosReport, traffic: Traffic, history: invariants.
                   "refunds": len(history.refund_ids), "resets": traffic.resets_accepted},
         payments_by_status=statuses, subscriber_rounds=traffic.rounds,
         redeliveries=invariants.redeliveries(history),
+        webhook_events_delivered=int(history.webhooks.get("events_delivered", 0)),
         dead_lettered=[f"{j.kind} {j.payload}: {(j.last_error or '')[:120]}" for j in history.jobs
                        if j.status == "dead"][:20],
     )
