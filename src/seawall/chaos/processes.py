@@ -125,6 +125,7 @@ class Fleet:
     kills: dict[str, int] = field(default_factory=dict)  # SIGKILLs sent, by role
     restarts: int = 0
     crash_exits: int = 0  # died without our SIGKILL (a crash point, or a start-up failure)
+    exits: list[str] = field(default_factory=list)  # each of those: name, exit code, seconds after its start
 
     @classmethod
     def build(cls, *, apis: int, workers: int, env: dict[str, str], log_dir: Path,
@@ -173,6 +174,10 @@ class Fleet:
             if process.process is not None and not process.alive:
                 if not process.killed_by_us:
                     self.crash_exits += 1
+                    assert process.process is not None
+                    lived = time.monotonic() - process.started_at
+                    self.exits.append(f"{process.name} (start {process.starts}) exited "
+                                      f"{process.process.returncode} after {lived:.1f} s")
                 process.start()
                 self.restarts += 1
                 revived.append(process)

@@ -69,6 +69,8 @@ def _rows(figures: dict[str, Any]) -> list[tuple[str, str]]:
          f"{figures.get('emails_accepted', 0)} / {figures.get('webhook_events_delivered', 0)}"),
         ("redeliveries (email / webhook)",
          f"{figures.get('redeliveries', {}).get('email', 0)} / {figures.get('redeliveries', {}).get('webhook', 0)}"),
+        ("unexpected answers (5xx, 401 to a session)", str(len(figures.get("unexpected_answers", [])))),
+        ("exits that were not our SIGKILL", "; ".join(figures.get("exits_not_ours", [])) or "none"),
         ("quiet after", f"{figures.get('settle_seconds', '-')} s"),
         ("duration", f"{figures.get('duration_seconds', '-')} s"),
     ]

@@ -174,13 +174,14 @@ async def _with_sandbox(options: ChaosOptions, seed: int, root: Path, place: Pla
         report.violations = invariants.check(history)
         report.figures.update(seen, **await evidence.job_figures(database))
         _traffic_figures(report, traffic, history)
+        report.figures["unexpected_answers"] = api.unexpected[:50]
     finally:
         await database.dispose()
         phase = time.monotonic()
         report.figures["exit_codes_on_sigterm"] = await asyncio.to_thread(fleet.stop)
         report.figures["stop_seconds"] = round(time.monotonic() - phase, 1)
         report.figures.update(kills=dict(fleet.kills), process_restarts=fleet.restarts,
-                              crash_exits=fleet.crash_exits)
+                              crash_exits=fleet.crash_exits, exits_not_ours=fleet.exits[:50])
         if not report.ok:
             report.figures["log_tails"] = fleet.log_tails()
 

@@ -54,9 +54,21 @@ class BalancedTransport(httpx.AsyncBaseTransport):
 
 
 class ChaosClient(ApiClient):
+    """The demo's client with `CLIENT_ATTEMPTS`; a final answer that is a 5xx, or a 401 to a request
+    that carried a token, is noted in `unexpected` (the run reports them: under fire the API should
+    answer 503 and retry-able, never 500, and never refuse a valid session)."""
+
+    def __init__(self, http: httpx.AsyncClient, recorder: Recorder) -> None:
+        super().__init__(http, recorder)
+        self.unexpected: list[str] = []
+
     async def call(self, method: str, url: str, *, route: str, attempts: int = CLIENT_ATTEMPTS,
                    **kwargs: Any) -> httpx.Response:
-        return await super().call(method, url, route=route, attempts=attempts, **kwargs)
+        response = await super().call(method, url, route=route, attempts=attempts, **kwargs)
+        with_token = "Authorization" in kwargs.get("headers", {})
+        if response.status_code >= 500 or (response.status_code == 401 and with_token):
+            self.unexpected.append(f"{route}: {response.status_code} {response.text[:200]}")
+        return response
 
 
 @dataclass
