@@ -48,6 +48,9 @@ def explain(report: dict[str, Any]) -> str:
 
 
 def assert_every_promise_held(code: int, report: dict[str, Any]) -> None:
+    summary = ("kills", "process_restarts", "server_restarts", "requests", "accepted", "redeliveries",
+               "unexpected_answers", "exits_not_ours", "duration_seconds")
+    print(json.dumps({k: report.get("figures", {}).get(k) for k in summary}))  # shown by `pytest -s` / `-rP`
     assert code == 0 and report["ok"], explain(report)
     assert report["violation_count"] == 0 and not report["problems"], explain(report)
     assert set(report["violations_by_promise"].values()) == {0}
