@@ -20,6 +20,7 @@ adjusts them through their parameters, which it overrides: `settings_overrides` 
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from seawall.config import Settings, reveal
 from seawall.jobs import load_job_modules
 from seawall.runtime import Runtime
 from tests.support.databases import (
+    create_migrated_sqlite_template,
     create_migrated_template,
     create_postgres_database,
     drop_postgres_database,
@@ -98,6 +100,12 @@ def postgres_template() -> Iterator[str]:
         drop_postgres_database(f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}")
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One migrated SQLite file per test run; each embedded test's `runtime` starts from a copy."""
+    return create_migrated_sqlite_template(tmp_path_factory.mktemp("sqlite-template"))
+
+
 @pytest.fixture
 def database_url(backend: str, request: pytest.FixtureRequest) -> Iterator[str | None]:
     if backend == "sqlite":
@@ -154,7 +162,7 @@ def settings(var_dir: Path, database_url: str | None, services: dict[str, str],
         database_url=database_url,
         secret_key=SECRET_KEY if database_url else None,
         admin_api_key=ADMIN_KEY,
-        job_lease_seconds=2.0,
+        job_lease_seconds=30.0,  # the default: a test that needs a lease to expire sets a short one itself
         job_poll_interval_seconds=0.05,
         job_backoff_base_seconds=0.05,
         job_backoff_cap_seconds=0.2,
@@ -166,7 +174,9 @@ def settings(var_dir: Path, database_url: str | None, services: dict[str, str],
 
 
 @pytest.fixture
-async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
+async def runtime(settings: Settings, request: pytest.FixtureRequest) -> AsyncIterator[Runtime]:
+    if settings.database_url is None and not (settings.var_dir / "seawall.db").exists():
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), settings.var_dir / "seawall.db")
     runtime = Runtime.build(settings)
     await runtime.database.migrate()
     from tests.support.effects import create_effects_table

@@ -3,7 +3,9 @@
 `create_app(settings, run_worker=...)` builds the API; with `run_worker=True` (the all-in-one
 `seawall serve`) the job worker runs inside the same process and event loop. On start, embedded
 mode (SQLite) migrates the database; any other database must already be at the head revision.
-On shutdown, readiness turns false, the worker drains, and pools close.
+On shutdown, readiness turns false, the worker drains, and pools close; served by uvicorn (the
+factories below), SIGTERM starts that at once and closes the listener only after the readiness delay
+(`web.shutdown`).
 
 `create_api_app()` and `create_serve_app()` are the same built from the environment's settings: the
 import strings `seawall api|serve --workers N` hand to uvicorn, which starts N processes that share
@@ -56,6 +58,7 @@ from seawall.web.query_params import refuse_unknown_query_params
 from seawall.web.request_telemetry import RequestTelemetryMiddleware
 from seawall.web.response_record import ResponseRecordMiddleware
 from seawall.web.security_headers import StrictCORSMiddleware, install_security_headers
+from seawall.web.shutdown import GracefulSignals
 from seawall.webhooks import deps as webhooks_deps
 from seawall.webhooks.api import router as webhooks_router
 
@@ -96,9 +99,11 @@ def provide_scrape(app: FastAPI, runtime: Runtime) -> None:
 
 
 def create_app(settings: Settings, *, run_worker: bool = False, clock: Clock | None = None,
-               in_process_cache: bool | None = None) -> FastAPI:
+               in_process_cache: bool | None = None, graceful_signals: bool = False) -> FastAPI:
     """`in_process_cache` (embedded mode, no Redis): cache reads in this process; by default only
-    when the worker runs here too, since a worker in another process could not invalidate it."""
+    when the worker runs here too, since a worker in another process could not invalidate it.
+    `graceful_signals` (the uvicorn factories): while the app runs, SIGTERM/SIGINT mark it draining at
+    once and reach uvicorn `shutdown_readiness_delay` seconds later (`web.shutdown`)."""
     load_job_modules(settings.job_module_names)
     exposition.install(settings)  # before anything counts: where this process keeps its metrics
 
@@ -117,16 +122,29 @@ def create_app(settings: Settings, *, run_worker: bool = False, clock: Clock | N
             worker = Worker(database=runtime.database, settings=settings, clock=runtime.clock, runtime=runtime)
             worker_task = asyncio.create_task(worker.run(), name="seawall-worker")
         app.state.worker = worker
+
+        def begin_draining() -> None:  # at SIGTERM: readiness 503 and the worker's drain, while still serving
+            runtime.draining = True
+            if worker is not None:
+                worker.stop()
+
+        signals = GracefulSignals(begin=begin_draining, hand_on=True, delay=settings.shutdown_readiness_delay,
+                                  loop=asyncio.get_running_loop())
+        if graceful_signals and not signals.install():
+            log.warning("app.signals_not_taken", note="not in the main thread: uvicorn alone handles SIGTERM")
         log.info("app.started", worker=run_worker, database=runtime.database.engine.url.render_as_string(),
                  event_loop=type(asyncio.get_running_loop()).__module__)
         try:
             yield
         finally:
-            runtime.draining = True
-            if worker is not None and worker_task is not None:
-                worker.stop()
-                await worker_task
-            await runtime.aclose()
+            try:
+                runtime.draining = True
+                if worker is not None and worker_task is not None:
+                    worker.stop()
+                    await worker_task
+                await runtime.aclose()
+            finally:
+                signals.uninstall()  # after the drain: until then the same signal again exits at once
             log.info("app.stopped")
 
     app = FastAPI(
@@ -138,6 +156,7 @@ def create_app(settings: Settings, *, run_worker: bool = False, clock: Clock | N
         redoc_url=None,  # one documentation page (`/docs`); fewer routes outside the schema
         swagger_ui_oauth2_redirect_url=None,  # Seawall has no OAuth2 flow for it to complete
         dependencies=[Depends(refuse_unknown_query_params)],  # 422 for a query parameter no route reads
+        telemetry=tracing.FASTAPI_NATIVE_TELEMETRY,  # off: `instrument_app` traces, when tracing is on
     )
     install_error_handlers(app)
     app.add_middleware(InputGuardMiddleware)  # innermost: a refused body has spent its rate-limit quotas
@@ -192,10 +211,11 @@ def _settings_from_environment(role: str) -> Settings:
 
 def create_api_app() -> FastAPI:
     """uvicorn factory (`factory=True`) for `seawall api`: settings from `SEAWALL_*` variables."""
-    return create_app(_settings_from_environment("api"), run_worker=False)
+    return create_app(_settings_from_environment("api"), run_worker=False, graceful_signals=True)
 
 
 def create_serve_app() -> FastAPI:
     """uvicorn factory for `seawall serve`; caches reads in process only when it is the one process."""
     settings = _settings_from_environment("serve")
-    return create_app(settings, run_worker=True, in_process_cache=settings.resolved_web_workers == 1)
+    return create_app(settings, run_worker=True, in_process_cache=settings.resolved_web_workers == 1,
+                      graceful_signals=True)

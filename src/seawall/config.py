@@ -185,16 +185,38 @@ class Settings(SeawallSettings):
     worker_concurrency: int = Field(default=8, ge=1)
     job_lease_seconds: float = Field(default=30.0, gt=0)
     job_poll_interval_seconds: float = Field(default=0.25, gt=0)
-    job_drain_timeout_seconds: float = Field(default=20.0, ge=0)
     job_backoff_base_seconds: float = Field(default=1.0, gt=0)
     job_backoff_cap_seconds: float = Field(default=600.0, gt=0)
     job_modules: str = ""  # extra modules to import so their job handlers register (comma separated)
 
     # Graceful shutdown (issue 14: cli/roles.py, web/shutdown)
+    # On SIGTERM/SIGINT a serving process answers /readyz 503 at once and keeps serving normally for
+    # `shutdown_readiness_delay` seconds (load balancers stop routing to it), then stops accepting; in-flight
+    # requests get `shutdown_timeout` seconds after that, and a worker's running jobs `shutdown_timeout`
+    # seconds from the signal before they are handed back. A stop takes at most delay + timeout (+ closing
+    # pools): the defaults, 5 + 20, fit Kubernetes' default 30 s grace period. See docs/operations.md.
+    shutdown_timeout: float = Field(default=20.0, ge=0, le=3600)
+    shutdown_readiness_delay: float = Field(default=5.0, ge=0, le=300)
+    # Deprecated old name of `shutdown_timeout` (jobs only), still read when SEAWALL_SHUTDOWN_TIMEOUT is unset.
+    job_drain_timeout_seconds: float | None = Field(default=None, ge=0, le=3600)
 
     # Overload: in-flight limit per API process and per-queue worker slots (issue 14: web/load_shedding, jobs)
 
     # Retention and routine checks (issue 14: seawall/maintenance)
+    # Finished work is purged by the `maintenance` queue's periodic jobs once it is older than these
+    # (days after it finished or ended), and never before SEAWALL_IDEMPOTENCY_TTL_HOURS has passed since
+    # its last change (see `seawall.maintenance.retention`). Each table is purged in batches of
+    # `retention_batch_size` rows, one short transaction per batch, at most `retention_max_rows_per_run`
+    # rows per table per run (every 5 minutes); the rest waits for the next run.
+    retention_jobs_days: float = Field(default=7.0, ge=1, le=3660)  # succeeded jobs and their attempts
+    # Dead-lettered jobs (the DLQ, replayable): unset keeps them until an operator replays or purges them.
+    retention_dead_jobs_days: float | None = Field(default=None, ge=1, le=3660)
+    retention_sessions_days: float = Field(default=7.0, ge=0, le=3660)  # after the session ended
+    retention_notifications_days: float = Field(default=90.0, ge=1, le=3660)  # sent or failed ones
+    retention_webhook_deliveries_days: float = Field(default=30.0, ge=1, le=3660)  # succeeded or failed ones
+    retention_routine_runs_days: float = Field(default=30.0, ge=1, le=3660)  # the routine checks' own records
+    retention_batch_size: int = Field(default=500, ge=1, le=10_000)
+    retention_max_rows_per_run: int = Field(default=50_000, ge=1, le=10_000_000)
 
     # Idempotency
     idempotency_ttl_hours: float = Field(default=24.0, ge=24.0, le=24.0 * 366)  # a year at most
@@ -417,6 +439,13 @@ class Settings(SeawallSettings):
         if self.log_json is False and "log_format" not in self.model_fields_set:
             return "console"
         return self.log_format
+
+    @property
+    def resolved_shutdown_timeout(self) -> float:
+        """`shutdown_timeout` (seconds), or the deprecated `job_drain_timeout_seconds` when only it is set."""
+        if self.job_drain_timeout_seconds is not None and "shutdown_timeout" not in self.model_fields_set:
+            return self.job_drain_timeout_seconds
+        return self.shutdown_timeout
 
     @property
     def resolved_database_url(self) -> str:

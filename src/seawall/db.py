@@ -13,7 +13,10 @@ Contract:
   one thread hop per statement (`seawall.sqlite_driver`).
 - `Database.read_transaction()` is for work that only reads: on SQLite it runs on a separate
   `query_only` engine with a deferred BEGIN, so readers never wait for (or block) the writer; on
-  other databases it is an ordinary transaction.
+  PostgreSQL it is `BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY` (one statement, asyncpg's), so
+  every statement of it reads the same snapshot and none can write. Both are one consistent snapshot
+  (SQLite's WAL reader sees the database as of its first read): a scan over several tables (the
+  ledger against the payments) never sees half of a concurrent commit.
 - With metrics on, each pool reports connections in use and checkouts that had to wait
   (`observability/db_pool.py`).
 - The schema is owned by Alembic (`seawall/migrations`). `require_current_schema()` refuses to run
@@ -226,7 +229,11 @@ class Database:
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
         separate_reader = engine is None and settings.is_embedded_database
         self.read_engine = create_engine(settings, read_only=True) if separate_reader else self.engine
-        self.read_sessionmaker = async_sessionmaker(self.read_engine, expire_on_commit=False)
+        reader = self.read_engine
+        if reader.dialect.name == "postgresql":
+            # Set on the connection object only (asyncpg sends them in its BEGIN); reset at check-in.
+            reader = reader.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+        self.read_sessionmaker = async_sessionmaker(reader, expire_on_commit=False)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -237,7 +244,9 @@ class Database:
 
     @asynccontextmanager
     async def read_transaction(self) -> AsyncIterator[AsyncSession]:
-        """A transaction for reads only (SQLite: it cannot write, and takes no write lock)."""
+        """A transaction for reads only, on one snapshot: it takes no write lock and cannot write
+        (SQLite: `query_only`; PostgreSQL: REPEATABLE READ READ ONLY, a write raises
+        `ReadOnlySqlTransaction`). For scans that only read a lot (the ledger check, `doctor`)."""
         async with self.read_sessionmaker() as session:
             async with session.begin():
                 yield session

@@ -33,6 +33,7 @@ from seawall.webhooks.client import build_client as build_webhook_client
 
 if TYPE_CHECKING:
     from seawall.accounts.tasks import AccountsJobRuntime
+    from seawall.maintenance.tasks import MaintenanceJobRuntime
     from seawall.notifications.tasks import NotificationsJobRuntime
     from seawall.payments.tasks import PaymentsJobRuntime
     from seawall.webhooks.tasks import WebhooksJobRuntime
@@ -108,9 +109,10 @@ class Runtime:
 if TYPE_CHECKING:
     def _gives_every_handler_what_it_declares(
         runtime: Runtime,
-    ) -> tuple[PaymentsJobRuntime, WebhooksJobRuntime, NotificationsJobRuntime, AccountsJobRuntime]:
+    ) -> tuple[PaymentsJobRuntime, WebhooksJobRuntime, NotificationsJobRuntime, AccountsJobRuntime,
+               MaintenanceJobRuntime]:
         """Never called: mypy checks here that `Runtime` satisfies each domain's job Protocol."""
-        return runtime, runtime, runtime, runtime
+        return runtime, runtime, runtime, runtime, runtime
 
 
 def configure_logging_for(settings: Settings) -> None:

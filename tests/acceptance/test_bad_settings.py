@@ -43,11 +43,16 @@ def test_a_bad_setting_is_one_line_naming_the_variable(
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize("command", ["api", "worker", "migrate", "dlq list", "reconcile"])
-@pytest.mark.parametrize(("url", "reason"), [
-    ("postgresql+asyncpg://postgres:hunter2@127.0.0.1:9/seawall", "Connection refused"),
-    pytest.param("postgresql://postgres:hunter2@127.0.0.1:5432/seawall_no_such_database", "does not exist",
-                 marks=pytest.mark.postgres),  # the server answers, the database is not there
+REFUSED = "postgresql+asyncpg://postgres:hunter2@127.0.0.1:9/seawall"
+MISSING = "postgresql://postgres:hunter2@127.0.0.1:5432/seawall_no_such_database"  # the server answers
+
+
+# Every command that opens the database, refused. The missing database is another driver error through
+# the same `db.first_contact`, which wraps the API's start-up (app.py) and every command run by
+# `cli.runner.run_with_runtime` (worker, migrate, dlq, reconcile): once for each of the two.
+@pytest.mark.parametrize(("command", "url", "reason"), [
+    *[(command, REFUSED, "Connection refused") for command in ("api", "worker", "migrate", "dlq list", "reconcile")],
+    *[pytest.param(command, MISSING, "does not exist", marks=pytest.mark.postgres) for command in ("api", "migrate")],
 ])
 def test_a_database_that_cannot_be_reached_is_one_line_without_its_password(
     command: str, url: str, reason: str, tmp_path: Path,

@@ -1,5 +1,6 @@
 """The main job: `seawall demo` run small as a real process; its JSON report must hold every invariant,
-checked against the sandbox's own records, and its `--html` report must chart the run."""
+checked against the sandbox's own records, across a SIGKILL of its worker mid-charging (DESIGN §1
+promise 1), and its `--html` report must chart the run."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from tests.support.html_report import peak, read_html_report
 from tests.support.server import REPO_ROOT, recording_environment
@@ -31,7 +33,22 @@ def test_demo_small_run_holds_every_invariant(tmp_path: Path) -> None:
     assert invariants["payment_states_disagreeing_with_provider"] == 0
     assert invariants["refunds_disagreeing_with_provider"] == 0
     assert report["figures"]["payments_by_status"].get("failed", 0) < 40  # declines happened, not everything
+    assert_the_worker_was_killed_mid_charging_and_its_jobs_ran_again(report)
     assert_html_report_charts_the_run(html, requests=report["figures"]["requests"])
+
+
+def assert_the_worker_was_killed_mid_charging_and_its_jobs_ran_again(report: dict[str, Any]) -> None:
+    """One SIGKILL (the default `--kills 1`) while the worker held at least one payment job, a new worker
+    process, and every job the dead one held run again by another worker; then both processes drained."""
+    kills = report["figures"]["worker_kills"]
+    assert len(kills) == 1, kills
+    kill = kills[0]
+    assert kill["held_by_kind"].get("payments.charge", 0) >= 1, kill
+    assert 0 < kill["intents_at_kill"] < kill["intents_expected"], kill  # mid-charging, not before or after
+    assert kill["restarted_pid"] is not None and kill["restarted_pid"] != kill["pid"], kill
+    assert kill["ran_again"] == kill["held_jobs"] and kill["rerun_seconds"] is not None, kill
+    checks = {check["name"]: check for check in report["checks"]}
+    assert checks["the API and the worker drain and exit cleanly on SIGTERM"]["ok"]
 
 
 def assert_html_report_charts_the_run(html: Path, *, requests: int) -> None:

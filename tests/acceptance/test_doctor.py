@@ -8,6 +8,8 @@ import subprocess
 import sys
 from typing import Any
 
+import pytest
+
 from tests.support.server import REPO_ROOT, ServerFactory, free_port
 
 
@@ -33,6 +35,8 @@ def test_doctor_reports_the_backends_in_use_and_their_health(servers: ServerFact
         assert redis["configured"] is False and redis["ok"] is True
 
 
+# `full` would only repeat `postgres`: the closed port replaces its Redis and broker URLs.
+@pytest.mark.backends("sqlite", "postgres")
 def test_doctor_fails_clearly_when_redis_or_the_broker_cannot_be_reached(servers: ServerFactory) -> None:
     closed = free_port()  # nothing listens there
     code, report, stderr = run_doctor(servers, {

@@ -10,9 +10,12 @@ from typing import Any
 
 import httpx
 import pytest
+from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from starlette.types import Receive, Scope, Send
 
+from seawall.observability import tracing
 from seawall.payments import service as payments_service
 from tests.integration.accounts.wire import bearer, new_email, sign_up, token_for
 from tests.support.apps import BASE_URL, StartApp, asgi_client
@@ -95,3 +98,36 @@ async def test_the_access_log_can_be_turned_off(started_app: StartApp) -> None:
         async with asgi_client(app) as http:
             assert (await http.get("/livez")).status_code == 200
     assert access_lines(logs.lines()) == []
+
+
+async def test_no_span_records_and_no_line_carries_ids_once_tracing_is_off_again(started_app: StartApp) -> None:
+    """Tracing on, then off, in one process (what a serial run of the tracing unit tests before this
+    module does): the SDK provider stays the process's global one (OpenTelemetry sets it once), and
+    FastAPI's own telemetry starts its spans whenever a configured provider is global."""
+    exporter = InMemorySpanExporter()
+    tracing.install(exporter)
+    tracing.reset()
+    assert not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+    app = await started_app()
+    with captured_logs() as logs:
+        async with asgi_client(app) as http:
+            assert (await sign_up(http, new_email("off-again"))).status_code == 201
+            assert (await http.get("/v1/payments", headers=bearer("not-a-token"))).status_code == 401
+    lines = access_lines(logs.lines())
+    assert len(lines) == 2
+    assert [line for line in logs.lines() if "trace_id" in line or "span_id" in line] == []
+    assert exporter.get_finished_spans() == ()
+
+    outer = TracerProvider().get_tracer("test")  # a span of the host's around the app: its ids, not FastAPI's
+
+    async def traced(scope: Scope, receive: Receive, send: Send) -> None:
+        with outer.start_as_current_span("GET /livez") as span:
+            spans.append(span.get_span_context())
+            await app(scope, receive, send)
+
+    spans = []
+    with captured_logs() as logs:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=traced), base_url=BASE_URL) as http:
+            assert (await http.get("/livez")).status_code == 200
+    (line,) = access_lines(logs.lines())
+    assert (line["trace_id"], line["span_id"]) == (f"{spans[0].trace_id:032x}", f"{spans[0].span_id:016x}")

@@ -8,6 +8,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
+import seawall.maintenance.models  # noqa: F401  (routine_runs: imported by no domain)
 import seawall.runtime  # noqa: F401  (imports every domain, so every model is in `Base.metadata`)
 from seawall.config import Settings
 from seawall.db import Base, Database

@@ -82,6 +82,8 @@ class ServerFactory:
             SEAWALL_JOB_MODULES="tests.support.effects",
             SEAWALL_JOB_POLL_INTERVAL_SECONDS="0.05",
             SEAWALL_LOG_LEVEL="INFO",
+            # No load balancer to wait for: SIGTERM closes the listener at once (tests about it set their own).
+            SEAWALL_SHUTDOWN_READINESS_DELAY="0",
             PYTHONPATH=str(REPO_ROOT) + os.pathsep + env.get("PYTHONPATH", ""),
         )
         if self.database_url:

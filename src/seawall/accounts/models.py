@@ -40,7 +40,8 @@ class AuthSession(Base):
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     token_digest: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)  # absolute: login + session_ttl_hours
+    # absolute: login + session_ttl_hours (indexed for the retention purge, migration 0013)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The idle timeout counts from here: set at login, refreshed at most every `SessionTiming.refresh`
     # (None: a row from before migration 0010's writers, read as `created_at`).

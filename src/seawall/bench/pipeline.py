@@ -39,8 +39,6 @@ from __future__ import annotations
 import asyncio
 import random
 import secrets
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Coroutine
@@ -63,7 +61,7 @@ from seawall.bench.pipeline_report import (
 )
 from seawall.bench.scratch import admin_execute, drop_database
 from seawall.cli.demo import workload
-from seawall.cli.demo.processes import DemoProcess, Sandbox, server_env, start_sandbox, start_server
+from seawall.cli.demo.processes import DemoProcess, Sandbox, server_env, start_sandbox, start_server, start_worker
 from seawall.cli.demo.subscribers import Subscriber, create_subscriber
 from seawall.config import Settings
 from seawall.payments.plans import PLANS
@@ -206,11 +204,7 @@ def _record_effects(timeline: Timeline, latencies: Latencies) -> None:
 
 def _start_worker(data_dir: Path, index: int, env: dict[str, str]) -> DemoProcess:
     """A `seawall worker` process beside `seawall api` (it has no HTTP port: `base_url` is empty)."""
-    log_path = data_dir / f"worker-{index}.log"
-    with open(log_path, "wb") as log_file:
-        process = subprocess.Popen([sys.executable, "-m", "seawall", "worker"], env=env, stdout=log_file,
-                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    return DemoProcess(name=f"worker-{index}", process=process, base_url="", log_path=log_path)
+    return start_worker(data_dir, env, name=f"worker-{index}")
 
 
 def _interleave(users: list[workload.DemoUser], payments: list[WebhookPayment]

@@ -12,8 +12,8 @@ Points (where each is called says exactly which instant it is):
   recorded (after send, before record).
 - `jobs.after_commit`: the outcome is committed; the broker message is not yet acked (between
   commit and ack).
-- `payments.after_provider_call`: the provider answered a charge or refund; nothing of it is
-  recorded yet.
+- `payments.after_provider_call`: the provider answered a charge or refund (taken, declined or
+  refused); nothing of it is recorded yet.
 
 In-process tests arm a point with an action instead (`arm`), e.g. one that raises `SimulatedCrash`,
 a BaseException that no handler or engine code catches, to stand for the process dying there.

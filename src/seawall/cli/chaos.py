@@ -81,3 +81,4 @@ def chaos(
 
 
 # Subcommands register below (one line each; their code lives in their own modules).
+from seawall.cli import chaos_crash_test as chaos_crash_test  # noqa: E402,F401  (registers crash-test)

@@ -31,7 +31,7 @@ def list_dead(
     """List jobs (dead ones by default), newest first."""
 
     async def run(runtime: Runtime) -> tuple[list[Job], str | None]:
-        async with runtime.database.transaction() as session:
+        async with runtime.database.read_transaction() as session:
             return await dead_letters.list_jobs(session, status=status, limit=limit, cursor=cursor)
 
     jobs, next_cursor = run_with_runtime(run)
@@ -53,7 +53,7 @@ def show(job_id: int, as_json: JsonOption = False) -> None:
     """Show one job with its attempt history."""
 
     async def run(runtime: Runtime) -> tuple[Job, list[JobAttempt]]:
-        async with runtime.database.transaction() as session:
+        async with runtime.database.read_transaction() as session:
             return await dead_letters.get_job(session, job_id)
 
     job, attempts = run_with_runtime(run)

@@ -40,16 +40,21 @@ def demo(
     lost_response_rate: float = typer.Option(0.02, min=0, max=0.5, help="Provider lost-response rate"),
     outage_seconds: float = typer.Option(2.0, min=0, max=60, help="One provider outage mid-run (0: none)"),
     seed: int = typer.Option(7, help="Seed for the workload and the faults"),
+    kills: int = typer.Option(1, min=0, max=10, help="SIGKILLs of the worker while the sign-ups' payments are "
+                              "charged, each followed by a restart (0: the all-in-one `seawall serve`, no kill)"),
+    no_kill: bool = typer.Option(False, "--no-kill", help="Same as --kills 0"),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON"),
     keep: bool = typer.Option(False, help="Keep the demo's data directory"),
     html: HtmlReportOption = None,
 ) -> None:
-    """The main job: sandbox + all-in-one server on a fresh database, a faulty workload, a checked report."""
+    """The main job: sandbox + API + worker on a fresh database, a faulty workload, the worker SIGKILLed
+    mid-charging and restarted, a checked report."""
     from seawall.cli.demo import DemoOptions, run_demo
 
     options = DemoOptions(users=users, concurrency=concurrency, declined_share=declined_share,
                           error_rate=error_rate, hang_rate=hang_rate, lost_response_rate=lost_response_rate,
-                          outage_seconds=outage_seconds, seed=seed, as_json=as_json, keep=keep, html=html)
+                          outage_seconds=outage_seconds, seed=seed, kills=0 if no_kill else kills, as_json=as_json,
+                          keep=keep, html=html)
     raise typer.Exit(code=run_demo(options))
 
 

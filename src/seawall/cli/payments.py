@@ -28,7 +28,7 @@ def reconcile(
     report = run_with_runtime(run)
     document = {"checked": report.checked, "settled": report.settled,
                 "discrepancies": [asdict(d) for d in report.discrepancies],
-                "unresolved": len(report.unresolved)}
+                "unresolved": len(report.unresolved), "not_looked_up": report.not_looked_up}
     typer.echo(json.dumps(document, indent=None if as_json else 2))
     if report.unresolved:
         raise typer.Exit(code=1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import signal
 from typing import Annotated
@@ -20,6 +21,7 @@ from seawall.jobs import load_job_modules
 from seawall.jobs.worker import Worker
 from seawall.observability.tracing import configure_tracing
 from seawall.runtime import Runtime
+from seawall.web.shutdown import GracefulSignals
 
 HostOption = Annotated[str | None, typer.Option(help="Bind address (default SEAWALL_HOST)")]
 PortOption = Annotated[int | None, typer.Option(help="Port (default SEAWALL_PORT)")]
@@ -37,8 +39,11 @@ SERVE_APP = "seawall.app:create_serve_app"
 def _serve_http(*, run_worker: bool, host: str | None, port: int | None, workers: int | None) -> None:
     """Serve with uvicorn on uvloop + httptools; N > 1 uses uvicorn's own supervisor.
 
-    SIGTERM/SIGINT drain and exit 0: one process drains itself; the supervisor of N passes SIGTERM to
-    each process, waits for all of them to drain, and returns.
+    SIGTERM/SIGINT drain and exit 0 (`web.shutdown`): readiness 503 at once, the listener open for
+    `shutdown_readiness_delay` s more, then in-flight requests get `shutdown_timeout` s (uvicorn's
+    `timeout_graceful_shutdown`, whole seconds rounded up). One process drains itself; the supervisor
+    of N passes SIGTERM to each process, waits for all of them to drain, and returns. The same signal
+    twice exits at once.
     """
     settings = load_settings()
     # Fail fast with a one-line message (not a startup traceback) when the schema is not current.
@@ -64,7 +69,7 @@ def _serve_http(*, run_worker: bool, host: str | None, port: int | None, workers
         # proxies' X-Forwarded-For to believe (uvicorn would otherwise trust 127.0.0.1's by default).
         proxy_headers=False,
         server_header=False,  # no `Server: uvicorn`: the product and version are nobody's business
-        timeout_graceful_shutdown=int(settings.job_drain_timeout_seconds) or None,
+        timeout_graceful_shutdown=math.ceil(settings.resolved_shutdown_timeout),
         lifespan="on",
         # The supervisor replaces a process that does not answer its health ping in time: be patient
         # with one whose CPU is saturated rather than kill its in-flight requests.
@@ -123,10 +128,13 @@ def worker(
         names = [q.strip() for q in queues.split(",") if q.strip()] if queues else None
         job_worker = Worker(database=runtime.database, settings=settings, queues=names, concurrency=concurrency,
                             runtime=runtime)
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, job_worker.stop)
-        await job_worker.run()
+        # SIGTERM/SIGINT: stop claiming and drain at once; the same signal twice exits at once.
+        signals = GracefulSignals(begin=job_worker.stop, loop=asyncio.get_running_loop())
+        signals.install()
+        try:
+            await job_worker.run()
+        finally:
+            signals.uninstall()
 
     with serving_metrics(settings, processes=1):
         run_with_runtime(run, settings=settings, one_shot=False)  # its start-up contact is prepare_database's

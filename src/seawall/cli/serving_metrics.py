@@ -10,22 +10,30 @@ the command started, before any serving process exists:
 - at the end, in an operator's directory, this process's live gauges are dropped.
 `MetricsMultiprocess` is uvicorn's supervisor, which also drops the live gauges of each serving
 process that exited (crashed and replaced, or retired by SIGTTOU/SIGHUP): their in-use gauges would
-otherwise count forever.
+otherwise count forever. On SIGTERM/SIGINT it also closes its own copy of the listening socket once
+it has passed SIGTERM on, so that the port refuses connections as soon as the serving processes close
+theirs (`web.shutdown`), rather than queueing them for nobody; the same signal twice kills the
+serving processes and exits at once.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
+import socket
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from types import FrameType
 
+from uvicorn.config import Config
 from uvicorn.supervisors import Multiprocess
 
 from seawall.config import Settings
 from seawall.observability import exposition
 from seawall.observability.metrics_port import MetricsPort
+from seawall.web.shutdown import SIGNALS, force_exit
 
 
 @contextmanager
@@ -55,6 +63,25 @@ def serving_metrics(settings: Settings, *, processes: int) -> Iterator[None]:
 
 class MetricsMultiprocess(Multiprocess):
     """uvicorn's supervisor of N serving processes; forgets the live gauges of each one that exits."""
+
+    def __init__(self, config: Config, sockets: list[socket.socket]) -> None:
+        super().__init__(config, sockets)
+        self._stop_signals: list[int] = []
+        for sig in SIGNALS:  # uvicorn's own handler only queues the signal for its loop (every 0.5 s)
+            signal.signal(sig, self._on_stop_signal)
+
+    def _on_stop_signal(self, signum: int, _frame: FrameType | None) -> None:
+        if signum in self._stop_signals:
+            for process in self.processes:
+                process.kill()
+            force_exit(signum)
+        self._stop_signals.append(signum)
+        self.signal_queue.append(signum)
+
+    def terminate_all(self) -> None:
+        super().terminate_all()
+        for sock in self.sockets:  # each serving process holds its own descriptor of the listener
+            sock.close()
 
     def keep_subprocess_alive(self) -> None:
         before = self._pids()

@@ -71,6 +71,9 @@ class Job(Base):
         Index("ix_jobs_unpublished", "queue", "next_run_at",
               postgresql_where=text("status = 'queued' AND published_at IS NULL"),
               sqlite_where=text("status = 'queued' AND published_at IS NULL")),
+        # Finished jobs by when they finished: the retention purge's walk (migration 0013).
+        Index("ix_jobs_finished", "status", "finished_at", postgresql_where=text("finished_at IS NOT NULL"),
+              sqlite_where=text("finished_at IS NOT NULL")),
     )
 
 

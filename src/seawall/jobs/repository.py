@@ -226,9 +226,11 @@ def _claim_statements(*, postgres: bool, by_ids: bool) -> tuple[Any, Any]:
                                                          or_(due, expired)).order_by(c.id).limit(limit),)
     else:
         # Two picks, not one with OR: SQLite then walks the partial index of queued rows in order
-        # (`ix_jobs_due`) instead of every row of the queue, finished ones included.
-        picks = (select(*columns).where(*of_worker, due).order_by(c.next_run_at, c.id).limit(limit),
-                 select(*columns).where(*of_worker, expired).order_by(c.lease_expires_at, c.id).limit(limit))
+        # (`ix_jobs_due`) instead of every row of the queue, finished ones included. Expired leases
+        # first (few, and older work, as PostgreSQL's one ordered pick has them): picked after the due
+        # rows, a dead worker's jobs waited as long as due rows kept filling every claim.
+        picks = (select(*columns).where(*of_worker, expired).order_by(c.lease_expires_at, c.id).limit(limit),
+                 select(*columns).where(*of_worker, due).order_by(c.next_run_at, c.id).limit(limit))
     lease = (update(_jobs).where(c.id.in_(bindparam("ids", expanding=True)))
              .values(status=JobStatus.RUNNING,
                      lease_token=bindparam("prefix", type_=String) + "." + cast(c.id, String),

@@ -15,8 +15,11 @@ Guarantees (Seawall's own core; no job library gave all of them with the outbox 
 - Failures retry with capped exponential backoff and full jitter (`retry.RetryPolicy`); permanent
   errors, or the last allowed attempt failing, move the job to `dead` (the dead-letter queue),
   keeping its last error and its attempt history.
-- On shutdown, no new jobs are claimed, running handlers get `job_drain_timeout_seconds` to
-  finish, and any still running are cancelled and handed back to the queue at once.
+- On shutdown (`stop()`), no new jobs are claimed, running handlers get `shutdown_timeout` seconds
+  (`Settings.resolved_shutdown_timeout`) to finish, and any still running are cancelled and handed
+  back to the queue at once (`repository.release`: the attempt is not counted). A handler that ignores
+  its cancellation is waited for `RELEASE_WAIT_SECONDS` more at most; its job then comes back when its
+  lease expires, as after a crash.
 
 Transports. Without `broker_url` the worker claims due rows straight from the table (SQLite, or
 PostgreSQL with SKIP LOCKED), woken at once by a commit that enqueued due work (`wakeup`), else
@@ -66,6 +69,7 @@ from seawall.kit.clock import Clock, SystemClock
 log = structlog.get_logger("seawall.jobs.worker")
 
 MAX_ERROR_CHARS = 4000
+RELEASE_WAIT_SECONDS = 2.0  # after cancelling at the drain timeout: for the hand-back writes to commit
 
 OutcomeWrite = Callable[[AsyncSession, datetime], Awaitable[bool]]
 
@@ -240,11 +244,14 @@ class Worker:
         if not self._running:
             return
         tasks = list(self._running.values())
-        _, pending = await asyncio.wait(tasks, timeout=self.settings.job_drain_timeout_seconds)
+        _, pending = await asyncio.wait(tasks, timeout=self.settings.resolved_shutdown_timeout)
         for task in pending:
             task.cancel()
         if pending:
-            await asyncio.wait(pending)
+            _, stuck = await asyncio.wait(pending, timeout=RELEASE_WAIT_SECONDS)
+            if stuck:
+                log.warning("worker.drain_abandoned", jobs=len(stuck), worker_id=self.worker_id,
+                            note="not handed back in time: each comes back when its lease expires")
 
     # -- claiming ----------------------------------------------------------------------------
 
@@ -299,7 +306,10 @@ class Worker:
                 held.append(delivery)  # its row is locked (the relay has yet to commit): ask again soon
             else:
                 transport.consumer.skipped += 1
-                await delivery.ack()  # the row has nothing to run: finished, not due or leased elsewhere
+                # The row has nothing to run: finished (a redelivery after a crash between commit and
+                # ack), not due, or leased elsewhere.
+                log.info("job.delivery_skipped", job_id=delivery.job_id, redelivered=delivery.message.redelivered)
+                await delivery.ack()
         transport.consumer.put_back(held)
         return len(deliveries) - len(held)
 

@@ -38,6 +38,7 @@ class Notification(Base):
     __table_args__ = (
         Index("uq_notifications_event_channel", "event_key", "channel", unique=True),
         Index("ix_notifications_user_created", "user_id", "created_at", "id"),
+        Index("ix_notifications_created_at", "created_at"),  # the retention purge (migration 0013)
     )
 
 

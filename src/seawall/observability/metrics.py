@@ -43,6 +43,8 @@ JOB_OUTCOMES = ("succeeded", "retried", "deferred", "dead", "released", "lease_l
 PROVIDER_OUTCOMES = ("success", "error", "timeout", "rejected")
 # Values of the `outcome` label of `seawall_payments_total` (a canceled intent settles as failed).
 PAYMENT_OUTCOMES = ("succeeded", "failed")
+# Values of the `outcome` label of `seawall_routine_runs_total` (`maintenance.models.RunOutcome`).
+ROUTINE_OUTCOMES = ("ok", "problems", "error")
 # `seawall_breaker_state`: the numeric value of each state.
 BREAKER_STATE_VALUES = {"closed": 0, "half_open": 1, "open": 2}
 
@@ -132,6 +134,15 @@ class Metrics:
             ["cache", "result"], registry=r)
 
         # -- maintenance: retention and routine checks (issue 14) ----------------------------------------
+        self.routine_runs = Counter(
+            "seawall_routine_runs", "Runs of the routine checks (routine: reconcile, ledger, purge), by outcome: "
+            + ", ".join(ROUTINE_OUTCOMES) + ".", ["routine", "outcome"], registry=r)
+        self.ledger_problems_found = Counter(
+            "seawall_ledger_problems_found", "Problems the routine ledger check found (an unbalanced transaction, "
+            "a payment or refund the ledger disagrees with); counted again at every check while they last.",
+            registry=r)
+        self.retention_purged_rows = Counter(
+            "seawall_retention_purged_rows", "Rows deleted by the retention purge, by table.", ["table"], registry=r)
 
         # -- the database pool ---------------------------------------------------------------------------
         self.db_pool_in_use = Gauge(

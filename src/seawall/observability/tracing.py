@@ -29,7 +29,10 @@ values). The job engine's spans and the trace context stored with each job are `
 Tests install a provider around an exporter of their own with `install(exporter)` (typically
 `InMemorySpanExporter`); `reset()` turns tracing off again. The OpenTelemetry API lets a process set
 its global tracer provider once, so the provider is created once and later installs only swap the
-exporter it feeds.
+exporter it feeds. What stays global is a gate (`_Gate`) in front of the SDK provider: once tracing is
+off again, every span started through it, by Seawall or by a library holding a tracer from before
+(FastAPI's native telemetry starts its spans whenever a configured provider is global; an engine
+instrumented while tracing was on), is the invalid span: nothing records and no log line gets ids.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from fastapi.telemetry import TelemetryConfig
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.environment_variables import OTEL_TRACES_EXPORTER
@@ -69,6 +73,14 @@ if TYPE_CHECKING:
 TRACER_NAME = "seawall"
 EXCLUDED_URLS = "/livez,/readyz,/metrics"  # probes and scrapes: frequent, and of no interest in a trace
 EXPORTERS = ("otlp", "console", "none")
+
+# FastAPI's own OpenTelemetry support (FastAPI >= 0.16x), switched off on Seawall's app: it starts a server
+# span, operation spans, metrics and log records whenever a configured provider is global, that is in
+# a process where tracing was once on (a test run), or under a host's `opentelemetry-instrument`, even
+# with Seawall's tracing off. Seawall's server spans are `instrument_app`'s (probes excluded, the query
+# string redacted); its metrics are Prometheus'.
+FASTAPI_NATIVE_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False,
+                                             "operation_spans": False}
 
 _enabled = False
 _provider: TracerProvider | None = None
@@ -185,13 +197,39 @@ def reset() -> None:
         _exporting.targets = ()
 
 
+class _GatedTracer(trace.Tracer):
+    """The SDK's tracer while tracing is on; the API's no-op one (the invalid span, not current) while
+    it is off. Decided at each span start, so a tracer kept from before `reset()` records nothing."""
+
+    _off = trace.NoOpTracer()
+
+    def __init__(self, inner: trace.Tracer) -> None:
+        self._inner = inner
+
+    def start_span(self, *args: Any, **kwargs: Any) -> trace.Span:
+        return (self._inner if _enabled else self._off).start_span(*args, **kwargs)
+
+    def start_as_current_span(self, *args: Any, **kwargs: Any) -> Any:
+        return (self._inner if _enabled else self._off).start_as_current_span(*args, **kwargs)
+
+
+class _Gate(trace.TracerProvider):
+    """The process's global tracer provider once tracing has been on: `provider`'s tracers, gated."""
+
+    def __init__(self, provider: TracerProvider) -> None:
+        self.provider = provider
+
+    def get_tracer(self, *args: Any, **kwargs: Any) -> trace.Tracer:
+        return _GatedTracer(self.provider.get_tracer(*args, **kwargs))
+
+
 def _install(processors: list[SpanProcessor], *, role: str) -> None:
     global _enabled, _provider
     with _lock:
         if _provider is None:
             _provider = TracerProvider(resource=_resource(role))  # the sampler: OTEL_TRACES_SAMPLER(_ARG)
             _provider.add_span_processor(_exporting)
-            trace.set_tracer_provider(_provider)
+            trace.set_tracer_provider(_Gate(_provider))
         _exporting.targets = tuple(processors)
         _enabled = True
 

@@ -11,7 +11,9 @@ Every refund still `pending` here is then looked up among its intent's refunds b
 `metadata['seawall_refund_id']` (the refund job's lookup): one with a final outcome there settles it
 here (succeeded, or failed/canceled); none, or one still pending, is left to the refund job.
 What an intent (or refund) means is `outcomes`, the jobs' rule; settling goes through the normal
-state machine in `settlement`. Only reads reach the provider.
+state machine in `settlement`. Only reads reach the provider. A lookup that fails (the provider
+down, its breaker open) skips that payment or refund: it is listed in `not_looked_up` and left for
+the next run, and the others are still checked.
 """
 
 from __future__ import annotations
@@ -24,7 +26,11 @@ from seawall.payments import repository
 from seawall.payments.gateway import PRIMARY, PaymentGateway, PaymentRoute, classify_payment_error
 from seawall.payments.outcomes import settle_from_intent, settle_from_refund
 from seawall.payments.state import CAPTURED_STATUSES, PaymentStatus
+from seawall.providers.errors import ProviderError
 from seawall.providers.payments import PaymentIntentResult, RefundResult
+from seawall.resilience import CallRejectedError
+
+LOOKUP_FAILURES = (ProviderError, CallRejectedError)  # what a failed lookup raises through the policy
 
 
 @dataclass
@@ -40,6 +46,7 @@ class ReconcileReport:
     checked: int = 0
     settled: int = 0
     discrepancies: list[Discrepancy] = field(default_factory=list)
+    not_looked_up: list[str] = field(default_factory=list)  # payment (or refund) ids whose lookup failed
 
     @property
     def unresolved(self) -> list[Discrepancy]:
@@ -49,7 +56,7 @@ class ReconcileReport:
 async def reconcile(database: Database, gateway: PaymentGateway, *, clock: Clock,
                     all_payments: bool = False) -> ReconcileReport:
     report = ReconcileReport()
-    async with database.transaction() as session:
+    async with database.read_transaction() as session:  # no write lock while the list is read
         payments = (await repository.all_payments(session) if all_payments else
                     await repository.payments_in_status(session, [PaymentStatus.PENDING, PaymentStatus.PROCESSING]))
         snapshot = [(p.id, p.status, p.amount, p.route_name) for p in payments]
@@ -57,7 +64,11 @@ async def reconcile(database: Database, gateway: PaymentGateway, *, clock: Clock
         report.checked += 1
         if route_name is None and status == PaymentStatus.PENDING:
             continue  # never sent anywhere yet: the charge job owns it
-        intent = await _find_intent(gateway.route(route_name or PRIMARY), payment_id)
+        try:
+            intent = await _find_intent(gateway.route(route_name or PRIMARY), payment_id)
+        except LOOKUP_FAILURES:
+            report.not_looked_up.append(payment_id)
+            continue
         theirs = intent.status if intent is not None else "absent"
         if intent is not None and intent.amount != amount:
             report.discrepancies.append(Discrepancy(payment_id, status, f"{theirs} amount {intent.amount}",
@@ -84,14 +95,18 @@ async def reconcile(database: Database, gateway: PaymentGateway, *, clock: Clock
 
 async def _reconcile_refunds(database: Database, gateway: PaymentGateway, *, clock: Clock,
                              report: ReconcileReport) -> None:
-    async with database.transaction() as session:
+    async with database.read_transaction() as session:
         pending = [(refund.id, payment.id, payment.provider_intent_id, payment.route_name)
                    for refund, payment in await repository.pending_refunds(session)]
     for refund_id, payment_id, intent_id, route_name in pending:
         if intent_id is None:
             continue  # nothing was captured to refund: the refund job fails it
         report.checked += 1
-        found = await _find_refund(gateway.route(route_name or PRIMARY), intent_id, refund_id)
+        try:
+            found = await _find_refund(gateway.route(route_name or PRIMARY), intent_id, refund_id)
+        except LOOKUP_FAILURES:
+            report.not_looked_up.append(refund_id)
+            continue
         if found is None:
             continue  # nothing at the provider yet; the refund job will send or retry
         async with database.transaction() as session:

@@ -134,11 +134,13 @@ async def charge_payment(ctx: PaymentsJobContext) -> None:
                 idempotency_key=payment_id, metadata={SEAWALL_PAYMENT_ID_KEY: payment_id},
                 description=snapshot.description), action="charge")
     except CardDeclinedError as declined:
+        crash_point("payments.after_provider_call")  # a decline is an answer too: the intent exists
         await settlement.settle_failed(ctx.session, clock=ctx.clock, payment_id=payment_id,
                                        code=declined.decline_code or declined.code or "card_declined",
                                        message=declined.message, intent_id=declined.payment_intent_id)
         return
     except ProviderRejectedError as rejected:
+        crash_point("payments.after_provider_call")
         if snapshot.may_exist_at_provider:  # this request was refused, but an earlier one may have charged
             raise RetryableJobError(f"{snapshot.route} refused the request and an earlier attempt may have "
                                     f"charged; the payment stays processing: {rejected.message}") from None
@@ -226,6 +228,7 @@ async def refund_payment(ctx: PaymentsJobContext) -> None:
                 metadata={SEAWALL_REFUND_ID_KEY: refund_id, SEAWALL_PAYMENT_ID_KEY: snapshot.payment_id}),
             action="refund")
     except (ProviderRejectedError, CardDeclinedError) as rejected:
+        crash_point("payments.after_provider_call")
         if snapshot.may_exist_at_provider:  # this request was refused, but an earlier attempt may have refunded
             raise RetryableJobError(f"{snapshot.route} refused the request and an earlier attempt may have made "
                                     f"the refund; it stays pending: {rejected.message}") from None

@@ -54,7 +54,10 @@ class WebhookEvent(Base):
     dedup_key: Mapped[str | None] = mapped_column(String(255), unique=True)  # publish once per key
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
-    __table_args__ = (Index("ix_webhook_events_user_created", "user_id", "created_at", "id"),)
+    __table_args__ = (
+        Index("ix_webhook_events_user_created", "user_id", "created_at", "id"),
+        Index("ix_webhook_events_created_at", "created_at"),  # the retention purge (migration 0013)
+    )
 
 
 class WebhookDelivery(Base):
@@ -80,4 +83,5 @@ class WebhookDelivery(Base):
         Index("ix_webhook_deliveries_endpoint_created", "endpoint_id", "created_at", "id"),
         Index("ix_webhook_deliveries_endpoint_status_created", "endpoint_id", "status", "created_at"),
         Index("uq_webhook_deliveries_event_endpoint", "event_id", "endpoint_id", unique=True),
+        Index("ix_webhook_deliveries_created_at", "created_at"),  # the retention purge (migration 0013)
     )

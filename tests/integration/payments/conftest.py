@@ -19,7 +19,6 @@ from tests.integration.payments.flow import new_user
 # What every payments test runs with; tests override single fields through `make_runtime`.
 PAYMENT_SETTINGS: dict[str, Any] = {
     "worker_concurrency": 8,
-    "job_lease_seconds": 3.0,
     "provider_connect_timeout_seconds": 0.5,
     "provider_read_timeout_seconds": 0.5,
     "provider_total_timeout_seconds": 1.0,

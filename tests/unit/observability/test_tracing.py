@@ -10,7 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from opentelemetry import trace
 from opentelemetry.sdk.resources import SERVICE_NAME
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from seawall.config import SettingError, Settings
 from seawall.observability import tracing
@@ -79,6 +81,24 @@ def test_the_service_is_named_after_the_role_unless_otel_names_it(clean_otel_env
     clean_otel_env.setenv("OTEL_SERVICE_NAME", "seawall-eu")
     resource = tracing._resource("worker").attributes
     assert (resource[SERVICE_NAME], resource["deployment.environment"]) == ("seawall-eu", "prod")
+
+
+def test_once_off_again_no_tracer_starts_a_valid_span_not_even_one_kept_from_before() -> None:
+    exporter = InMemorySpanExporter()
+    tracing.install(exporter)
+    kept = trace.get_tracer("a.library")  # as an instrumentation keeps the tracer it got
+    with kept.start_as_current_span("on") as span:
+        assert span.is_recording()
+    tracing.reset()  # the SDK provider stays the global one: OpenTelemetry sets it once per process
+    for tracer in (kept, trace.get_tracer("a.library"), tracing.tracer()):
+        with tracer.start_as_current_span("off") as span:
+            assert not span.get_span_context().is_valid
+            assert not trace.get_current_span().get_span_context().is_valid
+        assert not tracer.start_span("off").get_span_context().is_valid
+    tracing.install(exporter)
+    with kept.start_as_current_span("on again"):
+        pass
+    assert [span.name for span in exporter.get_finished_spans()] == ["on", "on again"]
 
 
 def test_a_traceparent_names_the_remote_parent_it_was_made_from() -> None:

@@ -4,9 +4,10 @@ Sources, stated on the page under each chart:
 - latency and requests/s: every answer the demo's client got (`workload.Recorder` with a timeline);
 - queue depth and jobs/s: the jobs table of the demo's embedded database, counted by state every
   0.5 s from this process (`reports.probes.JobCountProbe`, a read-only SQLite connection);
-- breaker state: `GET /admin/providers` of `seawall serve` every 0.5 s — the breakers of its payment
-  routes, in the same process as the embedded worker that makes the provider calls, so its view is
-  the one that decides (`reports.probes.BreakerProbe`).
+- breaker state: the breakers of the process that makes the provider calls, every 0.5 s — by default the
+  demo's `seawall worker`, from its metrics port (`worker_kills.WorkerBreakerProbe`; a gap while a killed
+  worker restarts); with `--kills 0`, `GET /admin/providers` of `seawall serve`, whose embedded worker
+  makes them (`reports.probes.BreakerProbe`).
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from seawall.cli.demo.report import DemoReport, figure_rows
+from seawall.cli.demo.worker_kills import WorkerBreakerProbe, WorkerSide
 from seawall.config import Settings
 from seawall.reports.probes import BreakerProbe, JobCountProbe
-from seawall.reports.timeline import Sampler, Timeline
+from seawall.reports.timeline import Probe, Sampler, Timeline
 
 SAMPLE_SECONDS = 0.5
 SOURCES = {
@@ -24,17 +26,21 @@ SOURCES = {
                      "time it arrived.",
     "chart-queue-depth": "The jobs table of the demo's database, counted by state every 0.5 s from the demo "
                          "process (the query behind GET /admin/jobs/stats).",
-    "chart-breaker": "GET /admin/providers of `seawall serve` every 0.5 s: the breaker of each payment route in "
-                     "the process whose embedded worker makes the provider calls. The sandbox's outage is shaded "
-                     "within the sign-up phase.",
+    "chart-breaker": "Every 0.5 s, the breaker of each payment provider in the process that makes the provider "
+                     "calls: the `seawall worker`'s metrics port (none while a killed worker restarts), or with "
+                     "--kills 0 GET /admin/providers of `seawall serve`. The sandbox's outage is shaded within the "
+                     "sign-up phase.",
     "chart-throughput": "Answers per bucket from the client's records; jobs succeeded/s and enqueued/s from the "
                         "sampled jobs-table counts.",
 }
 
 
-def start_sampler(timeline: Timeline, *, data_dir: Path, base_url: str, admin_key: str) -> Sampler:
-    """Start sampling the server on `base_url` whose embedded database lives in `data_dir`."""
-    probes = (JobCountProbe(Settings(var_dir=data_dir, database_url=None)), BreakerProbe(base_url, admin_key))
+def start_sampler(timeline: Timeline, *, data_dir: Path, base_url: str, admin_key: str,
+                  worker: WorkerSide | None = None) -> Sampler:
+    """Start sampling the server on `base_url` whose embedded database lives in `data_dir`; with a separate
+    `worker`, its breakers (from its metrics port) rather than the API's, which makes no provider calls."""
+    breakers: Probe = BreakerProbe(base_url, admin_key) if worker is None else WorkerBreakerProbe(worker)
+    probes = (JobCountProbe(Settings(var_dir=data_dir, database_url=None)), breakers)
     sampler = Sampler(timeline, probes, interval=SAMPLE_SECONDS)
     sampler.start()
     return sampler

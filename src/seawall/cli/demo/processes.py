@@ -1,4 +1,5 @@
-"""The demo's real processes: `seawall sandbox` and `seawall serve`, on free loopback ports."""
+"""The demo's real processes: `seawall sandbox`, `seawall serve` (or `seawall api` + `seawall worker`), on free
+loopback ports."""
 
 from __future__ import annotations
 
@@ -140,6 +141,24 @@ def server_env(data_dir: Path, *, admin_key: str, sandbox: Sandbox,
         "SEAWALL_LOG_LEVEL": "WARNING",
         **(extra_env or {}),
     })
+
+
+def start_worker(data_dir: Path, env: dict[str, str], *, name: str = "worker",
+                 metrics_port: int | None = None) -> DemoProcess:
+    """`seawall worker` with `env` (`server_env`'s); its output is appended to `<data_dir>/<name>.log`.
+
+    A worker has no HTTP port: with `metrics_port` it serves its metrics there (`SEAWALL_METRICS_PORT`,
+    loopback) and `base_url` points at it (`wait_ready("/metrics")`, its breakers' metrics); without, `base_url`
+    is empty.
+    """
+    if metrics_port is not None:
+        env = {**env, "SEAWALL_METRICS_PORT": str(metrics_port), "SEAWALL_METRICS_HOST": "127.0.0.1"}
+    log_path = data_dir / f"{name}.log"
+    with open(log_path, "ab") as log_file:
+        process = subprocess.Popen([sys.executable, "-m", "seawall", "worker"], env=env, stdout=log_file,
+                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    base_url = f"http://127.0.0.1:{metrics_port}" if metrics_port is not None else ""
+    return DemoProcess(name=name, process=process, base_url=base_url, log_path=log_path)
 
 
 def run_doctor(data_dir: Path) -> dict[str, Any]:

@@ -1,11 +1,14 @@
 """`seawall demo`: the main job, on a fresh embedded database and free loopback ports.
 
-It starts the sandbox providers (with injected faults) and the all-in-one server as real
-processes, then drives a realistic workload over HTTP: paid sign-ups (some cards declined),
-logins, password resets, a short provider outage mid-run, retries of failed sign-up payments with
-another card, and refunds. It waits for every job to finish, checks the promises against the
-sandbox's own records (not only Seawall's tables), stops the server with SIGTERM and prints a
-report. Exit code 0 only when every invariant holds.
+It starts the sandbox providers (with injected faults), the HTTP API (`seawall api`) and one job
+worker (`seawall worker`) as real processes on the same SQLite file, then drives a realistic workload
+over HTTP: paid sign-ups (some cards declined), logins, password resets, a short provider outage
+mid-run, retries of failed sign-up payments with another card, and refunds. While the sign-ups'
+payments are being charged it kills the worker with SIGKILL (`--kills`, default 1; `worker_kills.py`)
+and starts a new one; the jobs the dead one held run again once their short lease expires. It waits
+for every job to finish, checks the promises against the sandbox's own records (not only Seawall's
+tables), stops the API and the worker with SIGTERM and prints a report. `--kills 0` runs the
+all-in-one `seawall serve` instead, killing nothing. Exit code 0 only when every invariant holds.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import random
 import secrets
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,9 +30,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from seawall.cli.demo import html_report, workload
-from seawall.cli.demo.processes import DemoProcess, run_doctor, start_sandbox, start_server
+from seawall.cli.demo.processes import DemoProcess, run_doctor, server_env, start_sandbox, start_server
 from seawall.cli.demo.report import DemoReport, build_report, print_report
 from seawall.cli.demo.subscribers import create_subscriber, pay, refund_some, webhook_findings
+from seawall.cli.demo.worker_kills import WorkerKill, WorkerKiller, WorkerSide
 from seawall.config import Settings
 from seawall.payments.plans import PLANS
 from seawall.reports.timeline import Sampler, Timeline
@@ -44,6 +49,7 @@ class DemoOptions:
     lost_response_rate: float = 0.02
     outage_seconds: float = 2.0
     seed: int = 7
+    kills: int = 1  # SIGKILLs of the worker while charging; 0: the all-in-one `seawall serve`, never killed
     as_json: bool = False
     keep: bool = False
     html: Path | None = None  # also write the self-contained HTML report (`html_report.py`) here
@@ -89,28 +95,44 @@ def _run_demo(options: DemoOptions, console: Console, data_dir: Path) -> int:
     sandbox_processes = start_sandbox(data_dir, options.faults(), options.smtp_faults())
     sandbox = sandbox_processes.process
     server: DemoProcess | None = None
+    worker: WorkerSide | None = None
     report = DemoReport(data_dir=str(data_dir))
     timeline: Timeline | None = None  # made when the workload starts: its time zero
     sampler: Sampler | None = None
     try:
         if report.check("the sandbox providers start", sandbox.wait_ready("/_sandbox/stats")):
-            server = start_server(data_dir, admin_key=admin_key, sandbox=sandbox_processes)
-            if report.check("the all-in-one server starts and is ready", server.wait_ready("/readyz")):
+            if options.kills:
+                server = start_server(data_dir, admin_key=admin_key, sandbox=sandbox_processes, role="api")
+                worker = WorkerSide(data_dir, server_env(data_dir, admin_key=admin_key, sandbox=sandbox_processes))
+                started_ok = report.check("the API (`seawall api`) and the worker (`seawall worker`) start and are "
+                                          "ready", server.wait_ready("/readyz") and worker.wait_ready())
+            else:
+                server = start_server(data_dir, admin_key=admin_key, sandbox=sandbox_processes)
+                started_ok = report.check("the all-in-one server starts and is ready", server.wait_ready("/readyz"))
+            if started_ok:
                 if options.html is not None:
                     timeline = Timeline()
                     sampler = html_report.start_sampler(timeline, data_dir=data_dir, base_url=server.base_url,
-                                                        admin_key=admin_key)
+                                                        admin_key=admin_key, worker=worker)
                 try:
                     asyncio.run(_drive(options, report, server=server, sandbox=sandbox, admin_key=admin_key,
-                                       console=console, timeline=timeline))
+                                       console=console, timeline=timeline, worker=worker))
                 finally:
                     if sampler is not None:
                         sampler.stop()
     finally:
         report.figures["cpu_seconds"] = {"server": server.cpu_seconds() if server else None,
+                                         **({"workers": worker.cpu_seconds()} if worker else {}),
                                          "sandbox": sandbox.cpu_seconds(),
                                          "demo_client": round(time.process_time(), 1)}
-        if server is not None:
+        if server is not None and worker is not None:
+            # At once, not one after the other: the API keeps its port open for SHUTDOWN_READINESS_DELAY first.
+            with ThreadPoolExecutor(max_workers=2) as stopping:
+                api_code, worker_code = stopping.submit(server.stop), stopping.submit(worker.stop)
+                codes = {"api": api_code.result(), "worker": worker_code.result()}
+            report.check("the API and the worker drain and exit cleanly on SIGTERM",
+                         all(code == 0 for code in codes.values()), f"exit codes {codes}")
+        elif server is not None:
             code = server.stop()
             report.check("the server drains and exits cleanly on SIGTERM", code == 0, f"exit code {code}")
         sandbox.stop()
@@ -121,7 +143,8 @@ def _run_demo(options: DemoOptions, console: Console, data_dir: Path) -> int:
                      bool(ledger.get("ok")), f"{ledger.get('transactions', 0)} ledger transactions")
     report.figures["duration_seconds"] = round(time.monotonic() - started, 1)
     if not report.ok:
-        report.figures["server_log_tail"] = server.log_tail() if server else sandbox.log_tail()
+        report.figures["server_log_tail"] = ((server.log_tail() if server else sandbox.log_tail())
+                                             + (worker.process.log_tail() if worker else ""))
     if options.html is not None:  # also when a process did not start: the checks say which
         html_report.write_report(options.html, report, timeline or Timeline())
     if options.as_json:
@@ -136,7 +159,8 @@ def _run_demo(options: DemoOptions, console: Console, data_dir: Path) -> int:
 
 
 async def _drive(options: DemoOptions, report: DemoReport, *, server: DemoProcess, sandbox: DemoProcess,
-                 admin_key: str, console: Console, timeline: Timeline | None = None) -> None:
+                 admin_key: str, console: Console, timeline: Timeline | None = None,
+                 worker: WorkerSide | None = None) -> None:
     from seawall.sandbox.webhook_receiver import WebhookReceiverServer  # loaded only when the demo runs
 
     rng = random.Random(options.seed)
@@ -162,6 +186,9 @@ async def _drive(options: DemoOptions, report: DemoReport, *, server: DemoProces
 
         with Progress(*columns, console=console, transient=options.as_json) as progress:
             task = phase(progress, "paid sign-ups, each followed by a login", len(users))
+            killer = (WorkerKiller(worker, kills=options.kills, sign_ups=len(users), admin=admin, provider=provider,
+                                   started=time.monotonic()) if worker is not None else None)
+            killing = asyncio.create_task(killer.run()) if killer is not None else None
             outage_at = len(users) * 2 // 5
             done = 0
 
@@ -247,6 +274,9 @@ async def _drive(options: DemoOptions, report: DemoReport, *, server: DemoProces
 
             await workload.run_concurrently(refunds, refund, concurrency=options.concurrency,
                                             on_done=lambda: progress.advance(task))
+            if killing is not None and not killing.done():  # the moment to kill never came: say so, go on
+                killing.cancel()
+            kills = await _finish_kills(killer, killing)
             for subscriber in subscribers:
                 await refund_some(api, subscriber)
             task = phase(progress, "settling and delivering", None)
@@ -272,8 +302,42 @@ async def _drive(options: DemoOptions, report: DemoReport, *, server: DemoProces
         sandbox_stats = (await provider.get("/_sandbox/stats")).json()
         mail = (await provider.get("/_sandbox/smtp/messages")).json()
         providers = (await admin.get("/admin/providers")).json()
+        if worker is not None:  # the API makes no provider calls: the worker's breakers are the ones that decide
+            providers["breaker_transitions"] = await asyncio.to_thread(worker.all_breaker_transitions)
+    if killer is not None:
+        _record_kills(report, kills, planned=options.kills, restart_failed=killer.restart_failed,
+                      error=killer.error, timeline=timeline)
     build_report(report, users=users, recorder=recorder, replays=replays, job_stats=job_stats, intents=intents,
                  provider_refunds=provider_refunds, sandbox_stats=sandbox_stats, providers=providers,
                  webhooks=webhooks, mail=mail)
 
 
+async def _finish_kills(killer: WorkerKiller | None, killing: asyncio.Task[None] | None) -> list[WorkerKill]:
+    """The kills made, once every held job's next run is timed; a killer the admin API or the sandbox failed
+    keeps its error (`killer.error`), which fails the kill check."""
+    if killer is None or killing is None:
+        return []
+    try:
+        await killing
+    except asyncio.CancelledError:
+        if not killing.cancelled():
+            raise
+    except httpx.HTTPError as exc:  # the admin API or the sandbox did not answer: the kill check fails
+        killer.error = f"{type(exc).__name__}: {exc}"
+    return await killer.finish()
+
+
+def _record_kills(report: DemoReport, kills: list[WorkerKill], *, planned: int, restart_failed: bool,
+                  error: str | None, timeline: Timeline | None) -> None:
+    report.figures["worker_kills"] = [kill.as_dict() for kill in kills]
+    report.check(f"the worker was killed with SIGKILL {planned}x while it held payment jobs, and restarted",
+                 len(kills) == planned and not restart_failed and not error and all(k.held_payment_jobs for k in kills),
+                 "; ".join([kill.summary() for kill in kills] + ([error] if error else []))
+                 or "the moment to kill it never came")
+    report.check("every job a killed worker held ran again (its lease expired; a new worker claimed it)",
+                 bool(kills) and all(k.ran_again == k.held_jobs for k in kills),
+                 ", ".join(f"{k.ran_again}/{k.held_jobs} within {k.rerun_seconds} s" for k in kills))
+    if timeline is not None:
+        for kill in kills:
+            timeline.add_phase(f"worker pid {kill.pid} SIGKILLed → its jobs ran again", kill.epoch,
+                               kill.epoch + (kill.rerun_seconds or 0.0))
