@@ -50,6 +50,7 @@ from seawall.runtime import Runtime, configure_logging_for
 from seawall.web import deps as web_deps
 from seawall.web.errors import install_error_handlers
 from seawall.web.input_guard import InputGuardMiddleware
+from seawall.web.load_shedding import LoadSheddingMiddleware
 from seawall.web.metrics_endpoint import METRICS_SCRAPE, Scrape
 from seawall.web.metrics_endpoint import router as metrics_router
 from seawall.web.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
@@ -162,6 +163,10 @@ def create_app(settings: Settings, *, run_worker: bool = False, clock: Clock | N
     app.add_middleware(InputGuardMiddleware)  # innermost: a refused body has spent its rate-limit quotas
     app.add_middleware(RateLimitMiddleware)  # request ids and the body size limit apply first
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    # Outside the body reader and the rate limiter (a shed request costs neither), inside the telemetry
+    # (each shed answer is logged and counted) and CORS (a browser can read the 503 and its Retry-After).
+    app.add_middleware(LoadSheddingMiddleware, max_in_flight=settings.max_in_flight_requests,
+                       retry_after_seconds=settings.overload_retry_after_seconds)
     app.add_middleware(StrictCORSMiddleware, origins=settings.cors_origins)
     if settings.access_log or settings.metrics_enabled:  # inside the request id (bound on its line), outside
         app.add_middleware(RequestTelemetryMiddleware,  # every refusal and preflight (logged and counted too)

@@ -34,6 +34,22 @@ def usable_cpus() -> int:
     return max(1, os.cpu_count() or 1)
 
 
+def parse_queue_slots(text: str) -> dict[str, int]:
+    """`SEAWALL_WORKER_QUEUE_CONCURRENCY`'s `queue=slots,...` as {queue: slots}; blanks ignored.
+    Raises `ValueError` for an entry that is not `name=positive integer`, or a queue named twice."""
+    caps: dict[str, int] = {}
+    for entry in (part.strip() for part in text.split(",")):
+        if not entry:
+            continue
+        name, equals, number = (piece.strip() for piece in entry.partition("="))
+        if not equals or not name or not number.isdigit() or int(number) < 1:
+            raise ValueError(f"not `queue=slots` with slots >= 1: {entry!r}")
+        if name in caps:
+            raise ValueError(f"queue {name!r} is named twice")
+        caps[name] = int(number)
+    return caps
+
+
 class SettingError(ValueError):
     """A setting that cannot work as given (checked beyond its type, e.g. a key required in server
     mode). `variable` names the environment variable; the CLI prints `seawall: <message>`, exit 2."""
@@ -201,6 +217,14 @@ class Settings(SeawallSettings):
     job_drain_timeout_seconds: float | None = Field(default=None, ge=0, le=3600)
 
     # Overload: in-flight limit per API process and per-queue worker slots (issue 14: web/load_shedding, jobs)
+    # Requests one API process works on at once (probes excluded); beyond it, 503 `overloaded` with
+    # `Retry-After: overload_retry_after_seconds` at once, instead of queueing (web/load_shedding).
+    max_in_flight_requests: int = Field(default=100, ge=1, le=100_000)
+    overload_retry_after_seconds: int = Field(default=1, ge=1, le=3600)
+    # Worker slots one queue may take, `queue=slots,...` (jobs/slots); a queue not named may take half the
+    # worker's slots (rounded up; all of them in a worker of one queue), so one slow queue cannot take them
+    # all. A cap above the worker's slots is moot.
+    worker_queue_concurrency: str = Field(default="", max_length=4096)
 
     # Retention and routine checks (issue 14: seawall/maintenance)
     # Finished work is purged by the `maintenance` queue's periodic jobs once it is older than these
@@ -267,7 +291,9 @@ class Settings(SeawallSettings):
     provider_connect_timeout_seconds: float = Field(default=2.0, gt=0)
     provider_read_timeout_seconds: float = Field(default=10.0, gt=0)
     provider_total_timeout_seconds: float = Field(default=15.0, gt=0)
-    provider_max_concurrent_calls: int = Field(default=10, ge=1)  # bulkhead, per provider per process
+    # Bulkhead, per provider (payments, SMTP, SMS) per process; unset: the payments queue's worker slots
+    # (with the default caps, every queue's), so the bulkhead refuses a call before the queue runs out of slots.
+    provider_max_concurrent_calls: int | None = Field(default=None, ge=1)
     breaker_failure_rate_threshold: float = Field(default=50.0, gt=0, le=100)
     breaker_slow_call_rate_threshold: float = Field(default=100.0, gt=0, le=100)
     breaker_slow_call_duration_seconds: float = Field(default=60.0, gt=0)
@@ -330,6 +356,12 @@ class Settings(SeawallSettings):
             parse_many(value)
         except ValueError as exc:
             raise ValueError(f"not a limit in the `limits` notation (e.g. '100/minute;2000/hour'): {exc}") from exc
+        return value
+
+    @field_validator("worker_queue_concurrency")
+    @classmethod
+    def _parse_queue_slots(cls, value: str) -> str:
+        parse_queue_slots(value)
         return value
 
     @field_validator("cors_allowed_origins")
@@ -480,6 +512,23 @@ class Settings(SeawallSettings):
     @property
     def queue_names(self) -> list[str]:
         return [name.strip() for name in self.worker_queues.split(",") if name.strip()]
+
+    def queue_slots(self, queues: list[str] | None = None, concurrency: int | None = None) -> dict[str, int]:
+        """{queue: the worker slots it may take} for `queues` (default `queue_names`) out of `concurrency`
+        slots (default `worker_concurrency`): its `worker_queue_concurrency` entry, else half the slots
+        rounded up, or all of them for a worker of one queue; never more than `concurrency`."""
+        total = concurrency or self.worker_concurrency
+        names = self.queue_names if queues is None else queues
+        named = parse_queue_slots(self.worker_queue_concurrency)
+        unnamed = total if len(names) == 1 else -(-total // 2)
+        return {queue: min(total, named.get(queue, unnamed)) for queue in names}
+
+    @property
+    def resolved_provider_max_concurrent_calls(self) -> int:
+        """`provider_max_concurrent_calls`, else the payments queue's worker slots (`queue_slots`)."""
+        if self.provider_max_concurrent_calls is not None:
+            return self.provider_max_concurrent_calls
+        return self.queue_slots(list(dict.fromkeys(["payments", *self.queue_names])))["payments"]
 
     @property
     def job_module_names(self) -> list[str]:

@@ -61,6 +61,7 @@ from seawall.jobs.outbox import enqueue
 from seawall.jobs.registry import JobKind, JobRegistry
 from seawall.jobs.registry import registry as default_registry
 from seawall.jobs.retry import RetryPolicy
+from seawall.jobs.slots import QueueSlots
 from seawall.jobs.telemetry import Attempt
 from seawall.jobs.transport import BrokerTransport, Delivery
 from seawall.jobs.wakeup import Listener, wake_locally
@@ -104,6 +105,8 @@ class Worker:
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self.lease_seconds = settings.job_lease_seconds
         self._running: dict[int, asyncio.Task[None]] = {}
+        # Each queue's share of the slots (`jobs/slots.py`): claims and deliveries are taken within it.
+        self.slots = QueueSlots(settings.queue_slots(self.queues, self.concurrency), total=self.concurrency)
         self._lost: set[int] = set()  # jobs whose lease was lost: their tasks are being cancelled
         self.leases = LeaseKeeper(database=database, clock=self.clock, lease_seconds=self.lease_seconds,
                                   on_lost=self._lose_lease)
@@ -117,9 +120,11 @@ class Worker:
     def _broker_transport(self, kinds: list[str]) -> BrokerTransport | None:
         if not self.settings.broker_url:
             return None
+        # Per queue, never more unacked deliveries than the queue's slots (nor `broker_prefetch_count`).
+        ceiling = self.settings.broker_prefetch_count or self.concurrency
+        prefetch = {queue: min(cap, ceiling) for queue, cap in self.slots.caps.items()}
         return BrokerTransport(database=self.database, settings=self.settings, queues=self.queues, kinds=kinds,
-                               clock=self.clock, prefetch=self.settings.broker_prefetch_count or self.concurrency,
-                               on_delivery=self._wakeup.set)
+                               clock=self.clock, prefetch=prefetch, on_delivery=self._wakeup.set)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -223,7 +228,7 @@ class Worker:
             claimed = 0
             if transport is not None and kinds:
                 claimed += await transport.relay.publish_due()
-                await transport.consumer.fetch(self.concurrency - len(self._running) - transport.consumer.pending)
+                await transport.consumer.fetch({queue: self.slots.free(queue) for queue in self.slots.caps})
                 claimed += await self._claim_deliveries(transport, kinds)
             if not claimed:
                 claimed = await self._claim_and_start(kinds, self.concurrency - len(self._running))
@@ -256,19 +261,26 @@ class Worker:
     # -- claiming ----------------------------------------------------------------------------
 
     async def _claim_and_start(self, kinds: list[str], capacity: int) -> int:
+        """Claim due jobs into up to `capacity` free slots, each queue within its own free slots, the
+        queues in `QueueSlots.rotation` order, in one transaction."""
         if capacity <= 0 or not kinds:
             return 0
+        claimed: list[ClaimedJob] = []
         async with self.database.transaction() as session:
-            jobs = await repository.claim_due(
-                session,
-                queues=self.queues,
-                kinds=kinds,
-                limit=capacity,
-                now=self.clock.now(),
-                lease_seconds=self.lease_seconds,
-                worker_id=self.worker_id,
-            )
-            claimed = [self._snapshot(job) for job in jobs]
+            for queue in self.slots.rotation():
+                limit = min(capacity - len(claimed), self.slots.free(queue))
+                if limit <= 0:
+                    continue
+                jobs = await repository.claim_due(
+                    session,
+                    queues=[queue],
+                    kinds=kinds,
+                    limit=limit,
+                    now=self.clock.now(),
+                    lease_seconds=self.lease_seconds,
+                    worker_id=self.worker_id,
+                )
+                claimed += [self._snapshot(job) for job in jobs]
         for job in claimed:
             self._start(job, None)
         return len(claimed)
@@ -279,7 +291,10 @@ class Worker:
         if not transport.consumer.pending:
             return 0
         await asyncio.sleep(0)  # let deliveries already read from the socket join this claim
-        deliveries = transport.consumer.take(self.concurrency - len(self._running))
+        deliveries: list[Delivery] = []
+        free = self.concurrency - len(self._running)
+        for queue in self.slots.rotation():  # each queue within its free slots, the rest to the next
+            deliveries += transport.consumer.take(queue, min(free - len(deliveries), self.slots.free(queue)))
         if not deliveries:
             return 0
         for delivery in deliveries:
@@ -322,6 +337,7 @@ class Worker:
     def _start(self, job: ClaimedJob, delivery: Delivery | None) -> None:
         task = asyncio.create_task(self._execute_and_ack(job, delivery), name=f"job-{job.id}")
         self._running[job.id] = task
+        self.slots.take(job.id, job.queue)
         self.leases.hold(job)
         task.add_done_callback(functools.partial(self._finished, job.id))
 
@@ -342,8 +358,12 @@ class Worker:
             if delivery is not None:
                 await delivery.ack()
 
-    def _finished(self, job_id: int, _task: asyncio.Task[None] | None = None) -> None:
+    def _finished(self, job_id: int, task: asyncio.Task[None] | None = None) -> None:
+        current = self._running.get(job_id)
+        if task is not None and current is not None and current is not task:
+            return  # an earlier attempt's task, ending after this worker claimed the job again (a short defer)
         self._running.pop(job_id, None)
+        self.slots.release(job_id)
         self._lost.discard(job_id)
         self.leases.drop(job_id)
         self._wakeup.set()

@@ -64,6 +64,15 @@ class Metrics:
             "its answer, by route template.", ["method", "route"], buckets=HTTP_LATENCY_BUCKETS, registry=r)
 
         # -- overload: requests shed, queue slots (issue 14) -------------------------------------------
+        self.http_requests_shed = Counter(
+            "seawall_http_requests_shed", "Requests answered 503 `overloaded` at once because the process "
+            "already had its maximum in flight (`SEAWALL_MAX_IN_FLIGHT_REQUESTS`).", registry=r)
+        self.http_requests_in_flight = Gauge(
+            "seawall_http_requests_in_flight", "Requests being served now (probes excluded), summed over "
+            "the serving processes.", multiprocess_mode="livesum", registry=r)
+        self.worker_slots_in_use = Gauge(
+            "seawall_worker_slots_in_use", "Jobs running now, by queue (each queue's worker slots taken; "
+            "`SEAWALL_WORKER_QUEUE_CONCURRENCY`).", ["queue"], multiprocess_mode="livesum", registry=r)
 
         # -- jobs --------------------------------------------------------------------------------------
         self.jobs_enqueued = Counter(

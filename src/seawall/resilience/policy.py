@@ -138,7 +138,7 @@ def policy_from_settings(name: str, settings: Settings, *, on_transition: Transi
     return ProviderPolicy(
         name=name,
         breaker=CircuitBreaker(name, config, on_transition=on_transition),
-        bulkhead=Bulkhead(name, settings.provider_max_concurrent_calls),
+        bulkhead=Bulkhead(name, settings.resolved_provider_max_concurrent_calls),
         budget=RetryBudget(capacity=settings.retry_budget_capacity, retry_cost=settings.retry_budget_retry_cost,
                            timeout_cost=settings.retry_budget_timeout_cost),
         # adapters enforce their own deadline; this is the outer safety net

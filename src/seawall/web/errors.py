@@ -55,7 +55,8 @@ ERROR_DESCRIPTIONS = {
     422: "Unprocessable: `validation_error` (details list each problem), `idempotency_key_reused` (the key "
          "was used with a different request), or a business rule such as `refund_not_allowed`",
     429: "Rate limited: `rate_limited` (details name the policy); `Retry-After` says when to try again",
-    503: "Unavailable, retry shortly (`Retry-After`): `unavailable` (database busy or unreachable, or rate "
+    503: "Unavailable, retry shortly (`Retry-After`): `overloaded` (this server has its maximum of requests "
+         "in flight; retry, ideally with backoff), `unavailable` (database busy or unreachable, or rate "
          "limiting unavailable) or `schema_not_current`",
 }
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import structlog
 
@@ -32,7 +32,7 @@ log = structlog.get_logger("seawall.jobs.transport")
 
 class BrokerTransport:
     def __init__(self, *, database: Database, settings: Settings, queues: list[str], kinds: list[str],
-                 clock: Clock, prefetch: int, on_delivery: Callable[[], None]) -> None:
+                 clock: Clock, prefetch: Mapping[str, int], on_delivery: Callable[[], None]) -> None:
         self.settings = settings
         name = f"seawall-worker {socket.gethostname()}:{os.getpid()}"
         self.link = BrokerLink(settings, queues, name=name)

@@ -12,6 +12,7 @@ worker's start or drain by seconds, never hang it.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 
 import aio_pika
 import structlog
@@ -68,14 +69,19 @@ class BrokerLink:
             async with asyncio.timeout(self.rpc_timeout * (1 + 4 * len(self.queues))):
                 await topology.declare(self.publisher, self.settings, self.queues)
 
-    async def consuming_channel(self, *, prefetch: int) -> dict[str, AbstractQueue]:
-        """A channel for consuming, with `basic.qos(prefetch)`; the worker's queues declared on it
-        (`connect` declared the rest of the topology on the publishing channel)."""
+    async def consuming_channels(self, *, prefetch: Mapping[str, int]) -> dict[str, AbstractQueue]:
+        """One channel per queue for consuming, each with `basic.qos(prefetch[queue])` (per consumer:
+        quorum queues refuse a channel-wide prefetch), and the queue declared on it (`connect`
+        declared the rest of the topology on the publishing channel). A robust channel sets its
+        prefetch again when it reopens after a reconnect."""
         assert self.connection is not None, "connect() first"
-        async with asyncio.timeout(self.rpc_timeout * (2 + len(self.queues))):
-            channel = await self.connection.channel(publisher_confirms=False)
-            await channel.set_qos(prefetch_count=prefetch)
-            return await topology.declare_work_queues(channel, self.settings, self.queues)
+        declared: dict[str, AbstractQueue] = {}
+        async with asyncio.timeout(self.rpc_timeout * 3 * max(1, len(prefetch))):
+            for queue, count in prefetch.items():
+                channel = await self.connection.channel(publisher_confirms=False)
+                await channel.set_qos(prefetch_count=count)
+                declared.update(await topology.declare_work_queues(channel, self.settings, [queue]))
+        return declared
 
     async def close(self) -> None:
         connection, self.connection, self.publisher = self.connection, None, None
