@@ -4,7 +4,7 @@ Every module under `src/seawall` is parsed with `ast` (nothing is imported). Eac
 at module level or inside a function, is an edge; `from x import y` points at the submodule `x.y`
 when there is one, else at `x`; importing `a.b.c` also loads the packages `a` and `a.b`, so it is an
 edge to each of them too. Imports under `if TYPE_CHECKING:` are edges as well (a static coupling),
-except that rule (d) lets `cli`/`bench` name sandbox types that way (it loads nothing).
+except that rule (d) lets `cli`/`bench`/`chaos` name sandbox types that way (it loads nothing).
 
 The rules (domains: accounts, payments, notifications, webhooks, idempotency):
 (a) `seawall.jobs` and `seawall.kit` import no domain, directly or transitively;
@@ -12,8 +12,9 @@ The rules (domains: accounts, payments, notifications, webhooks, idempotency):
 (c) a domain reaches another only through its public modules (`PUBLIC_SURFACE`: the events it
     announces, its service, schemas, errors, the `auth` and idempotency route dependencies,
     payments' `plans`), never its models, repository, tasks, subscribers or internals;
-(d) only `sandbox`, `cli` and `bench` import `seawall.sandbox`, and `cli`/`bench` only inside a
-    function (or for type checking only);
+(d) only `sandbox`, `cli`, `bench` and `chaos` (the `seawall chaos` scenarios, which run the sandbox
+    like a bench) import `seawall.sandbox`, and `cli`/`bench`/`chaos` only inside a function (or for
+    type checking only);
 (e) nothing under `web`, `health`, `jobs`, `kit`, `admin` or a domain imports the composition root
     (`seawall.runtime`, `seawall.app`);
 (f) no module of `seawall.jobs` imports an HTTP framework (`fastapi`, `starlette`) or the HTTP edge
@@ -36,7 +37,7 @@ import seawall
 ROOT = "seawall"
 DOMAINS = ("accounts", "payments", "notifications", "webhooks", "idempotency")
 RUNTIME_FREE = ("web", "health", "jobs", "kit", "admin", *DOMAINS)
-SANDBOX_LOADERS = ("cli", "bench")
+SANDBOX_LOADERS = ("cli", "bench", "chaos")
 HTTP_FRAMEWORKS = ("fastapi", "starlette")
 HTTP_EDGE = ("web", "admin", "health")
 COMPOSITION_ROOT = (f"{ROOT}.runtime", f"{ROOT}.app")
