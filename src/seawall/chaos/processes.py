@@ -100,12 +100,14 @@ class SeawallProcess:
             self.process.send_signal(signal.SIGKILL)
             self.process.wait()
 
-    def stop(self, timeout: float = 30.0) -> int | None:
-        """SIGTERM and wait (SIGKILL past `timeout`); the exit code, None if it never ran."""
+    def stop(self, timeout: float = 30.0, *, signal_it: bool = True) -> int | None:
+        """SIGTERM (unless `signal_it` is false: already sent) and wait (SIGKILL past `timeout`); the
+        exit code, None if it never ran. One SIGTERM only: a second one means "exit at once"."""
         if self.process is None:
             return None
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+            if signal_it:
+                self.process.send_signal(signal.SIGTERM)
             try:
                 self.process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
@@ -187,7 +189,7 @@ class Fleet:
         for process in self.processes:  # SIGTERM to all at once, then wait for each
             if process.alive and process.process is not None:
                 process.process.send_signal(signal.SIGTERM)
-        return {process.name: process.stop(timeout) for process in self.processes}
+        return {process.name: process.stop(timeout, signal_it=False) for process in self.processes}
 
     def log_tails(self, chars: int = 1500) -> str:
         return "\n".join(f"== {process.name}\n{process.log_tail(chars)}" for process in self.processes)

@@ -85,7 +85,8 @@ def _tuning(options: ChaosOptions) -> dict[str, str]:
     """Settings for a short, busy run: short leases so a killed worker's jobs come back in seconds."""
     return {
         "SEAWALL_JOB_LEASE_SECONDS": f"{options.lease_seconds:g}",
-        "SEAWALL_JOB_DRAIN_TIMEOUT_SECONDS": "3",
+        "SEAWALL_SHUTDOWN_TIMEOUT": "3",
+        "SEAWALL_SHUTDOWN_READINESS_DELAY": "0",  # no load balancer to tell: stop at once at the end
         "SEAWALL_JOB_BACKOFF_CAP_SECONDS": "2",
         "SEAWALL_WORKER_CONCURRENCY": "8",
         "SEAWALL_DATABASE_POOL_SIZE": "10",
