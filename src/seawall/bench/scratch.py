@@ -22,6 +22,8 @@ import asyncpg
 import httpx
 from sqlalchemy.engine import make_url
 
+from seawall.errors import SeawallError
+
 MANAGEMENT_PORT = 15672
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
@@ -96,6 +98,24 @@ async def _rabbitmqctl(*args: str) -> bool:
         return False
 
 
+class BrokerUnreachableError(SeawallError):
+    """The broker a run asked for cannot be reached (the message names the URL without its password);
+    the CLI prints it as one line."""
+
+
+async def _require_broker(url: str) -> None:
+    import aio_pika
+
+    from seawall.kit.urls import redacted_url
+
+    try:
+        connection = await aio_pika.connect(url, timeout=10)
+    except Exception as exc:
+        raise BrokerUnreachableError(f"the broker at {redacted_url(url)} cannot be reached: "
+                                     f"{type(exc).__name__}: {exc}") from None
+    await connection.close()
+
+
 async def _create_vhost(url: str, vhost: str) -> str | None:
     """How the vhost was made ("management" or "rabbitmqctl"), or None when it could not be."""
     user = unquote(urlsplit(url).username or "guest")
@@ -138,7 +158,10 @@ async def _delete_queues(url: str, queue_prefix: str, queues: list[str]) -> None
 @asynccontextmanager
 async def fresh_broker_place(url: str, *, queues: list[str]) -> AsyncIterator[BrokerPlace]:
     """A fresh vhost on the broker of `url` (deleted afterwards) or, failing that, fresh queue names in
-    the URL's vhost (those queues deleted afterwards)."""
+    the URL's vhost (those queues deleted afterwards). Raises `BrokerUnreachableError` (one line) when
+    no AMQP connection can be opened to the place: a run that asked for the broker must not quietly
+    fall back to the table transport."""
+    await _require_broker(url)
     suffix = random_suffix()
     vhost = f"seawall-bench-{suffix}"
     how = await _create_vhost(url, vhost)

@@ -154,10 +154,17 @@ class Fleet:
         return [process.base_url for process in self.of_role("api")]
 
     def start(self, *, timeout: float = 90.0) -> list[str]:
-        """Start every process and wait until each is up; the names of those that did not come up."""
+        """Start every process and wait until each is up; the names of those that did not come up.
+        A process that dies while starting (a worker armed with crash points can die at its first job)
+        is started again, as the supervisor would, until `timeout`."""
         for process in self.processes:
             process.start()
-        return [process.name for process in self.processes if not process.wait_up(timeout)]
+        deadline = time.monotonic() + timeout
+        waiting = list(self.processes)
+        while waiting and time.monotonic() < deadline:
+            self.revive()
+            waiting = [process for process in waiting if not process.wait_up(min(2.0, deadline - time.monotonic()))]
+        return [process.name for process in waiting]
 
     def kill(self, role: str, pick: float) -> SeawallProcess | None:
         """SIGKILL one process of `role` that is up (`pick` in [0, 1) chooses which); None when none is."""

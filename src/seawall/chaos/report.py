@@ -36,6 +36,11 @@ class ChaosReport:
     def ok(self) -> bool:
         return not self.violations and not self.problems
 
+    @property
+    def checked(self) -> bool:
+        """The run got as far as checking the promises (else it broke before: see `problems`)."""
+        return "under_fire_seconds" in self.figures
+
     def as_dict(self) -> dict[str, Any]:
         by_promise = Counter(v.promise for v in self.violations)
         return {"ok": self.ok, "seed": self.seed, "mode": self.mode, "replay": self.replay,
@@ -81,6 +86,11 @@ def print_report(console: Console, report: ChaosReport) -> None:
     for name, value in _rows(report.figures):
         numbers.add_row(name, value)
     console.print(numbers)
+    if not report.checked:  # it broke before the promises could be checked: say only that
+        for problem in report.problems:
+            console.print(f"[red]the run could not complete:[/] {problem}", highlight=False)
+        _print_run_directory(console, report)
+        return
     promises = Table(title="Promises")
     promises.add_column("promise")
     promises.add_column("violations", justify="right")
@@ -94,4 +104,13 @@ def print_report(console: Console, report: ChaosReport) -> None:
     for problem in report.problems:
         console.print(f"[red]problem:[/] {problem}", highlight=False)
     console.print(f"replay: {report.replay}", highlight=False, markup=False)
-    console.print("[green]every promise held[/]" if report.ok else "[red]some promises were broken[/]")
+    _print_run_directory(console, report)
+    console.print("[green]every promise held[/]" if report.ok else
+                  "[red]some promises were broken[/]" if report.violations else
+                  "[red]the run had problems (above): its verdict is not a pass[/]")
+
+
+def _print_run_directory(console: Console, report: ChaosReport) -> None:
+    if "run_directory" in report.figures:  # kept: the run failed, or --keep
+        console.print(f"run directory (each process's log): {report.figures['run_directory']}",
+                      highlight=False, markup=False)

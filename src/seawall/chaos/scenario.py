@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from seawall.chaos import evidence, invariants
+from seawall.chaos.infra import InfraError
 from seawall.chaos.kills import ROLES, SERVERS, Disruption, plan_disruptions
 from seawall.chaos.places import Place, chaos_place
 from seawall.chaos.processes import Fleet
@@ -39,6 +40,8 @@ from seawall.chaos.workload import Traffic, TrafficShape, client, drive_traffic,
 from seawall.cli.demo.processes import Sandbox, server_env, start_sandbox
 from seawall.cli.demo.run import DemoOptions
 from seawall.db import Database
+from seawall.errors import SeawallError
+from seawall.kit.urls import redacted_url
 
 KILL_WAIT_SECONDS = 60.0  # a kill waits this long for a process of its role to be up (slow on a busy machine)
 START_TIMEOUT_SECONDS = 120.0
@@ -75,8 +78,17 @@ class ChaosOptions:
         parts = ["seawall chaos", f"--seed {seed}", f"--kills {self.kills}", f"--duration {self.duration:g}",
                  f"--apis {self.apis}", f"--workers {self.workers}", f"--users {self.users}",
                  f"--error-rate {self.error_rate:g}", f"--lease-seconds {self.lease_seconds:g}"]
+        parts += [f"--subscribers {self.subscribers}", f"--concurrency {self.concurrency}",
+                  f"--lost-response-rate {self.lost_response_rate:g}", f"--settle-timeout {self.settle_timeout:g}"]
         parts += ["--embedded"] if self.embedded else []
         parts += ["--infra"] if self.infra else []
+        defaults = ChaosOptions()
+        if not self.embedded and not self.infra:  # the servers it ran on, when not the defaults (no password)
+            for option, value, default in (("--database-url", self.database_url, defaults.database_url),
+                                           ("--redis-url", self.redis_url, defaults.redis_url),
+                                           ("--broker-url", self.broker_url, defaults.broker_url)):
+                if value != default:
+                    parts.append(f"{option} '{redacted_url(value)}'")
         parts += [f"--crash-points '{self.crash_points}'"] if self.crash_points else []
         return " ".join(parts)
 
@@ -106,10 +118,13 @@ def run_chaos(options: ChaosOptions, *, announce: Any = None) -> ChaosReport:
     started = time.monotonic()
     try:
         asyncio.run(_run(options, seed, root, report))
+    except (ValueError, OSError, SeawallError, InfraError) as exc:  # a setting or a server: one line
+        report.problems.append(f"{type(exc).__name__}: {exc}")
     except Exception as exc:  # the run itself broke: say so in the report, never as a pass
         report.problems.append(f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}")
     report.figures["duration_seconds"] = round(time.monotonic() - started, 1)
-    if report.ok and not options.keep:
+    nothing_to_read = not any(root.glob("*.log"))  # it broke before any process started
+    if (report.ok or nothing_to_read) and not options.keep:
         shutil.rmtree(root, ignore_errors=True)
     else:
         report.figures["run_directory"] = str(root)

@@ -23,6 +23,7 @@ middleware, so their answers (preflights, 413, 429, 422) are logged and counted 
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import structlog
@@ -36,6 +37,7 @@ log = structlog.get_logger("seawall.access")
 EVENT = "http.request"
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
 NOT_COUNTED = frozenset({"/metrics"})
+CANCELLED_STATUS = 499  # a request cut off before its answer started (see `__call__`)
 
 
 class RequestTelemetryMiddleware:
@@ -61,6 +63,13 @@ class RequestTelemetryMiddleware:
 
         try:
             await self.app(scope, receive, send_noting_status)
+        except asyncio.CancelledError:
+            # Cut off before answering (the server's shutdown timeout ran out, or the client left): no
+            # answer was given, so no 500 is counted against the error budget. 499 is nginx's
+            # "closed before an answer" status, the usual name for it in access logs.
+            if status == 500:
+                status = CANCELLED_STATUS
+            raise
         finally:
             seconds = time.perf_counter() - started
             route = route_template(scope)

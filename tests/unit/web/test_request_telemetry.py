@@ -4,6 +4,8 @@ label child up once."""
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -70,3 +72,20 @@ async def test_each_label_child_is_looked_up_once(monkeypatch: pytest.MonkeyPatc
         for thing_id in range(5):
             assert (await http.get(f"/things/{thing_id}")).status_code == 200
     assert lookups == [{}]  # one lookup (positional values), then the kept child
+
+
+async def test_a_request_cut_off_before_its_answer_is_499_not_a_500() -> None:
+    """The shutdown timeout (or a client leaving) cancels a request: no answer was given, so it must
+    not count as a server error against the error budget (nginx's 499, "closed before answering")."""
+    exposition.install(Settings())
+
+    async def cancelled(scope: dict, receive: object, send: object) -> None:
+        raise asyncio.CancelledError
+
+    middleware = RequestTelemetryMiddleware(cancelled, access_log=False)  # type: ignore[arg-type]
+    before_499, before_500 = requests(route="unmatched", status="499"), requests(route="unmatched", status="500")
+    scope = {"type": "http", "method": "GET", "path": "/slow", "headers": [], "query_string": b""}
+    with pytest.raises(asyncio.CancelledError):
+        await middleware(scope, None, None)  # type: ignore[arg-type]
+    assert requests(route="unmatched", status="499") - before_499 == 1
+    assert requests(route="unmatched", status="500") == before_500
