@@ -22,8 +22,6 @@ import asyncpg
 import httpx
 from sqlalchemy.engine import make_url
 
-from seawall.errors import SeawallError
-
 MANAGEMENT_PORT = 15672
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
@@ -98,9 +96,9 @@ async def _rabbitmqctl(*args: str) -> bool:
         return False
 
 
-class BrokerUnreachableError(SeawallError):
+class BrokerUnreachableError(ConnectionError):
     """The broker a run asked for cannot be reached (the message names the URL without its password);
-    the CLI prints it as one line."""
+    the commands print it as one line."""
 
 
 async def _require_broker(url: str) -> None:

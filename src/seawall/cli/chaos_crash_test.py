@@ -39,8 +39,9 @@ def _kill_points(kill_at: str | None, kills: int | None, seed: int) -> tuple[flo
         points = tuple(float(part) / 100 for part in kill_at.split(",") if part.strip())
     except ValueError:
         raise typer.BadParameter("percentages separated by commas, e.g. 20,45,70", param_hint="--kill-at") from None
-    if not points or len(points) > MAX_KILLS or any(not 0 < point < 1 for point in points):
-        raise typer.BadParameter(f"1 to {MAX_KILLS} percentages, each strictly between 0 and 100",
+    if not points or len(points) > MAX_KILLS or any(not 0 < point < 1 for point in points) \
+            or len(set(points)) != len(points):
+        raise typer.BadParameter(f"1 to {MAX_KILLS} distinct percentages, each strictly between 0 and 100",
                                  param_hint="--kill-at")
     return points
 

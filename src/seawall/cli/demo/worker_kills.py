@@ -88,7 +88,7 @@ class WorkerKill:
                  else f"{self.ran_again}/{self.held_jobs} ran again")
         return (f"pid {self.pid} killed at {self.at_seconds} s ({self.intents_at_kill}/{self.intents_expected} "
                 f"sign-up payments at the provider) holding {self.held_jobs} jobs ({kinds}); restarted as pid "
-                f"{self.restarted_pid} ({self.restart_ready_seconds} s); {rerun}")
+                f"{self.restarted_pid} (ready {self.restart_ready_seconds} s after the kill); {rerun}")
 
 
 class WorkerSide:
