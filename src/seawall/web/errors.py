@@ -127,7 +127,7 @@ async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
 
 async def _database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
     """Lock timeouts, dropped connections, a full pool: transient, so 503 with Retry-After, not 500."""
-    log.warning("request.database_unavailable", error=type(exc).__name__, detail=str(exc).splitlines()[0])
+    log.warning("request.database_unavailable", error=type(exc).__name__, detail=next(iter(str(exc).splitlines()), ""))
     return error_response(503, "unavailable", "the database is busy or unreachable; retry shortly",
                           headers={"Retry-After": "1"})
 
@@ -173,4 +173,9 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(InterfaceError, _database_unavailable)
     app.add_exception_handler(SQLAlchemyTimeoutError, _database_unavailable)
     app.add_exception_handler(DBAPIError, _database_error)
+    # Opening a connection to a server that is down or restarting: asyncpg raises the socket's own error
+    # (ConnectionRefusedError) or a connect timeout, not a DBAPIError (seen in `seawall chaos` while
+    # PostgreSQL restarted). Transient like the others: 503 with Retry-After, never a 500.
+    app.add_exception_handler(ConnectionError, _database_unavailable)
+    app.add_exception_handler(TimeoutError, _database_unavailable)
     app.add_exception_handler(Exception, _unexpected_error)

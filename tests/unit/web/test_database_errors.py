@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy.exc import DBAPIError
 
-from seawall.web.errors import is_transient
+from seawall.web.errors import install_error_handlers, is_transient
 
 
 class DriverError(Exception):
@@ -31,3 +33,23 @@ def test_a_statement_the_server_refuses_is_not(sqlstate: str | None) -> None:
 
 def test_a_connection_the_pool_dropped_is_transient_whatever_its_code() -> None:
     assert is_transient(dbapi_error(None, invalidated=True))
+
+
+@pytest.mark.parametrize("error", [ConnectionRefusedError(111, "Connect call failed"), ConnectionResetError(),
+                                   TimeoutError()])
+async def test_a_server_that_cannot_be_reached_is_a_503_to_retry_not_a_500(error: Exception) -> None:
+    """asyncpg raises the socket's error, not a DBAPIError, when a new connection finds the server down
+    (a restart under `seawall chaos` reached clients as 500s)."""
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.get("/reads")
+    async def reads() -> None:
+        raise error
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        response = await http.get("/reads")
+    assert response.status_code == 503, response.text
+    assert response.headers["Retry-After"] == "1"
+    assert response.json()["error"]["type"] == "unavailable"
