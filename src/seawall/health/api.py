@@ -28,13 +28,15 @@ async def livez() -> dict[str, str]:
                        503: {"model": ReadinessOut, "description": "Not ready: draining, or the database unreachable"}})
 async def readyz(database: DatabaseDep, lifecycle: LifecycleDep) -> JSONResponse:
     checks: dict[str, str] = {}
-    if lifecycle.draining:
-        checks["draining"] = "shutting down"
     try:
         await database.ping()
         checks["database"] = "ok"
     except Exception as exc:  # reported, not raised: readiness is an answer, not an error
         checks["database"] = f"unreachable: {type(exc).__name__}"
-    ready = checks.get("database") == "ok" and not lifecycle.draining
+    # Read once, after the ping: SIGTERM may land while it awaits, and the answer must say why it is 503.
+    draining = lifecycle.draining
+    if draining:
+        checks["draining"] = "shutting down"
+    ready = checks["database"] == "ok" and not draining
     return JSONResponse({"status": "ready" if ready else "not_ready", "checks": checks},
                         status_code=200 if ready else 503)
