@@ -30,18 +30,18 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from seawall.observability.metrics import METRICS
 from seawall.ratelimit.policy import EXEMPT_PATHS
+from seawall.web.errors import error_response
 
 NEVER_SHED = EXEMPT_PATHS  # the probes: the same paths the rate limiter never limits
 ERROR_TYPE = "overloaded"
-MESSAGE = b"the server is at capacity; retry after the given delay"
+MESSAGE = "the server is at capacity; retry after the given delay"
 
 
 def shed_answer(retry_after_seconds: int) -> tuple[list[tuple[bytes, bytes]], bytes]:
-    """The headers and body of a shed request's 503, built once per middleware."""
-    body = b'{"error":{"type":"' + ERROR_TYPE.encode() + b'","message":"' + MESSAGE + b'"}}'
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-               (b"retry-after", str(retry_after_seconds).encode())]
-    return headers, body
+    """The headers and body of a shed request's 503 in the one error shape (`web.errors.error_response`),
+    rendered once per middleware."""
+    response = error_response(503, ERROR_TYPE, MESSAGE, headers={"Retry-After": str(retry_after_seconds)})
+    return list(response.raw_headers), bytes(response.body)
 
 
 class LoadSheddingMiddleware:
