@@ -171,6 +171,11 @@ class Settings(SeawallSettings):
     database_pool_pre_ping: bool = False
     sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
 
+    # Read replica (issue 15: seawall/replicas): reads that may be stale go to a streaming replica of the
+    # PostgreSQL primary; a user's reads right after their own write, and every read while the replica is
+    # down or lagging, go to the primary.
+    # [read replica settings: owned by the replica module]
+
     # HTTP
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
