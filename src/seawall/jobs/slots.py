@@ -52,7 +52,8 @@ class QueueSlots:
         return queues[start:] + queues[:start]
 
     def take(self, job_id: int, queue: str) -> None:
-        """A job of `queue` started (claimed beyond its cap only if the caller did not follow `plan`)."""
+        """A job of `queue` started (it counts against the cap even beyond it: a caller that claimed more than
+        `free(queue)` said is not refused here)."""
         if job_id in self._queue_of:
             return
         self._queue_of[job_id] = queue
