@@ -35,7 +35,7 @@ INIT_SECRETS = CONFIG_DIR / "init-secrets.sh"
 WITHOUT_HEALTHCHECK = {"otel-collector", "jaeger"}
 SECRET_VARIABLES = {f"SEAWALL_{name.upper()}" for name, field in Settings.model_fields.items()
                     if is_secret_field(field)}
-MARGIN_SECONDS = 3.0  # closing pools and the process's own exit, after the drain
+MARGIN_SECONDS = 5.0  # closing pools and leaving the interpreter (docs/operations.md, graceful shutdown)
 
 
 def validator() -> jsonschema.Draft7Validator:
