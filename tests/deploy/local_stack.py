@@ -37,6 +37,7 @@ BIND_ADDRESSES = ("0.0.0.0", "127.0.0.1", "localhost")
 # (host variable, port variable) pairs a process binds to itself.
 BIND_SETTINGS = (("SEAWALL_HOST", "SEAWALL_PORT"), ("SEAWALL_METRICS_HOST", "SEAWALL_METRICS_PORT"))
 PORT_OPTIONS = ("--port", "--smtp-port")
+HEALTH_POLL_SECONDS = 0.5  # each check starts an interpreter: sooner would take CPU from the processes starting
 _URL = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<host>[A-Za-z0-9_.-]+):(?P<port>\d+)")
 
 
@@ -100,7 +101,7 @@ class Replica:
         return result.returncode == 0
 
     def wait_healthy(self, timeout: float) -> None:
-        """Poll the health check (as Compose does, only more often) until it passes."""
+        """Run the health check (as Compose does, only more often) until it passes."""
         assert self.process is not None
         deadline = time.monotonic() + timeout
         while not self.healthy():
@@ -109,7 +110,7 @@ class Replica:
                                      f"{self.process.log()[-4000:]}")
             if time.monotonic() > deadline:
                 raise AssertionError(f"{self.name} was not healthy within {timeout} s:\n{self.process.log()[-4000:]}")
-            time.sleep(0.2)
+            time.sleep(HEALTH_POLL_SECONDS)
 
 
 @dataclass

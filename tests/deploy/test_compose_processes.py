@@ -50,11 +50,12 @@ SETTLED_WITHIN_SECONDS = 30.0
 
 
 @pytest.fixture
-def secret_files(tmp_path: Path, rabbitmq_vhost: str) -> Iterator[dict[str, Path]]:
+def secret_files(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[dict[str, Path]]:
     """The stack's secrets as init-secrets.sh makes them, the URLs pointed at the test's own servers."""
     require_postgres()
     require_redis()
     require_rabbitmq()
+    rabbitmq_vhost = request.getfixturevalue("rabbitmq_vhost")
     directory = tmp_path / "secrets"
     subprocess.run(["sh", str(INIT_SECRETS), str(directory)], check=True, capture_output=True, timeout=60)
     database_url = create_postgres_database()  # empty: the migrate service makes the schema
@@ -116,12 +117,23 @@ def wait_for(check: object, what: str, timeout: float = SETTLED_WITHIN_SECONDS) 
         time.sleep(0.2)
 
 
+@pytest.fixture
+def prefixes(secret_files: dict[str, Path]) -> Iterator[tuple[str, str]]:
+    """This test's own Redis key prefix and RabbitMQ queue prefix; its keys and queues are deleted after."""
+    key_prefix, queue_prefix = unique_prefix("redis") + ":", unique_prefix("queue") + "."
+    try:
+        yield key_prefix, queue_prefix
+    finally:
+        delete_redis_keys(key_prefix)
+        delete_queues(secret_files["broker_url"].read_text().strip(), queue_prefix)
+
+
 @pytest.mark.timeout(180)
-def test_the_compose_services_run_a_paid_sign_up_and_stop_cleanly(tmp_path: Path,
-                                                                  secret_files: dict[str, Path]) -> None:
+def test_the_compose_services_run_a_paid_sign_up_and_stop_cleanly(
+        tmp_path: Path, secret_files: dict[str, Path], prefixes: tuple[str, str]) -> None:
     compose = compose_file.load()
     services = compose_file.seawall_services(compose)
-    key_prefix, queue_prefix = unique_prefix("redis") + ":", unique_prefix("queue") + "."
+    key_prefix, queue_prefix = prefixes
     with OtlpReceiver() as collector:
         stand_ins = {**SERVERS, "otel-collector": {4318: collector.port}}
         outside = {dependency for service in services.values() for dependency in compose_file.dependencies(service)
@@ -191,5 +203,3 @@ def test_the_compose_services_run_a_paid_sign_up_and_stop_cleanly(tmp_path: Path
         # Each process flushes its spans as it stops: both roles' spans reached the collector's address.
         assert collector.saw_service("seawall-api") and collector.saw_service("seawall-worker"), (
             f"{len(collector.bodies)} OTLP requests, not from both the API and the worker")
-    delete_redis_keys(key_prefix)
-    delete_queues(secret_files["broker_url"].read_text().strip(), queue_prefix)
