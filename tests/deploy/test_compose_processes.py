@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -46,6 +47,7 @@ PROMETHEUS_CONFIG = compose_file.COMPOSE_DIR / "compose" / "prometheus.yml"
 # The backing services the test provides: {compose service: {container port: local port}}.
 SERVERS = {"postgres": {5432: 5432}, "redis": {6379: 6379}, "rabbitmq": {5672: 5672}}
 HEALTHY_WITHIN_SECONDS = 60.0
+T = TypeVar("T")
 SETTLED_WITHIN_SECONDS = 30.0
 
 
@@ -107,14 +109,68 @@ def scrape_targets(stack: LocalStack, secrets: dict[str, Path]) -> list[tuple[st
     return targets
 
 
-def wait_for(check: object, what: str, timeout: float = SETTLED_WITHIN_SECONDS) -> object:
+def wait_for(check: Callable[[], T | None], what: str, timeout: float = SETTLED_WITHIN_SECONDS) -> T:
     deadline = time.monotonic() + timeout
     while True:
-        result = check()  # type: ignore[operator]
+        result = check()
         if result:
             return result
         assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
         time.sleep(0.2)
+
+
+def start_in_order(stack: LocalStack, services: dict[str, dict[str, Any]], log_dir: Path,
+                   running: list[Replica]) -> dict[str, list[Replica]]:
+    """Start each service's replicas after what it depends on, as Compose does: a one-shot (no health
+    check) runs to exit 0; a `service_healthy` dependency's health checks pass first. Every long-running
+    replica is appended to `running` as it starts (so the caller stops it whatever happens); all are
+    healthy on return."""
+    by_service: dict[str, list[Replica]] = {}
+    for name in compose_file.start_order(services):
+        for dependency, condition in compose_file.dependencies(services[name]).items():
+            if condition == "service_healthy" and dependency in by_service:
+                for replica in by_service[dependency]:
+                    replica.wait_healthy(HEALTHY_WITHIN_SECONDS)
+        by_service[name] = stack.replicas(name)
+        for replica in by_service[name]:
+            process = replica.start(log_dir)
+            if replica.healthcheck is None:
+                status = process.process.wait(timeout=HEALTHY_WITHIN_SECONDS)
+                assert status == 0, f"{replica.name} exited {status}:\n{process.log()[-4000:]}"
+            else:
+                running.append(replica)
+    for replica in running:
+        replica.wait_healthy(HEALTHY_WITHIN_SECONDS)
+    return by_service
+
+
+def paid_sign_up(http: httpx.Client, apis: list[str], sandbox: str) -> None:
+    """Sign up for a paid plan through the first API; the charge is made once at the sandbox's Stripe,
+    and the second API shows the payment settled and the user active; the receipt reaches the SMTP sink."""
+    email = new_email("compose")
+    signup = http.post(f"{apis[0]}/v1/signups", headers={"Idempotency-Key": new_key()}, json={
+        "email": email, "password": STRONG_PASSWORD, "plan": "pro", "payment_method": "pm_card_visa"})
+    assert signup.status_code == 202, signup.text
+    payment_id = signup.json()["payment"]["id"]
+
+    def charged() -> list[dict[str, Any]] | None:
+        intents = http.get(f"{sandbox}/_sandbox/payments/intents", params={"seawall_payment_id": payment_id})
+        found = intents.json()["data"]
+        return found if any(intent["status"] == "succeeded" for intent in found) else None
+
+    assert len(wait_for(charged, "the charge at the sandbox's Stripe")) == 1
+    login = http.post(f"{apis[1]}/v1/sessions", json={"email": email, "password": STRONG_PASSWORD})
+    assert login.status_code == 201, login.text
+    auth = bearer(login.json()["token"])
+
+    def settled() -> bool:
+        payment = http.get(f"{apis[1]}/v1/payments/{payment_id}", headers=auth).json()
+        user = http.get(f"{apis[1]}/v1/me", headers=auth).json()
+        return payment["status"] == "succeeded" and user["status"] == "active"
+
+    wait_for(settled, "the payment settled and the user active (the worker's jobs)")
+    wait_for(lambda: http.get(f"{sandbox}/_sandbox/smtp/messages", params={"to": email}).json()["data"],
+             "the receipt at the SMTP sink")
 
 
 @pytest.fixture
@@ -145,53 +201,13 @@ def test_the_compose_services_run_a_paid_sign_up_and_stop_cleanly(
                            extra_env={"SEAWALL_REDIS_KEY_PREFIX": key_prefix,
                                       "SEAWALL_BROKER_QUEUE_PREFIX": queue_prefix})
         running: list[Replica] = []
-        by_service: dict[str, list[Replica]] = {}
         try:
-            for name in compose_file.start_order(services):
-                for dependency, condition in compose_file.dependencies(services[name]).items():
-                    if condition == "service_healthy" and dependency in by_service:
-                        for replica in by_service[dependency]:
-                            replica.wait_healthy(HEALTHY_WITHIN_SECONDS)
-                replicas = stack.replicas(name)
-                by_service[name] = replicas
-                for replica in replicas:
-                    process = replica.start(tmp_path)
-                    if replica.healthcheck is None:  # one-shot: others wait for it to complete successfully
-                        status = process.process.wait(timeout=HEALTHY_WITHIN_SECONDS)
-                        assert status == 0, f"{replica.name} exited {status}:\n{process.log()[-4000:]}"
-                    else:
-                        running.append(replica)
-            for replica in running:
-                replica.wait_healthy(HEALTHY_WITHIN_SECONDS)
+            by_service = start_in_order(stack, services, tmp_path, running)
             assert {name: len(replicas) for name, replicas in by_service.items()} == {
                 "migrate": 1, "sandbox": 1, "api": 2, "worker": 2}
-
-            sandbox_port = stack.network.port("sandbox", 12111)
             apis = [f"http://127.0.0.1:{replica.env['SEAWALL_PORT']}" for replica in by_service["api"]]
             with httpx.Client(timeout=15) as http:
-                email = new_email("compose")
-                signup = http.post(f"{apis[0]}/v1/signups", headers={"Idempotency-Key": new_key()}, json={
-                    "email": email, "password": STRONG_PASSWORD, "plan": "pro", "payment_method": "pm_card_visa"})
-                assert signup.status_code == 202, signup.text
-                payment_id = signup.json()["payment"]["id"]
-
-                def charged() -> list[dict[str, object]] | None:
-                    intents = http.get(f"http://127.0.0.1:{sandbox_port}/_sandbox/payments/intents",
-                                       params={"seawall_payment_id": payment_id}).json()["data"]
-                    return intents if any(intent["status"] == "succeeded" for intent in intents) else None
-
-                intents = wait_for(charged, "the charge at the sandbox's Stripe")
-                assert len(intents) == 1, intents  # type: ignore[arg-type]
-                login = http.post(f"{apis[1]}/v1/sessions", json={"email": email, "password": STRONG_PASSWORD})
-                assert login.status_code == 201, login.text
-                token = login.json()["token"]
-                payment = wait_for(lambda: (lambda body: body if body["status"] == "succeeded" else None)(
-                    http.get(f"{apis[1]}/v1/payments/{payment_id}", headers=bearer(token)).json()),
-                    "the payment settled by a worker")
-                assert payment["amount"] > 0  # type: ignore[index]
-                wait_for(lambda: http.get(f"http://127.0.0.1:{sandbox_port}/_sandbox/smtp/messages",
-                                          params={"to": email}).json()["data"], "the receipt at the SMTP sink")
-
+                paid_sign_up(http, apis, sandbox=f"http://127.0.0.1:{stack.network.port('sandbox', 12111)}")
                 for job, url, headers in scrape_targets(stack, secret_files):
                     scraped = http.get(url, headers=headers)
                     assert scraped.status_code == 200, (job, url, scraped.status_code)
