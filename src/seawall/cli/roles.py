@@ -85,7 +85,7 @@ def _run_uvicorn(config: uvicorn.Config, processes: int) -> None:
         # uvicorn drains on SIGTERM/SIGINT, then re-raises the signal to the previous handler: make that
         # handler a clean exit, so a graceful stop ends with status 0 rather than "killed by SIGTERM".
         for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, _exit_cleanly)
+            signal.signal(sig, exit_cleanly)
         server.run()
         if not server.started:
             raise typer.Exit(code=1)
@@ -100,7 +100,8 @@ def _run_uvicorn(config: uvicorn.Config, processes: int) -> None:
         raise typer.Exit(code=1)
 
 
-def _exit_cleanly(signum: int, _frame: object) -> None:
+def exit_cleanly(signum: int, _frame: object) -> None:
+    """A signal handler that exits with status 0 (after uvicorn has drained on that signal)."""
     raise SystemExit(0)
 
 

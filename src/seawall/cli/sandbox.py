@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import signal
 from typing import Annotated
 
 import typer
+
+from seawall.cli.roles import exit_cleanly
+from seawall.web.shutdown import SIGNALS
 
 # `seawall.sandbox` is imported only when the command runs: the CLI loads this module in every
 # process, and a production process must not load the fake providers.
@@ -36,5 +40,9 @@ def sandbox(
     configure_logging(level=settings.log_level, log_format=settings.resolved_log_format)
     typer.echo(f"Seawall sandbox on http://{host}:{port}  (payments: /v1, SMS: /2010-04-01, steering: /_sandbox)",
                err=True)
+    # uvicorn stops on SIGTERM/SIGINT, then re-raises the signal to the previous handler: make that handler
+    # a clean exit, so a stop (`docker compose stop`, a test) ends with status 0 as the other roles do.
+    for sig in SIGNALS:
+        signal.signal(sig, exit_cleanly)
     run_sandbox(host=host, port=port, smtp_port=smtp_port,
                 on_smtp_ready=lambda bound: typer.echo(f"SMTP sink on {host}:{bound}", err=True))
