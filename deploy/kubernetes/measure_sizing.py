@@ -31,6 +31,7 @@ from typing import Any
 
 import psutil
 import redis
+from sqlalchemy import make_url
 
 from seawall.bench import pipeline
 from seawall.bench.scratch import drop_database
@@ -42,7 +43,6 @@ from seawall.cli.demo.processes import (
     start_server,
     start_worker,
 )
-from sqlalchemy import make_url
 
 QUEUES = ("payments", "notifications", "webhooks", "default", "maintenance")
 SAMPLE_SECONDS = 0.2
