@@ -154,3 +154,13 @@ def test_the_migration_job_retries_a_little_and_cleans_up(rendered: list[dict[st
     assert 1 <= job["spec"]["backoffLimit"] <= 6
     assert job["spec"]["ttlSecondsAfterFinished"] > 0
     assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
+
+
+def test_the_migration_step_applies_what_the_job_needs_and_no_deployment(rendered: list[dict[str, Any]]) -> None:
+    """docs/deploy.md step 4 applies `-l 'app.kubernetes.io/component in (shared,migrate)'` before the
+    rollout: the namespace, the service account, the ConfigMap, every network policy and the Job."""
+    selected = {(item["kind"], item["metadata"]["name"]) for item in rendered
+                if item["metadata"].get("labels", {}).get("app.kubernetes.io/component") in ("shared", "migrate")}
+    needed = {(item["kind"], item["metadata"]["name"]) for item in rendered
+              if item["kind"] in ("Namespace", "ServiceAccount", "ConfigMap", "NetworkPolicy", "Job")}
+    assert selected == needed
