@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import kubernetes_validate.utils
 import pytest
 import yaml
 
@@ -29,6 +30,10 @@ COMPONENTS = tuple(sorted(path.name for path in (KUBERNETES / "components").iter
 EXAMPLE_SECRETS = KUBERNETES / "examples" / "secrets.yaml"
 KEDA_CRDS = Path(__file__).resolve().parent / "keda"
 SECRET_MOUNT = "/run/secrets/seawall/"
+
+# kubernetes-validate reads and parses its schema files (the definitions alone are megabytes) on every
+# call: keep each parsed file for the session (its `validate` looks the function up at each call).
+kubernetes_validate.utils.schema_contents = functools.cache(kubernetes_validate.utils.schema_contents)
 
 
 def kubectl() -> str:
