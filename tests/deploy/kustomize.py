@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import os
 import shutil
 import subprocess
 import tempfile
@@ -37,9 +38,11 @@ kubernetes_validate.utils.schema_contents = functools.cache(kubernetes_validate.
 
 
 def kubectl() -> str:
-    """The kubectl binary; a skip where it is missing (CI has it: the skip never happens there)."""
+    """The kubectl binary. Missing: a failure with `CI=true` (CI installs it), a skip elsewhere."""
     found = shutil.which("kubectl")
     if found is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("kubectl is required when CI=true (it renders the kustomizations)")
         pytest.skip("kubectl is needed to render the kustomizations (`kubectl kustomize`)")
     return found
 
