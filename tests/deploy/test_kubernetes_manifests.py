@@ -82,6 +82,8 @@ def test_each_role_runs_unprivileged(rendered: list[dict[str, Any]]) -> None:
     for workload in [*of_kind(rendered, "Deployment"), *of_kind(rendered, "Job")]:
         name = workload["metadata"]["name"]
         pod = workload["spec"]["template"]["spec"]
+        # docs/deploy.md: a PodMonitor selects the pods by this label.
+        assert workload["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"] == "seawall", name
         assert pod["serviceAccountName"] == "seawall" and pod["automountServiceAccountToken"] is False, name
         assert pod["securityContext"]["runAsNonRoot"] is True, name
         assert pod["securityContext"]["runAsUser"] > 0, name
