@@ -9,7 +9,6 @@ promtool fails these tests; elsewhere they skip with the reason.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -19,6 +18,7 @@ import pytest
 import yaml
 
 from tests.deploy import artifacts
+from tests.support.services import require_command
 
 TIMEOUT_SECONDS = 120
 # Grafana's variables, replaced by what they stand for so promtool can parse the query.
@@ -26,12 +26,7 @@ GRAFANA_VARIABLES = {"$__rate_interval": "5m", "$__interval": "1m", "$__range": 
 
 
 def promtool() -> str:
-    path = shutil.which("promtool")
-    if path is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("promtool is required when CI=true and is not on PATH (Debian: apt-get install prometheus)")
-        pytest.skip("promtool not on PATH (Debian: apt-get install prometheus; or run with CI=true to require it)")
-    return path
+    return require_command("promtool", "Debian: apt-get install prometheus")
 
 
 def run_promtool(*args: str | Path) -> subprocess.CompletedProcess[str]:

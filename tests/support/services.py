@@ -40,6 +40,17 @@ def _require(name: str, host: str, port: int) -> None:
     pytest.skip(f"{name} not reachable at {host}:{port} (start it, or run with CI=true to require it)")
 
 
+def require_command(name: str, install_hint: str) -> str:
+    """The path of the program `name` on PATH. Missing: a failure with `CI=true` (CI installs it), a
+    skip elsewhere; both say how to get it (`install_hint`)."""
+    path = shutil.which(name)
+    if path is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{name} is required when CI=true and is not on PATH ({install_hint})")
+        pytest.skip(f"{name} not on PATH ({install_hint}; or run with CI=true to require it)")
+    return path
+
+
 def require_redis() -> None:
     _require("Redis", "127.0.0.1", 6379)
 
