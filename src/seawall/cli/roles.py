@@ -1,4 +1,4 @@
-"""Process roles: `serve` (API + worker), `api`, `worker`, and `migrate`."""
+"""Process roles: `serve` (API + worker), `api` and `worker` (`seawall migrate` is `cli.migrate`)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from uvicorn.config import STARTUP_FAILURE
 from seawall.app import prepare_database
 from seawall.cli.runner import load_settings, run_with_runtime
 from seawall.cli.serving_metrics import MetricsMultiprocess, serving_metrics
-from seawall.db import first_contact
 from seawall.jobs import load_job_modules
 from seawall.jobs.worker import Worker
 from seawall.observability.tracing import configure_tracing
@@ -139,13 +138,3 @@ def worker(
     with serving_metrics(settings, processes=1):
         run_with_runtime(run, settings=settings, one_shot=False)  # its start-up contact is prepare_database's
 
-
-def migrate() -> None:
-    """Bring the database schema to the newest revision."""
-
-    async def run(runtime: Runtime) -> str | None:
-        async with first_contact(runtime.settings):
-            return await runtime.database.migrate()
-
-    revision = run_with_runtime(run)
-    typer.echo(f"database at revision {revision}")

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, MutableSequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from alembic.runtime.migration import MigrationInfo
+from alembic.script import Script
 from sqlalchemy import Column, Connection, DateTime, String, Table, Text, delete, insert, inspect, select
 
 from seawall.db import Base
@@ -38,7 +39,7 @@ def record_step(connection: Connection, step: MigrationInfo) -> None:
     revision = step.up_revision_id
     connection.execute(delete(schema_revisions).where(schema_revisions.c.revision == revision))
     if step.is_upgrade:
-        script = step.up_revision
+        script = cast(Script, step.up_revision)  # a ScriptDirectory's map holds Scripts
         assert script is not None, revision
         declared = declaration_of(script)
         connection.execute(insert(schema_revisions).values(

@@ -19,9 +19,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from alembic import command
 from alembic.runtime.migration import MigrationContext, MigrationInfo
+from alembic.script import Script
 from sqlalchemy import Connection
 
 from seawall.db import MIGRATIONS_DIR, Database, alembic_config
@@ -73,7 +75,7 @@ def _migrate(connection: Connection, history: ScriptHistory, target: str | None)
 
 
 def _applied(step: MigrationInfo) -> AppliedStep:
-    script = step.up_revision
+    script = cast(Script, step.up_revision)  # a ScriptDirectory's map holds Scripts
     assert script is not None, step.up_revision_id
     declared = declaration_of(script)
     title = (script.doc or "").strip().splitlines()[0] if script.doc else ""

@@ -20,7 +20,8 @@ depends_on = None
 
 # Rolling deploys (seawall.schema.declarations): can the previous release run against this schema?
 compatibility = "expand"
-compatibility_reason = "the new NOT NULL column has a server default (false), so the previous release's INSERTs still succeed"
+compatibility_reason = ("the new NOT NULL column has a server default (false), so the previous release's INSERTs "
+                        "still succeed")
 
 
 def upgrade() -> None:

@@ -20,7 +20,8 @@ depends_on = None
 
 # Rolling deploys (seawall.schema.declarations): can the previous release run against this schema?
 compatibility = "expand"
-compatibility_reason = "a nullable column; a NULL (a session the previous release wrote) reads as last used at its login"
+compatibility_reason = ("a nullable column; a NULL (a session the previous release wrote) reads as last used at its"
+                        " login")
 
 
 def upgrade() -> None:
