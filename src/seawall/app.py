@@ -68,9 +68,11 @@ from seawall.webhooks.api import router as webhooks_router
 log = structlog.get_logger("seawall.app")
 
 
-async def prepare_database(runtime: Runtime) -> None:
+async def prepare_database(runtime: Runtime, *, warn: bool = True) -> None:
+    """The start-up check of the schema (`seawall.schema.window`); `warn=False` when another check in
+    the same process follows and logs a schema ahead of the code."""
     async with first_contact(runtime.settings):
-        await prepare_schema(runtime.database, migrate=runtime.settings.is_embedded_database)
+        await prepare_schema(runtime.database, migrate=runtime.settings.is_embedded_database, warn=warn)
 
 
 def provide_services(app: FastAPI, runtime: Runtime) -> None:

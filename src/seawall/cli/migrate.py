@@ -1,9 +1,12 @@
 """`seawall migrate`: move the schema to a revision, or check whether migrating suits a rolling deploy.
 
-- `seawall migrate` upgrades to this release's head; `--to REV` upgrades or downgrades to REV (`head`,
-  `base`, a revision id or a unique prefix of one), printing each step applied, then the revision
-  reached. An unknown REV is one line and exit code 2 (a bad option); a database at a revision this
-  release does not know (a later release's) is refused with one line and exit code 1.
+- `seawall migrate` upgrades to this release's head. Against a schema one expand revision ahead of it
+  (a code rollback: this release runs against it, `seawall.schema.window`) it does nothing and exits
+  0, so an older release's migration Job passes; further ahead it refuses (exit code 1).
+- `--to REV` upgrades or downgrades to REV (`head`, `base`, a revision id or a unique prefix of one),
+  printing each step applied, then the revision reached. An unknown REV is one line and exit code 2
+  (a bad option); a database at a revision this release does not know (a later release's) is refused
+  with one line and exit code 1.
 - `--check` changes nothing: it prints the database's revision, this release's head, each pending
   (or extra) revision with its declaration, and the verdict of `seawall.schema.rollout`; exit code 0
   when migrating is safe for a rolling deploy (or there is nothing to do), 1 when it is not.
@@ -23,7 +26,7 @@ from seawall.runtime import Runtime
 from seawall.schema.declarations import DeclaredRevision, ScriptHistory
 from seawall.schema.rollout import RolloutCheck, check_rollout
 from seawall.schema.runner import AppliedStep, migrate_to
-from seawall.schema.window import database_state
+from seawall.schema.window import Position, accept, database_state
 
 EXIT_BAD_OPTION = 2  # as typer's own for a bad option
 
@@ -47,17 +50,23 @@ def migrate(
         _check(code, as_json=as_json)
         return
 
-    async def run(runtime: Runtime) -> tuple[list[AppliedStep], str | None]:
+    async def run(runtime: Runtime) -> tuple[list[AppliedStep], str | None, str]:
+        if to == "head":  # a schema ahead of this release: nothing to do when it runs against it, else refused
+            state = await database_state(runtime.database, code)
+            if state.position in (Position.AHEAD_COMPATIBLE, Position.OUT_OF_WINDOW):
+                accept(state, warn=False)
+                return [], state.database_revision, (f"one expand revision ahead of this release's {code.head}, "
+                                                     "which runs against it: nothing to migrate")
         steps = await migrate_to(runtime.database, target or "base")
-        return steps, await runtime.database.current_revision()
+        return steps, await runtime.database.current_revision(), ""
 
-    steps, revision = run_with_runtime(run)
+    steps, revision, note = run_with_runtime(run)
     if as_json:
-        typer.echo(json.dumps({"steps": [step.__dict__ for step in steps], "revision": revision}))
+        typer.echo(json.dumps({"steps": [step.__dict__ for step in steps], "revision": revision, "note": note}))
         return
     for step in steps:
         typer.echo(step.describe())
-    typer.echo(f"database at revision {revision or 'base (empty)'}")
+    typer.echo(f"database at revision {revision or 'base (empty)'}" + (f", {note}" if note else ""))
 
 
 def _check(code: ScriptHistory, *, as_json: bool) -> None:

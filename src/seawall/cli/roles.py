@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import os
 import signal
@@ -45,8 +46,9 @@ def _serve_http(*, run_worker: bool, host: str | None, port: int | None, workers
     twice exits at once.
     """
     settings = load_settings()
-    # Fail fast with a one-line message (not a startup traceback) when the schema is not current.
-    run_with_runtime(prepare_database, settings=settings)
+    # Fail fast with a one-line message (not a startup traceback) when the schema is not current; a schema
+    # ahead of the code is logged by each serving process's own start-up check.
+    run_with_runtime(functools.partial(prepare_database, warn=False), settings=settings)
     processes = workers if workers is not None else settings.resolved_web_workers
     # Each serving process reads its settings from the environment: tell it how many there are.
     os.environ["SEAWALL_WEB_WORKERS"] = str(processes)

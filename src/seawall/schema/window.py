@@ -109,18 +109,20 @@ def refusal(state: SchemaState) -> SchemaNotCurrentError:
         f"`seawall migrate --to {state.code_head}`")
 
 
-def accept(state: SchemaState) -> SchemaState:
-    """Return `state` when a process starts against it (warning once when it is ahead); else raise."""
+def accept(state: SchemaState, *, warn: bool = True) -> SchemaState:
+    """Return `state` when a process starts against it, else raise. Ahead of the head, it logs one
+    warning line (`schema.ahead`) unless `warn` is off (a check that another one follows in the same
+    process: `seawall api` checks before uvicorn starts the app, whose start-up checks again)."""
     if not state.starts:
         raise refusal(state)
-    if state.position is Position.AHEAD_COMPATIBLE:
+    if state.position is Position.AHEAD_COMPATIBLE and warn:
         log.warning("schema.ahead", database_revision=state.database_revision, code_revision=state.code_head,
                     message=f"database schema {state.database_revision} is one expand revision ahead of this "
                             f"Seawall's {state.code_head}: starting (a rolling deploy or a code rollback)")
     return state
 
 
-async def prepare_schema(database: Database, *, migrate: bool) -> SchemaState:
+async def prepare_schema(database: Database, *, migrate: bool, warn: bool = True) -> SchemaState:
     """The start-up check of every process role. With `migrate` (the embedded SQLite mode) a schema
     behind the head (or none) is upgraded to it first; a newer one is never downgraded."""
     code = ScriptHistory()
@@ -128,4 +130,4 @@ async def prepare_schema(database: Database, *, migrate: bool) -> SchemaState:
     if migrate and state.position is Position.BEHIND:
         await migrate_to(database, "head")
         state = await database_state(database, code)
-    return accept(state)
+    return accept(state, warn=warn)
