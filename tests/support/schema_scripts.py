@@ -14,7 +14,7 @@ from pathlib import Path
 from seawall.db import MIGRATIONS_DIR
 from seawall.schema.declarations import ScriptHistory
 
-EXPAND = '''"""a later release's expand revision {revision}: a table of its own
+SCRIPT = '''"""a later release's {kind} revision {revision}
 
 Revision ID: {revision}
 Revises: {down}
@@ -27,9 +27,12 @@ revision = "{revision}"
 down_revision = "{down}"
 branch_labels = None
 depends_on = None
-compatibility = "expand"
-compatibility_reason = "a new table only ({table})"
+compatibility = "{kind}"
+compatibility_reason = "{reason}"
+{body}'''
 
+BODIES = {
+    "expand": ("a new table only ({table})", '''
 
 def upgrade() -> None:
     op.create_table("{table}", sa.Column("id", sa.Integer(), primary_key=True))
@@ -37,24 +40,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("{table}")
-'''
-
-CONTRACT = '''"""a later release's contract revision {revision}: users.plan dropped
-
-Revision ID: {revision}
-Revises: {down}
-"""
-
-import sqlalchemy as sa
-from alembic import op
-
-revision = "{revision}"
-down_revision = "{down}"
-branch_labels = None
-depends_on = None
-compatibility = "contract"
-compatibility_reason = "drops users.plan, which the previous release reads and writes"
-
+'''),
+    "contract": ("drops users.plan, which the previous release reads and writes", '''
 
 def upgrade() -> None:
     with op.batch_alter_table("users") as batch_op:
@@ -64,7 +51,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("users") as batch_op:
         batch_op.add_column(sa.Column("plan", sa.String(length=32), nullable=True))
-'''
+'''),
+}
 
 
 def scripts_ahead(directory: Path, kinds: list[str]) -> tuple[Path, list[str]]:
@@ -75,8 +63,10 @@ def scripts_ahead(directory: Path, kinds: list[str]) -> tuple[Path, list[str]]:
     revisions = []
     for number, kind in enumerate(kinds, start=1):
         revision = f"f{number:03d}"
-        template = {"expand": EXPAND, "contract": CONTRACT}[kind]
-        text = template.format(revision=revision, down=down, table=f"later_feature_{revision}")
+        table = f"later_feature_{revision}"
+        reason, body = BODIES[kind]
+        text = SCRIPT.format(kind=kind, revision=revision, down=down, reason=reason.format(table=table),
+                             body=body.format(table=table))
         (directory / "versions" / f"{revision}_later_{kind}.py").write_text(text)
         revisions.append(revision)
         down = revision
