@@ -73,22 +73,26 @@ async def empty_database(backend: str, tmp_path: Path) -> AsyncIterator[Database
 
 
 def reflect(connection: Connection) -> dict[str, Any]:
-    """Everything the inspector sees of the schema but Alembic's own version table, as plain values."""
+    """Everything the inspector sees of the schema but Alembic's own version table, as plain values
+    (one catalog query per kind for all tables: SQLAlchemy's `get_multi_*`)."""
     inspector = inspect(connection)
+    columns, primary_keys = inspector.get_multi_columns(), inspector.get_multi_pk_constraint()
+    foreign_keys, indexes = inspector.get_multi_foreign_keys(), inspector.get_multi_indexes()
+    uniques, checks = inspector.get_multi_unique_constraints(), inspector.get_multi_check_constraints()
     schema: dict[str, Any] = {}
-    for table in sorted(set(inspector.get_table_names()) - {"alembic_version"}):
-        schema[table] = {
-            "columns": [(c["name"], str(c["type"]), c["nullable"], _default(c.get("default")))
-                        for c in inspector.get_columns(table)],
-            "primary_key": inspector.get_pk_constraint(table)["constrained_columns"],
+    for key in sorted(columns, key=lambda key: key[1]):
+        if key[1] == "alembic_version":
+            continue
+        schema[key[1]] = {
+            "columns": [(c["name"], str(c["type"]), c["nullable"], _default(c.get("default"))) for c in columns[key]],
+            "primary_key": primary_keys[key]["constrained_columns"],
             "foreign_keys": sorted((fk["name"], tuple(fk["constrained_columns"]), fk["referred_table"],
-                                    tuple(fk["referred_columns"]), str(fk.get("options")))
-                                   for fk in inspector.get_foreign_keys(table)),
+                                    tuple(fk["referred_columns"]), str(fk.get("options"))) for fk in foreign_keys[key]),
             "indexes": sorted((i["name"], tuple(i["column_names"]), bool(i["unique"]),
                                str(sorted((k, str(v)) for k, v in i.get("dialect_options", {}).items())))
-                              for i in inspector.get_indexes(table)),
-            "unique": sorted((u["name"], tuple(u["column_names"])) for u in inspector.get_unique_constraints(table)),
-            "checks": sorted((c["name"], c["sqltext"]) for c in inspector.get_check_constraints(table)),
+                              for i in indexes[key]),
+            "unique": sorted((u["name"], tuple(u["column_names"])) for u in uniques[key]),
+            "checks": sorted((c["name"], c["sqltext"]) for c in checks[key]),
         }
     return schema
 
