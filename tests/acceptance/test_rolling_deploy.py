@@ -1,9 +1,9 @@
 """Promise: a rolling deploy and its rollback, with the real processes and the real CLI.
 
 - A process of this release (`seawall api`, a real process on PostgreSQL) starts against a schema one
-  expand revision ahead, logs one warning naming both revisions, and serves a paid sign-up on it;
+  expand revision ahead, logs one warning naming both revisions, and serves a sign-up on it;
   against one contract revision ahead `seawall worker` refuses with one line and exit code 1.
-- `seawall migrate --check` says so (exit 0 / 1), and this release's `seawall migrate` (its migration
+- `seawall migrate --check` says the first is safe, and this release's `seawall migrate` (its migration
   Job, in a code rollback) leaves the schema one expand revision ahead as it is, with exit code 0.
 - `seawall migrate --to REV` downgrades and upgrades again, printing each step; `--check` then judges
   the pending revisions; an unknown revision is one line and exit code 2.
@@ -76,13 +76,10 @@ def test_old_processes_run_against_one_expand_revision_ahead_and_refuse_a_contra
     contract, _ = scripts_ahead(tmp_path / "contract", ["contract"])
     _move(runtime.settings, HEAD, expand)  # the later release rolls its schema back,
     _move(runtime.settings, "head", contract)  # and another one migrates a contract
-    worker, check = seawall(servers, "worker"), seawall(servers, "migrate", "--check")
-    code, _, stderr = finished(worker)
+    code, _, stderr = finished(seawall(servers, "worker"))
     assert code == 1 and len(error_lines(stderr)) == 1, stderr
     assert error_lines(stderr)[0].startswith(f"error: database schema is at revision {revision}, newer than "
                                              f"this Seawall's {HEAD}, and {revision} is a contract migration")
-    code, stdout, stderr = finished(check)
-    assert code == 1 and "NOT safe for a rolling deploy" in stdout and f"  {revision}  contract" in stdout, stdout
 
 
 def _move(settings: Settings, target: str, location: Path) -> None:
