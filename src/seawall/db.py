@@ -35,7 +35,6 @@ import asyncpg
 import orjson
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Executable, MetaData, Result, event, make_url, text
 from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.exc import DBAPIError
@@ -323,10 +322,6 @@ def alembic_config(location: Path = MIGRATIONS_DIR) -> AlembicConfig:
     config = AlembicConfig()
     config.set_main_option("script_location", str(location))
     return config
-
-
-def head_revision() -> str | None:
-    return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 def _current_revision(connection: Connection) -> str | None:

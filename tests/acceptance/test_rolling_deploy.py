@@ -4,7 +4,8 @@
   expand revision ahead, logs one warning naming both revisions, and serves a sign-up on it;
   against one contract revision ahead `seawall worker` refuses with one line and exit code 1.
 - `seawall migrate --check` says the first is safe, and this release's `seawall migrate` (its migration
-  Job, in a code rollback) leaves the schema one expand revision ahead as it is, with exit code 0.
+  Job, in a code rollback) leaves the schema one expand revision ahead as it is, with exit code 0;
+  `seawall doctor` counts it healthy.
 - `seawall migrate --to REV` downgrades and upgrades again, printing each step; `--check` then judges
   the pending revisions; an unknown revision is one line and exit code 2.
 """
@@ -54,7 +55,8 @@ def test_old_processes_run_against_one_expand_revision_ahead_and_refuse_a_contra
     _move(runtime.settings, "head", expand)
 
     api = servers.start("api")
-    check, migrate = seawall(servers, "migrate", "--check", "--json"), seawall(servers, "migrate")
+    check, migrate, doctor = (seawall(servers, "migrate", "--check", "--json"), seawall(servers, "migrate"),
+                              seawall(servers, "doctor", "--json"))
     with httpx.Client(base_url=api.base_url, timeout=10) as http:
         signup = http.post("/v1/signups", json={"email": "rolling@example.com", "password": "rolling-password-1"},
                            headers={"Idempotency-Key": "rolling-1"})
@@ -71,6 +73,10 @@ def test_old_processes_run_against_one_expand_revision_ahead_and_refuse_a_contra
     code, stdout, stderr = finished(migrate)
     assert (code, stdout) == (0, f"database at revision {revision}, one expand revision ahead of this release's "
                                  f"{HEAD}, which runs against it: nothing to migrate\n"), stderr
+    code, stdout, stderr = finished(doctor)
+    report = json.loads(stdout)["database"]
+    assert code == 0 and (report["schema"], report["schema_starts"], report["schema_current"]) == (
+        "ahead_compatible", True, False), stdout + stderr
     api.stop()
 
     contract, _ = scripts_ahead(tmp_path / "contract", ["contract"])
