@@ -2,7 +2,7 @@
 
 `migrate_to(database, target)` moves the schema along its line of revisions to `target` (`head`,
 `base`, or a revision id Alembic resolves), upward or downward as needed, in one transaction (on
-PostgreSQL all of it commits or none does), and returns the steps applied, oldest change first.
+PostgreSQL all of it commits or none does), and returns the steps in the order applied.
 A database at a revision the scripts do not know (written by a later release) is refused with
 `SchemaNotCurrentError`: only the release that wrote it has the scripts to move it back.
 
@@ -33,8 +33,8 @@ from seawall.schema.declarations import Compatibility, ScriptHistory, declaratio
 
 @dataclass(frozen=True)
 class AppliedStep:
-    """One revision applied (`upgrade`: `from_revision` → `revision`) or undone (`downgrade`:
-    `revision` → `to_revision`)."""
+    """One revision applied (`upgrade`: `parent` → `revision`) or undone (`downgrade`: `revision` →
+    `parent`), with the revision's declaration and the first line of its docstring."""
 
     direction: str  # "upgrade" | "downgrade"
     revision: str
