@@ -2,7 +2,8 @@
 
 `create_app(settings, run_worker=...)` builds the API; with `run_worker=True` (the all-in-one
 `seawall serve`) the job worker runs inside the same process and event loop. On start, embedded
-mode (SQLite) migrates the database; any other database must already be at the head revision.
+mode (SQLite) migrates the database; any other database must already be at the head revision, or
+one expand revision ahead of it (`seawall.schema.window`: old processes during a rolling deploy).
 On shutdown, readiness turns false, the worker drains, and pools close; served by uvicorn (the
 factories below), SIGTERM starts that at once and closes the listener only after the readiness delay
 (`web.shutdown`).
@@ -47,6 +48,7 @@ from seawall.ratelimit import RateLimitMiddleware
 from seawall.ratelimit.limits import client_address, parse_networks
 from seawall.ratelimit.middleware import RATE_LIMITS
 from seawall.runtime import Runtime, configure_logging_for
+from seawall.schema.window import prepare_schema
 from seawall.web import deps as web_deps
 from seawall.web.errors import install_error_handlers
 from seawall.web.input_guard import InputGuardMiddleware
@@ -66,12 +68,11 @@ from seawall.webhooks.api import router as webhooks_router
 log = structlog.get_logger("seawall.app")
 
 
-async def prepare_database(runtime: Runtime) -> None:
+async def prepare_database(runtime: Runtime, *, warn: bool = True) -> None:
+    """The start-up check of the schema (`seawall.schema.window`); `warn=False` when another check in
+    the same process follows and logs a schema ahead of the code."""
     async with first_contact(runtime.settings):
-        if runtime.settings.is_embedded_database:
-            await runtime.database.migrate()
-        else:
-            await runtime.database.require_current_schema()
+        await prepare_schema(runtime.database, migrate=runtime.settings.is_embedded_database, warn=warn)
 
 
 def provide_services(app: FastAPI, runtime: Runtime) -> None:

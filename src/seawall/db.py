@@ -19,8 +19,8 @@ Contract:
   ledger against the payments) never sees half of a concurrent commit.
 - With metrics on, each pool reports connections in use and checkouts that had to wait
   (`observability/db_pool.py`).
-- The schema is owned by Alembic (`seawall/migrations`). `require_current_schema()` refuses to run
-  against a database that is not at the head revision.
+- The schema is owned by Alembic (`seawall/migrations`); `seawall.schema` runs the migrations and
+  decides which schema revisions a process starts against.
 """
 
 from __future__ import annotations
@@ -33,10 +33,8 @@ from typing import Any
 
 import asyncpg
 import orjson
-from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Executable, MetaData, Result, event, make_url, text
 from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.exc import DBAPIError
@@ -45,7 +43,7 @@ from sqlalchemy.orm import DeclarativeBase, Session, SessionTransaction
 from sqlalchemy.util import await_only
 
 from seawall.config import Settings, usable_var_dir
-from seawall.errors import DatabaseUnreachableError, SchemaNotCurrentError
+from seawall.errors import DatabaseUnreachableError
 from seawall.observability.db_pool import meter_pool, pool_class
 from seawall.observability.tracing import instrument_engine
 from seawall.sqlite_driver import OneHopDbapi
@@ -256,22 +254,15 @@ class Database:
             await connection.execute(text("SELECT 1"))
 
     async def migrate(self) -> str | None:
-        async with self.engine.begin() as connection:
-            await connection.run_sync(_upgrade_to_head)
+        """Upgrade the schema to the head revision (`seawall.schema.runner`); the revision reached."""
+        from seawall.schema.runner import migrate_to  # the runner builds on this module
+
+        await migrate_to(self)
         return await self.current_revision()
 
     async def current_revision(self) -> str | None:
         async with self.engine.connect() as connection:
             return await connection.run_sync(_current_revision)
-
-    async def require_current_schema(self) -> None:
-        current = await self.current_revision()
-        head = head_revision()
-        if current != head:
-            raise SchemaNotCurrentError(
-                f"database schema is at revision {current or 'none'}, this Seawall needs {head}: "
-                "run `seawall migrate` first"
-            )
 
     async def dispose(self) -> None:
         await self.engine.dispose()
@@ -327,20 +318,10 @@ async def contested_insert(session: AsyncSession) -> AsyncIterator[None]:
         yield
 
 
-def alembic_config() -> AlembicConfig:
+def alembic_config(location: Path = MIGRATIONS_DIR) -> AlembicConfig:
     config = AlembicConfig()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("script_location", str(location))
     return config
-
-
-def head_revision() -> str | None:
-    return ScriptDirectory.from_config(alembic_config()).get_current_head()
-
-
-def _upgrade_to_head(connection: Connection) -> None:
-    config = alembic_config()
-    config.attributes["connection"] = connection
-    command.upgrade(config, "head")
 
 
 def _current_revision(connection: Connection) -> str | None:

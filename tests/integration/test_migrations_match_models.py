@@ -10,6 +10,7 @@ from alembic.runtime.migration import MigrationContext
 
 import seawall.maintenance.models  # noqa: F401  (routine_runs: imported by no domain)
 import seawall.runtime  # noqa: F401  (imports every domain, so every model is in `Base.metadata`)
+import seawall.schema.history  # noqa: F401  (schema_revisions: kept by the migrations themselves)
 from seawall.config import Settings
 from seawall.db import Base, Database
 

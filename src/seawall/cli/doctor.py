@@ -1,5 +1,8 @@
 """`seawall doctor`: which backends are in use, are they reachable, is the schema current.
 
+The schema counts as healthy when this release starts against it: at its head, or one expand
+revision ahead (`schema`: `current`, `ahead_compatible`, `behind`, `out_of_window`; `seawall.schema.window`).
+
 Also lists the operator keys configured (name and scope only). No secret setting is ever printed:
 URLs show `***` for their password, and the report is scrubbed of every secret value.
 
@@ -9,7 +12,7 @@ status, a ledger check, and the routine checks' latest runs (`routines`: the lat
 reconcile, ledger and purge, and the latest that was not ok; `seawall.maintenance`). The database is
 read in one read transaction (`Database.read_transaction`), which takes no write lock: doctor can run
 beside an embedded server without holding up its writes. Exit code 1 when any configured backend is
-unreachable, the schema is not current, or the ledger disagrees.
+unreachable, the schema is one this release does not start against, or the ledger disagrees.
 """
 
 from __future__ import annotations
@@ -21,12 +24,12 @@ import typer
 
 from seawall.cli.runner import load_settings, run_with_runtime
 from seawall.config import redact_secrets, reveal
-from seawall.db import head_revision
 from seawall.jobs.transport.health import broker_health
 from seawall.maintenance.checks import inspect_database
 from seawall.operator_keys import key_ring
 from seawall.redis_link import redis_health
 from seawall.runtime import Runtime
+from seawall.schema.window import database_state
 
 
 def doctor(as_json: bool = typer.Option(False, "--json", help="Print JSON")) -> None:
@@ -45,19 +48,21 @@ def doctor(as_json: bool = typer.Option(False, "--json", help="Print JSON")) -> 
         }
         try:
             await runtime.database.ping()
-            current = await runtime.database.current_revision()
-            report["database"].update(ok=True, revision=current, head=head_revision(),
-                                      schema_current=current == head_revision())
+            schema = await database_state(runtime.database)
+            current = schema.database_revision
+            report["database"].update(ok=True, revision=current, head=schema.code_head,
+                                      schema_current=current == schema.code_head, schema=schema.position.value,
+                                      schema_starts=schema.starts)
             if current is not None:
                 # An older schema has no routine_runs table yet: the rest is still worth reading.
-                report.update(await inspect_database(runtime.database, with_routines=current == head_revision()))
+                report.update(await inspect_database(runtime.database, with_routines=schema.starts))
         except Exception as exc:
             report["database"].update(ok=False, error=f"{type(exc).__name__}: {exc}")
         return report
 
     settings = load_settings()
     report = run_with_runtime(run, settings=settings)
-    healthy = (bool(report["database"].get("ok")) and bool(report["database"].get("schema_current"))
+    healthy = (bool(report["database"].get("ok")) and bool(report["database"].get("schema_starts"))
                and bool(report.get("ledger", {}).get("ok", False))
                and bool(report["job_transport"].get("ok")) and bool(report["redis"].get("ok")))
     report["healthy"] = healthy

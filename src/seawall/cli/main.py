@@ -7,7 +7,7 @@ import sys
 import typer
 from pydantic import ValidationError
 
-from seawall.cli import bench, chaos, dlq, doctor, operator_key, payments, roles, sandbox
+from seawall.cli import bench, chaos, dlq, doctor, migrate, operator_key, payments, roles, sandbox
 from seawall.cli.html_option import HtmlReportOption
 from seawall.config import SettingError, describe_invalid_settings
 from seawall.errors import SeawallError
@@ -20,7 +20,7 @@ EXIT_BAD_SETTING = 2  # as for a bad command-line option
 app.command()(roles.serve)
 app.command()(roles.api)
 app.command()(roles.worker)
-app.command()(roles.migrate)
+app.command()(migrate.migrate)
 app.command()(doctor.doctor)
 app.command()(sandbox.sandbox)
 app.command()(payments.reconcile)

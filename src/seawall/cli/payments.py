@@ -12,6 +12,7 @@ from seawall.cli.runner import run_with_runtime
 from seawall.payments.reconcile import ReconcileReport
 from seawall.payments.reconcile import reconcile as reconcile_payments
 from seawall.runtime import Runtime
+from seawall.schema.window import prepare_schema
 
 
 def reconcile(
@@ -21,7 +22,7 @@ def reconcile(
     """Compare payments with the provider (search by seawall_payment_id) and settle disagreements."""
 
     async def run(runtime: Runtime) -> ReconcileReport:
-        await runtime.database.require_current_schema()
+        await prepare_schema(runtime.database, migrate=False)
         return await reconcile_payments(runtime.database, runtime.payments, clock=runtime.clock,
                                         all_payments=all_payments)
 

@@ -1,8 +1,9 @@
-"""Process roles: `serve` (API + worker), `api`, `worker`, and `migrate`."""
+"""Process roles: `serve` (API + worker), `api` and `worker` (`seawall migrate` is `cli.migrate`)."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import os
 import signal
@@ -16,7 +17,6 @@ from uvicorn.config import STARTUP_FAILURE
 from seawall.app import prepare_database
 from seawall.cli.runner import load_settings, run_with_runtime
 from seawall.cli.serving_metrics import MetricsMultiprocess, serving_metrics
-from seawall.db import first_contact
 from seawall.jobs import load_job_modules
 from seawall.jobs.worker import Worker
 from seawall.observability.tracing import configure_tracing
@@ -46,8 +46,9 @@ def _serve_http(*, run_worker: bool, host: str | None, port: int | None, workers
     twice exits at once.
     """
     settings = load_settings()
-    # Fail fast with a one-line message (not a startup traceback) when the schema is not current.
-    run_with_runtime(prepare_database, settings=settings)
+    # Fail fast with a one-line message (not a startup traceback) when the schema is not current; a schema
+    # ahead of the code is logged by each serving process's own start-up check.
+    run_with_runtime(functools.partial(prepare_database, warn=False), settings=settings)
     processes = workers if workers is not None else settings.resolved_web_workers
     # Each serving process reads its settings from the environment: tell it how many there are.
     os.environ["SEAWALL_WEB_WORKERS"] = str(processes)
@@ -140,13 +141,3 @@ def worker(
     with serving_metrics(settings, processes=1):
         run_with_runtime(run, settings=settings, one_shot=False)  # its start-up contact is prepare_database's
 
-
-def migrate() -> None:
-    """Bring the database schema to the newest revision."""
-
-    async def run(runtime: Runtime) -> str | None:
-        async with first_contact(runtime.settings):
-            return await runtime.database.migrate()
-
-    revision = run_with_runtime(run)
-    typer.echo(f"database at revision {revision}")

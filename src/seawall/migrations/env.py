@@ -1,6 +1,8 @@
-"""Alembic environment. Seawall runs migrations on a connection it hands over (`seawall migrate`,
-or the server on start in embedded mode); `render_as_batch` keeps ALTERs working on SQLite. It configures
-no logging (no `fileConfig`): Alembic's lines go to the process's one handler (`observability.logging`)."""
+"""Alembic environment. Seawall runs migrations on a connection it hands over, inside its transaction
+(`seawall.schema.runner`: `seawall migrate`, or the server on start in embedded mode); `render_as_batch`
+keeps ALTERs working on SQLite. Each step is recorded in `schema_revisions` (`seawall.schema.history`)
+and handed back in the config's `applied_steps` list. It configures no logging (no `fileConfig`):
+Alembic's lines go to the process's one handler (`observability.logging`)."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import seawall.notifications.models  # noqa: F401
 import seawall.payments.models  # noqa: F401
 import seawall.webhooks.models  # noqa: F401
 from seawall.db import Base
+from seawall.schema.history import version_hook
 
 target_metadata = Base.metadata
 
@@ -28,6 +31,7 @@ def run_migrations() -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        on_version_apply=version_hook(context.config.attributes.get("applied_steps")),
     )
     with context.begin_transaction():
         context.run_migrations()

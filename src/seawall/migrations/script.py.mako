@@ -16,6 +16,13 @@ down_revision = ${repr(down_revision)}
 branch_labels = ${repr(branch_labels)}
 depends_on = ${repr(depends_on)}
 
+# Rolling deploys (seawall.schema.declarations): can the previous release run against this schema?
+# "expand" if it can (new tables, nullable columns, columns with a server default, indexes); "contract"
+# if not (it drops or renames what that release uses, adds a NOT NULL column without a server default,
+# changes what a value means). Required: tests/unit/schema fails until both lines are filled in.
+compatibility = None
+compatibility_reason = None
+
 
 def upgrade() -> None:
     ${upgrades if upgrades else "pass"}

@@ -15,6 +15,10 @@ down_revision = None
 branch_labels = None
 depends_on = None
 
+# Rolling deploys (seawall.schema.declarations): can the previous release run against this schema?
+compatibility = "expand"
+compatibility_reason = "the first schema: no earlier release runs against it"
+
 
 def upgrade() -> None:
     op.create_table('idempotency_records',

@@ -15,6 +15,10 @@ down_revision = '0001'
 branch_labels = None
 depends_on = None
 
+# Rolling deploys (seawall.schema.declarations): can the previous release run against this schema?
+compatibility = "expand"
+compatibility_reason = "new tables, and users.plan is nullable: the previous release's INSERTs leave it NULL"
+
 
 def upgrade() -> None:
     op.create_table('payments',

@@ -15,6 +15,10 @@ down_revision = '0002'
 branch_labels = None
 depends_on = None
 
+# Rolling deploys (seawall.schema.declarations): can the previous release run against this schema?
+compatibility = "expand"
+compatibility_reason = "new tables only, which the previous release never reads"
+
 
 def upgrade() -> None:
     op.create_table('webhook_endpoints',

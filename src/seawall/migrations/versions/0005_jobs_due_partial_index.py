@@ -14,6 +14,10 @@ down_revision = "0004"
 branch_labels = None
 depends_on = None
 
+# Rolling deploys (seawall.schema.declarations): can the previous release run against this schema?
+compatibility = "expand"
+compatibility_reason = "an index only"
+
 
 def upgrade() -> None:
     op.create_index("ix_jobs_due", "jobs", ["queue", "next_run_at"], unique=False,

@@ -14,6 +14,11 @@ down_revision = "0005"
 branch_labels = None
 depends_on = None
 
+# Rolling deploys (seawall.schema.declarations): can the previous release run against this schema?
+compatibility = "expand"
+compatibility_reason = ("a nullable column (rows the previous release inserts read as not yet published, which they"
+                        " are) and an index")
+
 UNPUBLISHED = "status = 'queued' AND published_at IS NULL"
 
 

@@ -18,6 +18,11 @@ down_revision = "0006"
 branch_labels = None
 depends_on = None
 
+# Rolling deploys (seawall.schema.declarations): can the previous release run against this schema?
+compatibility = "contract"
+compatibility_reason = ("a sign-up made by the previous release leaves users.plan_payment_id NULL, and this "
+                        "release's workers settle a plan by that column: such a user would never be activated")
+
 
 def upgrade() -> None:
     # Nullable, no default: ADD COLUMN is instant on PostgreSQL and needs no table rebuild on SQLite.

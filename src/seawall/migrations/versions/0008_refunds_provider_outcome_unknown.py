@@ -18,6 +18,11 @@ down_revision = "0007"
 branch_labels = None
 depends_on = None
 
+# Rolling deploys (seawall.schema.declarations): can the previous release run against this schema?
+compatibility = "expand"
+compatibility_reason = ("the new NOT NULL column has a server default (false), so the previous release's INSERTs "
+                        "still succeed")
+
 
 def upgrade() -> None:
     # A constant default: ADD COLUMN stays instant on PostgreSQL (11+) and needs no rebuild on SQLite.

@@ -19,6 +19,11 @@ down_revision = "0008"
 branch_labels = None
 depends_on = None
 
+# Rolling deploys (seawall.schema.declarations): can the previous release run against this schema?
+compatibility = "expand"
+compatibility_reason = ("a new table, nullable columns and a unique index on provider refund ids, which the "
+                        "previous release never repeats")
+
 
 def upgrade() -> None:
     op.create_table(

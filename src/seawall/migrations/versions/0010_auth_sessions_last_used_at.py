@@ -18,6 +18,11 @@ down_revision = "0009"
 branch_labels = None
 depends_on = None
 
+# Rolling deploys (seawall.schema.declarations): can the previous release run against this schema?
+compatibility = "expand"
+compatibility_reason = ("a nullable column; a NULL (a session the previous release wrote) reads as last used at its"
+                        " login")
+
 
 def upgrade() -> None:
     # Nullable, no default: ADD COLUMN is instant on PostgreSQL and needs no table rebuild on SQLite.

@@ -14,6 +14,10 @@ down_revision = "0011"
 branch_labels = None
 depends_on = None
 
+# Rolling deploys (seawall.schema.declarations): can the previous release run against this schema?
+compatibility = "expand"
+compatibility_reason = "nullable columns only; the previous release's jobs simply carry no trace context"
+
 
 def upgrade() -> None:
     # Nullable, no default: ADD COLUMN is instant on PostgreSQL and needs no table rebuild on SQLite.

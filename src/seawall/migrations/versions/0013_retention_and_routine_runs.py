@@ -19,6 +19,10 @@ down_revision = "0012"
 branch_labels = None
 depends_on = None
 
+# Rolling deploys (seawall.schema.declarations): can the previous release run against this schema?
+compatibility = "expand"
+compatibility_reason = "a new table and indexes only"
+
 
 def upgrade() -> None:
     op.create_table(
