@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from seawall.accounts import service
 from seawall.accounts.auth import CurrentPrincipal, CurrentSession
 from seawall.accounts.deps import PasswordsDep, SessionTimingDep
+from seawall.accounts.reads import CurrentUserReads
 from seawall.accounts.schemas import (
     AcceptedOut,
     LoginIn,
@@ -97,8 +98,8 @@ async def change_password(body: PasswordChangeIn, principal: CurrentPrincipal, d
 
 
 @router.get("/me", responses=error_responses(401, 429, 503))
-async def get_me(auth_session: CurrentSession, database: DatabaseDep, cache: ReadCacheDep) -> UserOut:
-    return await service.get_user_view(database, cache, user_id=auth_session.user_id)
+async def get_me(auth_session: CurrentSession, reads: CurrentUserReads, cache: ReadCacheDep) -> UserOut:
+    return await service.get_user_view(reads, cache, user_id=auth_session.user_id)
 
 
 @router.post("/me/plan-payments", status_code=status.HTTP_202_ACCEPTED, response_model=PaymentOut,
