@@ -24,8 +24,8 @@ from seawall.accounts.schemas import (
 )
 from seawall.idempotency.api import IdempotencyDep
 from seawall.payments.schemas import PaymentOut
-from seawall.replicas.middleware import note_writer
 from seawall.ratelimit.user_limits import UserLimitsDep
+from seawall.replicas.middleware import note_writer
 from seawall.web.deps import ClockDep, DatabaseDep, ReadCacheDep, SessionDep
 from seawall.web.errors import error_responses
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from dataclasses import replace
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 import httpx
