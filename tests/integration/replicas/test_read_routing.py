@@ -93,7 +93,8 @@ async def test_stale_reads_go_to_the_replica_and_a_writer_reads_their_own_write_
         assert served_by_replica >= 2
 
         async with replica.paused():
-            written = await client.put(PREFERENCES, headers=ada, json={"channels": ["sms"], "phone_number": "+15550100"})
+            written = await client.put(PREFERENCES, headers=ada,
+                                       json={"channels": ["sms"], "phone_number": "+15550100"})
             assert written.status_code == 200, written.text
             await set_channels_behind_their_back(replica, bob_id, '["console"]')
 
