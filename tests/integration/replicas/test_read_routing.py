@@ -22,6 +22,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from seawall.accounts.service import user_view_key
+from seawall.replicas.report import replica_report
 from tests.conftest import ADMIN_KEY
 from tests.integration.accounts.wire import bearer, sign_up, token_for
 from tests.integration.replicas.conftest import Replica, replica_url_of
@@ -121,6 +123,8 @@ async def test_a_replica_lagging_past_the_bound_sends_reads_to_the_primary_and_s
         await asyncio.sleep(WINDOW)
         await replica.caught_up()
         runtime = app.state.runtime
+        doctor = await replica_report(runtime.settings)  # what `seawall doctor` shows
+        assert doctor["ok"] is True and doctor["in_recovery"] is True and doctor["reads_go_to"] == "replica"
         with captured_logs() as logs:
             async with replica.paused():
                 await set_channels_behind_their_back(replica, bob_id, '["console"]')  # real lag from here
@@ -171,6 +175,8 @@ async def test_a_replica_that_is_down_sends_reads_to_the_primary_never_a_500(
                 assert response.status_code == 200, (path, response.text)
             assert await reads(client, "primary", "replica_down") >= 5
             assert await reads(client, "replica", "replica") == from_replica
+            doctor = await replica_report(app.state.runtime.settings)
+            assert doctor["ok"] is False and "Connect" in str(doctor["error"]), doctor
     fallbacks = [line for line in logs.lines() if line["event"] == "replica.fallback_to_primary"]
     assert len(fallbacks) == 1 and fallbacks[0]["reason"] == "replica_down", fallbacks
 
@@ -214,14 +220,23 @@ async def test_read_your_writes_marks_in_redis_are_seen_by_another_api_process(
 ) -> None:
     first = await started_app(**bounds(database_url))
     second = await started_app(**bounds(database_url))
+    def other_loads(key: tuple[str, ...]) -> int:
+        return int(second.state.runtime.cache.stats.loads_by_key.get(key, 0))
+
     async with asgi_client(first) as one, asgi_client(second) as other:
         ada_id, ada = await new_user(one, "ada")
         bob_id, bob = await new_user(one, "bob")
         await asyncio.sleep(WINDOW)
         await replica.caught_up()
+        for _ in range(2):  # a view read from the replica is served, not cached (Redis here)
+            assert (await other.get("/v1/me", headers=bob)).json()["id"] == bob_id
+        assert other_loads(user_view_key(bob_id)) == 2
         async with replica.paused():
             written = await one.put(PREFERENCES, headers=ada, json={"channels": ["webhook"]})
             assert written.status_code == 200, written.text
             await set_channels_behind_their_back(replica, bob_id, '["console"]')
             assert await channels(other, ada) == ["webhook"]  # the other process saw her mark: primary
             assert await channels(other, bob) == DEFAULT  # his read there: the replica
+            for _ in range(2):  # one read from the primary: cached as before
+                assert (await other.get("/v1/me", headers=ada)).json()["id"] == ada_id
+            assert other_loads(user_view_key(ada_id)) == 1
