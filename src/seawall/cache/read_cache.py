@@ -113,23 +113,24 @@ class ReadCache:
         else:
             assert self.memory is not None
             cached = self.memory.get(key)
-        if cached is not None:
-            self.stats.hits += 1
-            _count("hit")
-            return cached
-        _count("miss")
-        return await self._load(key, loader)
+        return cached if self._counted(cached) else await self._load(key, loader)
+
+    def _counted(self, cached: Any | None) -> bool:
+        """Count one lookup (`hit` when `cached` holds a value, else `miss`); True for a hit."""
+        if cached is None:
+            _count("miss")
+            return False
+        self.stats.hits += 1
+        _count("hit")
+        return True
 
     async def _get_or_load_once(self, key: CacheKey, loader: Loader) -> Any:
         if self.redis is not None:
             return await self._through_redis(self.redis, key, loader)
         assert self.memory is not None
         cached = self.memory.get(key)
-        if cached is not None:
-            self.stats.hits += 1
-            _count("hit")
+        if self._counted(cached):
             return cached
-        _count("miss")
         token = self.memory.token()
         value = await self._load(key, loader)
         self.memory.set_if_unchanged(key, value, token=token, ttl=self.ttl_seconds)

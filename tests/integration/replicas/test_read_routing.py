@@ -55,6 +55,14 @@ async def new_user(client: httpx.AsyncClient, name: str) -> tuple[str, dict[str,
     return signed_up.json()["user"]["id"], bearer(await token_for(client, email))
 
 
+async def settled_users(client: httpx.AsyncClient, replica: Replica, *names: str) -> list[tuple[str, dict[str, str]]]:
+    """New signed-in users whose log-ins' read-your-writes marks have ended, with the replica caught up."""
+    users = [await new_user(client, name) for name in names]
+    await asyncio.sleep(WINDOW)
+    await replica.caught_up()
+    return users
+
+
 async def reads(client: httpx.AsyncClient, target: str, reason: str) -> float:
     scrape = await client.get("/metrics", headers=bearer(ADMIN_KEY))
     assert scrape.status_code == 200, scrape.text
@@ -86,10 +94,7 @@ async def test_stale_reads_go_to_the_replica_and_a_writer_reads_their_own_write_
 ) -> None:
     app = await started_app(**bounds(database_url))
     async with asgi_client(app) as client:
-        ada_id, ada = await new_user(client, "ada")
-        bob_id, bob = await new_user(client, "bob")
-        await asyncio.sleep(WINDOW)  # their log-ins' marks end: both read from the replica again
-        await replica.caught_up()
+        (ada_id, ada), (bob_id, bob) = await settled_users(client, replica, "ada", "bob")  # both on the replica
         assert await channels(client, ada) == DEFAULT and await channels(client, bob) == DEFAULT
         served_by_replica = await reads(client, "replica", "replica")
         assert served_by_replica >= 2
@@ -119,9 +124,7 @@ async def test_a_replica_lagging_past_the_bound_sends_reads_to_the_primary_and_s
 ) -> None:
     app = await started_app(**bounds(database_url))
     async with asgi_client(app) as client:
-        bob_id, bob = await new_user(client, "bob")
-        await asyncio.sleep(WINDOW)
-        await replica.caught_up()
+        [(bob_id, bob)] = await settled_users(client, replica, "bob")
         runtime = app.state.runtime
         doctor = await replica_report(runtime.settings)  # what `seawall doctor` shows
         assert doctor["ok"] is True and doctor["in_recovery"] is True and doctor["reads_go_to"] == "replica"
@@ -224,10 +227,7 @@ async def test_read_your_writes_marks_in_redis_are_seen_by_another_api_process(
         return int(second.state.runtime.cache.stats.loads_by_key.get(key, 0))
 
     async with asgi_client(first) as one, asgi_client(second) as other:
-        ada_id, ada = await new_user(one, "ada")
-        bob_id, bob = await new_user(one, "bob")
-        await asyncio.sleep(WINDOW)
-        await replica.caught_up()
+        (ada_id, ada), (bob_id, bob) = await settled_users(one, replica, "ada", "bob")
         for _ in range(2):  # a view read from the replica is served, not cached (Redis here)
             assert (await other.get("/v1/me", headers=bob)).json()["id"] == bob_id
         assert other_loads(user_view_key(bob_id)) == 2
