@@ -175,10 +175,10 @@ class Metrics:
         self.db_replica_lag = Gauge(
             "seawall_db_replica_lag_seconds", "The read replica's replay lag at its last check (0 when it has "
             "replayed all it received); the worst process's figure.", multiprocess_mode="livemax", registry=r)
-        self.db_replica_usable = Gauge(
-            "seawall_db_replica_usable", "1 while this process sends reads to the read replica, 0 while it "
-            "falls back to the primary (replica down, not in recovery or lagging); the worst process's figure.",
-            multiprocess_mode="livemin", registry=r)
+        self.db_replica_fallback = Gauge(
+            "seawall_db_replica_fallback", "1 while this process sends the reads meant for the read replica to "
+            "the primary because of the replica (down, not in recovery or lagging), else 0; the worst process's "
+            "figure.", multiprocess_mode="livemax", registry=r)
         self.db_pool_wait_duration = Histogram(
             "seawall_db_pool_wait_seconds", "Time a checkout waited for a connection.",
             buckets=TASK_LATENCY_BUCKETS, registry=r)

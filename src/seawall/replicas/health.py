@@ -17,7 +17,7 @@ Contract:
   until the next check, which is due at once.
 - Each verdict change is one log line (`replica.fallback_to_primary` with the reason and lag,
   `replica.restored` when reads return), never one per request; `seawall_db_replica_lag_seconds` and
-  `seawall_db_replica_usable` follow every check.
+  `seawall_db_replica_fallback` follow every check.
 """
 
 from __future__ import annotations
@@ -114,7 +114,7 @@ class ReplicaHealth:
         self.state = state
         if state.lag_seconds is not None:
             METRICS.db_replica_lag.set(state.lag_seconds)
-        METRICS.db_replica_usable.set(1 if state.verdict == "usable" else 0)
+        METRICS.db_replica_fallback.set(0 if state.verdict == "usable" else 1)
         was = previous.verdict if previous is not None else "usable"
         if state.verdict == was:
             return

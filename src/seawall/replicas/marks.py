@@ -9,19 +9,16 @@ Contract:
   its own users' reads stay right while Redis is down; and a lookup that cannot ask Redis counts as
   "wrote recently" (the read goes to the primary: a Redis outage costs replica offload, never a stale
   read of one's own write).
-- Without Redis, marks are kept in this process only (one line is logged at start-up, `build_write_marks`):
-  behind a load balancer, a user's next request may land on another process that did not see the write.
+- Without Redis, marks are kept in this process only (an API process says so at start-up:
+  `ReadRouter.log_start`): behind a load balancer, a user's next request may land on another process that
+  did not see the write.
 """
 
 from __future__ import annotations
 
 import time
 
-import structlog
-
 from seawall.redis_link import RedisLink, RedisUnavailableError
-
-log = structlog.get_logger("seawall.replicas")
 
 MAX_LOCAL_MARKS = 100_000  # past this, expired marks are swept (the live ones are what matters)
 
@@ -64,11 +61,3 @@ class WriteMarks:
             return True  # cannot tell: read from the primary
 
 
-def build_write_marks(*, window_seconds: float, link: RedisLink | None) -> WriteMarks:
-    """The process's marks; without Redis, says once that read-your-writes then holds per process only."""
-    if link is None:
-        log.warning("replica.read_your_writes_per_process",
-                    note="SEAWALL_REDIS_URL is not set: a user's reads after their own write go to the primary "
-                         "only on the API process that served the write; set SEAWALL_REDIS_URL to share the "
-                         "marks between processes")
-    return WriteMarks(window_seconds=window_seconds, link=link)

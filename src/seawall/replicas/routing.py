@@ -46,7 +46,7 @@ from seawall.observability.metrics import METRICS
 from seawall.redis_link import RedisLink
 from seawall.replicas.engine import ReplicaEngine
 from seawall.replicas.health import ReplicaHealth
-from seawall.replicas.marks import WriteMarks, build_write_marks
+from seawall.replicas.marks import WriteMarks
 
 log = structlog.get_logger("seawall.replicas")
 
@@ -81,7 +81,7 @@ class ReadRouter:
             return cls(database)
         health = ReplicaHealth(replica, max_lag_seconds=settings.database_replica_max_lag_seconds,
                                check_interval_seconds=settings.database_replica_check_interval_seconds)
-        marks = build_write_marks(window_seconds=settings.database_replica_read_your_writes_seconds, link=link)
+        marks = WriteMarks(window_seconds=settings.database_replica_read_your_writes_seconds, link=link)
         return cls(database, replica=replica, health=health, marks=marks)
 
     @property

@@ -134,14 +134,16 @@ async def test_a_replica_lagging_past_the_bound_sends_reads_to_the_primary_and_s
                 await until(lambda: _lagging(runtime))
                 assert await channels(client, bob) == ["console"]  # the primary's answer
                 assert await reads(client, "primary", "replica_lagging") >= 1
-                lag = sample((await client.get("/metrics", headers=bearer(ADMIN_KEY))).text,
-                              "seawall_db_replica_lag_seconds")
-                assert lag > MAX_LAG
+                scrape = (await client.get("/metrics", headers=bearer(ADMIN_KEY))).text
+                assert sample(scrape, "seawall_db_replica_lag_seconds") > MAX_LAG
+                assert sample(scrape, "seawall_db_replica_fallback") == 1
             await replica.caught_up()
             await until(lambda: _usable(runtime))
             before = await reads(client, "replica", "replica")
             assert await channels(client, bob) == ["console"]
             assert await reads(client, "replica", "replica") == before + 1
+            scrape = (await client.get("/metrics", headers=bearer(ADMIN_KEY))).text
+            assert sample(scrape, "seawall_db_replica_fallback") == 0
     fallbacks = [line for line in logs.lines() if line["event"] == "replica.fallback_to_primary"]
     assert len(fallbacks) == 1, fallbacks  # on the change of state, not per request
     assert fallbacks[0]["reason"] == "replica_lagging" and fallbacks[0]["lag_seconds"] > MAX_LAG
@@ -182,6 +184,7 @@ async def test_a_replica_that_is_down_sends_reads_to_the_primary_never_a_500(
             assert doctor["ok"] is False and "Connect" in str(doctor["error"]), doctor
     fallbacks = [line for line in logs.lines() if line["event"] == "replica.fallback_to_primary"]
     assert len(fallbacks) == 1 and fallbacks[0]["reason"] == "replica_down", fallbacks
+    assert logs.events().count("replica.read_your_writes_per_process") == 1  # no Redis here: said at start
 
 
 async def test_a_read_that_fails_on_the_replica_is_served_by_the_primary(
