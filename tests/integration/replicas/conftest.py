@@ -121,6 +121,7 @@ async def replica(replica_lock: None, database_url: str | None) -> Replica:
     """The replica, once the test's database (created on the primary) has reached it."""
     assert database_url is not None, "the replica tests run on PostgreSQL backends only"
     found = Replica(database=database_url.rsplit("/", 1)[1])
+    await found._replica("SELECT pg_wal_replay_resume()")  # left paused by a test run that was killed
     deadline = time.monotonic() + APPEAR_TIMEOUT_SECONDS
     while not await found._replica(f"SELECT count(*) FROM pg_database WHERE datname = '{found.database}'"):
         assert time.monotonic() < deadline, f"{found.database} did not reach the replica in {APPEAR_TIMEOUT_SECONDS} s"
