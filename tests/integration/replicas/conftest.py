@@ -56,7 +56,7 @@ class Replica:
     def __init__(self, *, database: str) -> None:
         self.database = database
 
-    async def _replica(self, sql: str) -> Any:
+    async def on_replica(self, sql: str) -> Any:
         connection = await asyncpg.connect(_replica_dsn(), timeout=5)
         try:
             return await connection.fetchval(sql)
@@ -75,7 +75,7 @@ class Replica:
         """Until the replica has replayed everything the primary had written when this was called."""
         target = await self.primary("SELECT pg_current_wal_lsn()::text")
         deadline = time.monotonic() + timeout
-        while not await self._replica(f"SELECT pg_last_wal_replay_lsn() >= '{target}'::pg_lsn"):
+        while not await self.on_replica(f"SELECT pg_last_wal_replay_lsn() >= '{target}'::pg_lsn"):
             assert time.monotonic() < deadline, f"the replica did not replay up to {target} in {timeout} s"
             await asyncio.sleep(0.01)
 
@@ -89,11 +89,11 @@ class Replica:
     async def paused(self) -> AsyncIterator[None]:
         """Replay paused (WAL is still received, so writes on the primary make real lag); always resumed."""
         await self.fresh()
-        await self._replica("SELECT pg_wal_replay_pause()")
+        await self.on_replica("SELECT pg_wal_replay_pause()")
         try:
             yield
         finally:
-            await self._replica("SELECT pg_wal_replay_resume()")
+            await self.on_replica("SELECT pg_wal_replay_resume()")
 
 
 @pytest.fixture
@@ -121,9 +121,9 @@ async def replica(replica_lock: None, database_url: str | None) -> Replica:
     """The replica, once the test's database (created on the primary) has reached it."""
     assert database_url is not None, "the replica tests run on PostgreSQL backends only"
     found = Replica(database=database_url.rsplit("/", 1)[1])
-    await found._replica("SELECT pg_wal_replay_resume()")  # left paused by a test run that was killed
+    await found.on_replica("SELECT pg_wal_replay_resume()")  # left paused by a test run that was killed
     deadline = time.monotonic() + APPEAR_TIMEOUT_SECONDS
-    while not await found._replica(f"SELECT count(*) FROM pg_database WHERE datname = '{found.database}'"):
+    while not await found.on_replica(f"SELECT count(*) FROM pg_database WHERE datname = '{found.database}'"):
         assert time.monotonic() < deadline, f"{found.database} did not reach the replica in {APPEAR_TIMEOUT_SECONDS} s"
         await asyncio.sleep(0.02)
     return found
