@@ -10,8 +10,9 @@ Contract:
   replay) never becomes a 500. `UserReads.run(operation)` runs the operation again on the primary;
   `UserReads.read_transaction()` (the `Depends` form, whose route runs after the session is handed over)
   falls back when the replica cannot start the transaction (the checkout is tested with a round trip:
-  `ReplicaEngine`) and, for a failure after that, lets the error reach the one error shape (503
-  `unavailable`). Either way the replica counts as down until its next check (`report_failure`).
+  `ReplicaEngine`); a failure after that, inside the route, is answered 503 `unavailable` in the one error
+  shape (`ServiceUnavailableError`). Either way the replica counts as down until its next check
+  (`report_failure`), so the next reads go to the primary.
 - `UserReads.cached(cache, key, operation)`: the read cache's value when it has one; on a miss, the
   operation on the chosen database. A value read from the replica is returned but not stored: the cache
   is invalidated when a write commits on the primary, and a replica that has not replayed that write yet
@@ -41,6 +42,7 @@ from seawall.cache import ReadCache
 from seawall.cache.stores import CacheKey
 from seawall.config import Settings
 from seawall.db import Database
+from seawall.errors import ServiceUnavailableError
 from seawall.observability.label_cache import Children
 from seawall.observability.metrics import METRICS
 from seawall.redis_link import RedisLink
@@ -194,9 +196,10 @@ class UserReads:
                 try:
                     yield session
                     await transaction.commit()
-                except REPLICA_ERRORS as exc:
+                except REPLICA_ERRORS as exc:  # the route's statement failed there: too late to run it again
                     router.replica_failed(exc)
-                    raise
+                    raise ServiceUnavailableError("the read replica failed during this read and is no longer "
+                                                  "used until it passes a check; retry") from exc
                 finally:
                     await session.close()
                 return

@@ -21,8 +21,10 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import text
 
 from seawall.accounts.service import user_view_key
+from seawall.errors import ServiceUnavailableError
 from seawall.replicas.report import replica_report
 from tests.conftest import ADMIN_KEY
 from tests.integration.accounts.wire import bearer, sign_up, token_for
@@ -243,3 +245,21 @@ async def test_read_your_writes_marks_in_redis_are_seen_by_another_api_process(
             for _ in range(2):  # one read from the primary: cached as before
                 assert (await other.get("/v1/me", headers=ada)).json()["id"] == ada_id
             assert other_loads(user_view_key(ada_id)) == 1
+
+
+async def test_a_read_that_fails_on_the_replica_inside_the_route_is_a_503_and_takes_the_replica_out(
+    started_app: StartApp, replica: Replica, database_url: str | None,
+) -> None:
+    """The `Depends` form hands the replica's session to the route: a failure there cannot be run again on the
+    primary, so it is the one error shape's 503, and the next reads go to the primary."""
+    app = await started_app(**bounds(database_url, database_replica_check_interval_seconds=60.0,
+                                     database_replica_read_your_writes_seconds=61.0))
+    router = app.state.runtime.reads
+    reads_of_ada = router.for_user("usr_ada")
+    with pytest.raises(ServiceUnavailableError):
+        async with reads_of_ada.read_transaction() as session:
+            assert await session.scalar(text("SELECT pg_is_in_recovery()")) is True  # the replica's session
+            await session.execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))  # the replica fails it
+    assert router.health.state.verdict == "replica_down"
+    async with reads_of_ada.read_transaction() as session:
+        assert await session.scalar(text("SELECT pg_is_in_recovery()")) is False  # the primary's
