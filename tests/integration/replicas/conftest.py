@@ -51,7 +51,8 @@ async def _replica_in_recovery() -> str | None:
 
 
 class Replica:
-    """The streaming replica, as its superuser sees it; `primary_dsn` is the test database's primary."""
+    """The streaming replica as its superuser sees it (`on_replica`), and the test's database on the primary
+    (`primary`)."""
 
     def __init__(self, *, database: str) -> None:
         self.database = database
