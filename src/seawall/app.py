@@ -47,6 +47,7 @@ from seawall.payments.provider_api import router as payment_providers_router
 from seawall.ratelimit import RateLimitMiddleware
 from seawall.ratelimit.limits import client_address, parse_networks
 from seawall.ratelimit.middleware import RATE_LIMITS
+from seawall.replicas.middleware import ReadYourWritesMiddleware
 from seawall.runtime import Runtime, configure_logging_for
 from seawall.schema.window import prepare_schema
 from seawall.web import deps as web_deps
@@ -83,6 +84,7 @@ def provide_services(app: FastAPI, runtime: Runtime) -> None:
     web_deps.SECRET_KEY.provide(app, lambda: runtime.secret_key)
     web_deps.READ_CACHE.provide(app, lambda: runtime.cache)
     web_deps.LIFECYCLE.provide(app, lambda: runtime)
+    web_deps.READ_ROUTER.provide(app, lambda: runtime.reads)
     accounts_deps.PASSWORDS.provide(app, lambda: runtime.passwords)
     accounts_deps.SESSION_CACHE.provide(app, lambda: runtime.sessions)
     payments_deps.PAYMENT_GATEWAY.provide(app, lambda: runtime.payments)
@@ -116,6 +118,7 @@ def create_app(settings: Settings, *, run_worker: bool = False, clock: Clock | N
         await prepare_database(runtime)
         app.state.runtime = runtime
         provide_services(app, runtime)
+        runtime.reads.log_start()
         if settings.metrics_enabled and settings.metrics_port is None:
             provide_scrape(app, runtime)
         worker: Worker | None = None
@@ -162,6 +165,8 @@ def create_app(settings: Settings, *, run_worker: bool = False, clock: Clock | N
     )
     install_error_handlers(app)
     app.add_middleware(InputGuardMiddleware)  # innermost: a refused body has spent its rate-limit quotas
+    if settings.database_replica_url is not None:  # marks a user's writes before the answer goes out
+        app.add_middleware(ReadYourWritesMiddleware)
     app.add_middleware(RateLimitMiddleware)  # request ids and the body size limit apply first
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     # Outside the body reader and the rate limiter (a shed request costs neither), inside the telemetry

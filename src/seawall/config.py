@@ -174,7 +174,16 @@ class Settings(SeawallSettings):
     # Read replica (issue 15: seawall/replicas): reads that may be stale go to a streaming replica of the
     # PostgreSQL primary; a user's reads right after their own write, and every read while the replica is
     # down or lagging, go to the primary.
-    # [read replica settings: owned by the replica module]
+    # A PostgreSQL URL like SEAWALL_DATABASE_URL (also `SEAWALL_DATABASE_REPLICA_URL_FILE`); only with a
+    # PostgreSQL primary. Unset: every read goes to the primary, as without this feature.
+    database_replica_url: SecretStr | None = None
+    # Reads go to the primary while the replica's last measured replay lag is above this.
+    database_replica_max_lag_seconds: float = Field(default=5.0, gt=0, le=3600)
+    # How often each process measures the replica's lag and health (one short query; no query per request).
+    database_replica_check_interval_seconds: float = Field(default=1.0, gt=0, le=300)
+    # Read-your-writes: a signed-in user's reads go to the primary for this long after a request of theirs
+    # that wrote. Must exceed max lag + check interval (a replica read then always sees the write).
+    database_replica_read_your_writes_seconds: float = Field(default=10.0, gt=0, le=24 * 3600)
 
     # HTTP
     host: str = "127.0.0.1"
@@ -469,6 +478,37 @@ class Settings(SeawallSettings):
             raise ValueError(f"scheme {scheme!r} is not supported: use one of {', '.join(DATABASE_SCHEMES)}, "
                              "or leave it unset for the embedded SQLite file")
         return SecretStr(value)
+
+    @field_validator("database_replica_url")
+    @classmethod
+    def _replica_of_postgresql(cls, secret: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        """The replica URL, normalised as `database_url`; PostgreSQL only, and only with a PostgreSQL primary
+        (a streaming replica is PostgreSQL's; the embedded SQLite file has none)."""
+        url = cls._supported_database(secret)
+        if url is None:
+            return None
+        if not url.get_secret_value().startswith("postgresql+asyncpg://"):
+            raise ValueError("must be a PostgreSQL URL (postgresql://user:password@host:5432/seawall): "
+                             "a read replica is a PostgreSQL streaming replica")
+        if "database_url" not in info.data:
+            return url  # SEAWALL_DATABASE_URL is invalid itself: that is the one line to print
+        primary = info.data["database_url"]
+        if primary is None or not primary.get_secret_value().startswith("postgresql+asyncpg://"):
+            raise ValueError("needs a PostgreSQL primary: set SEAWALL_DATABASE_URL to PostgreSQL too, or unset "
+                             "this (the embedded SQLite file has no replica)")
+        return url
+
+    @field_validator("database_replica_read_your_writes_seconds")
+    @classmethod
+    def _window_outlasts_lag(cls, window: float, info: ValidationInfo) -> float:
+        """Longer than the lag bound plus the check interval: past the window a replica read is allowed only
+        while the lag (measured at most one interval ago) is under the bound, so it sees the user's write."""
+        lag = info.data.get("database_replica_max_lag_seconds")
+        interval = info.data.get("database_replica_check_interval_seconds")
+        if lag is not None and interval is not None and window <= lag + interval:
+            raise ValueError(f"must be longer than SEAWALL_DATABASE_REPLICA_MAX_LAG_SECONDS + "
+                             f"SEAWALL_DATABASE_REPLICA_CHECK_INTERVAL_SECONDS ({lag:g} + {interval:g} s)")
+        return window
 
     @property
     def resolved_log_format(self) -> Literal["json", "console"]:

@@ -1,5 +1,6 @@
-"""The objects one process role shares: settings, database, clock, the server secret, and (server
-mode) the Redis link behind the read cache, the rate limits and the shared breaker state.
+"""The objects one process role shares: settings, database, clock, the server secret, the routing of
+user reads to a read replica (`reads`; inert without one), and (server mode) the Redis link behind the
+read cache, the rate limits, the shared breaker state and the read-your-writes marks.
 
 This is the composition root: it may import everything, and nothing under `web/`, `jobs/`, `kit/`,
 `admin/` or a domain imports it. Routes get its objects through typed slots (`app.provide_services`);
@@ -27,6 +28,7 @@ from seawall.observability.logging import client_hash_key, configure_logging
 from seawall.payments.gateway import PaymentGateway, build_gateway
 from seawall.ratelimit import RateLimits
 from seawall.redis_link import RedisLink
+from seawall.replicas import ReadRouter
 from seawall.resilience import ProviderPolicy, SharedBreakerState
 from seawall.webhooks.client import WebhookClient
 from seawall.webhooks.client import build_client as build_webhook_client
@@ -50,6 +52,7 @@ class Runtime:
     channels: dict[str, Channel]
     cache: ReadCache
     rate_limits: RateLimits
+    reads: ReadRouter  # where user reads that may be stale go (`seawall.replicas`)
     redis: RedisLink | None = None
     clock: Clock = field(default_factory=SystemClock)
     sessions: SessionCache = field(default_factory=SessionCache.disabled)  # bearer-token lookups
@@ -76,6 +79,7 @@ class Runtime:
             channels=build_channels(settings),
             cache=cache,
             rate_limits=RateLimits.build(settings, link=redis, secret=secret_key),
+            reads=ReadRouter.build(settings, database, link=redis),
             redis=redis,
             clock=clock or SystemClock(),
             sessions=sessions,
@@ -100,6 +104,7 @@ class Runtime:
         for channel in self.channels.values():
             await channel.aclose()
         await self.rate_limits.aclose()
+        await self.reads.aclose()
         if self.redis is not None:
             await self.redis.aclose()
         self.passwords.close()

@@ -31,6 +31,16 @@ def seawall(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedP
     (("api",), {"SEAWALL_SESSION_TTL_HOURS": "99999999"}, "SEAWALL_SESSION_TTL_HOURS"),
     (("api",), {"SEAWALL_ADMIN_API_KEY": "k", "SEAWALL_OPERATOR_KEYS": f"admin:read:{'a' * 64}"},
      "SEAWALL_ADMIN_API_KEY"),
+    # A read replica: PostgreSQL only, of a PostgreSQL primary; the read-your-writes window outlasts the lag.
+    (("api",), {"SEAWALL_DATABASE_REPLICA_URL": "postgresql://postgres:hunter2@127.0.0.1:5433/seawall"},
+     "SEAWALL_DATABASE_REPLICA_URL"),  # the embedded SQLite primary has no replica
+    (("api",), {"SEAWALL_DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/seawall",
+                "SEAWALL_DATABASE_REPLICA_URL": "sqlite+aiosqlite:///replica.db"}, "SEAWALL_DATABASE_REPLICA_URL"),
+    (("worker",), {"SEAWALL_DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/seawall",
+                   "SEAWALL_DATABASE_REPLICA_URL": "127.0.0.1:5433"}, "SEAWALL_DATABASE_REPLICA_URL"),
+    (("api",), {"SEAWALL_DATABASE_REPLICA_MAX_LAG_SECONDS": "5",
+                "SEAWALL_DATABASE_REPLICA_READ_YOUR_WRITES_SECONDS": "5"},
+     "SEAWALL_DATABASE_REPLICA_READ_YOUR_WRITES_SECONDS"),
 ])
 def test_a_bad_setting_is_one_line_naming_the_variable(
     command: tuple[str, ...], env: dict[str, str], variable: str, tmp_path: Path,

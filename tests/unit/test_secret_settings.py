@@ -42,7 +42,7 @@ def secret_fields(settings_class: type[Settings] | type[WebhookSettings]) -> lis
 def test_the_secret_settings_are_found_by_type_and_include_every_key_password_token_and_url() -> None:
     found = set(secret_fields(Settings))
     assert {"secret_key", "admin_api_key", "operator_keys", "smtp_password", "sms_auth_token", "stripe_api_key",
-            "payments_fallback_api_key", "database_url", "redis_url", "broker_url"} <= found
+            "payments_fallback_api_key", "database_url", "database_replica_url", "redis_url", "broker_url"} <= found
     words = ("key", "secret", "token", "password", "_url")
     not_secrets = {"redis_key_prefix"}  # named like a secret, holds none (rate_limit_*: a limit per ...)
     plain = [name for name, field in Settings.model_fields.items()
@@ -62,6 +62,8 @@ def test_every_secret_setting_reads_its_file(field: str, clean_environment: pyte
     path = tmp_path / "secret"
     path.write_text(value + "\n")  # as `echo ... > file` and Kubernetes secrets made from literals write it
     clean_environment.setenv(f"SEAWALL_{field.upper()}_FILE", str(path))
+    if field == "database_replica_url":  # a replica only with a PostgreSQL primary
+        clean_environment.setenv("SEAWALL_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/seawall")
     assert reveal(getattr(Settings(), field)) == value
 
 

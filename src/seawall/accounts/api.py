@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from seawall.accounts import service
 from seawall.accounts.auth import CurrentPrincipal, CurrentSession
 from seawall.accounts.deps import PasswordsDep, SessionTimingDep
+from seawall.accounts.reads import CurrentUserReads
 from seawall.accounts.schemas import (
     AcceptedOut,
     LoginIn,
@@ -24,6 +25,7 @@ from seawall.accounts.schemas import (
 from seawall.idempotency.api import IdempotencyDep
 from seawall.payments.schemas import PaymentOut
 from seawall.ratelimit.user_limits import UserLimitsDep
+from seawall.replicas.middleware import note_writer
 from seawall.web.deps import ClockDep, DatabaseDep, ReadCacheDep, SessionDep
 from seawall.web.errors import error_responses
 
@@ -57,8 +59,8 @@ async def create_signup(body: SignupIn, passwords: PasswordsDep, clock: ClockDep
 
 
 @router.post("/sessions", status_code=status.HTTP_201_CREATED, responses=error_responses(401, 413, 422, 429, 503))
-async def create_session(body: LoginIn, database: DatabaseDep, passwords: PasswordsDep, clock: ClockDep,
-                         timing: SessionTimingDep) -> SessionOut:
+async def create_session(body: LoginIn, request: Request, database: DatabaseDep, passwords: PasswordsDep,
+                         clock: ClockDep, timing: SessionTimingDep) -> SessionOut:
     """Log in. Not idempotency-keyed: the answer holds a secret we never store in plain text.
     The session ends at `expires_at` (absolute) or after `SEAWALL_SESSION_IDLE_MINUTES` unused."""
     auth_session, token = await service.log_in(
@@ -69,6 +71,7 @@ async def create_session(body: LoginIn, database: DatabaseDep, passwords: Passwo
         email=body.email,
         password=body.password,
     )
+    note_writer(request.scope, auth_session.user_id)  # read-your-writes: a sign-up just before is theirs too
     return SessionOut(id=auth_session.id, token=token, expires_at=auth_session.expires_at)
 
 
@@ -97,8 +100,8 @@ async def change_password(body: PasswordChangeIn, principal: CurrentPrincipal, d
 
 
 @router.get("/me", responses=error_responses(401, 429, 503))
-async def get_me(auth_session: CurrentSession, database: DatabaseDep, cache: ReadCacheDep) -> UserOut:
-    return await service.get_user_view(database, cache, user_id=auth_session.user_id)
+async def get_me(auth_session: CurrentSession, reads: CurrentUserReads, cache: ReadCacheDep) -> UserOut:
+    return await service.get_user_view(reads, cache, user_id=auth_session.user_id)
 
 
 @router.post("/me/plan-payments", status_code=status.HTTP_202_ACCEPTED, response_model=PaymentOut,

@@ -5,14 +5,15 @@
 expired, or idle longer than `SEAWALL_SESSION_IDLE_MINUTES`). Successful
 lookups are served from this process's `SessionCache` for up to `SEAWALL_SESSION_CACHE_SECONDS`
 (see `session_cache` for the bound: a revocation in another process takes effect here within that
-time; one in this process at once). Failures are never cached.
+time; one in this process at once). Failures are never cached. The caller's user id is noted on the
+request for read-your-writes (`replicas.middleware.note_writer`; nothing is noted without a replica).
 """
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials
 
 from seawall.accounts import service
@@ -20,6 +21,7 @@ from seawall.accounts.deps import SessionCacheDep, SessionTimingDep
 from seawall.accounts.errors import InvalidSessionError
 from seawall.accounts.session_cache import Principal, PrincipalSession
 from seawall.kit.tokens import token_digest
+from seawall.replicas.middleware import note_writer
 from seawall.web.deps import BearerDep, ClockDep, DatabaseDep
 
 __all__ = ["CurrentPrincipal", "CurrentSession", "Principal", "current_principal", "current_session"]
@@ -31,29 +33,29 @@ def _bearer_token(credentials: HTTPAuthorizationCredentials | None) -> str:
     return credentials.credentials
 
 
-async def current_principal(cache: SessionCacheDep, database: DatabaseDep, clock: ClockDep,
+async def current_principal(request: Request, cache: SessionCacheDep, database: DatabaseDep, clock: ClockDep,
                             timing: SessionTimingDep, credentials: BearerDep) -> Principal:
     """The caller, from the cache or a short read transaction of its own (no lock is held while the
     route runs; an idempotent route opens its own transactions), plus a write when the session's
     last use is due to be recorded (`service.resolve_session`)."""
     token = _bearer_token(credentials)
     digest = token_digest(token)
-    cached = cache.get(digest, now=clock.now())
-    if cached is not None:
-        return cached
-    lookup = cache.begin_lookup()
-    principal = await service.resolve_session(database, clock=clock, timing=timing, token=token)
-    cache.put(digest, principal, lookup=lookup)
+    principal = cache.get(digest, now=clock.now())
+    if principal is None:
+        lookup = cache.begin_lookup()
+        principal = await service.resolve_session(database, clock=clock, timing=timing, token=token)
+        cache.put(digest, principal, lookup=lookup)
+    note_writer(request.scope, principal.user.id)
     return principal
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
-async def current_session(cache: SessionCacheDep, database: DatabaseDep, clock: ClockDep,
+async def current_session(request: Request, cache: SessionCacheDep, database: DatabaseDep, clock: ClockDep,
                           timing: SessionTimingDep, credentials: BearerDep) -> PrincipalSession:
     """The caller's session only: for routes that read through the read cache by `user_id`."""
-    return (await current_principal(cache, database, clock, timing, credentials)).auth_session
+    return (await current_principal(request, cache, database, clock, timing, credentials)).auth_session
 
 
 CurrentSession = Annotated[PrincipalSession, Depends(current_session)]

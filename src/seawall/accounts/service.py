@@ -47,6 +47,7 @@ from seawall.kit.tokens import new_token, token_digest
 from seawall.payments import plans
 from seawall.payments import service as payments
 from seawall.payments.schemas import PaymentOut
+from seawall.replicas import UserReads
 
 PASSWORD_RESET_JOB = "accounts.send_password_reset"
 PASSWORD_RESET_JOB_ALIASES = ("notifications.password_reset",)  # its name before version 0.11
@@ -208,13 +209,13 @@ async def resolve_session(database: Database, *, clock: Clock, timing: SessionTi
     return Principal.of(user, auth_session, refresh=timing.refresh)
 
 
-async def get_user_view(database: Database, cache: ReadCache, *, user_id: str) -> UserOut:
-    """A user's own view (`GET /v1/me`), cache-aside; the key is the user's own id."""
-    async def load() -> dict[str, object]:
-        async with database.read_transaction() as session:
-            return UserOut.model_validate(await get_user(session, user_id)).model_dump(mode="json")
+async def get_user_view(reads: UserReads, cache: ReadCache, *, user_id: str) -> UserOut:
+    """A user's own view (`GET /v1/me`), cache-aside; the key is the user's own id. A read that may be
+    stale (`reads`: on the read replica unless the user wrote lately; `seawall.replicas`)."""
+    async def load(session: AsyncSession) -> dict[str, object]:
+        return UserOut.model_validate(await get_user(session, user_id)).model_dump(mode="json")
 
-    return UserOut.model_validate(await cache.get_or_load(user_view_key(user_id), load))
+    return UserOut.model_validate(await reads.cached(cache, user_view_key(user_id), load))
 
 
 async def log_out(session: AsyncSession, *, clock: Clock, user_id: str, auth_session_id: str,

@@ -9,6 +9,9 @@
    database read, and a dead lock holder delays the others by the lock time at most.
 3. Embedded mode: a bounded in-process LRU with a TTL.
 Values are stored only if no invalidation of the key happened while they loaded (see `stores`).
+`store=False` (a value read from a read replica, which may not have replayed the write behind the last
+invalidation yet: `seawall.replicas`): a hit is returned as usual; a miss loads without the Redis lock and
+returns the value without storing it.
 
 Redis down (or failing mid-request): the cache is bypassed — the loader runs and its answer is
 returned, so a cache outage never fails a read. Writes invalidate after commit (`invalidation`);
@@ -74,9 +77,11 @@ class ReadCache:
     def active(self) -> bool:
         return self.enabled and (self.redis is not None or self.memory is not None)
 
-    async def get_or_load(self, key: CacheKey, loader: Loader) -> Any:
+    async def get_or_load(self, key: CacheKey, loader: Loader, *, store: bool = True) -> Any:
         if not self.active:
             return await self._load(key, loader)
+        if not store:
+            return await self._get_or_load_unstored(key, loader)
         flight = self._flights.get(key)
         if flight is not None:
             _count("hit")
@@ -98,16 +103,34 @@ class ReadCache:
         finally:
             del self._flights[key]
 
+    async def _get_or_load_unstored(self, key: CacheKey, loader: Loader) -> Any:
+        """A hit, else the loader's value, not stored (and no lock taken: no other process waits for it)."""
+        if self.redis is not None:
+            try:
+                cached = await self.redis.get(key)
+            except RedisUnavailableError:
+                cached = None
+        else:
+            assert self.memory is not None
+            cached = self.memory.get(key)
+        return cached if self._counted(cached) else await self._load(key, loader)
+
+    def _counted(self, cached: Any | None) -> bool:
+        """Count one lookup (`hit` when `cached` holds a value, else `miss`); True for a hit."""
+        if cached is None:
+            _count("miss")
+            return False
+        self.stats.hits += 1
+        _count("hit")
+        return True
+
     async def _get_or_load_once(self, key: CacheKey, loader: Loader) -> Any:
         if self.redis is not None:
             return await self._through_redis(self.redis, key, loader)
         assert self.memory is not None
         cached = self.memory.get(key)
-        if cached is not None:
-            self.stats.hits += 1
-            _count("hit")
+        if self._counted(cached):
             return cached
-        _count("miss")
         token = self.memory.token()
         value = await self._load(key, loader)
         self.memory.set_if_unchanged(key, value, token=token, ttl=self.ttl_seconds)

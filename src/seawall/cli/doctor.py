@@ -7,7 +7,8 @@ Also lists the operator keys configured (name and scope only). No secret setting
 URLs show `***` for their password, and the report is scrubbed of every secret value.
 
 Reports the database (embedded SQLite or server), the job transport (the jobs table, or RabbitMQ
-with the depth of each queue and its dead-letter queue) and Redis (or "in process"), the jobs per
+with the depth of each queue and its dead-letter queue), Redis (or "in process"), the read replica
+(if one is configured: in recovery?, its lag, where reads go; `replicas.report`), the jobs per
 status, a ledger check, and the routine checks' latest runs (`routines`: the latest run of each of
 reconcile, ledger and purge, and the latest that was not ok; `seawall.maintenance`). The database is
 read in one read transaction (`Database.read_transaction`), which takes no write lock: doctor can run
@@ -28,6 +29,7 @@ from seawall.jobs.transport.health import broker_health
 from seawall.maintenance.checks import inspect_database
 from seawall.operator_keys import key_ring
 from seawall.redis_link import redis_health
+from seawall.replicas.report import replica_report
 from seawall.runtime import Runtime
 from seawall.schema.window import database_state
 
@@ -43,6 +45,7 @@ def doctor(as_json: bool = typer.Option(False, "--json", help="Print JSON")) -> 
             },
             "job_transport": await broker_health(runtime.settings),
             "redis": await redis_health(runtime.settings),
+            "read_replica": await replica_report(runtime.settings),
             "operator_keys": [{"name": key.name, "scope": key.scope.value} for key in key_ring(
                 reveal(runtime.settings.operator_keys), reveal(runtime.settings.admin_api_key)).keys],
         }
@@ -64,7 +67,8 @@ def doctor(as_json: bool = typer.Option(False, "--json", help="Print JSON")) -> 
     report = run_with_runtime(run, settings=settings)
     healthy = (bool(report["database"].get("ok")) and bool(report["database"].get("schema_starts"))
                and bool(report.get("ledger", {}).get("ok", False))
-               and bool(report["job_transport"].get("ok")) and bool(report["redis"].get("ok")))
+               and bool(report["job_transport"].get("ok")) and bool(report["redis"].get("ok"))
+               and bool(report["read_replica"].get("ok")))
     report["healthy"] = healthy
     # Errors quoted from a backend may echo what they were given: no secret setting is ever printed.
     typer.echo(redact_secrets(json.dumps(report, indent=None if as_json else 2, default=str), settings))

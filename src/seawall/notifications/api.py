@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from seawall.accounts.auth import CurrentPrincipal
+from seawall.accounts.reads import UserReadSessionDep
 from seawall.notifications import service
 from seawall.notifications.schemas import (
     NotificationOut,
@@ -14,7 +15,7 @@ from seawall.notifications.schemas import (
     PreferencesIn,
     PreferencesOut,
 )
-from seawall.web.deps import ClockDep, ReadSessionDep, SessionDep
+from seawall.web.deps import ClockDep, SessionDep
 from seawall.web.errors import error_responses
 
 router = APIRouter(prefix="/v1", tags=["notifications"])
@@ -23,7 +24,7 @@ router = APIRouter(prefix="/v1", tags=["notifications"])
 @router.get("/notifications", responses=error_responses(400, 401, 422, 429, 503))
 async def list_notifications(
     principal: CurrentPrincipal,
-    session: ReadSessionDep,
+    session: UserReadSessionDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> NotificationPageOut:
@@ -33,7 +34,7 @@ async def list_notifications(
 
 
 @router.get("/me/notification-preferences", responses=error_responses(401, 429, 503))
-async def get_preferences(principal: CurrentPrincipal, session: ReadSessionDep) -> PreferencesOut:
+async def get_preferences(principal: CurrentPrincipal, session: UserReadSessionDep) -> PreferencesOut:
     preference = await service.preferences(session, user_id=principal.user.id)
     if preference is None:
         return PreferencesOut(channels=list(service.DEFAULT_CHANNELS), phone_number=None)

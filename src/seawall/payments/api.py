@@ -9,11 +9,12 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from seawall.accounts.auth import CurrentPrincipal, CurrentSession
+from seawall.accounts.reads import CurrentUserReads, UserReadSessionDep
 from seawall.idempotency.api import IdempotencyDep
 from seawall.payments import service
 from seawall.payments.schemas import PaymentIn, PaymentOut, PaymentPageOut, RefundIn, RefundOut
 from seawall.ratelimit.user_limits import UserLimitsDep
-from seawall.web.deps import ClockDep, DatabaseDep, ReadCacheDep, ReadSessionDep
+from seawall.web.deps import ClockDep, ReadCacheDep
 from seawall.web.errors import error_responses
 
 router = APIRouter(prefix="/v1/payments", tags=["payments"])
@@ -43,7 +44,7 @@ async def create_payment(
 @router.get("", responses=error_responses(400, 401, 422, 429, 503))
 async def list_payments(
     principal: CurrentPrincipal,
-    session: ReadSessionDep,
+    session: UserReadSessionDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> PaymentPageOut:
@@ -53,10 +54,9 @@ async def list_payments(
 
 
 @router.get("/{payment_id}", responses=error_responses(401, 404, 429, 503))
-async def get_payment(payment_id: str, auth_session: CurrentSession, database: DatabaseDep,
+async def get_payment(payment_id: str, auth_session: CurrentSession, reads: CurrentUserReads,
                       cache: ReadCacheDep) -> PaymentOut:
-    return await service.get_payment_view(database, cache, user_id=auth_session.user_id,
-                                          payment_id=payment_id)
+    return await service.get_payment_view(reads, cache, user_id=auth_session.user_id, payment_id=payment_id)
 
 
 @router.post("/{payment_id}/refunds", status_code=status.HTTP_202_ACCEPTED, response_model=RefundOut,

@@ -11,7 +11,6 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from seawall.cache import CacheKey, ReadCache, track
-from seawall.db import Database
 from seawall.jobs import enqueue
 from seawall.kit.clock import Clock
 from seawall.kit.ids import new_id
@@ -20,6 +19,7 @@ from seawall.payments.errors import PaymentNotFoundError, RefundNotAllowedError
 from seawall.payments.models import Payment, Refund
 from seawall.payments.schemas import PaymentOut
 from seawall.payments.state import CAPTURED_STATUSES, PaymentStatus, RefundStatus
+from seawall.replicas import UserReads
 
 CHARGE_JOB = "payments.charge"
 REFUND_JOB = "payments.refund"
@@ -65,15 +65,15 @@ async def get_payment_of(session: AsyncSession, *, user_id: str, payment_id: str
     return payment
 
 
-async def get_payment_view(database: Database, cache: ReadCache, *, user_id: str, payment_id: str) -> PaymentOut:
-    """`GET /v1/payments/{id}`, cache-aside. A miss loads through `get_payment_of` (404 for another
-    user's payment, never cached); a hit is checked against its recorded owner once more."""
-    async def load() -> dict[str, object]:
-        async with database.read_transaction() as session:
-            payment = await get_payment_of(session, user_id=user_id, payment_id=payment_id)
-            return {"owner": payment.user_id, "payment": PaymentOut.model_validate(payment).model_dump(mode="json")}
+async def get_payment_view(reads: UserReads, cache: ReadCache, *, user_id: str, payment_id: str) -> PaymentOut:
+    """`GET /v1/payments/{id}`, cache-aside, a read that may be stale (`reads`: the caller's, on the read
+    replica unless they wrote lately; `seawall.replicas`). A miss loads through `get_payment_of` (404 for
+    another user's payment, never cached); a hit is checked against its recorded owner once more."""
+    async def load(session: AsyncSession) -> dict[str, object]:
+        payment = await get_payment_of(session, user_id=user_id, payment_id=payment_id)
+        return {"owner": payment.user_id, "payment": PaymentOut.model_validate(payment).model_dump(mode="json")}
 
-    view = await cache.get_or_load(payment_view_key(user_id, payment_id), load)
+    view = await reads.cached(cache, payment_view_key(user_id, payment_id), load)
     if view.get("owner") != user_id:
         raise PaymentNotFoundError(f"no payment {payment_id}")
     return PaymentOut.model_validate(view["payment"])

@@ -5,7 +5,10 @@ The process-wide objects (settings, database, clock, server secret, read cache, 
 objects in its `deps.py` (`accounts.deps`, `payments.deps`, `webhooks.deps`).
 
 - `SessionDep`: the request's transaction, committed after the route returns and before the
-  response is sent; `ReadSessionDep`: a read-only one for GET routes.
+  response is sent; `ReadSessionDep`: a read-only one on the primary for GET routes that must read the
+  latest state (operator routes); a signed-in user's reads that may be stale use
+  `accounts.reads.UserReadSessionDep` instead (routed to a read replica, `seawall.replicas`).
+- `READ_ROUTER`: where those user reads go (`replicas.ReadRouter`).
 - `AdminDep`: operator routes (`seawall.operator_keys`): 404 while no operator key is configured,
   401 for a missing or unknown key, 403 for a `read` key on a route that is not GET. Every call
   that presents a key is audited with its outcome (`audit.record_apart`): action
@@ -34,6 +37,7 @@ from seawall.errors import ForbiddenError, NotFoundError, SeawallError, Unauthor
 from seawall.kit.clock import Clock
 from seawall.kit.pagination import InvalidCursorError
 from seawall.operator_keys import OperatorKey, key_ring
+from seawall.replicas import ReadRouter
 from seawall.web.services import ServiceSlot
 
 
@@ -50,6 +54,7 @@ CLOCK: ServiceSlot[Clock] = ServiceSlot("clock")
 SECRET_KEY: ServiceSlot[bytes] = ServiceSlot("secret_key")  # the server secret (fingerprints, tokens)
 READ_CACHE: ServiceSlot[ReadCache] = ServiceSlot("read_cache")
 LIFECYCLE: ServiceSlot[Lifecycle] = ServiceSlot("lifecycle")
+READ_ROUTER: ServiceSlot[ReadRouter] = ServiceSlot("read_router")
 
 SettingsDep = Annotated[Settings, Depends(SETTINGS)]
 DatabaseDep = Annotated[Database, Depends(DATABASE)]

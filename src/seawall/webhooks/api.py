@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from seawall.accounts.auth import CurrentPrincipal
+from seawall.accounts.reads import UserReadSessionDep
 from seawall.idempotency.api import IdempotencyDep
 from seawall.ratelimit.user_limits import UserLimitsDep
 from seawall.web.deps import ClockDep, SessionDep
@@ -68,7 +69,7 @@ async def create_webhook_endpoint(
 
 
 @router.get("", responses=error_responses(400, 401, 422, 429, 503))
-async def list_webhook_endpoints(principal: CurrentPrincipal, session: SessionDep, limit: Limit = 20,
+async def list_webhook_endpoints(principal: CurrentPrincipal, session: UserReadSessionDep, limit: Limit = 20,
                                  cursor: Cursor = None) -> WebhookEndpointPageOut:
     endpoints, next_cursor = await service.list_endpoints_of(
         session, user_id=principal.user.id, limit=limit, cursor=cursor)
@@ -77,7 +78,7 @@ async def list_webhook_endpoints(principal: CurrentPrincipal, session: SessionDe
 
 
 @router.get("/{endpoint_id}", responses=error_responses(401, 404, 429, 503))
-async def get_webhook_endpoint(endpoint_id: str, principal: CurrentPrincipal, session: SessionDep
+async def get_webhook_endpoint(endpoint_id: str, principal: CurrentPrincipal, session: UserReadSessionDep
                                ) -> WebhookEndpointOut:
     endpoint = await service.get_endpoint_of(session, user_id=principal.user.id, endpoint_id=endpoint_id)
     return WebhookEndpointOut.model_validate(endpoint)
@@ -91,7 +92,8 @@ async def delete_webhook_endpoint(endpoint_id: str, principal: CurrentPrincipal,
 
 @router.get("/{endpoint_id}/deliveries", responses=error_responses(400, 401, 404, 422, 429, 503))
 async def list_webhook_deliveries(
-    endpoint_id: str, principal: CurrentPrincipal, session: SessionDep, limit: Limit = 20, cursor: Cursor = None,
+    endpoint_id: str, principal: CurrentPrincipal, session: UserReadSessionDep, limit: Limit = 20,
+    cursor: Cursor = None,
     delivery_status: Annotated[str | None, Query(alias="status", description="pending, succeeded or failed")] = None,
 ) -> WebhookDeliveryPageOut:
     deliveries, next_cursor = await service.list_deliveries_of(
@@ -103,7 +105,7 @@ async def list_webhook_deliveries(
 
 @router.get("/{endpoint_id}/deliveries/{delivery_id}", responses=error_responses(401, 404, 429, 503))
 async def get_webhook_delivery(endpoint_id: str, delivery_id: str, principal: CurrentPrincipal,
-                               session: SessionDep) -> WebhookDeliveryOut:
+                               session: UserReadSessionDep) -> WebhookDeliveryOut:
     delivery = await service.get_delivery_of(
         session, user_id=principal.user.id, endpoint_id=endpoint_id, delivery_id=delivery_id)
     return WebhookDeliveryOut.model_validate(delivery)

@@ -30,7 +30,7 @@ def every_slot() -> list[ServiceSlot[Any]]:
 
 def test_every_slot_is_provided_from_the_runtime() -> None:
     attributes = ["settings", "database", "clock", "secret_key", "cache", "passwords", "sessions", "payments",
-                  "webhooks", "rate_limits"]
+                  "webhooks", "rate_limits", "reads"]
     runtime = SimpleNamespace(**{name: object() for name in attributes}, draining=False)
     app = FastAPI()
     provide_services(app, cast(Runtime, runtime))
