@@ -2,7 +2,8 @@
 
 `settings` is parametrized by `backend`, the three deployment combinations:
 - `sqlite`: the embedded default (its own var dir and SQLite file; everything else in process);
-- `postgres`: a fresh PostgreSQL database per test on 127.0.0.1:5432 with the database transport;
+- `postgres`: a fresh PostgreSQL database per test on 127.0.0.1:5432 with the database transport (a copy
+  of a template migrated once per run, made ahead of the test and dropped behind it);
 - `full`: PostgreSQL + RabbitMQ (this run's vhost, the test's own queue prefix) + Redis (the test's
   own key prefix).
 With `CI=true` the servers are required; elsewhere those variants skip with the reason when a server
@@ -30,10 +31,11 @@ import pytest
 from seawall.config import Settings, reveal
 from seawall.jobs import load_job_modules
 from seawall.runtime import Runtime
+from tests.support.database_copies import TemplateCopies
 from tests.support.databases import (
+    PG_ADMIN_DSN,
     create_migrated_sqlite_template,
     create_migrated_template,
-    create_postgres_database,
     drop_postgres_database,
     require_postgres,
 )
@@ -101,6 +103,17 @@ def postgres_template() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def postgres_copies(postgres_template: str) -> Iterator[TemplateCopies]:
+    """Copies of the template made ahead on a background thread and dropped behind the tests
+    (`tests/support/database_copies.py`): each test still gets a fresh one, without waiting for it."""
+    copies = TemplateCopies(postgres_template, admin_dsn=PG_ADMIN_DSN)
+    try:
+        yield copies
+    finally:
+        copies.close()
+
+
+@pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One migrated SQLite file per test run; each embedded test's `runtime` starts from a copy."""
     return create_migrated_sqlite_template(tmp_path_factory.mktemp("sqlite-template"))
@@ -111,11 +124,12 @@ def database_url(backend: str, request: pytest.FixtureRequest) -> Iterator[str |
     if backend == "sqlite":
         yield None
         return
-    url = create_postgres_database(template=request.getfixturevalue("postgres_template"))
+    copies: TemplateCopies = request.getfixturevalue("postgres_copies")
+    url = copies.take()
     try:
         yield url
     finally:
-        drop_postgres_database(url)
+        copies.give_back(url)
 
 
 @pytest.fixture(scope="session")

@@ -43,7 +43,7 @@ from hypothesis.stateful import (
 from seawall.chaos.crash_points import POINTS, SimulatedCrash, arm, disarm
 from tests.integration.accounts.wire import STRONG_PASSWORD, bearer, new_email, new_key
 from tests.integration.chaos.promises import Accepted, World, check_always, check_quiet
-from tests.support.databases import create_postgres_database, drop_postgres_database
+from tests.support.database_copies import TemplateCopies
 
 EXAMPLES = {"sqlite": 20, "postgres": 10}  # CI-sized; SEAWALL_STATE_MACHINE_EXAMPLES sets both
 STEPS = int(os.environ.get("SEAWALL_STATE_MACHINE_STEPS", "20"))
@@ -286,11 +286,11 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _database_factory(backend: str, request: pytest.FixtureRequest) -> DatabaseFactory:
     if backend == "postgres":
-        template = request.getfixturevalue("postgres_template")
+        copies: TemplateCopies = request.getfixturevalue("postgres_copies")
 
         def postgres(_var_dir: Path) -> tuple[str | None, Callable[[], None]]:
-            url = create_postgres_database(template=template)
-            return url, lambda: drop_postgres_database(url)
+            url = copies.take()
+            return url, lambda: copies.give_back(url)
         return postgres
     source = request.getfixturevalue("sqlite_template")
 
