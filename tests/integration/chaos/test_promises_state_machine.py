@@ -12,7 +12,8 @@ step and, once the system is quiet (`settle`, also at the end of every sequence)
 Size: CI-sized by default (10 examples on SQLite, 5 on PostgreSQL, up to 20 steps each; 2-3 s an
 example, most of it worker rounds waiting to see the queue idle); `SEAWALL_STATE_MACHINE_EXAMPLES` and
 `SEAWALL_STATE_MACHINE_STEPS` make it larger (e.g. 500 and 40 for a long run). Each example runs on a
-fresh copy of a migrated database. Password hashing runs far below its production cost here: it is not what this proves.
+fresh copy of a migrated database. Password hashing runs far below its production cost here: it is
+not what this proves.
 """
 
 from __future__ import annotations
