@@ -188,11 +188,17 @@ def settings(var_dir: Path, database_url: str | None, services: dict[str, str],
 
 
 @pytest.fixture
-async def runtime(settings: Settings, request: pytest.FixtureRequest) -> AsyncIterator[Runtime]:
+async def runtime(settings: Settings, database_url: str | None, request: pytest.FixtureRequest
+                  ) -> AsyncIterator[Runtime]:
+    """The test's runtime on its database. A copy of the migrated template (the SQLite file copied here,
+    or the `database_url` PostgreSQL copy) is at the head revision already; any other is migrated."""
+    template_copy = database_url is not None and reveal(settings.database_url) == database_url
     if settings.database_url is None and not (settings.var_dir / "seawall.db").exists():
         shutil.copyfile(request.getfixturevalue("sqlite_template"), settings.var_dir / "seawall.db")
+        template_copy = True
     runtime = Runtime.build(settings)
-    await runtime.database.migrate()
+    if not template_copy:
+        await runtime.database.migrate()
     from tests.support.effects import create_effects_table
 
     await create_effects_table(runtime.database)
