@@ -54,6 +54,11 @@ from tests.support.services import (
 
 ADMIN_KEY = "test-admin-key-0123456789"
 SECRET_KEY = "test-secret-key-0123456789abcdef"
+# Argon2id far below its production floor (no validation on `model_copy`) in the tests' own runtimes: a
+# hash or a verify costs ~0.5 ms instead of ~20 ms, paid by every runtime (its dummy hash), sign-up and
+# login. The parameters themselves are proven by tests that set the defaults back
+# (tests/integration/accounts/test_signup.py) and by `seawall` processes, which keep them.
+TEST_PASSWORD_HASHING = {"argon2_time_cost": 1, "argon2_memory_kib": 256}
 BACKENDS = [name.strip() for name in os.environ.get("SEAWALL_TEST_BACKENDS", "sqlite,postgres,full").split(",")
             if name.strip()]
 
@@ -184,7 +189,7 @@ def settings(var_dir: Path, database_url: str | None, services: dict[str, str],
         job_modules="tests.support.effects",
         log_level="WARNING",
     )
-    return settings.model_copy(update=settings_overrides) if settings_overrides else settings
+    return settings.model_copy(update={**TEST_PASSWORD_HASHING, **settings_overrides})
 
 
 @pytest.fixture
