@@ -2,7 +2,8 @@
 
 `settings` is parametrized by `backend`, the three deployment combinations:
 - `sqlite`: the embedded default (its own var dir and SQLite file; everything else in process);
-- `postgres`: a fresh PostgreSQL database per test on 127.0.0.1:5432 with the database transport;
+- `postgres`: a fresh PostgreSQL database per test on 127.0.0.1:5432 with the database transport (a copy
+  of a template migrated once per run, made ahead of the test and dropped behind it);
 - `full`: PostgreSQL + RabbitMQ (this run's vhost, the test's own queue prefix) + Redis (the test's
   own key prefix).
 With `CI=true` the servers are required; elsewhere those variants skip with the reason when a server
@@ -30,10 +31,11 @@ import pytest
 from seawall.config import Settings, reveal
 from seawall.jobs import load_job_modules
 from seawall.runtime import Runtime
+from tests.support.database_copies import TemplateCopies
 from tests.support.databases import (
+    PG_ADMIN_DSN,
     create_migrated_sqlite_template,
     create_migrated_template,
-    create_postgres_database,
     drop_postgres_database,
     require_postgres,
 )
@@ -52,6 +54,11 @@ from tests.support.services import (
 
 ADMIN_KEY = "test-admin-key-0123456789"
 SECRET_KEY = "test-secret-key-0123456789abcdef"
+# Argon2id far below its production floor (no validation on `model_copy`) in the tests' own runtimes: a
+# hash or a verify costs ~0.5 ms instead of ~20 ms, paid by every runtime (its dummy hash), sign-up and
+# login. The parameters themselves are proven by tests that set the defaults back
+# (tests/integration/accounts/test_signup.py) and by `seawall` processes, which keep them.
+TEST_PASSWORD_HASHING = {"argon2_time_cost": 1, "argon2_memory_kib": 256}
 BACKENDS = [name.strip() for name in os.environ.get("SEAWALL_TEST_BACKENDS", "sqlite,postgres,full").split(",")
             if name.strip()]
 
@@ -101,6 +108,17 @@ def postgres_template() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def postgres_copies(postgres_template: str) -> Iterator[TemplateCopies]:
+    """Copies of the template made ahead on a background thread and dropped behind the tests
+    (`tests/support/database_copies.py`): each test still gets a fresh one, without waiting for it."""
+    copies = TemplateCopies(postgres_template, admin_dsn=PG_ADMIN_DSN)
+    try:
+        yield copies
+    finally:
+        copies.close()
+
+
+@pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One migrated SQLite file per test run; each embedded test's `runtime` starts from a copy."""
     return create_migrated_sqlite_template(tmp_path_factory.mktemp("sqlite-template"))
@@ -111,11 +129,12 @@ def database_url(backend: str, request: pytest.FixtureRequest) -> Iterator[str |
     if backend == "sqlite":
         yield None
         return
-    url = create_postgres_database(template=request.getfixturevalue("postgres_template"))
+    copies: TemplateCopies = request.getfixturevalue("postgres_copies")
+    url = copies.take()
     try:
         yield url
     finally:
-        drop_postgres_database(url)
+        copies.give_back(url)
 
 
 @pytest.fixture(scope="session")
@@ -170,15 +189,21 @@ def settings(var_dir: Path, database_url: str | None, services: dict[str, str],
         job_modules="tests.support.effects",
         log_level="WARNING",
     )
-    return settings.model_copy(update=settings_overrides) if settings_overrides else settings
+    return settings.model_copy(update={**TEST_PASSWORD_HASHING, **settings_overrides})
 
 
 @pytest.fixture
-async def runtime(settings: Settings, request: pytest.FixtureRequest) -> AsyncIterator[Runtime]:
+async def runtime(settings: Settings, database_url: str | None, request: pytest.FixtureRequest
+                  ) -> AsyncIterator[Runtime]:
+    """The test's runtime on its database. A copy of the migrated template (the SQLite file copied here,
+    or the `database_url` PostgreSQL copy) is at the head revision already; any other is migrated."""
+    template_copy = database_url is not None and reveal(settings.database_url) == database_url
     if settings.database_url is None and not (settings.var_dir / "seawall.db").exists():
         shutil.copyfile(request.getfixturevalue("sqlite_template"), settings.var_dir / "seawall.db")
+        template_copy = True
     runtime = Runtime.build(settings)
-    await runtime.database.migrate()
+    if not template_copy:
+        await runtime.database.migrate()
     from tests.support.effects import create_effects_table
 
     await create_effects_table(runtime.database)

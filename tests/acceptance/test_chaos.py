@@ -1,8 +1,8 @@
 """Promises 1 and 2 under fire: `seawall chaos` run CI-sized as a real process.
 
 Server mode on private PostgreSQL + RabbitMQ + Redis (`--infra`): 2 API and 2 worker processes,
-≥ 20 SIGKILLs spread over both roles, 20 % provider faults, PostgreSQL, RabbitMQ and Redis each
-restarted once under load. Embedded (SQLite): the same with ≥ 10 SIGKILLs. Both must end with zero
+≥ 20 SIGKILLs spread over both roles in 20 s of load, 20 % provider faults, PostgreSQL, RabbitMQ and Redis each
+restarted once under load. Embedded (SQLite): the same with ≥ 10 SIGKILLs in 12 s. Both must end with zero
 violations: no lost work, no double charge, no lost payment, refunds within captures, a balanced
 ledger, every receipt and webhook delivered — checked by the run against the sandbox's own records
 (`seawall.chaos.invariants`; its unit tests prove each violation is caught). A failing run's report,
@@ -82,7 +82,7 @@ def require_private_servers() -> None:
 @pytest.mark.timeout(1200)
 def test_server_mode_keeps_every_promise_through_kills_and_server_restarts() -> None:
     require_private_servers()
-    code, report = run_chaos("--infra", "--kills", "20", "--duration", "30", "--users", "12", "--error-rate", "0.2",
+    code, report = run_chaos("--infra", "--kills", "20", "--duration", "20", "--users", "12", "--error-rate", "0.2",
                              "--lease-seconds", "3", timeout=1150)
     assert_every_promise_held(code, report)
     figures = report["figures"]
@@ -95,7 +95,7 @@ def test_server_mode_keeps_every_promise_through_kills_and_server_restarts() -> 
 
 @pytest.mark.timeout(900)
 def test_embedded_mode_keeps_every_promise_through_kills() -> None:
-    code, report = run_chaos("--embedded", "--kills", "10", "--duration", "20", "--users", "10", "--error-rate", "0.2",
+    code, report = run_chaos("--embedded", "--kills", "10", "--duration", "12", "--users", "10", "--error-rate", "0.2",
                              "--lease-seconds", "3", timeout=850)
     assert_every_promise_held(code, report)
     kills = report["figures"]["kills"]

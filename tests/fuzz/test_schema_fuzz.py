@@ -1,14 +1,14 @@
 """Promise (issue 12, Deliver 2): whatever schemathesis generates from the live `/openapi.json` — valid
 and invalid parameters, bodies and headers, for every operation mounted at run time — a `seawall api`
 process answers with a status the operation declares, its declared content type and body schema, never
-a 5xx, and every 4xx in the one error shape. On the embedded (SQLite) and PostgreSQL backends, as a
-signed-up user (a bearer session from a real sign-up and login) on /v1 and with the operator key on
-/admin.
+a 5xx, and every 4xx in the one error shape. On PostgreSQL (and the embedded SQLite file with
+`SEAWALL_FUZZ_BACKENDS=sqlite,postgres`), as a signed-up user (a bearer session from a real sign-up and
+login) on /v1 and with the operator key on /admin.
 
-The run is sized by `--fuzz-requests` / `SEAWALL_FUZZ_REQUESTS` (`tests.support.fuzzing`; 2,000 over
-both backends by default) and fails when it sent fewer. Generation is deterministic (fixed Hypothesis
-seeds, no example database), so a failure replays on the next run; each failure prints the
-request as a curl command. Every failure found so far is a plain regression test in
+The run is sized by `--fuzz-requests` / `SEAWALL_FUZZ_REQUESTS` (`tests.support.fuzzing`; 1,000 by
+default, shared by the backends it runs on) and fails when it sent fewer. Generation is deterministic
+(fixed Hypothesis seeds, no example database), so a failure replays on the next run; each failure
+prints the request as a curl command. Every failure found so far is a plain regression test in
 `tests/fuzz/test_fuzz_findings.py`.
 """
 
@@ -30,10 +30,10 @@ from schemathesis.schemas import APIOperation, BaseSchema
 
 from tests.conftest import ADMIN_KEY, BACKENDS
 from tests.integration.accounts.wire import ERROR_FIELDS, STRONG_PASSWORD, bearer, new_email, new_key
-from tests.support.fuzzing import REPORT_PROPERTY, requested_total
+from tests.support.fuzzing import REPORT_PROPERTY, fuzz_backends, requested_total
 from tests.support.server import ServerFactory
 
-FUZZ_BACKENDS = ("sqlite", "postgres")
+FUZZ_BACKENDS = fuzz_backends()
 # The limits stay on (their 429s are part of the contract) but far above what the run sends, so the
 # fuzzer explores the routes instead of collecting 429s.
 SERVER_ENV = {"SEAWALL_RATE_LIMIT_SCALE": "100000", "SEAWALL_LOG_LEVEL": "WARNING"}

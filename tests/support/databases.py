@@ -75,6 +75,11 @@ def create_postgres_database(*, template: str | None = None) -> str:
             await connection.close()
 
     _run_in_thread(create)
+    return postgres_url(name)
+
+
+def postgres_url(name: str) -> str:
+    """The SQLAlchemy async URL of the test database `name` on the test server."""
     return f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
 
 

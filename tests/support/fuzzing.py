@@ -1,8 +1,11 @@
 """A pytest plugin: the request budget of the schema fuzzing run and its report.
 
 - `--fuzz-requests=N` (or `SEAWALL_FUZZ_REQUESTS=N`; the option wins) sets how many generated requests
-  the whole fuzzing run sends at least, shared between the backends it runs on. The default, 2,000, is
+  the whole fuzzing run sends at least, shared between the backends it runs on. The default, 1,000, is
   the CI-sized run inside `make test`; a long run is e.g. `--fuzz-requests=20000`.
+- `SEAWALL_FUZZ_BACKENDS` (comma-separated, default `postgres`) names the backends the fuzzing runs
+  on: CI fuzzes PostgreSQL, the stricter store (no NUL in text, typed columns); `sqlite,postgres` adds the
+  embedded file, e.g. for a long run.
 - A test marked `fuzzing` sends those requests: its timeout (pytest-timeout) grows with them, by
   `SECONDS_PER_REQUEST` on top of the suite's default.
 - Each fuzzing test records what it sent as the user property `fuzz_requests` ("backend: N requests in
@@ -17,7 +20,9 @@ from typing import Any
 import pytest
 
 FUZZ_VARIABLE = "SEAWALL_FUZZ_REQUESTS"
-CI_REQUESTS = 2_000
+CI_REQUESTS = 1_000
+BACKENDS_VARIABLE = "SEAWALL_FUZZ_BACKENDS"
+CI_BACKENDS = ("postgres",)
 # Measured: 40-60 ms a request with both backends fuzzed at once on 2 loaded cores; 4x headroom.
 SECONDS_PER_REQUEST = 0.2
 REPORT_PROPERTY = "fuzz_requests"
@@ -37,6 +42,15 @@ def requested_total(config: pytest.Config) -> int:
     if total < 1:
         raise pytest.UsageError(f"--fuzz-requests / {FUZZ_VARIABLE} must be at least 1, not {total}")
     return int(total)
+
+
+def fuzz_backends() -> tuple[str, ...]:
+    """The backends the fuzzing runs on: `SEAWALL_FUZZ_BACKENDS`, else the CI set."""
+    names = tuple(name.strip() for name in os.environ.get(BACKENDS_VARIABLE, "").split(",") if name.strip())
+    unknown = sorted(set(names) - {"sqlite", "postgres"})
+    if unknown:
+        raise pytest.UsageError(f"{BACKENDS_VARIABLE}: fuzzing runs on sqlite and postgres, not {', '.join(unknown)}")
+    return names or CI_BACKENDS
 
 
 class FuzzReport:

@@ -6,9 +6,11 @@ import re
 from collections.abc import AsyncIterator
 
 import httpx
+import pytest
 from sqlalchemy import select
 
 from seawall.accounts.models import User
+from seawall.config import Settings
 from seawall.runtime import Runtime
 from tests.integration.accounts.wire import (
     STRONG_PASSWORD,
@@ -125,6 +127,11 @@ async def test_streamed_body_over_the_size_limit_is_refused_with_413(
     assert_error(response, 413, "payload_too_large")
 
 
+PRODUCTION_HASHING = {name: Settings.model_fields[name].default
+                      for name in ("argon2_time_cost", "argon2_memory_kib", "argon2_parallelism")}
+
+
+@pytest.mark.parametrize("settings_overrides", [PRODUCTION_HASHING])  # not the suite's cheap parameters
 async def test_password_is_stored_as_argon2id_with_at_least_owasp_minimum_parameters(
     client: httpx.AsyncClient, runtime: Runtime
 ) -> None:

@@ -9,10 +9,11 @@ provider faults (5xx, 429, lost responses) switched on and off at the sandbox. I
 step and, once the system is quiet (`settle`, also at the end of every sequence), the promises of
 `tests/integration/chaos/promises.py`, counted at the sandbox, the SMTP sink and the webhook receiver.
 
-Size: CI-sized by default (20 examples on SQLite, 10 on PostgreSQL, up to 20 steps each; about a
-minute each on 2 busy cores); `SEAWALL_STATE_MACHINE_EXAMPLES` and `SEAWALL_STATE_MACHINE_STEPS` make
-it larger (e.g. 500 and 40 for a long run). Each example runs on a fresh copy of a migrated database.
-Password hashing runs far below its production cost here: it is not what this proves.
+Size: CI-sized by default (10 examples on SQLite, 5 on PostgreSQL, up to 20 steps each; 2-3 s an
+example, most of it worker rounds waiting to see the queue idle); `SEAWALL_STATE_MACHINE_EXAMPLES` and
+`SEAWALL_STATE_MACHINE_STEPS` make it larger (e.g. 500 and 40 for a long run). Each example runs on a
+fresh copy of a migrated database. Password hashing runs far below its production cost here: it is
+not what this proves.
 """
 
 from __future__ import annotations
@@ -43,9 +44,9 @@ from hypothesis.stateful import (
 from seawall.chaos.crash_points import POINTS, SimulatedCrash, arm, disarm
 from tests.integration.accounts.wire import STRONG_PASSWORD, bearer, new_email, new_key
 from tests.integration.chaos.promises import Accepted, World, check_always, check_quiet
-from tests.support.databases import create_postgres_database, drop_postgres_database
+from tests.support.database_copies import TemplateCopies
 
-EXAMPLES = {"sqlite": 20, "postgres": 10}  # CI-sized; SEAWALL_STATE_MACHINE_EXAMPLES sets both
+EXAMPLES = {"sqlite": 10, "postgres": 5}  # CI-sized; SEAWALL_STATE_MACHINE_EXAMPLES sets both
 STEPS = int(os.environ.get("SEAWALL_STATE_MACHINE_STEPS", "20"))
 # Mostly cards that pay (so refunds have captures to work on), some that are declined.
 CARDS = ["pm_card_visa", "pm_card_visa", "pm_card_visa", "pm_card_chargeDeclined",
@@ -286,11 +287,11 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _database_factory(backend: str, request: pytest.FixtureRequest) -> DatabaseFactory:
     if backend == "postgres":
-        template = request.getfixturevalue("postgres_template")
+        copies: TemplateCopies = request.getfixturevalue("postgres_copies")
 
         def postgres(_var_dir: Path) -> tuple[str | None, Callable[[], None]]:
-            url = create_postgres_database(template=template)
-            return url, lambda: drop_postgres_database(url)
+            url = copies.take()
+            return url, lambda: copies.give_back(url)
         return postgres
     source = request.getfixturevalue("sqlite_template")
 
