@@ -20,7 +20,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from seawall.errors import SeawallError, TooManyRequestsError, UnauthorizedError
+from seawall.errors import SeawallError, ServiceUnavailableError, TooManyRequestsError, UnauthorizedError
 from seawall.kit.pagination import InvalidCursorError
 from seawall.web.middleware import LOG_CONTEXT
 
@@ -97,6 +97,8 @@ async def _seawall_error(_request: Request, exc: Exception) -> JSONResponse:
     headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, UnauthorizedError) else None
     if isinstance(exc, TooManyRequestsError):
         headers = {"Retry-After": str(exc.retry_after)}
+    elif isinstance(exc, ServiceUnavailableError):  # transient, like the database's 503s: retry shortly
+        headers = {"Retry-After": "1"}
     if exc.status_code >= 500:
         log.error("request.failed", error_type=exc.error_type, message=exc.message)
     return JSONResponse(exc.to_body(), status_code=exc.status_code, headers=headers)

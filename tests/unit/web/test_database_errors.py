@@ -8,6 +8,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.exc import DBAPIError
 
+from seawall.errors import ServiceUnavailableError
 from seawall.web.errors import install_error_handlers, is_transient
 
 
@@ -36,10 +37,11 @@ def test_a_connection_the_pool_dropped_is_transient_whatever_its_code() -> None:
 
 
 @pytest.mark.parametrize("error", [ConnectionRefusedError(111, "Connect call failed"), ConnectionResetError(),
-                                   TimeoutError()])
+                                   TimeoutError(), ServiceUnavailableError("the read replica failed")])
 async def test_a_server_that_cannot_be_reached_is_a_503_to_retry_not_a_500(error: Exception) -> None:
     """asyncpg raises the socket's error, not a DBAPIError, when a new connection finds the server down
-    (a restart under `seawall chaos` reached clients as 500s)."""
+    (a restart under `seawall chaos` reached clients as 500s); Seawall's own `unavailable` (a replica
+    read that failed mid-route) says when to retry too."""
     app = FastAPI()
     install_error_handlers(app)
 
