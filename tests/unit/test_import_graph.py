@@ -41,7 +41,9 @@ SANDBOX_LOADERS = ("cli", "bench", "chaos")
 HTTP_FRAMEWORKS = ("fastapi", "starlette")
 HTTP_EDGE = ("web", "admin", "health")
 COMPOSITION_ROOT = (f"{ROOT}.runtime", f"{ROOT}.app")
-PUBLIC_SURFACE = ("events", "service", "schemas", "errors", "auth", "plans")
+# `auth` and `reads` are accounts' route dependencies: the signed-in caller, and the caller's reads that
+# may be stale (routed to a read replica).
+PUBLIC_SURFACE = ("events", "service", "schemas", "errors", "auth", "reads", "plans")
 ROUTE_DEPENDENCIES = {"idempotency": ("api",)}  # `IdempotencyDep`, used by every creating route
 
 # (rule, importer, imported) still present on this branch, each removed by a change in flight.
