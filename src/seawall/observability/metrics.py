@@ -48,11 +48,13 @@ ROUTINE_OUTCOMES = ("ok", "problems", "error")
 # Values of the `reason` label of `seawall_db_reads_total` (`replicas.routing`): why a read went where it did.
 #   replica           the replica was healthy and the user had not written lately
 #   read_your_writes  the user wrote within SEAWALL_DATABASE_REPLICA_READ_YOUR_WRITES_SECONDS: primary
+#   marks_unavailable the user's read-your-writes mark could not be looked up (Redis unreachable): primary
 #   replica_down      the replica did not answer its check, or is not in recovery: primary
 #   replica_lagging   its replay lag was above SEAWALL_DATABASE_REPLICA_MAX_LAG_SECONDS: primary
 #   replica_error     the read failed on the replica and was served by the primary
 #   not_configured    no SEAWALL_DATABASE_REPLICA_URL: primary
-READ_REASONS = ("replica", "read_your_writes", "replica_down", "replica_lagging", "replica_error", "not_configured")
+READ_REASONS = ("replica", "read_your_writes", "marks_unavailable", "replica_down", "replica_lagging", "replica_error",
+                "not_configured")
 # `seawall_breaker_state`: the numeric value of each state.
 BREAKER_STATE_VALUES = {"closed": 0, "half_open": 1, "open": 2}
 

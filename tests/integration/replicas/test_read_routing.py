@@ -128,7 +128,7 @@ async def test_a_replica_lagging_past_the_bound_sends_reads_to_the_primary_and_s
     async with asgi_client(app) as client:
         [(bob_id, bob)] = await settled_users(client, replica, "bob")
         runtime = app.state.runtime
-        doctor = await replica_report(runtime.settings)  # what `seawall doctor` shows
+        doctor = await replica_report(runtime.settings, runtime.database)  # what `seawall doctor` shows
         assert doctor["ok"] is True and doctor["in_recovery"] is True and doctor["reads_go_to"] == "replica"
         with captured_logs() as logs:
             async with replica.paused():
@@ -182,7 +182,7 @@ async def test_a_replica_that_is_down_sends_reads_to_the_primary_never_a_500(
                 assert response.status_code == 200, (path, response.text)
             assert await reads(client, "primary", "replica_down") >= 5
             assert await reads(client, "replica", "replica") == from_replica
-            doctor = await replica_report(app.state.runtime.settings)
+            doctor = await replica_report(app.state.runtime.settings, app.state.runtime.database)
             assert doctor["ok"] is False and "Connect" in str(doctor["error"]), doctor
     fallbacks = [line for line in logs.lines() if line["event"] == "replica.fallback_to_primary"]
     assert len(fallbacks) == 1 and fallbacks[0]["reason"] == "replica_down", fallbacks
