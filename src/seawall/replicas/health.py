@@ -117,27 +117,37 @@ class ReplicaHealth:
         primary_error = None
         try:
             async with asyncio.timeout(CHECK_TIMEOUT_SECONDS):
-                async with self.primary.read_engine.connect() as connection:
-                    primary_lsn = int((await connection.execute(PRIMARY_POSITION_QUERY)).scalar_one())
+                primary_lsn = await self.primary_position()
             self.positions.add(time.monotonic(), primary_lsn)
         except Exception as exc:  # the primary's failures are handled where it is used: no sample this time
             primary_error = _reason(exc)
         try:
             async with asyncio.timeout(CHECK_TIMEOUT_SECONDS):
-                async with self.engine.engine.connect() as connection:
-                    row = (await connection.execute(REPLICA_POSITION_QUERY)).one()
+                in_recovery, replay_lsn = await self.replica_position()
         except Exception as exc:  # any failure to answer is "down": the reason goes to the log and doctor
             return ReplicaState("replica_down", None, None, _reason(exc), time.monotonic(), primary_error)
         now = time.monotonic()
-        if not row.in_recovery or row.replay_lsn is None:
+        if not in_recovery or replay_lsn is None:
             return ReplicaState("replica_down", False, None, "not in recovery: the server is not a replica "
                                 "(promoted?); reads stay on the primary", now, primary_error)
-        lag = self.positions.lag_seconds(int(row.replay_lsn), now=now)
+        lag = self.positions.lag_seconds(replay_lsn, now=now)
         previous = self.state
         if lag is None or (lag == 0 and primary_error is not None):
             lag = previous.lag_seconds if previous is not None and previous.lag_seconds is not None else 0.0
         verdict: Verdict = "replica_lagging" if lag > self.max_lag_seconds else "usable"
         return ReplicaState(verdict, True, lag, None, now, primary_error)
+
+    async def primary_position(self) -> int:
+        """The primary's WAL position now (bytes since 0/0); raises what the driver raises."""
+        async with self.primary.read_engine.connect() as connection:
+            return int((await connection.execute(PRIMARY_POSITION_QUERY)).scalar_one())
+
+    async def replica_position(self) -> tuple[bool, int | None]:
+        """(in recovery?, replay position in bytes since 0/0: None when not in recovery); raises what the
+        driver raises."""
+        async with self.engine.engine.connect() as connection:
+            row = (await connection.execute(REPLICA_POSITION_QUERY)).one()
+        return bool(row.in_recovery), None if row.replay_lsn is None else int(row.replay_lsn)
 
     async def _run_check(self) -> ReplicaState:
         state = await self.measure()
