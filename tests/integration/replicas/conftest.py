@@ -81,14 +81,13 @@ class Replica:
             await asyncio.sleep(0.01)
 
     async def fresh(self) -> None:
-        """A commit on the primary, replayed: the replica's last replayed transaction is now (its lag, measured
-        as the age of that transaction once replay trails, starts from here)."""
+        """A commit on the primary, replayed: the replica has everything the primary had written by now."""
         await self.primary("SELECT txid_current()")
         await self.caught_up()
 
     @asynccontextmanager
     async def paused(self) -> AsyncIterator[None]:
-        """Replay paused (WAL is still received, so writes on the primary make real lag); always resumed."""
+        """Replay paused (the replica stands still while the primary writes: real lag); always resumed."""
         await self.fresh()
         await self.on_replica("SELECT pg_wal_replay_pause()")
         try:
