@@ -50,7 +50,7 @@ ROUTINE_OUTCOMES = ("ok", "problems", "error")
 #   read_your_writes  the user wrote within SEAWALL_DATABASE_REPLICA_READ_YOUR_WRITES_SECONDS: primary
 #   marks_unavailable the user's read-your-writes mark could not be looked up (Redis unreachable): primary
 #   replica_down      the replica did not answer its check, or is not in recovery: primary
-#   replica_lagging   its lag (behind the primary's WAL position) was above SEAWALL_DATABASE_REPLICA_MAX_LAG_SECONDS: primary
+#   replica_lagging   its lag behind the primary's WAL position exceeded SEAWALL_DATABASE_REPLICA_MAX_LAG_SECONDS
 #   replica_error     the read failed on the replica and was served by the primary
 #   not_configured    no SEAWALL_DATABASE_REPLICA_URL: primary
 READ_REASONS = ("replica", "read_your_writes", "marks_unavailable", "replica_down", "replica_lagging", "replica_error",
