@@ -6,9 +6,9 @@ Contract:
   `replica_lagging`: its lag is above `SEAWALL_DATABASE_REPLICA_MAX_LAG_SECONDS`). It never waits on the
   network once the first check is done: when the last check is older than
   `SEAWALL_DATABASE_REPLICA_CHECK_INTERVAL_SECONDS`, one check starts in the background and the previous
-  verdict serves meanwhile. So a process asks the replica (and the primary its position) at most once per interval, not once per
-  request.
-  Only the process's first call waits for its first check (at most `CHECK_TIMEOUT_SECONDS`).
+  verdict serves meanwhile. So a process asks the replica (and the primary its position) at most once per
+  interval, not once per request. Only the process's first call waits for its first check (at most
+  `CHECK_TIMEOUT_SECONDS` per server).
 - A check asks the primary first, then the replica, each bounded by `CHECK_TIMEOUT_SECONDS`: the primary's
   WAL position (`pg_current_wal_lsn()`, one short query on the `Database` engine), then the replica's
   `pg_is_in_recovery()` and replay position (`pg_last_wal_replay_lsn()`). The lag is measured against the
@@ -20,8 +20,8 @@ Contract:
 - A primary that cannot be asked (down, slow, its pool exhausted: its own failures are handled where it is
   used) adds no sample; the replica is still asked (down? in recovery?), and its lag is measured against the
   samples held: it still grows for a replica that has not reached them; when it has, the previous check's
-  lag stands, 0 if it had none (the replica cannot be shown current without the primary; with the primary down the replica is
-  where reads can still be served). `ReplicaState.primary_error` says why.
+  lag stands, 0 if it had none (the replica cannot be shown current without the primary; with the primary
+  down the replica is where reads can still be served). `ReplicaState.primary_error` says why.
 - `report_failure(error)` (a routed read failed on the replica) turns the verdict to `replica_down` at once,
   until the next check, which is due at once.
 - Each verdict change is one log line (`replica.fallback_to_primary` with the reason and lag,
