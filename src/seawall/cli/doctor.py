@@ -45,7 +45,7 @@ def doctor(as_json: bool = typer.Option(False, "--json", help="Print JSON")) -> 
             },
             "job_transport": await broker_health(runtime.settings),
             "redis": await redis_health(runtime.settings),
-            "read_replica": await replica_report(runtime.settings),
+            "read_replica": await replica_report(runtime.settings, runtime.database),
             "operator_keys": [{"name": key.name, "scope": key.scope.value} for key in key_ring(
                 reveal(runtime.settings.operator_keys), reveal(runtime.settings.admin_api_key)).keys],
         }

@@ -48,11 +48,13 @@ ROUTINE_OUTCOMES = ("ok", "problems", "error")
 # Values of the `reason` label of `seawall_db_reads_total` (`replicas.routing`): why a read went where it did.
 #   replica           the replica was healthy and the user had not written lately
 #   read_your_writes  the user wrote within SEAWALL_DATABASE_REPLICA_READ_YOUR_WRITES_SECONDS: primary
+#   marks_unavailable the user's read-your-writes mark could not be looked up (Redis unreachable): primary
 #   replica_down      the replica did not answer its check, or is not in recovery: primary
-#   replica_lagging   its replay lag was above SEAWALL_DATABASE_REPLICA_MAX_LAG_SECONDS: primary
+#   replica_lagging   its lag behind the primary's WAL position exceeded SEAWALL_DATABASE_REPLICA_MAX_LAG_SECONDS
 #   replica_error     the read failed on the replica and was served by the primary
 #   not_configured    no SEAWALL_DATABASE_REPLICA_URL: primary
-READ_REASONS = ("replica", "read_your_writes", "replica_down", "replica_lagging", "replica_error", "not_configured")
+READ_REASONS = ("replica", "read_your_writes", "marks_unavailable", "replica_down", "replica_lagging", "replica_error",
+                "not_configured")
 # `seawall_breaker_state`: the numeric value of each state.
 BREAKER_STATE_VALUES = {"closed": 0, "half_open": 1, "open": 2}
 
@@ -173,8 +175,9 @@ class Metrics:
             "seawall_db_reads", "User-facing reads that may be stale, by where they went (target: replica, "
             "primary) and why (reason: " + ", ".join(READ_REASONS) + ").", ["target", "reason"], registry=r)
         self.db_replica_lag = Gauge(
-            "seawall_db_replica_lag_seconds", "The read replica's replay lag at its last check (0 when it has "
-            "replayed all it received); the worst process's figure.", multiprocess_mode="livemax", registry=r)
+            "seawall_db_replica_lag_seconds", "The read replica's replay lag at its last check: how long ago "
+            "the primary was at a WAL position the replica has not replayed (0 when it has replayed up to the "
+            "primary's position); the worst process's figure.", multiprocess_mode="livemax", registry=r)
         self.db_replica_fallback = Gauge(
             "seawall_db_replica_fallback", "1 while this process sends the reads meant for the read replica to "
             "the primary because of the replica (down, not in recovery or lagging), else 0; the worst process's "

@@ -3,12 +3,13 @@
 Contract:
 - `WriteMarks.mark(user_id)` records that the user's request wrote; it completes before that request's
   answer is sent (`replicas.middleware`), so the user's next request, wherever it lands, sees the mark.
-  `wrote_recently(user_id)` is True for `SEAWALL_DATABASE_REPLICA_READ_YOUR_WRITES_SECONDS` after it.
+  `look_up(user_id)` is `marked` for `SEAWALL_DATABASE_REPLICA_READ_YOUR_WRITES_SECONDS` after it, else
+  `unmarked`, or `unavailable` when Redis had to be asked and could not be.
 - With `SEAWALL_REDIS_URL`, a mark is a Redis key `<redis_key_prefix>ryw:<user id>` set with `PX` = the
   window: every API process sees it, and Redis forgets it. Each process also keeps its own marks, so
-  its own users' reads stay right while Redis is down; and a lookup that cannot ask Redis counts as
-  "wrote recently" (the read goes to the primary: a Redis outage costs replica offload, never a stale
-  read of one's own write).
+  its own users' reads stay right while Redis is down; and a look-up that cannot ask Redis is
+  `unavailable`, which the router treats as a mark (the read goes to the primary, counted as
+  `marks_unavailable`: a Redis outage costs replica offload, never a stale read of one's own write).
 - Without Redis, marks are kept in this process only (an API process says so at start-up:
   `ReadRouter.log_start`): behind a load balancer, a user's next request may land on another process that
   did not see the write.
@@ -17,9 +18,11 @@ Contract:
 from __future__ import annotations
 
 import time
+from typing import Literal
 
 from seawall.redis_link import RedisLink, RedisUnavailableError
 
+MarkLookup = Literal["marked", "unmarked", "unavailable"]
 MAX_LOCAL_MARKS = 100_000  # past this, expired marks are swept (the live ones are what matters)
 
 
@@ -45,19 +48,18 @@ class WriteMarks:
         except RedisUnavailableError:
             pass  # logged by the link; this process's mark holds meanwhile
 
-    async def wrote_recently(self, user_id: str) -> bool:
+    async def look_up(self, user_id: str) -> MarkLookup:
         until = self._until.get(user_id)
         if until is not None:
             if until > time.monotonic():
-                return True
+                return "marked"
             self._until.pop(user_id, None)
         link = self.link
         if link is None:
-            return False
+            return "unmarked"
         key = link.key("ryw", user_id)
         try:
-            return bool(await link.run(lambda: link.client.exists(key)))
+            found = bool(await link.run(lambda: link.client.exists(key)))
         except RedisUnavailableError:
-            return True  # cannot tell: read from the primary
-
-
+            return "unavailable"  # cannot tell: the router reads from the primary
+        return "marked" if found else "unmarked"

@@ -3,9 +3,10 @@
 Contract:
 - `ReadRouter.for_user(user_id)` gives the `UserReads` of one request. Its reads go to the replica unless
   (in this order) the replica is not usable (`ReplicaHealth.verdict`: `replica_down`, `replica_lagging`)
-  or the user wrote within the read-your-writes window (`WriteMarks`: `read_your_writes`); then to the
-  primary. Without `SEAWALL_DATABASE_REPLICA_URL` every read is the primary's `read_transaction()`, as
-  before (`not_configured`; no extra await, no query).
+  or the user wrote within the read-your-writes window (`WriteMarks`: `read_your_writes`), or their mark
+  could not be looked up (Redis unreachable: `marks_unavailable`); then to the primary. Without
+  `SEAWALL_DATABASE_REPLICA_URL` every read is the primary's `read_transaction()`, as before
+  (`not_configured`; no extra await, no query).
 - A read that fails on the replica (a connection refused or broken, a timeout, a statement cancelled by
   replay) never becomes a 500. `UserReads.run(operation)` runs the operation again on the primary;
   `UserReads.read_transaction()` (the `Depends` form, whose route runs after the session is handed over)
@@ -81,7 +82,7 @@ class ReadRouter:
         replica = ReplicaEngine.build(settings)
         if replica is None:
             return cls(database)
-        health = ReplicaHealth(replica, max_lag_seconds=settings.database_replica_max_lag_seconds,
+        health = ReplicaHealth(replica, primary=database, max_lag_seconds=settings.database_replica_max_lag_seconds,
                                check_interval_seconds=settings.database_replica_check_interval_seconds)
         marks = WriteMarks(window_seconds=settings.database_replica_read_your_writes_seconds, link=link)
         return cls(database, replica=replica, health=health, marks=marks)
@@ -106,13 +107,17 @@ class ReadRouter:
         return UserReads(self, user_id)
 
     async def choose(self, user_id: str) -> str:
-        """`replica`, or why the primary: `replica_down`, `replica_lagging`, `read_your_writes`."""
+        """`replica`, or why the primary: `replica_down`, `replica_lagging`, `read_your_writes`,
+        `marks_unavailable`."""
         assert self.health is not None and self.marks is not None
         verdict = await self.health.verdict()
         if verdict != "usable":
             return verdict
-        if await self.marks.wrote_recently(user_id):
+        mark = await self.marks.look_up(user_id)
+        if mark == "marked":
             return "read_your_writes"
+        if mark == "unavailable":
+            return "marks_unavailable"
         return "replica"
 
     async def wrote(self, user_id: str) -> None:

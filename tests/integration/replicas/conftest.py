@@ -74,21 +74,27 @@ class Replica:
 
     async def caught_up(self, timeout: float = APPEAR_TIMEOUT_SECONDS) -> None:
         """Until the replica has replayed everything the primary had written when this was called."""
+        await self._reached("pg_last_wal_replay_lsn()", "replay", timeout)
+
+    async def received(self, timeout: float = APPEAR_TIMEOUT_SECONDS) -> None:
+        """Until the replica has received (not necessarily replayed) everything the primary had written."""
+        await self._reached("pg_last_wal_receive_lsn()", "receive", timeout)
+
+    async def _reached(self, position: str, what: str, timeout: float) -> None:
         target = await self.primary("SELECT pg_current_wal_lsn()::text")
         deadline = time.monotonic() + timeout
-        while not await self.on_replica(f"SELECT pg_last_wal_replay_lsn() >= '{target}'::pg_lsn"):
-            assert time.monotonic() < deadline, f"the replica did not replay up to {target} in {timeout} s"
+        while not await self.on_replica(f"SELECT {position} >= '{target}'::pg_lsn"):
+            assert time.monotonic() < deadline, f"the replica did not {what} up to {target} in {timeout} s"
             await asyncio.sleep(0.01)
 
     async def fresh(self) -> None:
-        """A commit on the primary, replayed: the replica's last replayed transaction is now (its lag, measured
-        as the age of that transaction once replay trails, starts from here)."""
+        """A commit on the primary, replayed: the replica has everything the primary had written by now."""
         await self.primary("SELECT txid_current()")
         await self.caught_up()
 
     @asynccontextmanager
     async def paused(self) -> AsyncIterator[None]:
-        """Replay paused (WAL is still received, so writes on the primary make real lag); always resumed."""
+        """Replay paused (the replica stands still while the primary writes: real lag); always resumed."""
         await self.fresh()
         await self.on_replica("SELECT pg_wal_replay_pause()")
         try:

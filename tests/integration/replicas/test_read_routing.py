@@ -5,7 +5,9 @@ replica failure becomes a 500.
 
 On the real CI replica (`.ci/replica`; `SEAWALL_TEST_REPLICA_ADDRESS` overrides 127.0.0.1:5433). Which
 database answered is proven at the boundary: with replay paused, a change committed on the primary is
-seen only by reads the primary served. Bounds are small (lag 1 s, check every 0.1 s, window 1.5 s) so
+seen only by reads the primary served. The lag is the replica's against the primary's WAL position: replay
+paused while the primary writes is lag past the bound within a few checks; a write after a quiet period
+longer than the bound is not. Bounds are small (lag 1 s, check every 0.1 s, window 1.5 s) so
 each test takes a few seconds.
 """
 
@@ -128,7 +130,7 @@ async def test_a_replica_lagging_past_the_bound_sends_reads_to_the_primary_and_s
     async with asgi_client(app) as client:
         [(bob_id, bob)] = await settled_users(client, replica, "bob")
         runtime = app.state.runtime
-        doctor = await replica_report(runtime.settings)  # what `seawall doctor` shows
+        doctor = await replica_report(runtime.settings, runtime.database)  # what `seawall doctor` shows
         assert doctor["ok"] is True and doctor["in_recovery"] is True and doctor["reads_go_to"] == "replica"
         with captured_logs() as logs:
             async with replica.paused():
@@ -150,6 +152,35 @@ async def test_a_replica_lagging_past_the_bound_sends_reads_to_the_primary_and_s
     assert len(fallbacks) == 1, fallbacks  # on the change of state, not per request
     assert fallbacks[0]["reason"] == "replica_lagging" and fallbacks[0]["lag_seconds"] > MAX_LAG
     assert "replica.restored" in logs.events()
+
+
+async def test_a_write_after_a_quiet_period_longer_than_the_bound_is_no_lag(
+    started_app: StartApp, replica: Replica, database_url: str | None,
+) -> None:
+    """The lag is measured against the primary's WAL position: a primary that wrote nothing for longer than
+    the bound has a replica 0 behind, and its next write counts from when a check first saw it (the age of
+    the replica's last replayed transaction would read as the whole quiet period: a spurious fallback)."""
+    app = await started_app(**bounds(database_url))
+    health = app.state.runtime.reads.health
+    with captured_logs() as logs:
+        await replica.fresh()
+        quiet_until = time.monotonic() + MAX_LAG * 2  # no write of this test's (other tests' may land)
+        while time.monotonic() < quiet_until:
+            state = await health.check_now()
+            assert state.verdict == "usable", state
+            await asyncio.sleep(CHECK_INTERVAL)
+        await replica.on_replica("SELECT pg_wal_replay_pause()")  # the write below is not replayed yet
+        try:
+            await replica.primary("SELECT txid_current()")
+            await replica.received()  # there, not replayed: its last replayed transaction is the quiet period's age
+            behind = await health.check_now()
+            assert behind.verdict == "usable" and behind.lag_seconds < MAX_LAG / 2, behind
+        finally:
+            await replica.on_replica("SELECT pg_wal_replay_resume()")
+        await replica.caught_up()
+        state = await health.check_now()
+        assert state.verdict == "usable" and state.lag_seconds < MAX_LAG / 2, state
+    assert "replica.fallback_to_primary" not in logs.events()
 
 
 async def _lagging(runtime: Any) -> bool:
@@ -182,7 +213,7 @@ async def test_a_replica_that_is_down_sends_reads_to_the_primary_never_a_500(
                 assert response.status_code == 200, (path, response.text)
             assert await reads(client, "primary", "replica_down") >= 5
             assert await reads(client, "replica", "replica") == from_replica
-            doctor = await replica_report(app.state.runtime.settings)
+            doctor = await replica_report(app.state.runtime.settings, app.state.runtime.database)
             assert doctor["ok"] is False and "Connect" in str(doctor["error"]), doctor
     fallbacks = [line for line in logs.lines() if line["event"] == "replica.fallback_to_primary"]
     assert len(fallbacks) == 1 and fallbacks[0]["reason"] == "replica_down", fallbacks
