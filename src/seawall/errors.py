@@ -7,7 +7,7 @@ HTTP as such (their 500 is only the inherited default). A unit test checks every
 
     SeawallError                                              500 internal_error
     ├── SchemaNotCurrentError                                 503 schema_not_current
-    ├── MigrationFailedError                                  500 migration_failed            `seawall migrate`: one CLI line
+    ├── MigrationFailedError                                  500 migration_failed            migrate: one CLI line
     ├── BadRequestError                                       400 bad_request
     │   ├── InvalidResetTokenError             accounts       400 invalid_reset_token
     │   ├── IdempotencyKeyError                idempotency    400 idempotency_key_invalid

@@ -75,8 +75,8 @@ def scripts_ahead(directory: Path, kinds: list[str]) -> tuple[Path, list[str]]:
         revision = f"f{number:03d}"
         table = f"later_feature_{revision}"
         reason, body = BODIES[kind]
-        text = SCRIPT.format(kind=kind, compatibility="expand" if kind == "broken" else kind, revision=revision, down=down, reason=reason.format(table=table),
-                             body=body.format(table=table))
+        text = SCRIPT.format(kind=kind, compatibility="expand" if kind == "broken" else kind, revision=revision,
+                             down=down, reason=reason.format(table=table), body=body.format(table=table))
         (directory / "versions" / f"{revision}_later_{kind}.py").write_text(text)
         revisions.append(revision)
         down = revision
