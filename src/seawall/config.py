@@ -165,6 +165,9 @@ class Settings(SeawallSettings):
     database_url: SecretStr | None = None
     database_pool_size: int = Field(default=10, ge=1)
     database_pool_timeout_seconds: float = Field(default=10.0, gt=0)
+    # PostgreSQL: how long opening one connection may take (TCP, TLS, authentication) before it fails;
+    # asyncpg's own default is 60 s, long for a migration Job or a start-up check facing a dead server.
+    database_connect_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     # Test each pooled connection with a round trip before use (SQLAlchemy's "pessimistic" handling).
     # Off: a connection broken by a database restart fails the one statement that finds it (503),
     # and the pool then drops every connection older than the failure.

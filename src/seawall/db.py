@@ -160,9 +160,14 @@ async def first_contact(settings: Settings) -> AsyncIterator[None]:
         yield
     except (OSError, DBAPIError) as exc:
         url = make_url(settings.resolved_database_url).render_as_string(hide_password=True)
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0] or type(exc).__name__
+        reason = first_line(getattr(exc, "orig", None) or exc)
         raise DatabaseUnreachableError(
             f"cannot use the database at {url} (SEAWALL_DATABASE_URL): {reason}") from exc
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an error's message, or its class name when it has none (`TimeoutError()`)."""
+    return next(iter(str(exc).strip().splitlines()), "") or type(exc).__name__
 
 
 def create_engine(settings: Settings, *, read_only: bool = False) -> AsyncEngine:
@@ -197,6 +202,7 @@ def create_engine(settings: Settings, *, read_only: bool = False) -> AsyncEngine
         pool_size=settings.database_pool_size,
         pool_timeout=settings.database_pool_timeout_seconds,
         pool_pre_ping=settings.database_pool_pre_ping,
+        connect_args={"timeout": settings.database_connect_timeout_seconds},  # asyncpg's connect timeout
         json_serializer=_json_text,
         json_deserializer=orjson.loads,
         hide_parameters=True,  # no bound value (a signing secret, a digest) in SQL logs or error messages

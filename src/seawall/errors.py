@@ -7,6 +7,7 @@ HTTP as such (their 500 is only the inherited default). A unit test checks every
 
     SeawallError                                              500 internal_error
     ├── SchemaNotCurrentError                                 503 schema_not_current
+    ├── MigrationFailedError                                  500 migration_failed            migrate: one CLI line
     ├── BadRequestError                                       400 bad_request
     │   ├── InvalidResetTokenError             accounts       400 invalid_reset_token
     │   ├── IdempotencyKeyError                idempotency    400 idempotency_key_invalid
@@ -84,6 +85,13 @@ class SeawallError(Exception):
 class SchemaNotCurrentError(SeawallError):
     status_code = 503
     error_type = "schema_not_current"
+
+
+class MigrationFailedError(SeawallError):
+    """A migration script failed while `seawall migrate` ran it (its transaction rolled back): the CLI
+    prints `migration REV failed: <first line of the cause>` and exits 1."""
+
+    error_type = "migration_failed"
 
 
 class BadRequestError(SeawallError):

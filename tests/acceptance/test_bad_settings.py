@@ -3,9 +3,14 @@ never a traceback (the secrets' side: tests/unit/test_bad_settings.py)."""
 
 from __future__ import annotations
 
+import json
 import os
+import socket
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -74,3 +79,54 @@ def test_a_database_that_cannot_be_reached_is_one_line_without_its_password(
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "SEAWALL_DATABASE_URL" in lines[0] and reason in lines[0], result.stderr
     assert "hunter2" not in result.stderr + result.stdout and "Traceback" not in result.stderr
+
+
+@pytest.fixture
+def blackhole() -> Iterator[int]:
+    """A port on 127.0.0.1 that accepts connections and never answers (a hung database server)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        for connection in [*held, listener]:
+            connection.close()
+
+
+@pytest.mark.parametrize("command", ["migrate", "api"])
+def test_a_database_that_never_answers_is_one_line_after_the_connect_timeout(
+    command: str, blackhole: int, tmp_path: Path,
+) -> None:
+    started = time.monotonic()
+    result = seawall(command, env={"SEAWALL_DATABASE_URL": f"postgresql://postgres:hunter2@127.0.0.1:{blackhole}/db",
+                                   "SEAWALL_SECRET_KEY": "k" * 32, "SEAWALL_PORT": "0",
+                                   "SEAWALL_DATABASE_CONNECT_TIMEOUT_SECONDS": "1"}, cwd=tmp_path)
+
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "SEAWALL_DATABASE_URL" in lines[0] and "TimeoutError" in lines[0], result.stderr
+    assert time.monotonic() - started < 20, "bounded by the connect timeout, not asyncpg's 60 s"
+
+
+def test_migrate_json_says_an_unreachable_database_in_json(tmp_path: Path) -> None:
+    for command in (["migrate", "--check", "--json"], ["migrate", "--json"]):
+        result = seawall(*command, env={"SEAWALL_DATABASE_URL": REFUSED, "SEAWALL_SECRET_KEY": "k" * 32},
+                         cwd=tmp_path)
+        assert result.returncode == 1, result.stderr
+        error = json.loads(result.stdout)["error"]
+        assert error["type"] == "unavailable" and "SEAWALL_DATABASE_URL" in error["message"], result.stdout
+        assert "Connection refused" in error["message"] and "hunter2" not in result.stdout + result.stderr

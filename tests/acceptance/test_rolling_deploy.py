@@ -6,8 +6,9 @@
 - `seawall migrate --check` says the first is safe, and this release's `seawall migrate` (its migration
   Job, in a code rollback) leaves the schema one expand revision ahead as it is, with exit code 0;
   `seawall doctor` counts it healthy.
+- Against one contract revision ahead, `seawall doctor` is unhealthy and names `schema` as the failed check.
 - `seawall migrate --to REV` downgrades and upgrades again, printing each step; `--check` then judges
-  the pending revisions; an unknown revision is one line and exit code 2.
+  the pending revisions; an unknown or ambiguous revision is one line and exit code 2.
 """
 
 from __future__ import annotations
@@ -82,6 +83,10 @@ def test_old_processes_run_against_one_expand_revision_ahead_and_refuse_a_contra
     contract, _ = scripts_ahead(tmp_path / "contract", ["contract"])
     _move(runtime.settings, HEAD, expand)  # the later release rolls its schema back,
     _move(runtime.settings, "head", contract)  # and another one migrates a contract
+    code, stdout, stderr = finished(seawall(servers, "doctor", "--json"))
+    report = json.loads(stdout)
+    assert code == 1 and (report["healthy"], report["failed"], report["database"]["ok"]) == (
+        False, ["schema"], True), stdout + stderr
     code, _, stderr = finished(seawall(servers, "worker"))
     assert code == 1 and len(error_lines(stderr)) == 1, stderr
     assert error_lines(stderr)[0].startswith(f"error: database schema is at revision {revision}, newer than "
@@ -103,7 +108,7 @@ def _move(settings: Settings, target: str, location: Path) -> None:
 
 @pytest.mark.backends("sqlite")
 def test_migrate_to_goes_down_and_back_up_and_check_judges_it(servers: ServerFactory, runtime: Runtime) -> None:
-    unknown = seawall(servers, "migrate", "--to", "0999")
+    unknown, ambiguous = seawall(servers, "migrate", "--to", "0999"), seawall(servers, "migrate", "--to", "001")
     code, stdout, stderr = finished(seawall(servers, "migrate", "--to", "0012"))
     assert code == 0, stderr
     assert stdout.splitlines() == [
@@ -128,3 +133,6 @@ def test_migrate_to_goes_down_and_back_up_and_check_judges_it(servers: ServerFac
     code, _, stderr = finished(unknown)
     assert code == 2 and error_lines(stderr) == [
         "error: --to: unknown revision '0999': Can't locate revision identified by '0999'"], stderr
+    code, _, stderr = finished(ambiguous)
+    assert code == 2 and error_lines(stderr) == [
+        "error: --to: ambiguous revision '001': the start of 0010, 0011, 0012, 0013, 0014"], stderr

@@ -13,7 +13,8 @@ status, a ledger check, and the routine checks' latest runs (`routines`: the lat
 reconcile, ledger and purge, and the latest that was not ok; `seawall.maintenance`). The database is
 read in one read transaction (`Database.read_transaction`), which takes no write lock: doctor can run
 beside an embedded server without holding up its writes. Exit code 1 when any configured backend is
-unreachable, the schema is one this release does not start against, or the ledger disagrees.
+unreachable, the schema is one this release does not start against, or the ledger disagrees; `failed`
+names those checks (`healthy` is true when it is empty).
 """
 
 from __future__ import annotations
@@ -65,12 +66,26 @@ def doctor(as_json: bool = typer.Option(False, "--json", help="Print JSON")) -> 
 
     settings = load_settings()
     report = run_with_runtime(run, settings=settings)
-    healthy = (bool(report["database"].get("ok")) and bool(report["database"].get("schema_starts"))
-               and bool(report.get("ledger", {}).get("ok", False))
-               and bool(report["job_transport"].get("ok")) and bool(report["redis"].get("ok"))
-               and bool(report["read_replica"].get("ok")))
-    report["healthy"] = healthy
+    report["failed"] = failed_checks(report)
+    report["healthy"] = healthy = not report["failed"]
     # Errors quoted from a backend may echo what they were given: no secret setting is ever printed.
     typer.echo(redact_secrets(json.dumps(report, indent=None if as_json else 2, default=str), settings))
     if not healthy:
         raise typer.Exit(code=1)
+
+
+def failed_checks(report: dict[str, Any]) -> list[str]:
+    """The checks that make the report unhealthy, by name: `database` (unreachable), `schema` (one this
+    release does not start against, though the database answers: `database.ok` stays true), `ledger`,
+    `job_transport`, `redis`, `read_replica`. A check not run because an earlier one failed is not listed."""
+    database = report["database"]
+    failed = []
+    if not database.get("ok"):
+        failed.append("database")
+    elif not database.get("schema_starts"):
+        failed.append("schema")
+    ledger_due = bool(database.get("ok")) and bool(database.get("schema_starts"))
+    if ("ledger" in report or ledger_due) and not report.get("ledger", {}).get("ok", False):
+        failed.append("ledger")
+    failed.extend(name for name in ("job_transport", "redis", "read_replica") if not report[name].get("ok"))
+    return failed

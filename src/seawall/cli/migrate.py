@@ -10,18 +10,23 @@
 - `--check` changes nothing: it prints the database's revision, this release's head, each pending
   (or extra) revision with its declaration, and the verdict of `seawall.schema.rollout`; exit code 0
   when migrating is safe for a rolling deploy (or there is nothing to do), 1 when it is not.
-- `--json` prints either as one JSON document.
-An unreachable database is one line and exit code 1, as for every command (`db.first_contact`).
+- `--json` prints either as one JSON document; so is a failure (below): Seawall's error shape,
+  `{"error": {"type": ..., "message": ...}}`, on stdout, with the same exit code.
+An unreachable database is one line and exit code 1, as for every command (`db.first_contact`); a
+migration script that fails is `migration REV failed: <cause>`, exit code 1, nothing of the run kept.
+An ambiguous REV (a prefix of several revisions) is refused with exit code 2, listing them.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
 
 import typer
 
 from seawall.cli.runner import run_with_runtime
+from seawall.errors import SeawallError
 from seawall.runtime import Runtime
 from seawall.schema.declarations import DeclaredRevision, ScriptHistory
 from seawall.schema.rollout import RolloutCheck, check_rollout
@@ -29,6 +34,7 @@ from seawall.schema.runner import AppliedStep, migrate_to
 from seawall.schema.window import Position, accept, database_state
 
 EXIT_BAD_OPTION = 2  # as typer's own for a bad option
+T = TypeVar("T")
 
 
 def migrate(
@@ -60,7 +66,7 @@ def migrate(
         steps = await migrate_to(runtime.database, target or "base")
         return steps, await runtime.database.current_revision(), ""
 
-    steps, revision, note = run_with_runtime(run)
+    steps, revision, note = _run(run, as_json=as_json)
     if as_json:
         typer.echo(json.dumps({"steps": [step.__dict__ for step in steps], "revision": revision, "note": note}))
         return
@@ -73,13 +79,25 @@ def _check(code: ScriptHistory, *, as_json: bool) -> None:
     async def run(runtime: Runtime) -> RolloutCheck:
         return check_rollout(await database_state(runtime.database, code), code)
 
-    result = run_with_runtime(run)
+    result = _run(run, as_json=as_json)
     if as_json:
         typer.echo(json.dumps(result.as_dict()))
     else:
         typer.echo(_render(result))
     if not result.safe:
         raise typer.Exit(code=1)
+
+
+def _run(operation: Callable[[Runtime], Awaitable[T]], *, as_json: bool) -> T:
+    """`run_with_runtime`; with --json, a Seawall error (unreachable database, failed migration, schema
+    out of reach) is printed as its JSON error body on stdout and exits 1, as the plain line would."""
+    if not as_json:
+        return run_with_runtime(operation)
+    try:
+        return run_with_runtime(operation)
+    except SeawallError as exc:
+        typer.echo(json.dumps(exc.to_body()))
+        raise typer.Exit(code=1) from exc
 
 
 def _render(result: RolloutCheck) -> str:

@@ -102,12 +102,18 @@ class ScriptHistory:
 
     def resolve(self, target: str) -> str | None:
         """A revision id as Alembic accepts it (`head`, `base`, an id or a unique prefix of one) → the
-        full id (None for `base`); `ValueError` with a one-line reason otherwise."""
+        full id (None for `base`); `ValueError` with a one-line reason otherwise (an unknown id, or a
+        prefix of several, listed)."""
         if target == "base":
             return None
         try:
             script = self.scripts.get_revision(target)
         except Exception as exc:  # alembic raises CommandError / ResolutionError / RangeNotAncestorError
+            candidates = [declared.revision for declared in self.revisions if declared.revision.startswith(target)]
+            if len(candidates) == 1:  # Alembic matches a prefix only from 4 characters on
+                return candidates[0]
+            if candidates:
+                raise ValueError(f"ambiguous revision {target!r}: the start of {', '.join(candidates)}") from exc
             raise ValueError(f"unknown revision {target!r}: {exc}") from exc
         if script is None:
             raise ValueError(f"unknown revision {target!r}")

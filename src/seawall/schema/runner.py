@@ -4,7 +4,14 @@
 `base`, or a revision id Alembic resolves), upward or downward as needed, in one transaction (on
 PostgreSQL all of it commits or none does), and returns the steps in the order applied.
 A database at a revision the scripts do not know (written by a later release) is refused with
-`SchemaNotCurrentError`: only the release that wrote it has the scripts to move it back.
+`SchemaNotCurrentError`: only the release that wrote it has the scripts to move it back. A script
+that fails is `MigrationFailedError` naming the revision and the first line of the cause (the
+transaction rolls back); a connection lost meanwhile stays the driver's error (`db.first_contact`).
+
+On PostgreSQL, concurrent runs (two migration Jobs, or a Job and a server starting in embedded mode)
+are serialised: the transaction first takes the transaction-scoped advisory lock `MIGRATION_LOCK_KEY`,
+before Alembic reads the current revision, so a second run waits for the first to commit (or roll
+back) and then finds the schema where the first left it. The lock has no timeout of its own.
 
 On SQLite, foreign keys are off while migrations run, and checked before the commit: Alembic's batch
 mode rebuilds a table to change it (copy into a new table, DROP the old, rename), and with foreign
@@ -24,11 +31,16 @@ from typing import cast
 from alembic import command
 from alembic.runtime.migration import MigrationContext, MigrationInfo
 from alembic.script import Script
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
+from sqlalchemy.exc import DBAPIError
 
-from seawall.db import MIGRATIONS_DIR, Database, alembic_config
-from seawall.errors import SchemaNotCurrentError
+from seawall.db import MIGRATIONS_DIR, Database, alembic_config, first_line
+from seawall.errors import MigrationFailedError, SchemaNotCurrentError
 from seawall.schema.declarations import Compatibility, ScriptHistory, declaration_of
+
+# PostgreSQL advisory lock key (bigint) held by every migration run for its transaction: the ASCII bytes
+# of "SeawallM". Another tool sharing the database must not use this key.
+MIGRATION_LOCK_KEY = 0x5365_6177_616C_6C4D
 
 
 @dataclass(frozen=True)
@@ -61,17 +73,33 @@ def _migrate(connection: Connection, history: ScriptHistory, target: str | None)
     config = alembic_config(history.location)
     config.attributes.update(connection=connection, applied_steps=applied)
     with _sqlite_foreign_keys_off(connection), connection.begin():
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
         current = MigrationContext.configure(connection).get_current_revision()
         if current is not None and not history.knows(current):
             raise SchemaNotCurrentError(
                 f"database schema is at revision {current}, which this Seawall (head {history.head}) does not "
                 "know: only the release that migrated it can move it (`seawall migrate --to REV` there)")
-        if history.position(target) > history.position(current):
-            command.upgrade(config, target or "base")
-        elif history.position(target) < history.position(current):
-            command.downgrade(config, target or "base")
+        upward = history.position(target) > history.position(current)
+        try:
+            if upward:
+                command.upgrade(config, target or "base")
+            elif history.position(target) < history.position(current):
+                command.downgrade(config, target or "base")
+        except Exception as exc:
+            if isinstance(exc, OSError) or (isinstance(exc, DBAPIError) and exc.connection_invalidated):
+                raise  # the database went away: not the script's fault
+            failed = _step_running(history, current, done=len(applied), upward=upward)
+            raise MigrationFailedError(
+                f"migration {failed} failed: {first_line(getattr(exc, 'orig', None) or exc)}") from exc
         _check_foreign_keys(connection)
     return [_applied(step) for step in applied]
+
+
+def _step_running(history: ScriptHistory, current: str | None, *, done: int, upward: bool) -> str:
+    """The revision being applied (or undone) after `done` steps from `current`."""
+    index = history.position(current) + done + 1 if upward else history.position(current) - done
+    return history.revisions[index].revision
 
 
 def _applied(step: MigrationInfo) -> AppliedStep:

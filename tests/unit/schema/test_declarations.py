@@ -67,3 +67,14 @@ def test_a_misspelt_declaration_is_refused(tmp_path: Path) -> None:
     script.write_text(script.read_text().replace('compatibility = "expand"', 'compatibility = "compatible"'))
     with pytest.raises(ValueError, match=r"migration 0005 .*found 'compatible'"):
         ScriptHistory(location)
+
+
+def test_a_prefix_of_several_revisions_is_ambiguous_and_lists_them() -> None:
+    history = ScriptHistory()
+    several = [declared.revision for declared in history if declared.revision.startswith("001")]
+    assert len(several) > 1
+    with pytest.raises(ValueError) as ambiguous:
+        history.resolve("001")
+    assert str(ambiguous.value) == f"ambiguous revision '001': the start of {', '.join(several)}"
+    with pytest.raises(ValueError, match=r"^unknown revision 'zz'"):
+        history.resolve("zz")
