@@ -18,6 +18,8 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError, Validation
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from seawall.legacy.keys import parse_signing_keys
+from seawall.legacy.upstream import parse_upstream
 from seawall.operator_keys import key_ring, parse_operator_keys
 
 FIVE_DAYS_SECONDS = 5 * 24 * 3600.0
@@ -413,6 +415,44 @@ class Settings(SeawallSettings):
     broker_reconnect_interval_seconds: float = Field(default=5.0, gt=0, le=300)
     broker_confirm_timeout_seconds: float = Field(default=10.0, gt=0, le=300)  # publisher confirm wait
 
+    # The legacy bridge (issue 16; `seawall.legacy`, docs/legacy-bridge.md). Unset upstream -> no bridge:
+    # Seawall serves every route itself. Set -> each request is served here, forwarded to the upstream or
+    # shadowed, by the route table; a path the table does not name goes to the upstream. The target is only
+    # ever this base URL (http/https, no query or credentials) plus the request's path and query.
+    legacy_upstream: str | None = None
+    # The route table (TOML, docs/legacy-bridge.md). Unset: an empty table (everything forwarded). Reloaded
+    # on SIGHUP, `POST /admin/legacy/routes/reload`, and (when > 0) whenever its file changes, checked this
+    # often; a table that does not parse is refused and the one in use kept.
+    legacy_routes: Path | None = None
+    legacy_routes_reload_seconds: float = Field(default=0.0, ge=0, le=3600)
+    # [legacy proxy settings: owned by legacy/proxy.py] Per forwarded request: connecting; the gap between
+    # two reads (also the wait for the answer's head); the whole exchange, bodies included.
+    legacy_connect_timeout_seconds: float = Field(default=2.0, gt=0, le=120)
+    legacy_read_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
+    legacy_total_timeout_seconds: float = Field(default=120.0, gt=0, le=24 * 3600)
+    # The connection pool to the upstream, per process, and the bulkhead (requests in flight to it).
+    legacy_max_connections: int = Field(default=100, ge=1, le=10_000)
+    legacy_max_keepalive_connections: int = Field(default=20, ge=0, le=10_000)
+    legacy_max_concurrent_requests: int = Field(default=100, ge=1, le=10_000)
+    # Largest request body forwarded (streamed, never held whole); larger -> 413 before or while sending.
+    legacy_max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    # [legacy shadow settings: owned by legacy/shadow.py] Shadow calls in flight per process (more are
+    # dropped and counted, never queued); each call's deadline; the bodies compared (a larger request or
+    # answer is recorded as not compared); how long comparisons are kept.
+    legacy_shadow_max_concurrent: int = Field(default=4, ge=1, le=1000)
+    legacy_shadow_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
+    legacy_shadow_max_body_bytes: int = Field(default=256 * 1024, ge=1024, le=64 * 1024 * 1024)
+    legacy_shadow_retention_days: float = Field(default=7.0, gt=0, le=365)
+    # [legacy auth settings: owned by legacy/identity.py and legacy/introspection.py] Keys Seawall signs
+    # the `Seawall-User` header with for the legacy app: `key-id:secret` entries, comma separated, the
+    # first signs (legacy accepts any it knows; docs/legacy-bridge.md has the rotation). Unset: no header.
+    legacy_auth_keys: SecretStr | None = None
+    # The legacy session Seawall accepts during the move: the cookie's name and the upstream path that
+    # introspects it (RFC 7662 shape); each answer is kept this long. Both unset: not accepted.
+    legacy_session_cookie: str | None = None
+    legacy_session_introspection_path: str | None = None
+    legacy_session_cache_seconds: float = Field(default=30.0, ge=0, le=3600)
+
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)  # SEAWALL_WEBHOOKS_*
 
     # Logs (observability.logging): one JSON object per line on stderr, or `console` for people.
@@ -453,6 +493,32 @@ class Settings(SeawallSettings):
         scope a key has would depend on the order of the entries)."""
         if value is not None and info.data.get("operator_keys") is not None:
             key_ring(reveal(info.data["operator_keys"]), value.get_secret_value())
+        return value
+
+    @field_validator("legacy_upstream")
+    @classmethod
+    def _legacy_upstream_is_a_base_url(cls, value: str | None) -> str | None:
+        """An http(s) URL with a host, and optionally a path prefix; no query, fragment or credentials."""
+        if value is None or not value.strip():
+            return None
+        return parse_upstream(value.strip()).base
+
+    @field_validator("legacy_auth_keys")
+    @classmethod
+    def _legacy_auth_keys_parse(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value().strip():
+            parse_signing_keys(value.get_secret_value())
+            return value
+        return None
+
+    @field_validator("legacy_session_introspection_path")
+    @classmethod
+    def _introspection_is_a_path(cls, value: str | None) -> str | None:
+        """A path on the upstream (never another host): starts with one `/`."""
+        if value is None or not value.strip():
+            return None
+        if not value.startswith("/") or value.startswith("//") or "?" in value or "#" in value:
+            raise ValueError("must be a path on the upstream, e.g. /internal/session")
         return value
 
     @field_validator("log_level")

@@ -23,6 +23,7 @@ from seawall.cache import register as register_cache
 from seawall.config import SettingError, Settings, usable_var_dir
 from seawall.db import Database
 from seawall.kit.clock import Clock, SystemClock
+from seawall.legacy.services import LegacyServices
 from seawall.notifications.channels import Channel, build_channels
 from seawall.observability.logging import client_hash_key, configure_logging
 from seawall.payments.gateway import PaymentGateway, build_gateway
@@ -56,6 +57,7 @@ class Runtime:
     redis: RedisLink | None = None
     clock: Clock = field(default_factory=SystemClock)
     sessions: SessionCache = field(default_factory=SessionCache.disabled)  # bearer-token lookups
+    legacy: LegacyServices | None = None  # the legacy bridge (`seawall.legacy`); None without an upstream
     draining: bool = False
 
     @classmethod
@@ -84,6 +86,8 @@ class Runtime:
             clock=clock or SystemClock(),
             sessions=sessions,
         )
+        runtime.legacy = LegacyServices.build(settings, database=database, redis=redis, clock=runtime.clock,
+                                              session_cache=sessions)
         if redis is not None:
             shared = SharedBreakerState(redis)
             for policy in runtime.provider_policies():
@@ -99,6 +103,8 @@ class Runtime:
         return policies
 
     async def aclose(self) -> None:
+        if self.legacy is not None:
+            await self.legacy.aclose()
         await self.payments.aclose()
         await self.webhooks.aclose()
         for channel in self.channels.values():

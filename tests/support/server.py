@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -12,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+
+from seawall.kit.ports import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RECORD_VARIABLE = "SEAWALL_RECORD_RESPONSES_DIR"  # set by `tests.support.openapi_coverage`
@@ -23,10 +24,6 @@ def recording_environment() -> dict[str, str]:
     return {RECORD_VARIABLE: directory} if directory else {}
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -59,6 +59,8 @@ def test_every_secret_setting_reads_its_file(field: str, clean_environment: pyte
     value = "postgresql+asyncpg://user:" + MARKER + "@127.0.0.1/x" if field.endswith("_url") else MARKER
     if field == "operator_keys":
         value = "ci:read:" + "a" * 64
+    if field == "legacy_auth_keys":  # `key-id:secret`, a secret of 32 characters or more
+        value = "k1:" + MARKER + "x" * 32
     path = tmp_path / "secret"
     path.write_text(value + "\n")  # as `echo ... > file` and Kubernetes secrets made from literals write it
     clean_environment.setenv(f"SEAWALL_{field.upper()}_FILE", str(path))

@@ -31,7 +31,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import tempfile
 import threading
 import time
@@ -40,18 +39,13 @@ from pathlib import Path
 from types import FrameType, TracebackType
 
 from seawall.chaos.infra_servers import InfraError, PostgresServer, RabbitMQServer, RedisServer, Server, wait_until
+from seawall.kit.ports import free_port
 
 __all__ = ["InfraError", "PrivateServers", "free_port", "wait_until"]
 
 RESTART_MODES = ("fast", "kill")
 
 
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 now (the kernel's pick; a server that loses the race fails to
-    start and says so)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class PrivateServers:

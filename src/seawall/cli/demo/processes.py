@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,12 +15,7 @@ from typing import Any
 
 import httpx
 
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
+from seawall.kit.ports import free_port
 
 # Passed on: the test suite's response recording (`web.response_record`), so the demo's answers count too.
 PASSED_ON = frozenset({"SEAWALL_RECORD_RESPONSES_DIR"})
