@@ -172,6 +172,7 @@ def _start_seawall(directory: Path, database: BenchDatabase, workers: int, pytho
         "SEAWALL_VAR_DIR": str(directory), "SEAWALL_SECRET_KEY": secrets.token_hex(32),
         "SEAWALL_WEB_WORKERS": str(workers),
         "SEAWALL_RATE_LIMIT_SCALE": RATE_LIMIT_SCALE, "SEAWALL_LOG_LEVEL": "WARNING",
+        "SEAWALL_SHUTDOWN_READINESS_DELAY": "0",  # no load balancer: stop at once at the end
         **({"SEAWALL_DATABASE_URL": database.url} if database.url else {}),
         **(settings or {}),
     })

@@ -241,6 +241,59 @@ def _cell(value: Any) -> str:
     return "–" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
 
 
+@app.command("legacy")
+def bench_legacy(
+    api_workers: int = typer.Option(1, min=1, max=64, help="Processes of `seawall api` (and of the naive proxy)"),
+    concurrency: int = typer.Option(32, min=1, max=1024, help="Client connections"),
+    duration: float = typer.Option(8.0, min=1, max=600, help="Measured seconds of each pass"),
+    warmup: float = typer.Option(2.0, min=0, max=60, help="Unmeasured seconds before each pass"),
+    body_bytes: int = typer.Option(1024, min=16, max=1024 * 1024, help="Size of each request's JSON body"),
+    load_generator: str = typer.Option("auto", help="auto (wrk when on PATH), wrk or python"),
+    seawall_python: str | None = typer.Option(
+        None, help="The Python of another Seawall install to measure (a build before a change), in this sitting"),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object on the last line"),
+) -> None:
+    """The legacy bridge: a forwarded POST through Seawall against a naive Python proxy and the upstream alone."""
+    from seawall.bench.legacy import LegacyBenchOptions
+    from seawall.bench.legacy import run as run_legacy
+
+    if load_generator not in ("auto", "wrk", "python"):
+        raise typer.BadParameter("auto, wrk or python", param_hint="--load-generator")
+    if seawall_python is not None and not shutil.which(seawall_python):
+        raise typer.BadParameter(f"{seawall_python} is not an executable", param_hint="--seawall-python")
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    options = LegacyBenchOptions(api_workers=api_workers, concurrency=concurrency, duration=duration, warmup=warmup,
+                                 body_bytes=body_bytes, load_generator=load_generator,
+                                 **({"seawall_python": seawall_python} if seawall_python else {}))
+    try:
+        report = run_legacy(options)
+    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+        typer.echo(f"bench legacy failed: {type(exc).__name__}: {exc}", err=True)
+        raise typer.Exit(1) from None
+    if as_json:
+        typer.echo(json.dumps(report))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    config = report["config"]
+    table = Table(title=(f"POST (forwarded) · {config['body_bytes']} B body · {config['api_workers']} process(es) · "
+                         f"{config['concurrency']} connections · {config['duration_seconds']:g} s · "
+                         f"{config['load_generator']}"))
+    columns = ("requests_per_second", "p50_ms", "p99_ms", "cpu_ms_per_request", "upstream_cpu_ms_per_request",
+               "max_rss_mb", "non_2xx", "errors")
+    table.add_column("")
+    for column in ("requests/s", "p50 ms", "p99 ms", "CPU ms/request", "upstream CPU ms/request", "max RSS MB",
+                   "non-2xx", "errors"):
+        table.add_column(column, justify="right")
+    for name, label in (("seawall", "seawall bridge"), ("peer", "naive proxy"), ("ceiling", "upstream alone")):
+        table.add_row(label, *(_cell(report[name][key]) for key in columns))
+    Console().print(table)
+    ratios = report["ratios"]
+    typer.echo(f"seawall/peer: CPU per request {_cell(ratios['seawall_to_peer_cpu_per_request'])} · "
+               f"requests/s {_cell(ratios['seawall_to_peer_requests_per_second'])}")
+
+
 @app.command("pipeline")
 def bench_pipeline(
     signups: int = typer.Option(300, min=1, max=20_000, help="Paid sign-ups to send"),

@@ -133,6 +133,8 @@ def server_env(data_dir: Path, *, admin_key: str, sandbox: Sandbox,
         # The whole workload comes from one loopback address: raise every rate limit for this load test.
         "SEAWALL_RATE_LIMIT_SCALE": "100",
         "SEAWALL_LOG_LEVEL": "WARNING",
+        # No load balancer to tell of a stop: drain at SIGTERM without keeping the port open first.
+        "SEAWALL_SHUTDOWN_READINESS_DELAY": "0",
         **(extra_env or {}),
     })
 
