@@ -87,6 +87,7 @@ def provide_services(app: FastAPI, runtime: Runtime) -> None:
     web_deps.READ_ROUTER.provide(app, lambda: runtime.reads)
     accounts_deps.PASSWORDS.provide(app, lambda: runtime.passwords)
     accounts_deps.SESSION_CACHE.provide(app, lambda: runtime.sessions)
+    accounts_deps.LEGACY_SESSIONS.provide(app, lambda: runtime.legacy.sessions if runtime.legacy is not None else None)
     payments_deps.PAYMENT_GATEWAY.provide(app, lambda: runtime.payments)
     webhooks_deps.WEBHOOK_CLIENT.provide(app, lambda: runtime.webhooks)
     RATE_LIMITS.provide(app, lambda: runtime.rate_limits)

@@ -18,7 +18,8 @@ HTTP as such (their 500 is only the inherited default). A unit test checks every
     │   ├── InvalidCredentialsError            accounts       401 invalid_credentials
     │   └── InvalidSessionError                accounts       401 invalid_session
     ├── ForbiddenError                                        403 forbidden
-    │   └── InvalidCurrentPasswordError        accounts       403 invalid_current_password
+    │   ├── InvalidCurrentPasswordError        accounts       403 invalid_current_password
+    │   └── SeawallSessionRequiredError        accounts       403 seawall_session_required
     ├── NotFoundError                                         404 not_found
     │   ├── PaymentNotFoundError               payments       404 payment_not_found
     │   ├── WebhookEndpointNotFoundError       webhooks       404 webhook_endpoint_not_found

@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from seawall.accounts import service
-from seawall.accounts.auth import CurrentPrincipal, CurrentSession
+from seawall.accounts.auth import CurrentPrincipal, CurrentSeawallPrincipal, CurrentSession
 from seawall.accounts.deps import PasswordsDep, SessionTimingDep
 from seawall.accounts.reads import CurrentUserReads
 from seawall.accounts.schemas import (
@@ -76,15 +76,15 @@ async def create_session(body: LoginIn, request: Request, database: DatabaseDep,
 
 
 @router.delete("/sessions/current", status_code=status.HTTP_204_NO_CONTENT,
-               responses=error_responses(401, 429, 503))
-async def delete_current_session(principal: CurrentPrincipal, clock: ClockDep, session: SessionDep) -> Response:
+               responses=error_responses(401, 403, 429, 503))
+async def delete_current_session(principal: CurrentSeawallPrincipal, clock: ClockDep, session: SessionDep) -> Response:
     await service.log_out(session, clock=clock, user_id=principal.user.id, auth_session_id=principal.auth_session.id,
                           token_digest=principal.auth_session.token_digest)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/me/password", status_code=status.HTTP_200_OK, responses=error_responses(401, 403, 413, 422, 429, 503))
-async def change_password(body: PasswordChangeIn, principal: CurrentPrincipal, database: DatabaseDep,
+async def change_password(body: PasswordChangeIn, principal: CurrentSeawallPrincipal, database: DatabaseDep,
                           passwords: PasswordsDep, clock: ClockDep, limits: UserLimitsDep) -> AcceptedOut:
     """Change the password, giving the current one (403 `invalid_current_password` if wrong; each try
     spends the login quotas of this IP and this account's email). The new one follows the sign-up

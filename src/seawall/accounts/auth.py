@@ -17,14 +17,15 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials
 
 from seawall.accounts import service
-from seawall.accounts.deps import SessionCacheDep, SessionTimingDep
-from seawall.accounts.errors import InvalidSessionError
-from seawall.accounts.session_cache import Principal, PrincipalSession
+from seawall.accounts.deps import LegacySessionsDep, SessionCacheDep, SessionTimingDep
+from seawall.accounts.errors import InvalidSessionError, SeawallSessionRequiredError
+from seawall.accounts.session_cache import LegacySessionPrincipal, Principal, PrincipalSession
 from seawall.kit.tokens import token_digest
 from seawall.replicas.middleware import note_writer
 from seawall.web.deps import BearerDep, ClockDep, DatabaseDep
 
-__all__ = ["CurrentPrincipal", "CurrentSession", "Principal", "current_principal", "current_session"]
+__all__ = ["CurrentPrincipal", "CurrentSeawallPrincipal", "CurrentSession", "Principal", "current_principal",
+           "current_seawall_principal", "current_session"]
 
 
 def _bearer_token(credentials: HTTPAuthorizationCredentials | None) -> str:
@@ -34,10 +35,18 @@ def _bearer_token(credentials: HTTPAuthorizationCredentials | None) -> str:
 
 
 async def current_principal(request: Request, cache: SessionCacheDep, database: DatabaseDep, clock: ClockDep,
-                            timing: SessionTimingDep, credentials: BearerDep) -> Principal:
+                            timing: SessionTimingDep, credentials: BearerDep,
+                            legacy: LegacySessionsDep = None) -> Principal:
     """The caller, from the cache or a short read transaction of its own (no lock is held while the
     route runs; an idempotent route opens its own transactions), plus a write when the session's
-    last use is due to be recorded (`service.resolve_session`)."""
+    last use is due to be recorded (`service.resolve_session`); or, without a bearer token, the
+    legacy session's user (module docstring)."""
+    if credentials is None and legacy is not None:
+        cookie = request.cookies.get(legacy.cookie_name)
+        if cookie:
+            legacy_principal = await legacy.principal(cookie)
+            note_writer(request.scope, legacy_principal.user.id)
+            return legacy_principal
     token = _bearer_token(credentials)
     digest = token_digest(token)
     principal = cache.get(digest, now=clock.now())
@@ -52,10 +61,23 @@ async def current_principal(request: Request, cache: SessionCacheDep, database: 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
+async def current_seawall_principal(principal: CurrentPrincipal) -> Principal:
+    """The caller, who must hold a Seawall session (bearer token): 403 `seawall_session_required` for a
+    legacy-session caller (a route that revokes or keeps the Seawall session has none to act on)."""
+    if isinstance(principal, LegacySessionPrincipal):
+        raise SeawallSessionRequiredError("this route acts on a Seawall session: log in (POST /v1/sessions) and send "
+                                          "its bearer token; the legacy session cookie is not enough here")
+    return principal
+
+
+CurrentSeawallPrincipal = Annotated[Principal, Depends(current_seawall_principal)]
+
+
 async def current_session(request: Request, cache: SessionCacheDep, database: DatabaseDep, clock: ClockDep,
-                          timing: SessionTimingDep, credentials: BearerDep) -> PrincipalSession:
+                          timing: SessionTimingDep, credentials: BearerDep,
+                          legacy: LegacySessionsDep = None) -> PrincipalSession:
     """The caller's session only: for routes that read through the read cache by `user_id`."""
-    return (await current_principal(request, cache, database, clock, timing, credentials)).auth_session
+    return (await current_principal(request, cache, database, clock, timing, credentials, legacy)).auth_session
 
 
 CurrentSession = Annotated[PrincipalSession, Depends(current_session)]

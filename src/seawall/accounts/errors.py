@@ -30,3 +30,11 @@ class InvalidCurrentPasswordError(ForbiddenError):
     token itself is fine, and a client must not take this for a logout)."""
 
     error_type = "invalid_current_password"
+
+
+class SeawallSessionRequiredError(ForbiddenError):
+    """A route that acts on the caller's Seawall session (log-out, password change) called with a
+    legacy session cookie (`seawall.legacy.introspection`): the caller is known, but has no Seawall
+    session to act on (403, not 401: a client must not take it for a logout and loop)."""
+
+    error_type = "seawall_session_required"

@@ -33,7 +33,7 @@ from seawall.accounts.events import PasswordChanged, PasswordResetIssued, UserAc
 from seawall.accounts.models import AuthSession, PasswordReset, User, UserStatus
 from seawall.accounts.passwords import Passwords
 from seawall.accounts.schemas import UserOut
-from seawall.accounts.session_cache import Principal, evict_on_commit
+from seawall.accounts.session_cache import Principal, PrincipalUser, evict_on_commit
 from seawall.accounts.state import check_user_transition
 from seawall.audit import AuditEntry, record, record_apart
 from seawall.cache import CacheKey, ReadCache, invalidate_on_commit, track
@@ -207,6 +207,14 @@ async def resolve_session(database: Database, *, clock: Clock, timing: SessionTi
                                            unless_after=now - timing.refresh)
         auth_session.last_used_at = now
     return Principal.of(user, auth_session, refresh=timing.refresh)
+
+
+async def find_principal_user(database: Database, *, email: str) -> PrincipalUser | None:
+    """The user with exactly this email, as a snapshot (for a caller another system vouches for, such
+    as a legacy session: `seawall.legacy.introspection`); None when there is none."""
+    async with database.read_transaction() as session:
+        user = await repository.find_user_by_email(session, email)
+        return None if user is None else PrincipalUser(id=user.id, email=user.email)
 
 
 async def get_user_view(reads: UserReads, cache: ReadCache, *, user_id: str) -> UserOut:

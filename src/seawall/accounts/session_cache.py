@@ -87,6 +87,13 @@ class Principal:
 
 
 @dataclass(frozen=True, slots=True)
+class LegacySessionPrincipal(Principal):
+    """A caller known by the legacy app's session (`seawall.legacy.introspection`), not by a Seawall
+    session: `auth_session` names no row (its id is "legacy"), so routes acting on the Seawall session
+    itself refuse it (`accounts.auth.CurrentSeawallPrincipal`). Never stored in this cache."""
+
+
+@dataclass(frozen=True, slots=True)
 class Lookup:
     """A database lookup in flight: when it started, and the eviction generation it started in."""
 

@@ -45,7 +45,8 @@ ERROR_DESCRIPTIONS = {
          "or a domain error such as `unknown_plan`, `invalid_reset_token`",
     401: "Unauthorized: `unauthorized`, `invalid_session`, `invalid_credentials`",
     403: "Forbidden: `forbidden` (e.g. an operator key of scope `read` on a route that changes something), "
-         "`invalid_current_password` (a password change whose current password is wrong)",
+         "`invalid_current_password` (a password change whose current password is wrong), "
+         "`seawall_session_required` (a legacy session cookie on a route acting on the Seawall session)",
     404: "Not found: `not_found` or a domain's `*_not_found` (also every admin route while "
          "no operator key is configured: neither `SEAWALL_OPERATOR_KEYS` nor `SEAWALL_ADMIN_API_KEY`)",
     409: "Conflict: `idempotency_in_flight` (a request with this Idempotency-Key is still running; retry "
