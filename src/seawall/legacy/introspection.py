@@ -44,11 +44,14 @@ from seawall.db import Database
 from seawall.errors import ServiceUnavailableError
 from seawall.kit.clock import Clock
 from seawall.kit.tokens import token_digest
+from seawall.observability.label_cache import Children
+from seawall.observability.metrics import METRICS
 from seawall.resilience.policy import CallOutcome
 
 if TYPE_CHECKING:
     from seawall.legacy.proxy import LegacyProxy
 
+_LOOKUPS = Children(lambda: METRICS.cache_requests)  # (cache, result)
 MAX_ENTRIES = 10_000
 REFUSAL_CACHE_SECONDS = 5.0  # inactive / unknown answers: briefly, so a new log-in is seen soon
 LEGACY_SESSION_ID = "legacy"  # the `auth_session.id` of a legacy-session principal (no Seawall row)
@@ -131,7 +134,10 @@ class LegacySessions:
         """The Seawall user of an active legacy session; `InvalidSessionError` (401) when it is not
         active or names no Seawall user; 503 errors when the upstream cannot say (module docstring)."""
         digest = token_digest(cookie_value)
-        entry = self._entries.get(digest) if self.cache_seconds > 0 else None
+        entry = None
+        if self.cache_seconds > 0:
+            entry = self._entries.get(digest)
+            _LOOKUPS("legacy_session", "miss" if entry is None else "hit").inc()
         if entry is None:
             task = self._in_flight.get(digest)
             if task is None:

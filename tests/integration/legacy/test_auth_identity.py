@@ -28,7 +28,8 @@ from tests.support.legacy_app.process import LegacyApp
 __all__ = ["legacy"]  # the fixture
 
 
-def scope(token: str | None, *, method: str = "GET", path: str = "/legacy/whoami", query: bytes = b"") -> dict[str, Any]:
+def scope(token: str | None, *, method: str = "GET", path: str = "/legacy/whoami",
+          query: bytes = b"") -> dict[str, Any]:
     headers = [(b"authorization", f"Bearer {token}".encode())] if token is not None else []
     return {"type": "http", "method": method, "path": path, "raw_path": path.encode(), "query_string": query,
             "headers": headers}

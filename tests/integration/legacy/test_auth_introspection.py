@@ -11,9 +11,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import httpx
+import pytest
 from fastapi import FastAPI
 
+from seawall.kit.tokens import token_digest
 from tests.integration.accounts.wire import assert_error, bearer, new_email
 from tests.integration.legacy.auth_rig import (
     COOKIE,
@@ -54,6 +55,8 @@ async def test_a_legacy_session_reaches_a_seawall_route_as_that_user_and_is_cach
             assert me.status_code == 200, me.text
             assert me.json()["id"] == user_id and me.json()["email"] == email
         assert introspections(legacy) == 1
+        kept = app.state.runtime.legacy.sessions._entries
+        assert token_digest(session) in kept and session not in kept  # keyed by the digest, never the value
 
         fresh = legacy_log_in(legacy, email)  # concurrent requests with one new cookie: one call
         answers = await asyncio.gather(*(client.get("/v1/me", headers=cookie(fresh)) for _ in range(10)))
@@ -103,7 +106,7 @@ async def test_routes_acting_on_the_seawall_session_refuse_a_legacy_caller_with_
 
 
 async def test_legacy_down_cookie_requests_503_while_bearer_requests_work(
-        started_app: StartApp, legacy: LegacyApp, var_dir: Path) -> None:
+        started_app: StartApp, legacy: LegacyApp, var_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     app = await start(started_app, legacy, var_dir)
     async with asgi_client(app) as client:
         _user_id, email, token = await seawall_user(client)
@@ -120,6 +123,9 @@ async def test_legacy_down_cookie_requests_503_while_bearer_requests_work(
         legacy.restart()
         legacy_log_in_again = legacy_log_in(legacy, email)
         assert (await client.get("/v1/me", headers=cookie(legacy_log_in_again))).status_code == 200
+    logged = capsys.readouterr()
+    assert "legacy session could not be checked" in logged.out + logged.err  # the 503 was logged...
+    assert session not in logged.out + logged.err  # ...without the cookie
 
 
 async def test_the_cookie_is_not_accepted_unless_configured(started_app: StartApp, legacy: LegacyApp,
