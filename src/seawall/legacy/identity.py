@@ -20,7 +20,8 @@ Contract:
   bearer token (looked up like `accounts.auth`: the process's session cache, else the database),
   signed with the first `SEAWALL_LEGACY_AUTH_KEYS` key; `[]` without a token, or with one that is
   unknown, revoked, expired or idle too long (the legacy app decides; the bridge never answers 401),
-  and `[]` when a field is not printable ASCII. Database errors propagate.
+  and `[]` when a field is not printable ASCII. The database busy or unreachable:
+  `ServiceUnavailableError` (503 `unavailable`; the caller answers it in the one error shape).
 - `RESERVED_HEADERS`: the names the bridge strips from every client request: `seawall-user`, and its
   underscore spelling, which WSGI/CGI servers map to the same `HTTP_SEAWALL_USER` variable.
 - `verify_seawall_user(...)`: the check for Python legacy apps; `SeawallUserRefused` says why not.
@@ -34,6 +35,8 @@ import hmac
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.types import Scope
 
 from seawall.accounts import service
@@ -42,6 +45,7 @@ from seawall.accounts.service import SessionTiming
 from seawall.accounts.session_cache import SessionCache
 from seawall.config import Settings
 from seawall.db import Database
+from seawall.errors import ServiceUnavailableError
 from seawall.kit.clock import Clock
 from seawall.kit.tokens import token_digest
 from seawall.legacy.keys import SigningKey, parse_signing_keys
@@ -176,6 +180,9 @@ class ForwardedIdentity:
                                                           token=token)
             except InvalidSessionError:
                 return None
+            except (DBAPIError, SQLAlchemyTimeoutError) as exc:  # busy or unreachable: transient, as at the edge
+                raise ServiceUnavailableError("the session could not be looked up: the database is unavailable"
+                                              ) from exc
             self.session_cache.put(digest, principal, lookup=lookup)
         return principal.user.id
 
