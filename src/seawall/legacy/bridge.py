@@ -30,6 +30,7 @@ from seawall.legacy import identity as identity_module
 from seawall.legacy.routes import Mode, is_reserved
 from seawall.legacy.services import LegacyServices
 from seawall.legacy.shadow import LegacyAnswer, ShadowRequest
+from seawall.web.errors import error_response
 from seawall.web.middleware import LOG_CONTEXT
 from seawall.web.services import ServiceSlot
 
@@ -57,6 +58,10 @@ class LegacyBridgeMiddleware:
         services = LEGACY.find(state) if state is not None else None
         if services is None:
             await self.app(scope, receive, send)
+            return
+        raw_path = scope.get("raw_path") or scope["path"].encode("utf-8")
+        if not raw_path.startswith(b"/"):  # asterisk-form (`OPTIONS *`) or a target the server left absolute
+            await error_response(400, "bad_request", "the request target must be a path")(scope, receive, send)
             return
         route = services.routes.current.match(scope["method"], scope["path"])
         if route is not None and route.mode == Mode.SEAWALL:

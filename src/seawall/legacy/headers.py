@@ -11,8 +11,9 @@ Request (client → upstream), in the order the client sent them, except:
   `Forwarded` (RFC 7239 §4): one element `for=...;host=...;proto=...` appended to a trusted peer's
   value, else alone;
 - `X-Request-Id`: Seawall's id of the request (`web.middleware.RequestIdMiddleware`);
-- the identity headers (`legacy.identity.RESERVED_HEADERS`) always removed from the client's request,
-  then the ones Seawall signs added.
+- the identity headers (`legacy.identity.RESERVED_HEADERS`), and every header whose name starts with
+  `Seawall-` (Seawall's own namespace), always removed from the client's request; then the ones
+  Seawall signs added.
 
 Answer (upstream → client): hop-by-hop headers removed; everything else (Set-Cookie, Content-Encoding,
 Content-Length, Location) passed on unchanged, except a `Location` on the upstream's own base URL,
@@ -34,6 +35,7 @@ HOP_BY_HOP: frozenset[bytes] = frozenset({
     b"connection", b"keep-alive", b"proxy-connection", b"te", b"trailer", b"transfer-encoding", b"upgrade",
     b"proxy-authorization", b"proxy-authenticate",
 })
+SEAWALL_NAMESPACE = b"seawall-"  # a client's `Seawall-*` headers never reach the upstream
 # Set here from the request itself; a client's own values are dropped (or kept from a trusted proxy).
 _FORWARDING = frozenset({b"host", b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host", b"forwarded",
                          b"x-request-id"})
@@ -92,7 +94,8 @@ def request_headers(headers: Sequence[Header], *, upstream: Upstream, scheme: st
     peer_text = peer or ""
 
     out: list[Header] = [(b"host", upstream.authority.encode("latin-1"))]
-    out += [(name, value) for name, value in kept if name not in _FORWARDING and name not in reserved]
+    out += [(name, value) for name, value in kept
+            if name not in _FORWARDING and name not in reserved and not name.startswith(SEAWALL_NAMESPACE)]
     chain = [v.decode("latin-1") for v in received.get(b"x-forwarded-for", [])] if trust else []
     out.append((b"x-forwarded-for", ", ".join([*chain, peer_text or "unknown"]).encode("latin-1")))
     proto = received.get(b"x-forwarded-proto") if trust else None

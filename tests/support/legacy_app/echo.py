@@ -59,6 +59,18 @@ async def redirect(request: Request) -> Response:
     return RedirectResponse("/elsewhere?from=redirect", status_code=302)
 
 
+async def redirect_absolute(request: Request) -> Response:
+    """A redirect naming the legacy app's own origin (as the request's Host gave it)."""
+    return RedirectResponse(f"{request.base_url}elsewhere", status_code=301)
+
+
+async def hop_by_hop(request: Request) -> Response:
+    """An answer carrying hop-by-hop headers a proxy must not pass on (RFC 9110 §7.6.1)."""
+    return Response(b"hop", headers={"Connection": "X-Private-Hop", "X-Private-Hop": "secret",
+                                     "Keep-Alive": "timeout=5", "Proxy-Authenticate": "Basic",
+                                     "Trailer": "X-Checksum", "X-End-To-End": "kept"})
+
+
 async def slow(request: Request) -> Response:
     await asyncio.sleep(float(request.query_params.get("seconds", "1")))
     return JSONResponse({"slow": True})
@@ -72,6 +84,8 @@ async def status(request: Request) -> Response:
 ROUTES = [
     Route("/download", download, methods=["GET"]),
     Route("/redirect", redirect, methods=["GET"]),
+    Route("/redirect-absolute", redirect_absolute, methods=["GET"]),
+    Route("/hop-by-hop", hop_by_hop, methods=["GET"]),
     Route("/slow", slow, methods=["GET"]),
     Route("/status/{code:int}", status, methods=["GET"]),
 ]
