@@ -178,6 +178,20 @@ def test_body_declared_over_the_limit_is_refused_before_connecting(rig: BridgeRi
     assert rig.legacy.requests() == []
 
 
+def test_body_streaming_past_the_limit_is_cut_off_with_413(rig: BridgeRig, client: httpx.Client) -> None:
+    chunk = b"x" * MIB
+
+    def chunks() -> Iterator[bytes]:
+        for _ in range(82):  # chunked (no Content-Length): the limit (80 MiB) is found while streaming
+            yield chunk
+
+    answer = client.post("/upload", content=chunks())
+    assert answer.status_code == 413
+    assert answer.json()["error"]["type"] == "payload_too_large"
+    small = client.post("/upload", content=b"y" * 1000)  # the bridge and its pool are fine afterwards
+    assert small.status_code == 200 and small.json()["body_length"] == 1000
+
+
 def test_seawall_routes_and_reserved_paths_are_never_forwarded(rig: BridgeRig, client: httpx.Client) -> None:
     me = client.get("/v1/me")  # named `seawall` in the table: Seawall's own 401
     assert me.status_code == 401 and me.json()["error"]["type"] in ("unauthorized", "invalid_session")
