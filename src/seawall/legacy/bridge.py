@@ -14,7 +14,9 @@ and outside CORS, load shedding, the body-size limit, rate limiting and the inpu
 rules of Seawall's own routes; forwarded bodies have `SEAWALL_LEGACY_MAX_BODY_BYTES`).
 
 The runtime's `LegacyServices` arrive through the `LEGACY` slot (the runtime is built in the
-lifespan): until it is filled, requests pass to the wrapped app.
+lifespan): until it is filled, requests pass to the wrapped app. A forwarded request whose target is
+not a path (asterisk-form) or whose path holds `.`/`..` segments (decoded: `%2e%2e` too) is refused
+with 400 `bad_request`: resolved on the way, they would leave the upstream's path prefix.
 """
 
 from __future__ import annotations
@@ -62,6 +64,11 @@ class LegacyBridgeMiddleware:
         raw_path = scope.get("raw_path") or scope["path"].encode("utf-8")
         if not raw_path.startswith(b"/"):  # asterisk-form (`OPTIONS *`) or a target the server left absolute
             await error_response(400, "bad_request", "the request target must be a path")(scope, receive, send)
+            return
+        if any(segment in (".", "..") for segment in scope["path"].split("/")):  # also %2e%2e, decoded
+            # RFC 3986 §5.2.4 would resolve them on the way (httpx does): out of the upstream's path prefix
+            await error_response(400, "bad_request", "the request path must not hold . or .. segments")(
+                scope, receive, send)
             return
         route = services.routes.current.match(scope["method"], scope["path"])
         if route is not None and route.mode == Mode.SEAWALL:
