@@ -228,19 +228,24 @@ class LegacyProxy:
             await self._refuse(scope, receive, send, 502, "bad_gateway", "the legacy upstream could not be reached")
             return exchange
         exchange.request_body = request_capture.value()
-        await self._answer(scope, send, response, exchange, response_capture, deadline)
+        await self._answer(scope, receive, send, response, exchange, response_capture, deadline)
         exchange.seconds = time.monotonic() - started
         return exchange
 
-    async def _answer(self, scope: Scope, send: Send, response: httpx.Response, exchange: Exchange,
-                      capture: _Capture, deadline: float) -> None:
+    async def _answer(self, scope: Scope, receive: Receive, send: Send, response: httpx.Response,
+                      exchange: Exchange, capture: _Capture, deadline: float) -> None:
         exchange.status = response.status_code
         exchange.headers = response_headers(response.headers.raw, upstream=self.upstream,
                                             public_origin=_public_origin(scope))
+        gone = asyncio.Event()  # the server drops `send` after a disconnect: stop reading the upstream then
+        watcher = asyncio.create_task(_watch_disconnect(receive, gone), name="seawall-legacy-disconnect")
         try:
             await send({"type": "http.response.start", "status": response.status_code, "headers": exchange.headers})
             async with asyncio.timeout_at(deadline):
                 async for chunk in response.aiter_raw():
+                    if gone.is_set():
+                        log.info("legacy.client_gone", status=response.status_code)
+                        return
                     capture.add(chunk)
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
@@ -250,6 +255,7 @@ class LegacyProxy:
                         status=response.status_code)
             return
         finally:
+            watcher.cancel()
             await response.aclose()
         exchange.response_body = capture.value()
         exchange.completed = True
@@ -274,6 +280,15 @@ class LegacyProxy:
     async def _refuse(scope: Scope, receive: Receive, send: Send, status: int, error_type: str, message: str,
                       headers: dict[str, str] | None = None) -> None:
         await error_response(status, error_type, message, headers=headers)(scope, receive, send)
+
+
+async def _watch_disconnect(receive: Receive, gone: asyncio.Event) -> None:
+    """Set `gone` when the client disconnects (what is left of a request body is dropped)."""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            gone.set()
+            return
 
 
 def _content_length(headers: Sequence[Header]) -> int | None:

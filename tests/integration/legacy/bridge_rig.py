@@ -106,7 +106,8 @@ class BridgeRig:
         """The serving process's resident memory, with its children's (bytes)."""
         assert self.server is not None
         process = psutil.Process(self.server.process.pid)
-        return int(process.memory_info().rss + sum(child.memory_info().rss for child in process.children(recursive=True)))
+        children = process.children(recursive=True)
+        return int(process.memory_info().rss + sum(child.memory_info().rss for child in children))
 
     def write_routes(self, text: str) -> None:
         """Replace the table file in one step (rename: a reader sees the old file or the new one)."""

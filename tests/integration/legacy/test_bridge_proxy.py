@@ -7,6 +7,7 @@ make Seawall call a host other than the upstream. Real processes: the legacy app
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.legacy.bridge_rig import BridgeRig, raw_request
+from tests.integration.legacy.bridge_rig import ADMIN_KEY, BridgeRig, raw_request
 from tests.support.legacy_app.echo import download_digest
 
 ROUTES = """
@@ -70,6 +71,23 @@ def test_method_path_query_headers_and_body_arrive_unchanged(client: httpx.Clien
     assert headers["x-custom"] == ["one"]
     assert headers["content-type"] == ["application/octet-stream"]
     assert headers["x-request-id"] == [answer.headers["x-request-id"]] == ["bridge-test-0001"]
+
+
+def test_forwarded_requests_are_logged_and_counted_by_table_pattern(rig: BridgeRig, client: httpx.Client) -> None:
+    assert client.get("/shop/x/y", headers={"X-Request-Id": "bridge-test-0002"}).status_code == 200
+    assert client.get("/not/named", headers={"X-Request-Id": "bridge-test-0003"}).status_code == 200
+    assert rig.server is not None
+    deadline = time.monotonic() + 3
+    while "bridge-test-0003" not in rig.server.log():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    lines = {json.loads(line)["request_id"]: json.loads(line) for line in rig.server.log().splitlines()
+             if line.startswith("{") and '"http.request"' in line and "bridge-test-000" in line}
+    assert lines["bridge-test-0002"]["route"] == "/shop/{rest:path}"
+    assert lines["bridge-test-0003"]["route"] == "legacy"
+    metrics = client.get("/metrics", headers={"Authorization": f"Bearer {ADMIN_KEY}"}).text
+    assert 'route="/shop/{rest:path}"' in metrics and 'route="legacy"' in metrics
+    assert 'seawall_provider_calls_total{outcome="success",provider="legacy"}' in metrics
 
 
 def test_hop_by_hop_removed_and_forwarding_headers_set_by_seawall_alone(rig: BridgeRig, client: httpx.Client) -> None:
@@ -146,6 +164,17 @@ def test_large_bodies_stream_both_ways_with_bounded_memory(rig: BridgeRig, clien
     print(f"rss before {before / MIB:.1f} MiB, peak growth {growth / MIB:.1f} MiB; "
           f"64 MiB up in {upload_seconds:.2f}s, 256 MiB down in {download_seconds:.2f}s")
     assert growth < 32 * MIB, f"the serving process grew by {growth / MIB:.1f} MiB"
+
+
+def test_a_client_leaving_mid_download_stops_the_upstream_read(rig: BridgeRig) -> None:
+    with httpx.Client(base_url=rig.url, timeout=10.0) as client, \
+            client.stream("GET", f"/download?bytes={4096 * MIB}&digest=no") as streamed:
+        next(streamed.iter_raw())
+    deadline = time.monotonic() + 3  # pumping the rest of the 4 GiB through would take far longer
+    assert rig.server is not None
+    while "legacy.client_gone" not in rig.server.log():
+        assert time.monotonic() < deadline, "the bridge went on reading the upstream for a client that left"
+        time.sleep(0.05)
 
 
 def test_redirects_are_passed_on_never_followed(rig: BridgeRig, client: httpx.Client) -> None:
