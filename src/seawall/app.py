@@ -92,9 +92,7 @@ def provide_services(app: FastAPI, runtime: Runtime) -> None:
     payments_deps.PAYMENT_GATEWAY.provide(app, lambda: runtime.payments)
     webhooks_deps.WEBHOOK_CLIENT.provide(app, lambda: runtime.webhooks)
     RATE_LIMITS.provide(app, lambda: runtime.rate_limits)
-    if runtime.legacy is not None:
-        legacy = runtime.legacy
-        LEGACY.provide(app, lambda: legacy)
+    LEGACY.provide(app, lambda: runtime.legacy)  # None without an upstream (and then no bridge reads it)
 
 
 def provide_scrape(app: FastAPI, runtime: Runtime) -> None:

@@ -36,7 +36,7 @@ from seawall.web.errors import error_response
 from seawall.web.middleware import LOG_CONTEXT
 from seawall.web.services import ServiceSlot
 
-LEGACY: ServiceSlot[LegacyServices] = ServiceSlot("legacy")
+LEGACY: ServiceSlot[LegacyServices | None] = ServiceSlot("legacy")
 UNNAMED_ROUTE_LABEL = "legacy"  # the `route` label of a forwarded request the table does not name
 
 
