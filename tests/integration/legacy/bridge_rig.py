@@ -81,12 +81,15 @@ class BridgeRig:
         var_dir.mkdir(parents=True, exist_ok=True)
         routes_path = directory / "legacy-routes.toml"
         routes_path.write_text(routes)
-        rig = cls(factory=ServerFactory(var_dir=var_dir, admin_key=ADMIN_KEY), legacy=LegacyApp.start(),
+        legacy = LegacyApp(port=free_port())  # started while Seawall starts: both take a second or two
+        rig = cls(factory=ServerFactory(var_dir=var_dir, admin_key=ADMIN_KEY), legacy=legacy,
                   evil=EvilListener(), routes_path=routes_path)
         try:
-            rig.server = rig.factory.start("api", env={
-                "SEAWALL_LEGACY_UPSTREAM": rig.legacy.url, "SEAWALL_LEGACY_ROUTES": str(routes_path),
+            rig.server = rig.factory.start("api", wait_ready=False, env={
+                "SEAWALL_LEGACY_UPSTREAM": legacy.url, "SEAWALL_LEGACY_ROUTES": str(routes_path),
                 "SEAWALL_ACCESS_LOG": "true", **(env or {})})
+            legacy.restart()
+            rig.factory.wait_ready(rig.server)
         except BaseException:
             rig.close()
             raise
