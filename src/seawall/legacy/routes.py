@@ -137,13 +137,14 @@ def _entry(source: str, position: int, raw: Any, shadow_ignore: tuple[str, ...])
     where = f"{source}: route {position}"
     if not isinstance(raw, dict):
         raise RouteTableError(f"{where}: must be a table ([[route]])")
+    path = raw.get("path")
+    if isinstance(path, str):
+        where = f"{source}: route {position} ({path})"
     unknown = sorted(set(raw) - _ROUTE_KEYS)
     if unknown:
         raise RouteTableError(f"{where}: unknown key(s) {', '.join(unknown)}")
-    path = raw.get("path")
     if not isinstance(path, str):
         raise RouteTableError(f"{where}: `path` is required (a string)")
-    where = f"{source}: route {position} ({path})"
     try:
         pattern = compile_path(path)
     except ValueError as exc:

@@ -7,7 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
+from seawall.config import Settings, describe_invalid_settings
 from seawall.legacy.routes import (
     Mode,
     RouteTable,
@@ -153,3 +155,14 @@ def test_no_file_means_an_empty_table_and_a_bad_file_refuses_to_start(tmp_path: 
     bad.write_text("[[route]]\npath = '/admin'\nmode = 'legacy'\n")
     with pytest.raises(RouteTableError, match="reserved"):
         RouteTableHolder.build(type("S", (), {"legacy_routes": bad})())
+
+
+def test_a_bad_file_at_start_is_one_settings_line_naming_the_problem(tmp_path: Path) -> None:
+    bad = tmp_path / "routes.toml"
+    bad.write_text("[[route]]\npath = '/x'\nmode = 'legacy'\nmehtods = ['GET']\n")
+    with pytest.raises(ValidationError) as raised:
+        Settings(var_dir=tmp_path, legacy_upstream="http://127.0.0.1:9", legacy_routes=bad)
+    [line] = describe_invalid_settings(raised.value)
+    assert line.startswith("SEAWALL_LEGACY_ROUTES: ") and f"{bad}: route 1 (/x): unknown key(s) mehtods" in line
+    bad.write_text("[[route]]\npath = '/x'\nmode = 'legacy'\n")
+    assert Settings(var_dir=tmp_path, legacy_upstream="http://127.0.0.1:9", legacy_routes=bad).legacy_routes == bad
