@@ -38,6 +38,8 @@ from seawall.health.api import router as health_router
 from seawall.jobs import load_job_modules
 from seawall.jobs.worker import Worker
 from seawall.kit.clock import Clock
+from seawall.legacy.bridge import LEGACY, LegacyBridgeMiddleware
+from seawall.legacy.reload import RouteReloader
 from seawall.notifications.api import router as notifications_router
 from seawall.observability import exposition, tracing
 from seawall.observability.queue_stats import QueueStats
@@ -91,6 +93,7 @@ def provide_services(app: FastAPI, runtime: Runtime) -> None:
     payments_deps.PAYMENT_GATEWAY.provide(app, lambda: runtime.payments)
     webhooks_deps.WEBHOOK_CLIENT.provide(app, lambda: runtime.webhooks)
     RATE_LIMITS.provide(app, lambda: runtime.rate_limits)
+    LEGACY.provide(app, lambda: runtime.legacy)  # None without an upstream (and then no bridge reads it)
 
 
 def provide_scrape(app: FastAPI, runtime: Runtime) -> None:
@@ -134,6 +137,10 @@ def create_app(settings: Settings, *, run_worker: bool = False, clock: Clock | N
             if worker is not None:
                 worker.stop()
 
+        reloader: RouteReloader | None = None
+        if runtime.legacy is not None:  # the route table: SIGHUP and the file's poll (legacy.reload)
+            reloader = RouteReloader(runtime.legacy.routes, poll_seconds=settings.legacy_routes_reload_seconds)
+            reloader.start(signals=graceful_signals)
         signals = GracefulSignals(begin=begin_draining, hand_on=True, delay=settings.shutdown_readiness_delay,
                                   loop=asyncio.get_running_loop())
         if graceful_signals and not signals.install():
@@ -148,6 +155,8 @@ def create_app(settings: Settings, *, run_worker: bool = False, clock: Clock | N
                 if worker is not None and worker_task is not None:
                     worker.stop()
                     await worker_task
+                if reloader is not None:
+                    await reloader.stop()
                 await runtime.aclose()
             finally:
                 signals.uninstall()  # after the drain: until then the same signal again exits at once
@@ -175,6 +184,10 @@ def create_app(settings: Settings, *, run_worker: bool = False, clock: Clock | N
     app.add_middleware(LoadSheddingMiddleware, max_in_flight=settings.max_in_flight_requests,
                        retry_after_seconds=settings.overload_retry_after_seconds)
     app.add_middleware(StrictCORSMiddleware, origins=settings.cors_origins)
+    if settings.legacy_upstream is not None:  # inside the request id and telemetry (a forwarded request is
+        # logged and counted), outside CORS, shedding, body size, rate limits, input guard (Seawall's own
+        # routes' rules): the legacy bridge (`seawall.legacy.bridge`)
+        app.add_middleware(LegacyBridgeMiddleware, shadow_max_body_bytes=settings.legacy_shadow_max_body_bytes)
     if settings.access_log or settings.metrics_enabled:  # inside the request id (bound on its line), outside
         app.add_middleware(RequestTelemetryMiddleware,  # every refusal and preflight (logged and counted too)
                            access_log=settings.access_log, metrics=settings.metrics_enabled)

@@ -19,6 +19,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from seawall.legacy.keys import parse_signing_keys
+from seawall.legacy.routes import load_table
 from seawall.legacy.upstream import parse_upstream
 from seawall.operator_keys import key_ring, parse_operator_keys
 
@@ -502,6 +503,15 @@ class Settings(SeawallSettings):
         if value is None or not value.strip():
             return None
         return parse_upstream(value.strip()).base
+
+    @field_validator("legacy_routes")
+    @classmethod
+    def _legacy_routes_parse(cls, value: Path | None) -> Path | None:
+        """The route table file must be readable and valid at start (`legacy.routes.load_table`): a process
+        never starts with a table it cannot use. Reloads while running keep the table in use instead."""
+        if value is not None:
+            load_table(value)
+        return value
 
     @field_validator("legacy_auth_keys")
     @classmethod

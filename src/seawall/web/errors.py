@@ -37,6 +37,8 @@ HTTP_ERROR_TYPES = {
     413: "payload_too_large",
     415: "unsupported_media_type",
     429: "rate_limited",
+    502: "bad_gateway",
+    504: "gateway_timeout",
 }
 
 # What each declared status means, across routes (the `type` values a client can meet).
@@ -56,9 +58,13 @@ ERROR_DESCRIPTIONS = {
     422: "Unprocessable: `validation_error` (details list each problem), `idempotency_key_reused` (the key "
          "was used with a different request), or a business rule such as `refund_not_allowed`",
     429: "Rate limited: `rate_limited` (details name the policy); `Retry-After` says when to try again",
+    502: "Bad gateway: `bad_gateway` (a forwarded route: the legacy upstream could not be reached or "
+         "broke the exchange; docs/legacy-bridge.md)",
     503: "Unavailable, retry shortly (`Retry-After`): `overloaded` (this server has its maximum of requests "
          "in flight; retry, ideally with backoff), `unavailable` (database busy or unreachable, or rate "
-         "limiting unavailable) or `schema_not_current`",
+         "limiting unavailable), `schema_not_current`, or `upstream_unavailable` (a forwarded route: the "
+         "legacy upstream's breaker is open or its concurrency cap reached)",
+    504: "Gateway timeout: `gateway_timeout` (a forwarded route: the legacy upstream did not answer in time)",
 }
 
 

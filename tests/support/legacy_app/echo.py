@@ -1,4 +1,8 @@
-"""Routes that show what arrived, stream large answers, redirect, answer late or with a chosen status."""
+"""Routes that show what arrived, stream large answers, redirect, answer late or with a chosen status.
+
+`GET /download?bytes=N` streams N deterministic bytes, their SHA-256 in `X-Content-Sha256` (computed
+ahead: about 2 s per GiB) unless `&digest=no`; `GET /redirect-absolute` redirects to the app's own
+origin; `GET /hop-by-hop` answers with hop-by-hop headers a proxy must drop."""
 
 from __future__ import annotations
 
@@ -51,12 +55,25 @@ async def download(request: Request) -> Response:
             yield pattern_chunk(index)[: min(CHUNK, size - start)]
             await asyncio.sleep(0)
 
+    with_digest = request.query_params.get("digest", "yes") != "no"  # hashing ahead costs ~2 s per GiB
     return StreamingResponse(body(), media_type="application/octet-stream",
-                             headers={"X-Content-Sha256": download_digest(size)})
+                             headers={"X-Content-Sha256": download_digest(size)} if with_digest else None)
 
 
 async def redirect(request: Request) -> Response:
     return RedirectResponse("/elsewhere?from=redirect", status_code=302)
+
+
+async def redirect_absolute(request: Request) -> Response:
+    """A redirect naming the legacy app's own origin (as the request's Host gave it)."""
+    return RedirectResponse(f"{request.base_url}elsewhere", status_code=301)
+
+
+async def hop_by_hop(request: Request) -> Response:
+    """An answer carrying hop-by-hop headers a proxy must not pass on (RFC 9110 §7.6.1)."""
+    return Response(b"hop", headers={"Connection": "X-Private-Hop", "X-Private-Hop": "secret",
+                                     "Keep-Alive": "timeout=5", "Proxy-Authenticate": "Basic",
+                                     "Trailer": "X-Checksum", "X-End-To-End": "kept"})
 
 
 async def slow(request: Request) -> Response:
@@ -72,6 +89,8 @@ async def status(request: Request) -> Response:
 ROUTES = [
     Route("/download", download, methods=["GET"]),
     Route("/redirect", redirect, methods=["GET"]),
+    Route("/redirect-absolute", redirect_absolute, methods=["GET"]),
+    Route("/hop-by-hop", hop_by_hop, methods=["GET"]),
     Route("/slow", slow, methods=["GET"]),
     Route("/status/{code:int}", status, methods=["GET"]),
 ]
