@@ -28,6 +28,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from seawall.errors import SeawallError
 from seawall.legacy import identity as identity_module
 from seawall.legacy.routes import Mode, is_reserved
 from seawall.legacy.services import LegacyServices
@@ -78,7 +79,12 @@ class LegacyBridgeMiddleware:
         shadow_scope = _scope_copy(scope) if shadowed else None
         scope["route"] = ForwardedRoute(route.path if route is not None else UNNAMED_ROUTE_LABEL)
         request_id = _request_id(scope)
-        identity = await services.identity.headers(scope, request_id) if services.identity is not None else []
+        try:
+            identity = await services.identity.headers(scope, request_id) if services.identity is not None else []
+        except SeawallError as exc:  # the session lookup's database unavailable (503): the one error shape
+            await error_response(exc.status_code, exc.error_type, exc.message, headers={"Retry-After": "1"})(
+                scope, receive, send)
+            return
         exchange = await services.proxy.forward(
             scope, receive, send, request_id=request_id, reserved_headers=identity_module.RESERVED_HEADERS,
             identity=identity, capture_bytes=self.shadow_max_body_bytes if shadowed else None)

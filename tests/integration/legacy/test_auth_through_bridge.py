@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.accounts.wire import bearer
+from tests.integration.accounts.wire import assert_error, bearer
 from tests.integration.legacy.auth_rig import NEW_KEY, auth_keys, bridge_settings, legacy, legacy_accepts, seawall_user
 from tests.support.apps import StartApp, asgi_client
 from tests.support.legacy_app.process import LegacyApp
+from tests.unit.legacy.test_identity_lookup import UnreachableDatabase
 
 __all__ = ["legacy"]  # the fixture
 
@@ -42,3 +43,16 @@ async def test_a_forwarded_request_carries_the_verified_user_and_never_the_clien
     for request in seen:
         values = [value for name, value in request["headers"] if name.lower() in ("seawall-user", "seawall_user")]
         assert FORGED not in values and len(values) <= 1
+
+
+async def test_a_database_outage_while_signing_is_a_503_in_the_error_shape(
+        started_app: StartApp, legacy: LegacyApp, var_dir: Path) -> None:
+    app = await started_app(**bridge_settings(legacy, var_dir, legacy_auth_keys=auth_keys(NEW_KEY)))
+    async with asgi_client(app) as client:
+        _user_id, _email, token = await seawall_user(client)
+        app.state.runtime.legacy.identity.database = UnreachableDatabase()
+        app.state.runtime.legacy.identity.session_cache.evict(user_ids=[_user_id])
+        down = await client.get("/legacy/whoami", headers=bearer(token))
+        assert_error(down, 503, "unavailable")
+        assert down.headers["retry-after"] == "1"
+        assert (await client.get("/legacy/whoami")).status_code == 401  # anonymous: forwarded as before
