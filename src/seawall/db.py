@@ -19,6 +19,10 @@ Contract:
   ledger against the payments) never sees half of a concurrent commit.
 - With metrics on, each pool reports connections in use and checkouts that had to wait
   (`observability/db_pool.py`).
+- Dry run (`dry_run()`, the legacy bridge's shadow calls): while the context variable is set, every
+  `transaction()` and `read_transaction()` rolls back instead of committing, and any other commit on
+  this database's engines (a raw `session.commit()`, `engine.begin()`) raises `DryRunCommitRefused`,
+  so nothing a dry run writes is ever kept; caches filled from a session check `in_dry_run()` first.
 - The schema is owned by Alembic (`seawall/migrations`); `seawall.schema` runs the migrations and
   decides which schema revisions a process starts against.
 """
@@ -26,8 +30,9 @@ Contract:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +67,33 @@ class Base(DeclarativeBase):
 
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+_DRY_RUN: ContextVar[bool] = ContextVar("seawall_dry_run", default=False)
+
+
+class DryRunCommitRefused(RuntimeError):
+    """A commit attempted during a dry run (`dry_run()`) other than through `Database.transaction()`."""
+
+
+@contextmanager
+def dry_run() -> Iterator[None]:
+    """Within this block (and the tasks it starts: contextvars are copied), this context's transactions
+    roll back instead of committing. For the legacy bridge's shadow calls (`legacy.shadow`)."""
+    token = _DRY_RUN.set(True)
+    try:
+        yield
+    finally:
+        _DRY_RUN.reset(token)
+
+
+def in_dry_run() -> bool:
+    return _DRY_RUN.get()
+
+
+def _refuse_commit_in_dry_run(_connection: Connection) -> None:
+    # SQLAlchemy runs its greenlets in the caller's context (greenlet_spawn copies gr_context).
+    if _DRY_RUN.get():
+        raise DryRunCommitRefused("a commit during a dry run (shadow call): rolled back instead")
 
 
 class WriteGate:
@@ -230,9 +262,12 @@ class Database:
     def __init__(self, settings: Settings, engine: AsyncEngine | None = None) -> None:
         self.settings = settings
         self.engine = engine or create_engine(settings)
+        _guard_commits(self.engine)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
         separate_reader = engine is None and settings.is_embedded_database
         self.read_engine = create_engine(settings, read_only=True) if separate_reader else self.engine
+        if self.read_engine is not self.engine:
+            _guard_commits(self.read_engine)
         reader = self.read_engine
         if reader.dialect.name == "postgresql":
             # Set on the connection object only (asyncpg sends them in its BEGIN); reset at check-in.
@@ -241,8 +276,13 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """A session whose work commits when the block exits normally and rolls back otherwise."""
+        """A session whose work commits when the block exits normally and rolls back otherwise (always
+        rolls back during a dry run: `dry_run()`)."""
         async with self.sessionmaker() as session:
+            if _DRY_RUN.get():
+                async with _rolled_back(session):
+                    yield session
+                return
             async with session.begin():
                 yield session
 
@@ -252,6 +292,10 @@ class Database:
         (SQLite: `query_only`; PostgreSQL: REPEATABLE READ READ ONLY, a write raises
         `ReadOnlySqlTransaction`). For scans that only read a lot (the ledger check, `doctor`)."""
         async with self.read_sessionmaker() as session:
+            if _DRY_RUN.get():
+                async with _rolled_back(session):
+                    yield session
+                return
             async with session.begin():
                 yield session
 
@@ -274,6 +318,21 @@ class Database:
         await self.engine.dispose()
         if self.read_engine is not self.engine:
             await self.read_engine.dispose()
+
+
+def _guard_commits(engine: AsyncEngine) -> None:
+    if not event.contains(engine.sync_engine, "commit", _refuse_commit_in_dry_run):
+        event.listen(engine.sync_engine, "commit", _refuse_commit_in_dry_run, insert=True)  # before SQLite's COMMIT
+
+
+@asynccontextmanager
+async def _rolled_back(session: AsyncSession) -> AsyncIterator[None]:
+    """A dry run's transaction: its work is visible inside the block, then rolled back whatever happens."""
+    transaction = await session.begin()
+    try:
+        yield
+    finally:
+        await transaction.rollback()
 
 
 class CommitHook:
