@@ -69,7 +69,8 @@ def runner_of(app: FastAPI) -> ShadowRunner:
 
 async def users_named(runtime: Runtime, email: str) -> int:
     async with runtime.database.read_transaction() as session:
-        return int((await session.execute(select(func.count()).select_from(User).where(User.email == email))).scalar_one())
+        query = select(func.count()).select_from(User).where(User.email == email)
+        return int((await session.execute(query)).scalar_one())
 
 
 async def effect_jobs(runtime: Runtime) -> int:
