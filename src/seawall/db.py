@@ -223,6 +223,7 @@ def create_engine(settings: Settings, *, read_only: bool = False) -> AsyncEngine
             json_deserializer=orjson.loads,
             hide_parameters=True,  # no bound value (a signing secret, a digest) in SQL logs or error messages
         )
+        _guard_commits(engine)  # first: before the COMMIT `_configure_sqlite` issues itself
         _configure_sqlite(engine, busy_timeout_ms=settings.sqlite_busy_timeout_ms, read_only=read_only)
         if settings.metrics_enabled:
             meter_pool(engine.sync_engine)
@@ -240,6 +241,7 @@ def create_engine(settings: Settings, *, read_only: bool = False) -> AsyncEngine
         hide_parameters=True,  # no bound value (a signing secret, a digest) in SQL logs or error messages
     )
     event.listen(engine.sync_engine, "handle_error", _broken_connection)
+    _guard_commits(engine)
     if settings.metrics_enabled:
         meter_pool(engine.sync_engine)  # and the pool class above: see observability/db_pool.py
     instrument_engine(engine)  # a span per statement, while tracing is on
@@ -322,7 +324,7 @@ class Database:
 
 def _guard_commits(engine: AsyncEngine) -> None:
     if not event.contains(engine.sync_engine, "commit", _refuse_commit_in_dry_run):
-        event.listen(engine.sync_engine, "commit", _refuse_commit_in_dry_run, insert=True)  # before SQLite's COMMIT
+        event.listen(engine.sync_engine, "commit", _refuse_commit_in_dry_run)
 
 
 @asynccontextmanager
