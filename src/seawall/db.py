@@ -90,9 +90,13 @@ def in_dry_run() -> bool:
     return _DRY_RUN.get()
 
 
-def _refuse_commit_in_dry_run(_connection: Connection) -> None:
+def _refuse_commit_in_dry_run(connection: Connection) -> None:
     # SQLAlchemy runs its greenlets in the caller's context (greenlet_spawn copies gr_context).
     if _DRY_RUN.get():
+        # Raising here leaves SQLAlchemy believing the transaction ended: end it on the driver ourselves.
+        dbapi_connection = connection.connection.dbapi_connection
+        if dbapi_connection is not None:
+            dbapi_connection.rollback()
         raise DryRunCommitRefused("a commit during a dry run (shadow call): rolled back instead")
 
 

@@ -55,6 +55,9 @@ async def test_a_raw_commit_during_a_dry_run_is_refused(runtime: Runtime) -> Non
                     id="aud_raw_engine", created_at=datetime.now(UTC), action="test.raw_commit", outcome="ok",
                     actor_type="anonymous", details={}))
     assert await audit_rows(runtime, "test.raw_commit") == 0
+    # the pooled connections are left usable: a later write commits
+    await audit.record_apart(runtime.database, audit.AuditEntry(action="test.after_raw"), clock=runtime.clock)
+    assert await audit_rows(runtime, "test.after_raw") == 1
 
 
 async def test_the_session_cache_keeps_nothing_looked_up_during_a_dry_run() -> None:
