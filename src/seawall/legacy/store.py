@@ -5,7 +5,7 @@
 - `report`: per route over the last `hours`, the count of each result kind and the agreement rate
   (agreed / (compared: agreed + status_differs + body_differs); None when nothing was compared), and the
   `recent` most recent disagreements (status or body) with their patches, newest first.
-- `purge_before`: retention (`maintenance`), bounded batches oldest first.
+Retention: `maintenance.retention` purges rows older than `SEAWALL_LEGACY_SHADOW_RETENTION_DAYS`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 
 from seawall.db import Database
 from seawall.legacy.compare import Comparison, Result
@@ -111,19 +111,3 @@ async def report(database: Database, *, now: datetime, hours: float = 24.0, rout
                 "note": row.note, "request_id": row.request_id,
             } for row in rows]
     return [reports[name] for name in sorted(reports)]
-
-
-async def purge_before(database: Database, *, before: datetime, batch_size: int, max_rows: int) -> int:
-    """Delete comparisons created before `before`, oldest first, in batches (one transaction each)."""
-    done = 0
-    while done < max_rows:
-        limit = min(batch_size, max_rows - done)
-        async with database.transaction() as session:
-            ids = select(ShadowComparison.id).where(ShadowComparison.created_at < before) \
-                .order_by(ShadowComparison.created_at).limit(limit)
-            result = await session.execute(delete(ShadowComparison).where(ShadowComparison.id.in_(ids)))
-        rows = int(getattr(result, "rowcount", 0) or 0)
-        done += rows
-        if rows < limit:
-            break
-    return done
