@@ -129,7 +129,8 @@ async def test_reload_swaps_a_good_table_and_refuses_a_bad_one(
         table.write_text('[[route]]\npath = "/v1/signups"\nmode = "sideways"\n')
         refused = await http.post("/admin/legacy/routes/reload", headers=ADMIN)
         assert refused.status_code == 422, refused.text
-        assert refused.json()["error"]["type"] == "unprocessable" and "routes.toml" in refused.json()["error"]["message"]
+        error = refused.json()["error"]
+        assert error["type"] == "unprocessable" and "routes.toml" in error["message"]
         kept = await http.get("/admin/legacy/routes", headers=ADMIN)
         assert [route["mode"] for route in kept.json()["routes"]] == ["seawall"]
 
