@@ -76,4 +76,4 @@ def check_routes(file: Annotated[Path, typer.Argument(help="A route table (TOML)
         table_out.add_row(entry.name, entry.mode.value, entry.side_effects.value if entry.mode == "shadow" else "",
                           f"{entry.sample:g}" if entry.mode == "shadow" else "", ", ".join(entry.ignore))
     console.print(table_out)
-    console.print(f"{file}: {len(table.routes)} route(s), usable")
+    typer.echo(f"{file}: {len(table.routes)} route(s), usable")
