@@ -11,6 +11,7 @@ import importlib.util
 import json
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -34,7 +35,7 @@ BRIDGE = importlib.util.find_spec("seawall.legacy.bridge") is not None
 needs_bridge = pytest.mark.skipif(not BRIDGE, reason="needs the bridge's route table (seawall.legacy.bridge)")
 
 
-async def bridged_app(started_app: StartApp, **overrides: object) -> FastAPI:
+async def bridged_app(started_app: StartApp, **overrides: Any) -> FastAPI:
     app = await started_app(legacy_upstream="http://127.0.0.1:9", **overrides)
     LEGACY.provide(app, lambda: app.state.runtime.legacy)  # app.provide_services does it once the bridge lands
     return app
@@ -58,8 +59,8 @@ async def record_some(runtime: Runtime) -> None:
         at=now - timedelta(days=2)))
 
 
-def check_report(document: dict[str, object]) -> None:
-    [route] = document["routes"]  # type: ignore[misc]
+def check_report(document: dict[str, Any]) -> None:
+    [route] = document["routes"]
     assert route["route"] == ROUTE
     assert route["counts"] == {"agreed": 3, "status_differs": 1, "body_differs": 1, "not_compared": 0,
                                "seawall_error": 0, "dropped": 1}

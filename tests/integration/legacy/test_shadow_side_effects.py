@@ -42,9 +42,8 @@ def sandbox_options() -> dict[str, Any]:
 
 
 @pytest.fixture
-def settings_overrides(sandbox: SandboxServer, sink: SmtpSink, legacy_app: LegacyApp) -> dict[str, Any]:
+def settings_overrides(sandbox: SandboxServer, sink: SmtpSink) -> dict[str, Any]:
     return {
-        "legacy_upstream": legacy_app.url,
         "stripe_api_base": sandbox.base_url,
         "smtp_host": "127.0.0.1", "smtp_port": sink.port, "smtp_security": "none",
         "provider_connect_timeout_seconds": 2.0, "provider_read_timeout_seconds": 5.0,
@@ -55,16 +54,22 @@ def settings_overrides(sandbox: SandboxServer, sink: SmtpSink, legacy_app: Legac
 @pytest.fixture
 async def serving(settings: Settings, runtime: Runtime) -> AsyncIterator[FastAPI]:
     """Seawall with its worker running (`seawall serve`), so whatever a shadow run committed would be
-    charged and mailed."""
+    charged and mailed. Without an upstream, so the app is Seawall's own stack (what the bridge hands
+    the runner); `test_shadow_bridge.py` goes through the bridge."""
     app = create_app(settings, run_worker=True)
     async with app.router.lifespan_context(app):
         yield app
 
 
-def runner_of(app: FastAPI) -> ShadowRunner:
-    legacy = app.state.runtime.legacy
-    assert legacy is not None
-    return legacy.shadow  # type: ignore[no-any-return]
+@pytest.fixture
+async def runner(serving: FastAPI) -> AsyncIterator[ShadowRunner]:
+    """The runner as `LegacyServices` builds it, on the serving app's database and clock."""
+    runtime: Runtime = serving.state.runtime
+    shadow = ShadowRunner.build(runtime.settings, database=runtime.database, clock=runtime.clock)
+    try:
+        yield shadow
+    finally:
+        await shadow.aclose()
 
 
 async def users_named(runtime: Runtime, email: str) -> int:
@@ -85,14 +90,14 @@ def paid_signup(email: str) -> dict[str, Any]:
 
 
 async def test_a_shadowed_paid_signup_charges_and_creates_once_at_legacy_only(
-    serving: FastAPI, runtime: Runtime, legacy: LegacyApp, sandbox: SandboxServer, sink: SmtpSink,
+    serving: FastAPI, runner: ShadowRunner, runtime: Runtime, legacy: LegacyApp, sandbox: SandboxServer,
+    sink: SmtpSink,
 ) -> None:
     email = new_email("shadow")
     request, answer = call_legacy(legacy, "POST", "/v1/signups", json=paid_signup(email),
                                   headers={"idempotency-key": new_key()})
     assert answer.status == 202, answer.body
 
-    runner = runner_of(serving)
     runner.submit(serving, SIGNUPS, request, answer)
     await runner.wait_idle(10.0)
     await asyncio.sleep(QUIET_SECONDS)
@@ -108,12 +113,11 @@ async def test_a_shadowed_paid_signup_charges_and_creates_once_at_legacy_only(
 
 
 async def test_control_the_same_run_without_the_dry_run_reaches_the_provider(
-    serving: FastAPI, runtime: Runtime, legacy: LegacyApp, sandbox: SandboxServer,
+    serving: FastAPI, runner: ShadowRunner, runtime: Runtime, legacy: LegacyApp, sandbox: SandboxServer,
 ) -> None:
     email = new_email("control")
     request, answer = call_legacy(legacy, "POST", "/v1/signups", json=paid_signup(email),
                                   headers={"idempotency-key": new_key()})
-    runner = runner_of(serving)
     runner.submit(serving, SIGNUPS.__class__(**{**SIGNUPS.__dict__, "side_effects": SideEffects.NONE}),
                   request, answer)
     await runner.wait_idle(10.0)
