@@ -331,6 +331,13 @@ def _guard_commits(engine: AsyncEngine) -> None:
         event.listen(engine.sync_engine, "commit", _refuse_commit_in_dry_run)
 
 
+def allow_commits_in_dry_run(engine: AsyncEngine) -> None:
+    """For an engine nothing can be written through (a read replica): its read transactions may commit
+    during a dry run (a commit there keeps nothing)."""
+    if event.contains(engine.sync_engine, "commit", _refuse_commit_in_dry_run):
+        event.remove(engine.sync_engine, "commit", _refuse_commit_in_dry_run)
+
+
 @asynccontextmanager
 async def _rolled_back(session: AsyncSession) -> AsyncIterator[None]:
     """A dry run's transaction: its work is visible inside the block, then rolled back whatever happens."""

@@ -15,6 +15,7 @@ from seawall import audit
 from seawall.accounts.session_cache import Principal, PrincipalSession, PrincipalUser, SessionCache
 from seawall.audit.models import AuditEvent
 from seawall.db import DryRunCommitRefused, dry_run, in_dry_run
+from seawall.replicas.engine import ReplicaEngine
 from seawall.runtime import Runtime
 
 pytestmark = pytest.mark.backends("sqlite", "postgres")
@@ -71,3 +72,19 @@ async def test_the_session_cache_keeps_nothing_looked_up_during_a_dry_run() -> N
     assert cache.get("d1", now=now) is None
     cache.put("d1", principal, lookup=cache.begin_lookup())
     assert cache.get("d1", now=now) == principal
+
+
+@pytest.mark.backends("postgres")
+async def test_reads_on_the_replica_still_work_during_a_dry_run(runtime: Runtime) -> None:
+    """A replica read ends in COMMIT (`replicas.routing`); it keeps nothing, so it is allowed."""
+    settings = runtime.settings.model_copy(update={"database_replica_url": runtime.settings.database_url})
+    replica = ReplicaEngine.build(settings)
+    assert replica is not None
+    try:
+        with dry_run():
+            async with replica.read_transaction() as session:
+                assert (await session.execute(select(func.count()).select_from(AuditEvent))).scalar_one() >= 0
+            async with runtime.database.read_transaction() as session:  # the primary's reader: rolled back
+                assert (await session.execute(select(func.count()).select_from(AuditEvent))).scalar_one() >= 0
+    finally:
+        await replica.dispose()
