@@ -13,8 +13,9 @@ Contract:
   charges, emails, webhooks all leave through jobs) is ever committed, and the caches keep nothing it read.
   With `side_effects = "none"` (safe methods only, checked by the route table) it runs as is.
 - More than `SEAWALL_LEGACY_SHADOW_MAX_CONCURRENT` runs in flight: the call is dropped (never queued) and
-  counted; dropped calls are written to the store by the next run to finish (or at `aclose`), in one row
-  each, so an overload costs no extra task.
+  counted; dropped calls are written to the store by the next run to finish (or at `aclose`), one row
+  each in one transaction (at most 10,000 waiting; beyond, only the metric counts), so an overload costs no
+  extra task.
 - The recording is its own committed transaction, outside the dry run.
 - `aclose()` cancels the runs in flight and waits for them at most `CLOSE_WAIT_SECONDS`.
 """
@@ -121,12 +122,11 @@ class ShadowRunner:
 
     async def _flush_dropped(self) -> None:
         dropped, self._dropped = self._dropped, []
-        for entry in dropped:
-            try:
-                await store.record(self.database, entry)
-            except Exception as exc:
-                log.error("legacy.shadow_record_failed", route=entry.route, error=first_line(exc))
-                return
+        try:
+            await store.record_many(self.database, dropped)  # one transaction, however many
+        except Exception as exc:
+            log.error("legacy.shadow_record_failed", route="(dropped calls)", rows=len(dropped),
+                      error=first_line(exc))
 
     async def _run(self, app: ASGIApp, route: Route, request: ShadowRequest, legacy: LegacyAnswer) -> None:
         started = time.perf_counter()

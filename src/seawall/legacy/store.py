@@ -56,18 +56,29 @@ def bounded_patch(patch: list[dict[str, Any]] | None, *, max_bytes: int = PATCH_
 
 
 async def record(database: Database, entry: Recorded) -> None:
+    await record_many(database, [entry])
+
+
+async def record_many(database: Database, entries: list[Recorded]) -> None:
+    """Write the comparisons in one transaction (never a dry run's: see `legacy.shadow`)."""
+    if not entries:
+        return
+    async with database.transaction() as session:
+        session.add_all([_row(entry) for entry in entries])
+
+
+def _row(entry: Recorded) -> ShadowComparison:
     patch, cut = bounded_patch(entry.comparison.patch)
     note = entry.comparison.note
     if cut:
         note = (note + "; " if note else "") + f"patch cut to {PATCH_MAX_BYTES} bytes"
-    async with database.transaction() as session:
-        session.add(ShadowComparison(
-            route=entry.route[:256], method=entry.method[:16], path=entry.path[:PATH_MAX],
-            result=entry.comparison.result.value, legacy_status=entry.legacy_status,
-            seawall_status=entry.seawall_status, patch=patch, note=note,
-            request_id=entry.request_id[:128] if entry.request_id else None,
-            legacy_seconds=entry.legacy_seconds, seawall_seconds=entry.seawall_seconds, created_at=entry.at,
-        ))
+    return ShadowComparison(
+        route=entry.route[:256], method=entry.method[:16], path=entry.path[:PATH_MAX],
+        result=entry.comparison.result.value, legacy_status=entry.legacy_status,
+        seawall_status=entry.seawall_status, patch=patch, note=note,
+        request_id=entry.request_id[:128] if entry.request_id else None,
+        legacy_seconds=entry.legacy_seconds, seawall_seconds=entry.seawall_seconds, created_at=entry.at,
+    )
 
 
 @dataclass
