@@ -19,6 +19,10 @@ Contract:
   ledger against the payments) never sees half of a concurrent commit.
 - With metrics on, each pool reports connections in use and checkouts that had to wait
   (`observability/db_pool.py`).
+- Dry run (`dry_run()`, the legacy bridge's shadow calls): while the context variable is set, every
+  `transaction()` and `read_transaction()` rolls back instead of committing, and any other commit on
+  this database's engines (a raw `session.commit()`, `engine.begin()`) raises `DryRunCommitRefused`,
+  so nothing a dry run writes is ever kept; caches filled from a session check `in_dry_run()` first.
 - The schema is owned by Alembic (`seawall/migrations`); `seawall.schema` runs the migrations and
   decides which schema revisions a process starts against.
 """
@@ -26,8 +30,9 @@ Contract:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +67,37 @@ class Base(DeclarativeBase):
 
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+_DRY_RUN: ContextVar[bool] = ContextVar("seawall_dry_run", default=False)
+
+
+class DryRunCommitRefused(RuntimeError):
+    """A commit attempted during a dry run (`dry_run()`) other than through `Database.transaction()`."""
+
+
+@contextmanager
+def dry_run() -> Iterator[None]:
+    """Within this block (and the tasks it starts: contextvars are copied), this context's transactions
+    roll back instead of committing. For the legacy bridge's shadow calls (`legacy.shadow`)."""
+    token = _DRY_RUN.set(True)
+    try:
+        yield
+    finally:
+        _DRY_RUN.reset(token)
+
+
+def in_dry_run() -> bool:
+    return _DRY_RUN.get()
+
+
+def _refuse_commit_in_dry_run(connection: Connection) -> None:
+    # SQLAlchemy runs its greenlets in the caller's context (greenlet_spawn copies gr_context).
+    if _DRY_RUN.get():
+        # Raising here leaves SQLAlchemy believing the transaction ended: end it on the driver ourselves.
+        dbapi_connection = connection.connection.dbapi_connection
+        if dbapi_connection is not None:
+            dbapi_connection.rollback()
+        raise DryRunCommitRefused("a commit during a dry run (shadow call): rolled back instead")
 
 
 class WriteGate:
@@ -191,6 +227,7 @@ def create_engine(settings: Settings, *, read_only: bool = False) -> AsyncEngine
             json_deserializer=orjson.loads,
             hide_parameters=True,  # no bound value (a signing secret, a digest) in SQL logs or error messages
         )
+        _guard_commits(engine)  # first: before the COMMIT `_configure_sqlite` issues itself
         _configure_sqlite(engine, busy_timeout_ms=settings.sqlite_busy_timeout_ms, read_only=read_only)
         if settings.metrics_enabled:
             meter_pool(engine.sync_engine)
@@ -208,6 +245,7 @@ def create_engine(settings: Settings, *, read_only: bool = False) -> AsyncEngine
         hide_parameters=True,  # no bound value (a signing secret, a digest) in SQL logs or error messages
     )
     event.listen(engine.sync_engine, "handle_error", _broken_connection)
+    _guard_commits(engine)
     if settings.metrics_enabled:
         meter_pool(engine.sync_engine)  # and the pool class above: see observability/db_pool.py
     instrument_engine(engine)  # a span per statement, while tracing is on
@@ -230,9 +268,12 @@ class Database:
     def __init__(self, settings: Settings, engine: AsyncEngine | None = None) -> None:
         self.settings = settings
         self.engine = engine or create_engine(settings)
+        _guard_commits(self.engine)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
         separate_reader = engine is None and settings.is_embedded_database
         self.read_engine = create_engine(settings, read_only=True) if separate_reader else self.engine
+        if self.read_engine is not self.engine:
+            _guard_commits(self.read_engine)
         reader = self.read_engine
         if reader.dialect.name == "postgresql":
             # Set on the connection object only (asyncpg sends them in its BEGIN); reset at check-in.
@@ -241,8 +282,13 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """A session whose work commits when the block exits normally and rolls back otherwise."""
+        """A session whose work commits when the block exits normally and rolls back otherwise (always
+        rolls back during a dry run: `dry_run()`)."""
         async with self.sessionmaker() as session:
+            if _DRY_RUN.get():
+                async with _rolled_back(session):
+                    yield session
+                return
             async with session.begin():
                 yield session
 
@@ -252,6 +298,10 @@ class Database:
         (SQLite: `query_only`; PostgreSQL: REPEATABLE READ READ ONLY, a write raises
         `ReadOnlySqlTransaction`). For scans that only read a lot (the ledger check, `doctor`)."""
         async with self.read_sessionmaker() as session:
+            if _DRY_RUN.get():
+                async with _rolled_back(session):
+                    yield session
+                return
             async with session.begin():
                 yield session
 
@@ -274,6 +324,28 @@ class Database:
         await self.engine.dispose()
         if self.read_engine is not self.engine:
             await self.read_engine.dispose()
+
+
+def _guard_commits(engine: AsyncEngine) -> None:
+    if not event.contains(engine.sync_engine, "commit", _refuse_commit_in_dry_run):
+        event.listen(engine.sync_engine, "commit", _refuse_commit_in_dry_run)
+
+
+def allow_commits_in_dry_run(engine: AsyncEngine) -> None:
+    """For an engine nothing can be written through (a read replica): its read transactions may commit
+    during a dry run (a commit there keeps nothing)."""
+    if event.contains(engine.sync_engine, "commit", _refuse_commit_in_dry_run):
+        event.remove(engine.sync_engine, "commit", _refuse_commit_in_dry_run)
+
+
+@asynccontextmanager
+async def _rolled_back(session: AsyncSession) -> AsyncIterator[None]:
+    """A dry run's transaction: its work is visible inside the block, then rolled back whatever happens."""
+    transaction = await session.begin()
+    try:
+        yield
+    finally:
+        await transaction.rollback()
 
 
 class CommitHook:

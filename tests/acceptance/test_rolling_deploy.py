@@ -112,6 +112,8 @@ def test_migrate_to_goes_down_and_back_up_and_check_judges_it(servers: ServerFac
     code, stdout, stderr = finished(seawall(servers, "migrate", "--to", "0012"))
     assert code == 0, stderr
     assert stdout.splitlines() == [
+        "downgrade 0015 -> 0014  expand  legacy_shadow_comparisons: one row per shadow call of the legacy bridge and "
+        "how the answers compared",
         "downgrade 0014 -> 0013  expand  schema_revisions: each applied revision with its parent and compatibility "
         "(rolling deploys)",
         "downgrade 0013 -> 0012  expand  retention and routine checks: the routine_runs table, and the indexes the "
@@ -120,19 +122,20 @@ def test_migrate_to_goes_down_and_back_up_and_check_judges_it(servers: ServerFac
 
     code, stdout, _ = finished(seawall(servers, "migrate", "--check"))
     assert code == 1
-    assert stdout.splitlines()[:5] == ["database revision: 0012", f"this release's head: {HEAD}", "pending:",
+    assert stdout.splitlines()[:6] == ["database revision: 0012", f"this release's head: {HEAD}", "pending:",
                                        "  0013  expand    a new table and indexes only",
-                                       "  0014  expand    a new table only, which the previous release never reads"]
+                                       "  0014  expand    a new table only, which the previous release never reads",
+                                       "  0015  expand    a new table only, which the previous release never reads"]
     assert "NOT safe for a rolling deploy: processes of revision 0012 start against their own revision only" in stdout
     assert "what to do: stop every process of revision 0012, run `seawall migrate`" in stdout
 
     code, stdout, stderr = finished(seawall(servers, "migrate", "--to", "head"))
     assert code == 0, stderr
     assert [line.split("  ")[0] for line in stdout.splitlines()] == [
-        "upgrade 0012 -> 0013", "upgrade 0013 -> 0014", "database at revision 0014"]
+        "upgrade 0012 -> 0013", "upgrade 0013 -> 0014", "upgrade 0014 -> 0015", "database at revision 0015"]
     code, _, stderr = finished(unknown)
     assert code == 2 and error_lines(stderr) == [
         "error: --to: unknown revision '0999': Can't locate revision identified by '0999'"], stderr
     code, _, stderr = finished(ambiguous)
     assert code == 2 and error_lines(stderr) == [
-        "error: --to: ambiguous revision '001': the start of 0010, 0011, 0012, 0013, 0014"], stderr
+        "error: --to: ambiguous revision '001': the start of 0010, 0011, 0012, 0013, 0014, 0015"], stderr

@@ -41,7 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from seawall.accounts.models import AuthSession, User
-from seawall.db import CommitHook
+from seawall.db import CommitHook, in_dry_run
 from seawall.observability.label_cache import Children
 from seawall.observability.metrics import METRICS
 
@@ -149,8 +149,8 @@ class SessionCache:
 
     def put(self, token_digest: str, principal: Principal, *, lookup: Lookup) -> None:
         """Remember a live session found by `lookup`, unless an eviction happened meanwhile."""
-        if not self.enabled or lookup.generation != self._generation:
-            return
+        if not self.enabled or lookup.generation != self._generation or in_dry_run():
+            return  # a dry run (shadow call) may have read a session it created and rolled back
         self._entries[token_digest] = _Entry(principal=principal, fresh_until=lookup.started + self.ttl_seconds)
 
     def evict(self, *, token_digests: Iterable[str] = (), user_ids: Iterable[str] = ()) -> None:

@@ -4,7 +4,8 @@ call is audited.
 
 - `jobs.py`: `/admin/jobs` — list, stats, show and replay jobs (the dead-letter queue);
 - `payments.py`: `/admin/providers` — breaker, bulkhead and retry budget of each payment route;
-- `audit.py`: `/admin/audit-events` — the audit log, newest first.
+- `audit.py`: `/admin/audit-events` — the audit log, newest first;
+- `legacy.py`: `/admin/legacy` — the legacy bridge's shadow report and route table (reload).
 
 The job engine (`seawall.jobs`) has no HTTP code: these routes call its library functions.
 `router` gathers them (`ROUTERS`) for `app.py` to mount.
@@ -15,10 +16,11 @@ from fastapi.routing import APIRoute
 
 from seawall.admin.audit import router as audit_router
 from seawall.admin.jobs import router as jobs_router
+from seawall.admin.legacy import router as legacy_router
 from seawall.admin.payments import router as payments_router
 from seawall.web.errors import error_responses
 
-ROUTERS = (jobs_router, payments_router, audit_router)
+ROUTERS = (jobs_router, payments_router, audit_router, legacy_router)
 
 
 def _declare_scope_refusal(admin_router: APIRouter) -> None:

@@ -37,6 +37,7 @@ from typing import Any
 import structlog
 
 from seawall.cache.stores import CacheKey, MemoryStore, RedisStore
+from seawall.db import in_dry_run
 from seawall.observability.label_cache import Children
 from seawall.observability.metrics import METRICS
 from seawall.redis_link import RedisLink, RedisUnavailableError
@@ -80,7 +81,7 @@ class ReadCache:
     async def get_or_load(self, key: CacheKey, loader: Loader, *, store: bool = True) -> Any:
         if not self.active:
             return await self._load(key, loader)
-        if not store:
+        if not store or in_dry_run():  # a dry run (shadow call) may read what it wrote and rolls back: keep none
             return await self._get_or_load_unstored(key, loader)
         flight = self._flights.get(key)
         if flight is not None:

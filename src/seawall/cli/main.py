@@ -7,7 +7,7 @@ import sys
 import typer
 from pydantic import ValidationError
 
-from seawall.cli import bench, chaos, dlq, doctor, migrate, operator_key, payments, roles, sandbox
+from seawall.cli import bench, chaos, dlq, doctor, legacy, migrate, operator_key, payments, roles, sandbox
 from seawall.cli.html_option import HtmlReportOption
 from seawall.config import SettingError, describe_invalid_settings
 from seawall.errors import SeawallError
@@ -28,6 +28,7 @@ app.add_typer(dlq.app, name="dlq")
 app.add_typer(bench.app, name="bench")
 app.add_typer(chaos.app, name="chaos")
 app.add_typer(operator_key.app, name="operator-key")
+app.add_typer(legacy.app, name="legacy")
 
 
 @app.command()

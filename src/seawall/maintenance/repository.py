@@ -22,6 +22,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from seawall.accounts.models import AuthSession
 from seawall.jobs.models import Job, JobAttempt, JobStatus
+from seawall.legacy.models import ShadowComparison
 from seawall.maintenance.models import RoutineRun
 from seawall.notifications.models import Notification, NotificationStatus
 from seawall.webhooks.models import WebhookDelivery, WebhookEvent
@@ -95,6 +96,12 @@ def undelivered_events(*, created_before: datetime) -> PurgeTarget:
 def old_routine_runs(*, started_before: datetime) -> PurgeTarget:
     return PurgeTarget(name="routine_runs", entity=RoutineRun, condition=RoutineRun.started_at < started_before,
                        order_by=RoutineRun.started_at)
+
+
+def old_shadow_comparisons(*, created_before: datetime) -> PurgeTarget:
+    """The legacy bridge's shadow comparisons (`legacy.store`), along their `created_at` index."""
+    return PurgeTarget(name="legacy_shadow_comparisons", entity=ShadowComparison,
+                       condition=ShadowComparison.created_at < created_before, order_by=ShadowComparison.created_at)
 
 
 async def purge_batch(session: AsyncSession, target: PurgeTarget, *, limit: int) -> dict[str, int]:

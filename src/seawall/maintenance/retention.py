@@ -9,7 +9,9 @@ What is kept, and for how long (settings `SEAWALL_RETENTION_*`, in days; docs/op
 - notifications sent or failed: `retention_notifications_days` after they were created (90);
 - webhook deliveries that succeeded or failed: `retention_webhook_deliveries_days` after their last
   attempt (30); then the events none of whose deliveries is left, as long after they were created;
-- the routine checks' own records: `retention_routine_runs_days` (30).
+- the routine checks' own records: `retention_routine_runs_days` (30);
+- the legacy bridge's shadow comparisons: `legacy_shadow_retention_days` after they were recorded (7; no
+  idempotency record points at them, so the idempotency window does not apply).
 
 Never purged: a job queued, scheduled or running (in flight); a dead job unless its retention is set;
 a pending notification or webhook delivery; and nothing whose last change is more recent than
@@ -49,6 +51,7 @@ class RetentionPolicy:
     notifications: timedelta
     webhook_deliveries: timedelta
     routine_runs: timedelta
+    shadow_comparisons: timedelta
     idempotency: timedelta  # nothing changed more recently than this is purged
     session_idle: timedelta
     batch_size: int
@@ -64,6 +67,7 @@ class RetentionPolicy:
             notifications=timedelta(days=settings.retention_notifications_days),
             webhook_deliveries=timedelta(days=settings.retention_webhook_deliveries_days),
             routine_runs=timedelta(days=settings.retention_routine_runs_days),
+            shadow_comparisons=timedelta(days=settings.legacy_shadow_retention_days),
             idempotency=timedelta(hours=settings.idempotency_ttl_hours),
             session_idle=timedelta(minutes=settings.session_idle_minutes),
             batch_size=settings.retention_batch_size,
@@ -87,6 +91,7 @@ class RetentionPolicy:
             repository.settled_deliveries(settled_before=delivery_cutoff),
             repository.undelivered_events(created_before=delivery_cutoff),
             repository.old_routine_runs(started_before=self.cutoff(now, self.routine_runs)),
+            repository.old_shadow_comparisons(created_before=now - self.shadow_comparisons),
         ]
         return targets
 

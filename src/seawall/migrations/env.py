@@ -12,6 +12,7 @@ import seawall.accounts.models  # noqa: F401  (register tables on Base.metadata)
 import seawall.audit.models  # noqa: F401
 import seawall.idempotency.models  # noqa: F401
 import seawall.jobs.models  # noqa: F401
+import seawall.legacy.models  # noqa: F401
 import seawall.maintenance.models  # noqa: F401
 import seawall.notifications.models  # noqa: F401
 import seawall.payments.models  # noqa: F401

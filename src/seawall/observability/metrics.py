@@ -162,6 +162,11 @@ class Metrics:
             registry=r)
         self.retention_purged_rows = Counter(
             "seawall_retention_purged_rows", "Rows deleted by the retention purge, by table.", ["table"], registry=r)
+        # -- the legacy bridge's shadow calls (legacy.shadow; result: legacy.compare.Result) ----------------
+        self.legacy_shadow = Counter(
+            "seawall_legacy_shadow", "Shadow calls of shadowed legacy routes, by route and how the answers "
+            "compared (agreed, status_differs, body_differs, not_compared, seawall_error, dropped).",
+            ["route", "result"], registry=r)
 
         # -- the database pool ---------------------------------------------------------------------------
         self.db_pool_in_use = Gauge(

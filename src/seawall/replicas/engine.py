@@ -25,7 +25,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from seawall.config import Settings, reveal
-from seawall.db import create_engine
+from seawall.db import allow_commits_in_dry_run, create_engine
 
 CONNECT_TIMEOUT_SECONDS = 2.0
 STATEMENT_TIMEOUT_SECONDS = 10.0
@@ -46,6 +46,7 @@ class ReplicaEngine:
             return None
         engine = create_engine(settings.model_copy(update={
             "database_url": SecretStr(url), "database_pool_pre_ping": True, "metrics_enabled": False}))
+        allow_commits_in_dry_run(engine)  # read-only: a shadow call's (dry run's) replica reads end in COMMIT
 
         @event.listens_for(engine.sync_engine, "do_connect")
         def _short_timeouts(_dialect: Any, _record: Any, _cargs: Any, cparams: dict[str, Any]) -> None:

@@ -99,4 +99,6 @@ async def test_a_schema_behind_is_refused_and_the_embedded_mode_migrates_it(data
                                                     "migrate` first"):
         await prepare_schema(database, migrate=False)
     assert (await prepare_schema(database, migrate=True)).position is Position.CURRENT
-    assert await recorded(database) == [(HEAD, "0013", "expand")]
+    rows = await recorded(database)  # every revision after 0013, each recorded with its parent
+    assert rows[0] == ("0014", "0013", "expand") and rows[-1][0] == HEAD
+    assert [row[1] for row in rows[1:]] == [row[0] for row in rows[:-1]]

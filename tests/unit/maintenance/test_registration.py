@@ -36,6 +36,7 @@ def test_nothing_changed_within_the_idempotency_window_is_past_retention() -> No
     assert policy.cutoff(now, policy.notifications) == now - timedelta(days=90)
     assert policy.dead_jobs is None, "dead-lettered jobs are kept unless their retention is set"
     assert [target.name for target in policy.targets(now)] == [
-        "jobs", "sessions", "notifications", "webhook_deliveries", "webhook_events", "routine_runs"]
+        "jobs", "sessions", "notifications", "webhook_deliveries", "webhook_events", "routine_runs",
+        "legacy_shadow_comparisons"]
     with_dead = RetentionPolicy.from_settings(Settings(retention_dead_jobs_days=60))
     assert [target.name for target in with_dead.targets(now)][:2] == ["jobs", "dead_jobs"]
