@@ -20,15 +20,11 @@ from pydantic import BaseModel
 
 from seawall.errors import NotFoundError, UnprocessableError
 from seawall.legacy import store
+from seawall.legacy.bridge import LEGACY
 from seawall.legacy.routes import Route, RouteTableError
 from seawall.legacy.services import LegacyServices
 from seawall.web.deps import AdminDep, ClockDep
 from seawall.web.errors import error_responses
-from seawall.web.services import ServiceSlot
-
-# The runtime's `LegacyServices`; the same slot name the bridge middleware reads (`legacy.bridge`), filled
-# by `app.provide_services` when an upstream is configured.
-LEGACY: ServiceSlot[LegacyServices] = ServiceSlot("legacy")
 
 router = APIRouter(prefix="/admin/legacy", tags=["admin"], dependencies=[AdminDep])
 

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -15,7 +14,7 @@ from rich.table import Table
 from seawall.cli.runner import run_with_runtime
 from seawall.legacy import routes as legacy_routes
 from seawall.legacy import store
-from seawall.legacy.routes import RouteTable, RouteTableError
+from seawall.legacy.routes import RouteTableError
 from seawall.runtime import Runtime
 
 app = typer.Typer(help="The legacy bridge: shadow comparisons and the route table.", no_args_is_help=True)
@@ -64,10 +63,8 @@ def report(
 @app.command("check-routes")
 def check_routes(file: Annotated[Path, typer.Argument(help="A route table (TOML)")]) -> None:
     """Parse a route table as the bridge would; print its routes, or the problem (exit 1)."""
-    # The bridge's parser (`legacy.routes.load_table`, issue 16's bridge part).
-    load_table: Callable[[Path], RouteTable] = getattr(legacy_routes, "load_table")  # noqa: B009
     try:
-        table = load_table(file)
+        table = legacy_routes.load_table(file)
     except (RouteTableError, OSError) as exc:
         typer.echo(f"refused: {exc}", err=True)
         raise typer.Exit(EXIT_REFUSED) from None
