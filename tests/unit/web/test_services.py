@@ -21,7 +21,7 @@ from seawall.web.services import ServiceSlot
 
 def every_slot() -> list[ServiceSlot[Any]]:
     """The slots defined at module level anywhere in the edge: `web.deps`, each `<area>.deps`, middleware."""
-    names = ["seawall.web.deps", "seawall.ratelimit.middleware"]
+    names = ["seawall.web.deps", "seawall.ratelimit.middleware", "seawall.legacy.bridge"]
     names += [f"seawall.{module.name}.deps" for module in pkgutil.iter_modules(seawall.__path__)
               if module.ispkg and importlib.util.find_spec(f"seawall.{module.name}.deps") is not None]
     return [value for name in names for value in vars(importlib.import_module(name)).values()
@@ -31,7 +31,8 @@ def every_slot() -> list[ServiceSlot[Any]]:
 def test_every_slot_is_provided_from_the_runtime() -> None:
     attributes = ["settings", "database", "clock", "secret_key", "cache", "passwords", "sessions", "payments",
                   "webhooks", "rate_limits", "reads"]
-    runtime = SimpleNamespace(**{name: object() for name in attributes}, draining=False)
+    runtime = SimpleNamespace(**{name: object() for name in attributes}, draining=False,
+                              legacy=SimpleNamespace(sessions=object()))  # a bridge with legacy sessions
     app = FastAPI()
     provide_services(app, cast(Runtime, runtime))
     slots = every_slot()
