@@ -16,7 +16,13 @@ rules of Seawall's own routes; forwarded bodies have `SEAWALL_LEGACY_MAX_BODY_BY
 The runtime's `LegacyServices` arrive through the `LEGACY` slot (the runtime is built in the
 lifespan): until it is filled, requests pass to the wrapped app. A forwarded request whose target is
 not a path (asterisk-form) or whose path holds `.`/`..` segments (decoded: `%2e%2e` too) is refused
-with 400 `bad_request`: resolved on the way, they would leave the upstream's path prefix.
+with 400 `bad_request`: resolved on the way, they would leave the upstream's path prefix. So is one
+whose Host is empty, repeated or not `host[:port]` (`headers.valid_host`, RFC 3986 §3.2.2): it would
+go on as X-Forwarded-Host / Forwarded host= and into a rewritten Location.
+
+Matching: a CORS preflight (OPTIONS with `Access-Control-Request-Method`) is matched by the method it
+asks about; a route listing GET also covers HEAD (`routes.Route.matches`). The upstream's answer is
+marked `FORWARDED_ANSWER` in the scope, so Seawall's security headers leave it as legacy sent it.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from seawall.errors import SeawallError
 from seawall.legacy import identity as identity_module
+from seawall.legacy.headers import client_host
 from seawall.legacy.routes import Mode, is_reserved
 from seawall.legacy.services import LegacyServices
 from seawall.legacy.shadow import LegacyAnswer, ShadowRequest
@@ -71,9 +78,13 @@ class LegacyBridgeMiddleware:
             await error_response(400, "bad_request", "the request path must not hold . or .. segments")(
                 scope, receive, send)
             return
-        route = services.routes.current.match(scope["method"], scope["path"])
+        route = services.routes.current.match(scope["method"], scope["path"], _preflight_method(scope))
         if route is not None and route.mode == Mode.SEAWALL:
             await self.app(scope, receive, send)
+            return
+        if not _host_acceptable(scope.get("headers", [])):
+            await error_response(400, "bad_request", "the Host header must be one host[:port] (RFC 3986 §3.2.2)")(
+                scope, receive, send)
             return
         shadowed = route is not None and route.mode == Mode.SHADOW and random.random() < route.sample
         shadow_scope = _scope_copy(scope) if shadowed else None
@@ -93,6 +104,22 @@ class LegacyBridgeMiddleware:
                 self.app, route, ShadowRequest(scope=shadow_scope, body=exchange.request_body),
                 LegacyAnswer(status=exchange.status, headers=exchange.headers, body=exchange.response_body,
                              seconds=exchange.seconds))
+
+
+def _host_acceptable(headers: list[tuple[bytes, bytes]]) -> bool:
+    """No Host (HTTP/1.0), or exactly one that is `valid_host` (RFC 9112 §3.2: several is a 400)."""
+    hosts = [value for name, value in headers if name.lower() == b"host"]
+    return not hosts or client_host(headers) is not None
+
+
+def _preflight_method(scope: Scope) -> str | None:
+    """A CORS preflight's `Access-Control-Request-Method` (an OPTIONS carrying it), else None."""
+    if scope["method"] != "OPTIONS":
+        return None
+    for name, value in scope.get("headers", []):
+        if name.lower() == b"access-control-request-method":
+            return str(value.decode("latin-1")).strip().upper() or None
+    return None
 
 
 def _request_id(scope: Scope) -> str:

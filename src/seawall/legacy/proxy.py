@@ -39,7 +39,7 @@ import structlog
 from starlette.types import Receive, Scope, Send
 
 from seawall.config import Settings
-from seawall.legacy.headers import Header, Network, request_headers, response_headers
+from seawall.legacy.headers import Header, Network, client_host, request_headers, response_headers
 from seawall.legacy.upstream import Upstream, parse_upstream
 from seawall.ratelimit.limits import parse_networks
 from seawall.redis_link import RedisLink
@@ -48,6 +48,7 @@ from seawall.resilience.bulkhead import Bulkhead
 from seawall.resilience.errors import CallRejectedError
 from seawall.resilience.policy import CallOutcome, policy_from_settings
 from seawall.web.errors import error_response
+from seawall.web.security_headers import FORWARDED_ANSWER
 
 log = structlog.get_logger("seawall.legacy.proxy")
 DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
@@ -240,6 +241,7 @@ class LegacyProxy:
         gone = asyncio.Event()  # the server drops `send` after a disconnect: stop reading the upstream then
         watcher = asyncio.create_task(_watch_disconnect(receive, gone), name="seawall-legacy-disconnect")
         try:
+            scope[FORWARDED_ANSWER] = True  # legacy's answer: its headers, not Seawall's security headers
             await send({"type": "http.response.start", "status": response.status_code, "headers": exchange.headers})
             async with asyncio.timeout_at(deadline):
                 async for chunk in response.aiter_raw():
@@ -302,11 +304,7 @@ def _content_length(headers: Sequence[Header]) -> int | None:
 
 
 def _public_origin(scope: Scope) -> str | None:
-    """`scheme://host` the client used (its Host header), for rewriting an upstream `Location`."""
-    for name, value in scope.get("headers", []):
-        if name == b"host":
-            host = value.decode("latin-1")
-            if host and all(c.isalnum() or c in "-.:[]" for c in host):
-                return f"{scope.get('scheme', 'http')}://{host}"
-            return None
-    return None
+    """`scheme://host` the client used (its Host header, when `valid_host`), for rewriting an upstream
+    `Location`; None otherwise (the Location becomes origin-relative: `headers.response_headers`)."""
+    host = client_host(scope.get("headers", []))
+    return f"{scope.get('scheme', 'http')}://{host}" if host is not None else None

@@ -15,9 +15,18 @@ The file is TOML (read with `tomllib`, TOML 1.0); docs/legacy-bridge.md has a co
 
 Refused (`RouteTableError` naming the file, the entry and the problem): a file that is not TOML, an
 unknown key, a bad mode or method, a path not starting with `/` or with a bad `{...}` parameter, a
+path that no request path can equal (holding `?`, `#`, NUL or another control character, or a `.`/`..`
+segment: RFC 3986 §3.3, §5.2.4; the bridge refuses such requests), a parameter name used twice in one
+path, an `ignore` JSON Pointer with a `~` not followed by `0` or `1` (RFC 6901 §3), an entry with the
+same methods and path as an earlier one (the earlier always wins: it would never be used), a
 path under a reserved prefix (`RESERVED_PREFIXES`: Seawall's operational paths, always served here),
 shadow-only keys on a non-shadow route, `sample` outside 0..1, and `side_effects = "none"` on a route
 that allows an unsafe method (RFC 9110 §9.2.1: only GET, HEAD, OPTIONS and TRACE are safe).
+
+Methods: a route listing GET also covers HEAD (RFC 9110 §9.3.2: HEAD is GET without the body); a CORS
+preflight (OPTIONS with `Access-Control-Request-Method`) is matched by the method it asks about (the
+bridge passes it to `RouteTable.match` as `preflight`), so it goes where the request it precedes goes;
+an OPTIONS without that header is matched as OPTIONS.
 
 Matching is on the request's decoded path (`scope["path"]`, what Seawall's own router matches), so a
 route and Seawall's routing can never disagree about which path a request names. No match: forwarded.
@@ -74,8 +83,10 @@ class Route:
     side_effects: SideEffects = SideEffects.ROLLBACK
     pattern: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
 
-    def matches(self, method: str, path: str) -> bool:
-        if self.methods is not None and method not in self.methods:
+    def matches(self, method: str, path: str, preflight: str | None = None) -> bool:
+        """`preflight`: a CORS preflight's Access-Control-Request-Method (matched instead of `method`)."""
+        wanted = preflight if preflight is not None and method == "OPTIONS" else method
+        if self.methods is not None and wanted not in self.methods and not (wanted == "HEAD" and "GET" in self.methods):
             return False
         pattern = self.pattern if self.pattern is not None else compile_path(self.path)
         return pattern.fullmatch(path) is not None
@@ -89,10 +100,11 @@ class RouteTableError(ValueError):
 class RouteTable:
     routes: tuple[Route, ...] = ()
 
-    def match(self, method: str, path: str) -> Route | None:
-        """The first route whose methods and pattern match; None: not named (forwarded)."""
+    def match(self, method: str, path: str, preflight: str | None = None) -> Route | None:
+        """The first route whose methods and pattern match; None: not named (forwarded). `preflight`:
+        see `Route.matches` (module docstring, "Methods")."""
         for route in self.routes:
-            if route.matches(method, path):
+            if route.matches(method, path, preflight):
                 return route
         return None
 
@@ -105,11 +117,20 @@ def is_reserved(path: str) -> bool:
 def compile_path(path: str) -> re.Pattern[str]:
     """The regular expression of a Starlette-style pattern: `{name}` (or `{name:str|int|float|uuid}`)
     is one non-empty segment, `{name:path}` the rest of the path (may hold `/`). `ValueError`: a bad
-    `{...}` or a path not starting with `/`."""
+    `{...}`, a parameter name used twice, a path not starting with `/`, holding `?`, `#` or a control
+    character, or a `.`/`..` segment."""
     if not path.startswith("/"):
         raise ValueError("must start with /")
+    if any(c in "?#" or ord(c) < 0x20 or ord(c) == 0x7F for c in path):
+        raise ValueError("must not hold ?, # or a control character (a request path never does)")
+    if any(segment in (".", "..") for segment in path.split("/")):
+        raise ValueError("must not hold . or .. segments (such requests are refused, never matched)")
     regex, position = "", 0
+    names: set[str] = set()
     for parameter in _PARAMETER.finditer(path):
+        if parameter.group(1) in names:
+            raise ValueError(f"names the parameter {parameter.group(1)!r} twice")
+        names.add(parameter.group(1))
         literal = path[position:parameter.start()]
         if "{" in literal or "}" in literal:
             raise ValueError(f"has a malformed parameter near {literal!r}")
@@ -119,6 +140,20 @@ def compile_path(path: str) -> re.Pattern[str]:
     if "{" in rest or "}" in rest:
         raise ValueError(f"has a malformed parameter near {rest!r}")
     return re.compile(regex + re.escape(rest))
+
+
+_BAD_POINTER_ESCAPE = re.compile(r"~(?![01])")
+
+
+def _bad_ignore(entries: list[Any]) -> str | None:
+    """Why `ignore` cannot be used (None: fine): not non-empty strings, or a JSON Pointer (leading `/`)
+    with a `~` not followed by 0 or 1 (RFC 6901 §3)."""
+    if not all(isinstance(name, str) and name for name in entries):
+        return "must be a list of field names or JSON Pointers"
+    bad = [name for name in entries if name.startswith("/") and _BAD_POINTER_ESCAPE.search(name)]
+    if bad:
+        return f"{bad[0]!r} is not a JSON Pointer: `~` must be followed by 0 or 1 (RFC 6901 §3)"
+    return None
 
 
 def _names_reserved(path: str) -> str | None:
@@ -167,8 +202,8 @@ def _entry(source: str, position: int, raw: Any, shadow_ignore: tuple[str, ...])
     if mode != Mode.SHADOW and (extra := sorted(set(raw) & _SHADOW_KEYS)):
         raise RouteTableError(f"{where}: {', '.join(extra)} only apply to mode = \"shadow\"")
     ignore = raw.get("ignore", [])
-    if not isinstance(ignore, list) or not all(isinstance(name, str) and name for name in ignore):
-        raise RouteTableError(f"{where}: `ignore` must be a list of field names or JSON Pointers")
+    if not isinstance(ignore, list) or (problem := _bad_ignore(ignore)) is not None:
+        raise RouteTableError(f"{where}: `ignore` {problem if isinstance(ignore, list) else 'must be a list'}")
     sample = raw.get("sample", 1.0)
     if isinstance(sample, bool) or not isinstance(sample, int | float) or not 0.0 <= sample <= 1.0:
         raise RouteTableError(f"{where}: `sample` must be a number from 0 to 1")
@@ -198,13 +233,21 @@ def parse_table(text: str, *, source: str = "<route table>") -> RouteTable:
     if not isinstance(shadow, dict) or set(shadow) - {"ignore"}:
         raise RouteTableError(f"{source}: [shadow] takes only `ignore`")
     shadow_ignore = shadow.get("ignore", [])
-    if not isinstance(shadow_ignore, list) or not all(isinstance(name, str) and name for name in shadow_ignore):
-        raise RouteTableError(f"{source}: [shadow] ignore must be a list of field names or JSON Pointers")
+    if not isinstance(shadow_ignore, list) or (problem := _bad_ignore(shadow_ignore)) is not None:
+        raise RouteTableError(f"{source}: [shadow] ignore "
+                              f"{problem if isinstance(shadow_ignore, list) else 'must be a list'}")
     entries = document.get("route", [])
     if not isinstance(entries, list):
         raise RouteTableError(f"{source}: `route` must be an array of tables ([[route]])")
-    return RouteTable(tuple(_entry(source, position, raw, tuple(shadow_ignore))
-                            for position, raw in enumerate(entries, start=1)))
+    routes: list[Route] = []
+    for position, raw in enumerate(entries, start=1):
+        route = _entry(source, position, raw, tuple(shadow_ignore))
+        for earlier_position, earlier in enumerate(routes, start=1):
+            if (earlier.methods, earlier.path) == (route.methods, route.path):
+                raise RouteTableError(f"{source}: route {position} ({route.path}): same methods and path as "
+                                      f"route {earlier_position}, which always matches first (never used)")
+        routes.append(route)
+    return RouteTable(tuple(routes))
 
 
 def load_table(path: Path) -> RouteTable:

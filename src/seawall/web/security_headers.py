@@ -1,8 +1,11 @@
 """Browser-facing hardening of every answer: security headers, `Cache-Control`, and strict CORS.
 
-`SecurityHeadersMiddleware` (pure ASGI) adds to every answer, whatever produced it (a route, an error
-handler, the body-size limit, the rate limiter, Starlette's last-resort 500), unless it already
-carries the header:
+`SecurityHeadersMiddleware` (pure ASGI) adds to every answer of Seawall's own, whatever produced it (a
+route, an error handler, the body-size limit, the rate limiter, Starlette's last-resort 500), unless it
+already carries the header. An answer the legacy bridge forwards from the upstream (its scope marked
+`FORWARDED_ANSWER` just before that answer starts) is the upstream's: its headers pass unchanged (a
+legacy HTML page keeps its own CSP, framing and caching rules); the bridge's own refusals (400, 413,
+502, 503, 504) are Seawall's and get the headers.
 
     X-Content-Type-Options: nosniff          no MIME sniffing of JSON into HTML or script
     X-Frame-Options: DENY                    never framed (legacy browsers; CSP below for the others)
@@ -42,6 +45,9 @@ DOCS_CSP = ("default-src 'none'; script-src https://cdn.jsdelivr.net 'unsafe-inl
             "style-src https://cdn.jsdelivr.net 'unsafe-inline'; img-src https://fastapi.tiangolo.com data:; "
             "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 
+# Scope key the legacy bridge sets (True) just before it starts sending the upstream's answer.
+FORWARDED_ANSWER = "seawall.forwarded_answer"
+
 CORS_METHODS = ("GET", "POST", "PUT", "DELETE")
 CORS_REQUEST_HEADERS = ("Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID")
 CORS_EXPOSED_HEADERS = ("X-Request-ID", "Retry-After", "RateLimit", "RateLimit-Policy", "Idempotent-Replayed")
@@ -63,8 +69,8 @@ def security_headers(*, docs: bool, hsts_max_age_seconds: int) -> list[tuple[byt
 
 
 class SecurityHeadersMiddleware:
-    """Add `security_headers(...)` to every HTTP answer that does not already set them.
-    `docs_paths`: paths that get `DOCS_CSP` (the Swagger UI page)."""
+    """Add `security_headers(...)` to every HTTP answer of Seawall's own that does not already set them
+    (a forwarded answer, `scope[FORWARDED_ANSWER]`, passes unchanged). `docs_paths`: paths that get `DOCS_CSP` (the Swagger UI page)."""
 
     def __init__(self, app: ASGIApp, *, hsts_max_age_seconds: int = 0, docs_paths: Sequence[str] = ()) -> None:
         self.app = app
@@ -79,7 +85,7 @@ class SecurityHeadersMiddleware:
         added = self.docs_headers if scope.get("path") in self.docs_paths else self.api_headers
 
         async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
+            if message["type"] == "http.response.start" and not scope.get(FORWARDED_ANSWER):
                 headers = list(message.get("headers", []))
                 present = {name.lower() for name, _ in headers}
                 message["headers"] = headers + [(name, value) for name, value in added if name not in present]

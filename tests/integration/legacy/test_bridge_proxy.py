@@ -115,6 +115,77 @@ def test_hop_by_hop_removed_and_forwarding_headers_set_by_seawall_alone(rig: Bri
         assert name not in hop.headers, name
 
 
+SECURITY_HEADERS = ("content-security-policy", "x-frame-options", "referrer-policy", "x-content-type-options",
+                    "cache-control")
+
+
+def test_forwarded_answers_keep_legacys_headers_and_seawalls_own_get_the_security_headers(
+        rig: BridgeRig, client: httpx.Client) -> None:
+    page = client.get("/page")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert page.headers["cache-control"] == "public, max-age=60"  # legacy's, not no-store
+    assert page.headers["x-frame-options"] == "SAMEORIGIN"
+    for name in ("content-security-policy", "referrer-policy", "x-content-type-options"):
+        assert name not in page.headers, name
+    echoed = client.get("/anything")
+    assert echoed.status_code == 200 and not any(name in echoed.headers for name in SECURITY_HEADERS)
+    own = client.get("/v1/me")  # Seawall's own answer: the headers
+    assert own.status_code == 401
+    assert own.headers["content-security-policy"].startswith("default-src 'none'")
+    assert own.headers["cache-control"] == "no-store"
+    refused = raw_request(rig.port, b"GET /a/%2e%2e/b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").lower()
+    assert refused.startswith(b"http/1.1 400 ")  # the bridge's own refusal: Seawall's answer, the headers
+    assert b"\r\ncontent-security-policy: default-src 'none'" in refused and b"\r\ncache-control: no-store" in refused
+
+
+def test_a_forwarded_answer_has_exactly_one_date(rig: BridgeRig) -> None:
+    answer = raw_request(rig.port, b"GET /page HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    head = answer.split(b"\r\n\r\n", 1)[0].lower()
+    assert head.startswith(b"http/1.1 200 ")
+    assert head.count(b"\r\ndate: ") == 1, head
+
+
+def test_get_routes_cover_head_and_preflights_go_where_their_request_goes(rig: BridgeRig,
+                                                                           client: httpx.Client) -> None:
+    head = client.head("/v1/me")  # `/v1/me` is `seawall` for GET: HEAD too (Seawall's answer, whatever it is)
+    assert head.status_code in (401, 405) and "content-security-policy" in head.headers
+    preflight = client.options("/v1/me", headers={"Origin": "https://app.example",
+                                                  "Access-Control-Request-Method": "GET"})
+    assert preflight.status_code == 400  # Seawall's CORS (no allowed origins), not legacy's
+    assert preflight.json()["error"]["type"] == "cors_not_allowed"
+    assert rig.legacy.requests() == []
+    plain = client.options("/v1/me")  # no Access-Control-Request-Method: an OPTIONS, not listed: forwarded
+    assert plain.status_code == 200 and plain.json()["method"] == "OPTIONS"
+    assert [r["path"] for r in rig.legacy.requests()] == ["/v1/me"]
+
+
+@pytest.mark.parametrize("host", [b"evil@x", b"a b", b"", b'a"b', b"a,b", b"x:99999999", b"[::1"])
+def test_a_malformed_host_is_refused_with_400(rig: BridgeRig, host: bytes) -> None:
+    rig.legacy.reset()
+    answer = raw_request(rig.port, b"GET /anything HTTP/1.1\r\nHost: " + host + b"\r\nConnection: close\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 400 "), answer[:300]
+    assert b'"error":{"type":"bad_request"' in answer.replace(b" ", b""), answer[:500]
+    assert rig.legacy.requests() == []
+
+
+def test_two_hosts_are_refused_and_no_host_gets_a_relative_location(rig: BridgeRig) -> None:
+    rig.legacy.reset()
+    answer = raw_request(rig.port, b"GET /anything HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: close\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 400 ") and b"bad_request" in answer, answer[:300]
+    assert rig.legacy.requests() == []
+    old = raw_request(rig.port, b"GET /redirect-absolute HTTP/1.0\r\n\r\n")  # HTTP/1.0: no Host, origin unknown
+    head = old.split(b"\r\n\r\n", 1)[0].lower()
+    assert head.startswith(b"http/1.1 301 ") and b"\r\nlocation: /elsewhere" in head, head
+    assert f"127.0.0.1:{rig.legacy.port}".encode() not in head
+
+
+def test_connection_naming_host_cannot_remove_the_forwarding_headers(rig: BridgeRig, client: httpx.Client) -> None:
+    answer = client.get("/anything", headers={"Connection": "Host, X-Forwarded-Host, Forwarded"})
+    headers = seen_headers(answer.json())
+    assert headers["x-forwarded-host"] == [f"127.0.0.1:{rig.port}"]
+    assert headers["forwarded"] == [f'for=127.0.0.1;proto=http;host="127.0.0.1:{rig.port}"']
+
+
 def test_large_bodies_stream_both_ways_with_bounded_memory(rig: BridgeRig, client: httpx.Client) -> None:
     """64 MiB up and 256 MiB down: the serving process's RSS grows by far less than either body."""
     before = rig.rss()

@@ -76,6 +76,12 @@ async def hop_by_hop(request: Request) -> Response:
                                      "Trailer": "X-Checksum", "X-End-To-End": "kept"})
 
 
+async def page(request: Request) -> Response:
+    """An HTML page with legacy's own caching and framing rules (a proxy must pass them on as they are)."""
+    return Response(b"<!doctype html><title>legacy</title><img src=/logo.png>", media_type="text/html",
+                    headers={"Cache-Control": "public, max-age=60", "X-Frame-Options": "SAMEORIGIN"})
+
+
 async def slow(request: Request) -> Response:
     await asyncio.sleep(float(request.query_params.get("seconds", "1")))
     return JSONResponse({"slow": True})
@@ -91,6 +97,7 @@ ROUTES = [
     Route("/redirect", redirect, methods=["GET"]),
     Route("/redirect-absolute", redirect_absolute, methods=["GET"]),
     Route("/hop-by-hop", hop_by_hop, methods=["GET"]),
+    Route("/page", page, methods=["GET"]),
     Route("/slow", slow, methods=["GET"]),
     Route("/status/{code:int}", status, methods=["GET"]),
 ]

@@ -94,6 +94,17 @@ def test_an_empty_file_is_an_empty_table() -> None:
     ("[shadow]\nsample = 1\n", "[shadow] takes only `ignore`"),
     ("[shadow]\nignore = 'id'\n", "[shadow] ignore must be a list"),
     ("[[route]\n", "not valid TOML"),
+    ("[[route]]\npath = '/x?a=1'\nmode = 'legacy'\n", "must not hold ?, #"),
+    ("[[route]]\npath = '/x#top'\nmode = 'legacy'\n", "must not hold ?, #"),
+    ("[[route]]\npath = \"/x\\u0000y\"\nmode = 'legacy'\n", "control character"),
+    ("[[route]]\npath = \"/x\\ty\"\nmode = 'legacy'\n", "control character"),
+    ("[[route]]\npath = '/a/../b'\nmode = 'legacy'\n", ". or .. segments"),
+    ("[[route]]\npath = '/a/./b'\nmode = 'legacy'\n", ". or .. segments"),
+    ("[[route]]\npath = '/a/{id}/b/{id}'\nmode = 'legacy'\n", "names the parameter 'id' twice"),
+    ("[[route]]\npath = '/x'\nmode = 'shadow'\nignore = ['/a~2b']\n", "`~` must be followed by 0 or 1"),
+    ("[[route]]\npath = '/x'\nmode = 'shadow'\nignore = ['/a~']\n", "RFC 6901"),
+    ("[shadow]\nignore = ['/x/~']\n", "[shadow] ignore '/x/~' is not a JSON Pointer"),
+    ("[[route]]\npath = '/ok'\nmode = 'seawall'\n", "same methods and path as route 1"),
 ])
 def test_a_table_that_could_be_misread_is_refused_naming_file_entry_and_problem(text: str, problem: str) -> None:
     with pytest.raises(RouteTableError) as refused:
@@ -103,6 +114,28 @@ def test_a_table_that_could_be_misread_is_refused_naming_file_entry_and_problem(
     assert problem in message
     if "[[route]]" in text and "not valid TOML" not in problem:
         assert "route 2" in message  # the entry, counted from 1 (the first one is fine)
+
+
+def test_valid_pointer_escapes_and_same_path_with_other_methods_are_accepted() -> None:
+    table = parse_table("[[route]]\npath = '/x'\nmethods = ['GET']\nmode = 'seawall'\n\n"
+                        "[[route]]\npath = '/x'\nmethods = ['POST']\nmode = 'shadow'\nignore = ['/a~0b/c~1d', 'x~y']\n")
+    post = table.match("POST", "/x")
+    assert post is not None and post.ignore == ("/a~0b/c~1d", "x~y")
+
+
+def test_get_covers_head_and_a_preflight_is_matched_by_the_method_it_asks_about() -> None:
+    table = parse_table("[[route]]\npath = '/v1/me'\nmethods = ['GET']\nmode = 'seawall'\n\n"
+                        "[[route]]\npath = '/v1/opts'\nmethods = ['OPTIONS']\nmode = 'seawall'\n")
+    head = table.match("HEAD", "/v1/me")
+    assert head is not None and head.mode == Mode.SEAWALL
+    preflight = table.match("OPTIONS", "/v1/me", "GET")
+    assert preflight is not None and preflight.mode == Mode.SEAWALL
+    assert table.match("OPTIONS", "/v1/me", "HEAD") is not None  # asks about HEAD: covered by GET
+    assert table.match("OPTIONS", "/v1/me") is None  # a plain OPTIONS is OPTIONS: not listed
+    assert table.match("OPTIONS", "/v1/me", "DELETE") is None
+    assert table.match("OPTIONS", "/v1/opts") is not None
+    assert table.match("OPTIONS", "/v1/opts", "GET") is None  # a preflight for GET, not an OPTIONS request
+    assert table.match("POST", "/v1/me") is None
 
 
 def test_route_must_be_an_array_of_tables() -> None:
