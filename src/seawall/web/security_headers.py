@@ -1,4 +1,4 @@
-"""Browser-facing hardening of every answer: security headers, `Cache-Control`, and strict CORS.
+"""Browser-facing hardening of Seawall's own answers: security headers, `Cache-Control`, and strict CORS.
 
 `SecurityHeadersMiddleware` (pure ASGI) adds to every answer of Seawall's own, whatever produced it (a
 route, an error handler, the body-size limit, the rate limiter, Starlette's last-resort 500), unless it
@@ -70,7 +70,8 @@ def security_headers(*, docs: bool, hsts_max_age_seconds: int) -> list[tuple[byt
 
 class SecurityHeadersMiddleware:
     """Add `security_headers(...)` to every HTTP answer of Seawall's own that does not already set them
-    (a forwarded answer, `scope[FORWARDED_ANSWER]`, passes unchanged). `docs_paths`: paths that get `DOCS_CSP` (the Swagger UI page)."""
+    (a forwarded answer, `scope[FORWARDED_ANSWER]`, passes unchanged).
+    `docs_paths`: paths that get `DOCS_CSP` (the Swagger UI page)."""
 
     def __init__(self, app: ASGIApp, *, hsts_max_age_seconds: int = 0, docs_paths: Sequence[str] = ()) -> None:
         self.app = app

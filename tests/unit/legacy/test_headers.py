@@ -14,7 +14,8 @@ from seawall.ratelimit.limits import parse_networks
 UPSTREAM = parse_upstream("http://legacy.internal:8000/app/")
 
 
-def sent(headers: list[tuple[bytes, bytes]], *, peer: str = "198.51.100.7", trusted: str = "") -> dict[bytes, list[bytes]]:
+def sent(headers: list[tuple[bytes, bytes]], *, peer: str = "198.51.100.7",
+         trusted: str = "") -> dict[bytes, list[bytes]]:
     out: dict[bytes, list[bytes]] = {}
     for name, value in request_headers(headers, upstream=UPSTREAM, scheme="http", peer=peer,
                                        trusted=parse_networks(trusted) if trusted else (), request_id="r",
