@@ -102,8 +102,8 @@ def verify_seawall_user(headers: Mapping[str, str] | Iterable[tuple[str, str]],
     - `keys`: the keys this app accepts, in one of three forms: a mapping {key id: secret (str or
       bytes)}, an iterable of `SigningKey`s, or the `SEAWALL_LEGACY_AUTH_KEYS` text (`id:secret,...`);
       the header's key id picks one, so during a rotation list both the old and the new. Any other
-      form: `TypeError`; an empty set, an empty id or secret, or malformed text: `ValueError` (checked
-      before the header is read; neither message holds a secret).
+      form: `TypeError`; an empty id or secret, or malformed text: `ValueError` (checked before the
+      header is read; neither message holds a secret). No key at all: every header is refused.
     - `now`: the current time (an aware datetime, or unix seconds); the header's timestamp must lie
       within `tolerance_seconds` of it, either side.
     - `method`, `target` (path + `?query` exactly as received, prefix included), `request_id` (the
@@ -159,8 +159,6 @@ def _known_keys(keys: object) -> dict[str, SigningKey]:
             if not isinstance(key, SigningKey):
                 raise TypeError("keys: an iterable must hold SigningKey objects (or pass a mapping "
                                 f"{{key id: secret}}), got a {type(key).__name__}")
-    if not found:
-        raise ValueError("keys: no key given")
     return {key.key_id: key for key in found}
 
 

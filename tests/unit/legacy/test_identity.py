@@ -125,8 +125,6 @@ def test_the_keys_may_be_a_mapping_of_key_id_to_secret_str_or_bytes() -> None:
     (b"new:" + b"n" * 40, TypeError),
     (None, TypeError),
     (42, TypeError),
-    ({}, ValueError),
-    ([], ValueError),
     ({"new": ""}, ValueError),
     ("", ValueError),
 ])
@@ -134,3 +132,11 @@ def test_keys_in_another_form_are_a_clear_type_or_value_error(keys: object, erro
     with pytest.raises(error, match="keys|entry|holds no key") as raised:
         verify_seawall_user(header(NEW), keys, now=NOW, **REQUEST)  # type: ignore[arg-type]
     assert "n" * 32 not in str(raised.value)  # no secret in the message
+
+
+def test_no_key_at_all_refuses_every_header_and_never_raises_otherwise() -> None:
+    for keys in ({}, []):
+        with pytest.raises(SeawallUserRefused, match="unknown key id"):
+            verify_seawall_user(header(NEW), keys, now=NOW, **REQUEST)
+        with pytest.raises(SeawallUserRefused, match="no Seawall-User header"):
+            verify_seawall_user({}, keys, now=NOW, **REQUEST)
