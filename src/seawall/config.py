@@ -450,9 +450,11 @@ class Settings(SeawallSettings):
     # first signs (legacy accepts any it knows; docs/legacy-bridge.md has the rotation). Unset: no header.
     legacy_auth_keys: SecretStr | None = None
     # The legacy session Seawall accepts during the move: the cookie's name and the upstream path that
-    # introspects it (RFC 7662 shape); each answer is kept this long. Both unset: not accepted.
+    # introspects it (RFC 7662 shape); each answer is kept this long. Both unset: not accepted; one without
+    # the other, or either without the upstream: refused at start (validate_default: the missing half is
+    # checked even when unset).
     legacy_session_cookie: str | None = None
-    legacy_session_introspection_path: str | None = None
+    legacy_session_introspection_path: str | None = Field(default=None, validate_default=True)
     legacy_session_cache_seconds: float = Field(default=30.0, ge=0, le=3600)
 
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)  # SEAWALL_WEBHOOKS_*
@@ -505,32 +507,69 @@ class Settings(SeawallSettings):
             return None
         return parse_upstream(value.strip()).base
 
+    @staticmethod
+    def _needs_legacy_upstream(info: ValidationInfo) -> None:
+        """A legacy setting is given: the upstream must be too, or the setting would be silently ignored
+        (no upstream, no bridge). An invalid upstream is its own line, so nothing more is said here."""
+        if "legacy_upstream" in info.data and info.data["legacy_upstream"] is None:
+            raise ValueError("needs SEAWALL_LEGACY_UPSTREAM: without it there is no bridge and this is ignored")
+
     @field_validator("legacy_routes")
     @classmethod
-    def _legacy_routes_parse(cls, value: Path | None) -> Path | None:
+    def _legacy_routes_parse(cls, value: Path | None, info: ValidationInfo) -> Path | None:
         """The route table file must be readable and valid at start (`legacy.routes.load_table`): a process
         never starts with a table it cannot use. Reloads while running keep the table in use instead."""
         if value is not None:
+            cls._needs_legacy_upstream(info)
             load_table(value)
+        return value
+
+    @field_validator("legacy_max_keepalive_connections")
+    @classmethod
+    def _keepalive_within_pool(cls, value: int, info: ValidationInfo) -> int:
+        """Idle connections kept are connections of the pool: no more than SEAWALL_LEGACY_MAX_CONNECTIONS."""
+        limit = info.data.get("legacy_max_connections")
+        if limit is not None and value > limit:
+            raise ValueError(f"must not exceed SEAWALL_LEGACY_MAX_CONNECTIONS ({limit})")
         return value
 
     @field_validator("legacy_auth_keys")
     @classmethod
-    def _legacy_auth_keys_parse(cls, value: SecretStr | None) -> SecretStr | None:
+    def _legacy_auth_keys_parse(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
         if value is not None and value.get_secret_value().strip():
+            cls._needs_legacy_upstream(info)
             parse_signing_keys(value.get_secret_value())
             return value
         return None
 
-    @field_validator("legacy_session_introspection_path")
+    @field_validator("legacy_session_cookie")
     @classmethod
-    def _introspection_is_a_path(cls, value: str | None) -> str | None:
-        """A path on the upstream (never another host): starts with one `/`."""
+    def _session_cookie_needs_upstream(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None or not value.strip():
             return None
-        if not value.startswith("/") or value.startswith("//") or "?" in value or "#" in value:
-            raise ValueError("must be a path on the upstream, e.g. /internal/session")
-        return value
+        cls._needs_legacy_upstream(info)
+        return value.strip()
+
+    @field_validator("legacy_session_introspection_path")
+    @classmethod
+    def _introspection_is_a_path(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """A path on the upstream (never another host): starts with one `/`. Set together with
+        SEAWALL_LEGACY_SESSION_COOKIE, or neither (half of the pair would be silently ignored)."""
+        path = None if value is None or not value.strip() else value
+        if path is not None:
+            if "legacy_session_cookie" in info.data:  # else the cookie's line already asks for the upstream
+                cls._needs_legacy_upstream(info)
+            if not path.startswith("/") or path.startswith("//") or "?" in path or "#" in path:
+                raise ValueError("must be a path on the upstream, e.g. /internal/session")
+        if "legacy_session_cookie" in info.data:  # else the cookie is invalid: its own line says so
+            cookie = info.data["legacy_session_cookie"]
+            if cookie is not None and path is None:
+                raise ValueError("must be set with SEAWALL_LEGACY_SESSION_COOKIE (the upstream path that "
+                                 "introspects that cookie), or unset both")
+            if cookie is None and path is not None:
+                raise ValueError("needs SEAWALL_LEGACY_SESSION_COOKIE (the legacy session cookie's name), "
+                                 "or unset both")
+        return path
 
     @field_validator("log_level")
     @classmethod

@@ -46,6 +46,12 @@ def seawall(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedP
     (("api",), {"SEAWALL_DATABASE_REPLICA_MAX_LAG_SECONDS": "5",
                 "SEAWALL_DATABASE_REPLICA_READ_YOUR_WRITES_SECONDS": "5"},
      "SEAWALL_DATABASE_REPLICA_READ_YOUR_WRITES_SECONDS"),
+    # The legacy bridge: a half-configured setting is refused, never silently ignored.
+    (("serve",), {"SEAWALL_LEGACY_UPSTREAM": "http://127.0.0.1:9", "SEAWALL_LEGACY_SESSION_COOKIE": "sid"},
+     "SEAWALL_LEGACY_SESSION_INTROSPECTION_PATH"),
+    (("worker",), {"SEAWALL_LEGACY_AUTH_KEYS": "k1:" + "a" * 32}, "SEAWALL_LEGACY_AUTH_KEYS"),
+    (("migrate",), {"SEAWALL_LEGACY_UPSTREAM": "http://127.0.0.1:9", "SEAWALL_LEGACY_MAX_CONNECTIONS": "10",
+                    "SEAWALL_LEGACY_MAX_KEEPALIVE_CONNECTIONS": "11"}, "SEAWALL_LEGACY_MAX_KEEPALIVE_CONNECTIONS"),
 ])
 def test_a_bad_setting_is_one_line_naming_the_variable(
     command: tuple[str, ...], env: dict[str, str], variable: str, tmp_path: Path,

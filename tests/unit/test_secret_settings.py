@@ -66,6 +66,8 @@ def test_every_secret_setting_reads_its_file(field: str, clean_environment: pyte
     clean_environment.setenv(f"SEAWALL_{field.upper()}_FILE", str(path))
     if field == "database_replica_url":  # a replica only with a PostgreSQL primary
         clean_environment.setenv("SEAWALL_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/seawall")
+    if field == "legacy_auth_keys":  # keys only with the bridge's upstream
+        clean_environment.setenv("SEAWALL_LEGACY_UPSTREAM", "http://127.0.0.1:9")
     assert reveal(getattr(Settings(), field)) == value
 
 

@@ -92,21 +92,25 @@ def _header_values(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> li
 
 
 def verify_seawall_user(headers: Mapping[str, str] | Iterable[tuple[str, str]],
-                        keys: Iterable[SigningKey] | str, *, now: datetime | float,
+                        keys: Mapping[str, str | bytes] | Iterable[SigningKey] | str, *, now: datetime | float,
                         tolerance_seconds: float = DEFAULT_TOLERANCE_SECONDS, method: str, target: str,
                         request_id: str) -> str:
     """The user id a valid `Seawall-User` header names; `SeawallUserRefused` otherwise.
 
     - `headers`: the request's headers (a mapping, or (name, value) pairs; names compared without
       case). Two or more `Seawall-User` headers are refused (a client slipped one past a proxy).
-    - `keys`: the keys this app accepts (`SigningKey`s, or the `SEAWALL_LEGACY_AUTH_KEYS` text); the
-      header's key id picks one, so during a rotation list both the old and the new.
+    - `keys`: the keys this app accepts, in one of three forms: a mapping {key id: secret (str or
+      bytes)}, an iterable of `SigningKey`s, or the `SEAWALL_LEGACY_AUTH_KEYS` text (`id:secret,...`);
+      the header's key id picks one, so during a rotation list both the old and the new. Any other
+      form: `TypeError`; an empty id or secret, or malformed text: `ValueError` (checked before the
+      header is read; neither message holds a secret). No key at all: every header is refused.
     - `now`: the current time (an aware datetime, or unix seconds); the header's timestamp must lie
       within `tolerance_seconds` of it, either side.
     - `method`, `target` (path + `?query` exactly as received, prefix included), `request_id` (the
       `X-Request-Id` received): the request the header must have been signed for.
     The signature is compared in constant time (`hmac.compare_digest`).
     """
+    known = _known_keys(keys)
     values = _header_values(headers)
     if not values:
         raise SeawallUserRefused("no Seawall-User header")
@@ -118,7 +122,6 @@ def verify_seawall_user(headers: Mapping[str, str] | Iterable[tuple[str, str]],
     _version, key_id, raw_timestamp, user_id, signature = fields
     if not raw_timestamp.isascii() or not raw_timestamp.isdigit() or len(raw_timestamp) > 12 or not user_id:
         raise SeawallUserRefused("the Seawall-User header's timestamp or user id is malformed")
-    known = {key.key_id: key for key in (parse_signing_keys(keys) if isinstance(keys, str) else keys)}
     key = known.get(key_id)
     if key is None:
         raise SeawallUserRefused(f"the Seawall-User header names an unknown key id {key_id!r}")
@@ -131,6 +134,32 @@ def verify_seawall_user(headers: Mapping[str, str] | Iterable[tuple[str, str]],
     if not hmac.compare_digest(expected.encode("ascii"), signature.encode("ascii", "replace")):
         raise SeawallUserRefused("the Seawall-User header's signature does not match this request")
     return user_id
+
+
+def _known_keys(keys: object) -> dict[str, SigningKey]:
+    """`verify_seawall_user`'s `keys` by key id (its three accepted forms); TypeError/ValueError else."""
+    if isinstance(keys, str):
+        found = parse_signing_keys(keys)  # ValueError names the entry, never the secret
+    elif isinstance(keys, Mapping):
+        found = []
+        for key_id, secret in keys.items():
+            if not isinstance(key_id, str) or not isinstance(secret, (str, bytes)):
+                raise TypeError("keys: a mapping must map key ids (str) to secrets (str or bytes), got "
+                                f"{type(key_id).__name__} -> {type(secret).__name__}")
+            if not key_id or not secret:
+                raise ValueError("keys: a mapping holds an empty key id or secret")
+            found.append(SigningKey(key_id=key_id, secret=secret.encode("utf-8") if isinstance(secret, str)
+                                    else bytes(secret)))
+    elif isinstance(keys, (bytes, bytearray)) or not isinstance(keys, Iterable):
+        raise TypeError("keys: expected a mapping {key id: secret}, SigningKey objects, or the "
+                        f"SEAWALL_LEGACY_AUTH_KEYS text, got {type(keys).__name__}")
+    else:
+        found = list(keys)
+        for key in found:
+            if not isinstance(key, SigningKey):
+                raise TypeError("keys: an iterable must hold SigningKey objects (or pass a mapping "
+                                f"{{key id: secret}}), got a {type(key).__name__}")
+    return {key.key_id: key for key in found}
 
 
 def _bearer_token(scope: Scope) -> str | None:

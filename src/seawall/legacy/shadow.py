@@ -38,6 +38,7 @@ from seawall.legacy import store
 from seawall.legacy.compare import Comparison, Result, compare
 from seawall.legacy.routes import Route, SideEffects
 from seawall.observability.metrics import METRICS
+from seawall.web.middleware import LOG_CONTEXT
 
 log = structlog.get_logger("seawall.legacy.shadow")
 
@@ -208,6 +209,12 @@ class ShadowRunner:
 
 
 def _request_id(scope: dict[str, Any]) -> str | None:
+    """The id Seawall gave the request (`RequestIdMiddleware`, outside the bridge: the one on the answer's
+    X-Request-Id and in its log lines), whether the client sent one or Seawall made it; the client's own
+    header only when no middleware bound one (a scope built by hand)."""
+    context = scope.get(LOG_CONTEXT)
+    if isinstance(context, dict) and context.get("request_id"):
+        return str(context["request_id"])
     for name, value in scope.get("headers", []):
         if name == b"x-request-id":
             return bytes(value).decode("latin-1")

@@ -25,7 +25,7 @@ from seawall.sandbox import SandboxServer
 from seawall.sandbox.smtp import SmtpSink
 from tests.conftest import ADMIN_KEY
 from tests.integration.accounts.wire import STRONG_PASSWORD, new_email, new_key
-from tests.integration.legacy.shadow_support import legacy, legacy_app
+from tests.integration.legacy.shadow_support import comparisons, legacy, legacy_app
 from tests.support.legacy_app.process import LegacyApp
 from tests.support.server import ServerFactory
 
@@ -88,3 +88,33 @@ async def test_a_shadowed_signup_answers_from_legacy_and_is_performed_once(
     assert users == 0
     assert sandbox.state.payments.intents == {}
     assert (sink.mailbox.messages, sink.mailbox.connections_accepted) == ([], 0)
+
+
+async def test_the_recorded_comparison_carries_the_request_id_seawall_made(
+    servers: ServerFactory, runtime: Runtime, legacy: LegacyApp, sandbox: SandboxServer, sink: SmtpSink,
+    tmp_path: Path,
+) -> None:
+    """A client that sends no X-Request-Id: the comparison row holds the id Seawall made for the request
+    (the one on the answer's X-Request-Id), so the row can be found from the client's answer and the logs."""
+    table = tmp_path / "routes.toml"
+    table.write_text(ROUTES)
+    server = await asyncio.to_thread(servers.start, "serve", env={
+        "SEAWALL_LEGACY_UPSTREAM": legacy.url, "SEAWALL_LEGACY_ROUTES": str(table),
+        "SEAWALL_STRIPE_API_BASE": sandbox.base_url, "SEAWALL_SMTP_HOST": "127.0.0.1",
+        "SEAWALL_SMTP_PORT": str(sink.port), "SEAWALL_SMTP_SECURITY": "none",
+    })
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=10.0) as http:
+        response = await http.post("/v1/signups", headers={"Idempotency-Key": new_key()}, json={
+            "email": new_email("bridge-id"), "password": STRONG_PASSWORD, "plan": "pro",
+            "payment_method": "pm_card_visa"})
+    assert response.status_code == 202, response.text
+    assert "x-request-id" not in response.request.headers
+    request_id = response.headers["x-request-id"]
+    assert request_id
+    deadline = time.monotonic() + RECORDED_WITHIN_SECONDS
+    rows = await comparisons(runtime.database)
+    while not rows and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+        rows = await comparisons(runtime.database)
+    [row] = rows
+    assert row.request_id == request_id

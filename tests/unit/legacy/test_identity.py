@@ -106,3 +106,37 @@ def test_fields_the_format_cannot_carry_are_not_signed() -> None:
         sign_seawall_user(NEW, timestamp=NOW, user_id="usr,1", **REQUEST)
     with pytest.raises(ValueError):
         sign_seawall_user(NEW, timestamp=NOW, user_id="usr_1", **{**REQUEST, "request_id": "a\nb"})
+
+
+def test_the_keys_may_be_a_mapping_of_key_id_to_secret_str_or_bytes() -> None:
+    assert verify_seawall_user(header(NEW), {"old": "o" * 32, "new": "n" * 40}, now=NOW, **REQUEST) == "usr_1"
+    assert verify_seawall_user(header(OLD), {"old": b"o" * 32}, now=NOW, **REQUEST) == "usr_1"
+    with pytest.raises(SeawallUserRefused, match="signature"):
+        verify_seawall_user(header(NEW), {"new": "x" * 40}, now=NOW, **REQUEST)
+    with pytest.raises(SeawallUserRefused, match="unknown key id"):
+        verify_seawall_user(header(NEW), {"old": "o" * 32}, now=NOW, **REQUEST)
+
+
+@pytest.mark.parametrize("keys, error", [
+    ({"new": 42}, TypeError),  # a secret neither str nor bytes
+    ({7: "n" * 40}, TypeError),
+    (["new:" + "n" * 40], TypeError),  # a list of entries, not SigningKeys
+    ([("new", "n" * 40)], TypeError),
+    (b"new:" + b"n" * 40, TypeError),
+    (None, TypeError),
+    (42, TypeError),
+    ({"new": ""}, ValueError),
+    ("", ValueError),
+])
+def test_keys_in_another_form_are_a_clear_type_or_value_error(keys: object, error: type[Exception]) -> None:
+    with pytest.raises(error, match="keys|entry|holds no key") as raised:
+        verify_seawall_user(header(NEW), keys, now=NOW, **REQUEST)  # type: ignore[arg-type]
+    assert "n" * 32 not in str(raised.value)  # no secret in the message
+
+
+def test_no_key_at_all_refuses_every_header_and_never_raises_otherwise() -> None:
+    for keys in ({}, []):
+        with pytest.raises(SeawallUserRefused, match="unknown key id"):
+            verify_seawall_user(header(NEW), keys, now=NOW, **REQUEST)
+        with pytest.raises(SeawallUserRefused, match="no Seawall-User header"):
+            verify_seawall_user({}, keys, now=NOW, **REQUEST)
