@@ -75,6 +75,10 @@ def test_the_configuration_parses(rendered: list[dict[str, Any]], monkeypatch: p
                 secret_file = tmp_path / Path(value).name
                 secret_file.write_text("postgresql://u:p@db/seawall\n" if "URL" in variable else "x:read:" + "0" * 64)
                 value = str(secret_file)
+            if variable == "SEAWALL_LEGACY_ROUTES":  # the ConfigMap's file, as the pod mounts it
+                routes = tmp_path / "routes.toml"
+                routes.write_text(kustomize.ROOT.joinpath("deploy/kubernetes/components/legacy-bridge/routes.toml").read_text())
+                value = str(routes)
             monkeypatch.setenv(variable, value)
         Settings()
         for variable in environment(rendered, workload):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Index, Integer, String, Text
+from sqlalchemy import JSON, Float, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from seawall.db import Base
@@ -29,8 +29,8 @@ class ShadowComparison(Base):
     patch: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
     request_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
-    legacy_seconds: Mapped[float | None] = mapped_column(nullable=True)
-    seawall_seconds: Mapped[float | None] = mapped_column(nullable=True)
+    legacy_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    seawall_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     __table_args__ = (
