@@ -20,11 +20,15 @@ async def test_a_payment_request_its_charge_job_and_the_provider_call_are_one_tr
     assert (await load_payment(runtime.database, payment["id"])).status == "succeeded"
 
     tree = SpanTree(span_exporter.get_finished_spans())
-    server, enqueued, job = tree.one("POST /v1/payments"), tree.one("enqueue payments.charge"), \
-        tree.one("job payments.charge")
-    assert tree.is_ancestor(server, enqueued) and job.parent_id == enqueued.span_id
-    assert {server.trace_id, enqueued.trace_id, job.trace_id} == {server.trace_id}
-    assert server.start_time <= enqueued.start_time <= job.start_time
+    server, enqueued = tree.one("POST /v1/payments"), tree.one("enqueue payments.charge")
+    # One span per attempt: on a loaded machine the charge may time out once and be retried; every
+    # attempt continues the trace, and the one that succeeded made the charge.
+    attempts = tree.named("job payments.charge")
+    assert attempts and all(attempt.parent_id == enqueued.span_id for attempt in attempts)
+    (job,) = [attempt for attempt in attempts if attempt.attributes.get("seawall.job.outcome") == "succeeded"]
+    assert tree.is_ancestor(server, enqueued)
+    assert {server.trace_id, enqueued.trace_id, *(attempt.trace_id for attempt in attempts)} == {server.trace_id}
+    assert server.start_time <= enqueued.start_time <= min(attempt.start_time for attempt in attempts)
     # What the charge's success enqueued (receipt, webhook event...) continues the same trace.
     followers = [span for span in tree.spans if span.name.startswith("enqueue ") and tree.is_ancestor(job, span)]
     assert followers and all(span.trace_id == server.trace_id for span in followers)
