@@ -19,7 +19,6 @@ for each pass too (it should not move between passes). RSS is the largest proxy 
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -29,8 +28,8 @@ from typing import Any
 from seawall.bench import load
 from seawall.bench.databases import BenchDatabase
 from seawall.bench.meter import ProcessGroupMeter
-from seawall.bench.write import Measured, _closed_loop, _measure, _ratio, _server_options, _start_seawall
-from seawall.cli.demo.processes import DemoProcess, clean_env, free_port
+from seawall.bench.write import Measured, _closed_loop, _measure, _ratio, _start_seawall, start_uvicorn
+from seawall.cli.demo.processes import DemoProcess
 
 PATH = "/bench/forwarded"
 
@@ -46,22 +45,6 @@ class LegacyBenchOptions:
     body_bytes: int = 1024
     load_generator: str = "auto"
     seawall_python: str = sys.executable  # another install's interpreter: measure that build (before/after)
-
-
-def _uvicorn(directory: Path, name: str, factory: str, *, workers: int, env: dict[str, str]) -> DemoProcess:
-    port = free_port()
-    log_path = directory / f"{name}.log"
-    with open(log_path, "wb") as log_file:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", factory, "--factory", "--host", "127.0.0.1", "--port", str(port),
-             "--workers", str(workers), "--log-level", "warning", "--no-access-log", "--no-proxy-headers",
-             *_server_options()],
-            env=clean_env(env), stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    server = DemoProcess(name=name, process=process, base_url=f"http://127.0.0.1:{port}", log_path=log_path)
-    if not server.wait_ready(PATH):
-        server.stop()
-        raise RuntimeError(f"{name} did not become ready:\n{server.log_tail()}")
-    return server
 
 
 def _pass(proxy: DemoProcess, upstream: DemoProcess, body: str, options: LegacyBenchOptions,
@@ -85,7 +68,8 @@ def run(options: LegacyBenchOptions) -> dict[str, Any]:
     passes: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="seawall-bench-legacy-") as temp, BenchDatabase.create(None) as database:
         directory = Path(temp)
-        upstream = _uvicorn(directory, "upstream", "seawall.bench.proxy_peers:create_upstream", workers=1, env={})
+        upstream = start_uvicorn(directory, "upstream", "seawall.bench.proxy_peers:create_upstream", workers=1, env={},
+                                 ready_path=PATH)
         try:
             seawall_dir = directory / "seawall"
             seawall_dir.mkdir()
@@ -97,8 +81,9 @@ def run(options: LegacyBenchOptions) -> dict[str, Any]:
                 passes["seawall"] = _pass(seawall, upstream, body, options, generator)
             finally:
                 seawall.stop()
-            peer = _uvicorn(directory, "peer", "seawall.bench.proxy_peers:create_naive_proxy",
-                            workers=options.api_workers, env={"SEAWALL_BENCH_PEER_UPSTREAM": upstream.base_url})
+            peer = start_uvicorn(directory, "peer", "seawall.bench.proxy_peers:create_naive_proxy",
+                                 workers=options.api_workers, env={"SEAWALL_BENCH_PEER_UPSTREAM": upstream.base_url},
+                                 ready_path=PATH)
             try:
                 passes["peer"] = _pass(peer, upstream, body, options, generator)
             finally:

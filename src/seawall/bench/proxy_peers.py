@@ -4,8 +4,8 @@
   fixed JSON body. As cheap as an ASGI app can be, so the figures are the proxies'.
 - `create_naive_proxy()`: what a team writes without Seawall — a Starlette catch-all that streams the
   request to `SEAWALL_BENCH_PEER_UPSTREAM` with one pooled httpx client and streams the answer back:
-  hop-by-hop headers dropped (a Content-Length is kept, as the bridge keeps it), nothing else (no resilience policy, no forwarding headers, no request
-  id, no access log, no metrics, no route table).
+  hop-by-hop headers dropped (a Content-Length is kept, as the bridge keeps it), nothing else (no
+  resilience policy, no forwarding headers, no request id, no access log, no metrics, no route table).
 
 Served by uvicorn: `uvicorn seawall.bench.proxy_peers:create_upstream --factory` (or `create_naive_proxy`).
 """

@@ -186,24 +186,29 @@ def _start_seawall(directory: Path, database: BenchDatabase, workers: int, pytho
     return api
 
 
-def _start_peer(directory: Path, database_url: str, user_id: str, workers: int) -> DemoProcess:
+def start_uvicorn(directory: Path, name: str, factory: str, *, workers: int, env: dict[str, str],
+                  ready_path: str) -> DemoProcess:
+    """A bench-only ASGI app (`module:factory`) under uvicorn on a free loopback port, with Seawall's
+    event loop and HTTP parser, its log in `directory`; returned once `ready_path` answers 200."""
     port = free_port()
-    env = clean_env({
-        "SEAWALL_BENCH_PEER_DATABASE_URL": database_url, "SEAWALL_BENCH_PEER_USER_ID": user_id,
-        "SEAWALL_BENCH_PEER_POOL_SIZE": str(Settings.model_fields["database_pool_size"].default),
-    })
-    log_path = directory / "peer.log"
+    log_path = directory / f"{name}.log"
     with open(log_path, "wb") as log_file:
         process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "seawall.bench.naive_app:create_app", "--factory",
-             "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers), "--log-level", "warning",
-             "--no-access-log", "--no-proxy-headers", *_server_options()],
-            env=env, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    peer = DemoProcess(name="peer", process=process, base_url=f"http://127.0.0.1:{port}", log_path=log_path)
-    if not peer.wait_ready("/livez"):
-        peer.stop()
-        raise RuntimeError(f"the naive peer did not become ready:\n{peer.log_tail()}")
-    return peer
+            [sys.executable, "-m", "uvicorn", factory, "--factory", "--host", "127.0.0.1", "--port", str(port),
+             "--workers", str(workers), "--log-level", "warning", "--no-access-log", "--no-proxy-headers",
+             *_server_options()],
+            env=clean_env(env), stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    server = DemoProcess(name=name, process=process, base_url=f"http://127.0.0.1:{port}", log_path=log_path)
+    if not server.wait_ready(ready_path):
+        server.stop()
+        raise RuntimeError(f"{name} did not become ready:\n{server.log_tail()}")
+    return server
+
+
+def _start_peer(directory: Path, database_url: str, user_id: str, workers: int) -> DemoProcess:
+    return start_uvicorn(directory, "peer", "seawall.bench.naive_app:create_app", workers=workers, ready_path="/livez",
+                         env={"SEAWALL_BENCH_PEER_DATABASE_URL": database_url, "SEAWALL_BENCH_PEER_USER_ID": user_id,
+                              "SEAWALL_BENCH_PEER_POOL_SIZE": str(Settings.model_fields["database_pool_size"].default)})
 
 
 def _server_options() -> list[str]:
