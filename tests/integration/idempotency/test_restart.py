@@ -47,7 +47,10 @@ def test_request_killed_mid_flight_leaves_nothing_and_its_key_runs_again_at_once
     """The process dies while the request is in flight: nothing of it commits (the record, the
     business rows and the jobs share one transaction), so a retry with the key runs afresh at once."""
     email, key = new_email("crashed"), new_key()
-    doomed = servers.start("serve", env={"SEAWALL_ARGON2_TIME_COST": "200"})  # seconds of hashing: in flight
+    # Seconds of hashing per password, so the sign-up is in flight when the process dies. The server also
+    # hashes once at start (the constant-work dummy): ~3 s idle, far longer on a loaded CI machine.
+    doomed = servers.start("serve", env={"SEAWALL_ARGON2_TIME_COST": "200"}, wait_ready=False)
+    ServerFactory.wait_ready(doomed, timeout=180.0)
     with ThreadPoolExecutor(max_workers=1) as pool:
         pending = pool.submit(post_signup, doomed.base_url, key=key, email=email, password=STRONG_PASSWORD)
         time.sleep(0.5)
