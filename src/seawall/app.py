@@ -54,6 +54,7 @@ from seawall.runtime import Runtime, configure_logging_for
 from seawall.schema.window import prepare_schema
 from seawall.web import deps as web_deps
 from seawall.web.errors import install_error_handlers
+from seawall.web.head import HeadAsGetMiddleware
 from seawall.web.input_guard import InputGuardMiddleware
 from seawall.web.load_shedding import LoadSheddingMiddleware
 from seawall.web.metrics_endpoint import METRICS_SCRAPE, Scrape
@@ -174,7 +175,8 @@ def create_app(settings: Settings, *, run_worker: bool = False, clock: Clock | N
         telemetry=tracing.FASTAPI_NATIVE_TELEMETRY,  # off: `instrument_app` traces, when tracing is on
     )
     install_error_handlers(app)
-    app.add_middleware(InputGuardMiddleware)  # innermost: a refused body has spent its rate-limit quotas
+    app.add_middleware(HeadAsGetMiddleware)  # innermost: a HEAD is served by its GET route (`web.head`)
+    app.add_middleware(InputGuardMiddleware)  # a refused body has spent its rate-limit quotas
     if settings.database_replica_url is not None:  # marks a user's writes before the answer goes out
         app.add_middleware(ReadYourWritesMiddleware)
     app.add_middleware(RateLimitMiddleware)  # request ids and the body size limit apply first

@@ -55,6 +55,7 @@ async def test_one_line_per_request_with_the_route_template_status_and_request_i
                 await http.get("/no/such/route/123"),
                 await http.delete("/v1/signups"),  # 405: the route exists, not the method
                 await http.get("/docs"),
+                await http.head("/v1/payments/pay_0123456789abcdef", headers=auth),  # served by the GET route
             ]
     lines = access_lines(logs.lines())
     assert len(lines) == len(answers) + 1  # and one for the login
@@ -63,7 +64,7 @@ async def test_one_line_per_request_with_the_route_template_status_and_request_i
         ("POST", "/v1/signups", 201), ("POST", "/v1/signups", 429),
         ("GET", "/v1/payments/{payment_id}", 404), ("POST", "/v1/payments", 413),
         ("POST", "/v1/payments", 422), ("GET", "/v1/payments", 500), ("GET", "unmatched", 404),
-        ("DELETE", "/v1/signups", 405), ("GET", "/docs", 200)]
+        ("DELETE", "/v1/signups", 405), ("GET", "/docs", 200), ("HEAD", "/v1/payments/{payment_id}", 404)]
     assert [answer.status_code for answer in answers] == [line["status"] for line in lines]
     for line, answer in zip(lines, answers, strict=True):
         assert line["request_id"] == answer.headers["x-request-id"] and line["client_ip"] == "192.0.2.7"

@@ -4,8 +4,10 @@
 route, an error handler, the body-size limit, the rate limiter, Starlette's last-resort 500), unless it
 already carries the header. An answer the legacy bridge forwards from the upstream (its scope marked
 `FORWARDED_ANSWER` just before that answer starts) is the upstream's: its headers pass unchanged (a
-legacy HTML page keeps its own CSP, framing and caching rules); the bridge's own refusals (400, 413,
-502, 503, 504) are Seawall's and get the headers.
+legacy HTML page keeps its own CSP, framing and caching rules), but for `Strict-Transport-Security`,
+which is the public host's policy, not a page's (RFC 6797 §8.1): when it is configured, a forwarded
+answer without one gets it too. The bridge's own refusals (400, 413, 502, 503, 504) are Seawall's and
+get every header.
 
     X-Content-Type-Options: nosniff          no MIME sniffing of JSON into HTML or script
     X-Frame-Options: DENY                    never framed (legacy browsers; CSP below for the others)
@@ -15,7 +17,8 @@ legacy HTML page keeps its own CSP, framing and caching rules); the bridge's own
                                              `DOCS_CSP` instead, which admits its CDN assets
     Cache-Control: no-store                  answers carry tokens, secrets and personal data: no
                                              browser or proxy may keep them (RFC 9111 §5.2.2.5)
-    Strict-Transport-Security: max-age=N     only when `SEAWALL_HSTS_MAX_AGE_SECONDS` > 0
+    Strict-Transport-Security: max-age=N     only when `SEAWALL_HSTS_MAX_AGE_SECONDS` > 0; also on
+                                             forwarded answers
 
 Those are the OWASP Secure Headers Project's recommendations for an API (OWASP REST Security Cheat
 Sheet, "Security headers"). `install_security_headers(app, ...)` wraps the *whole* middleware stack,
@@ -70,7 +73,7 @@ def security_headers(*, docs: bool, hsts_max_age_seconds: int) -> list[tuple[byt
 
 class SecurityHeadersMiddleware:
     """Add `security_headers(...)` to every HTTP answer of Seawall's own that does not already set them
-    (a forwarded answer, `scope[FORWARDED_ANSWER]`, passes unchanged).
+    (a forwarded answer, `scope[FORWARDED_ANSWER]`, gets only the HSTS header, and only when it has none).
     `docs_paths`: paths that get `DOCS_CSP` (the Swagger UI page)."""
 
     def __init__(self, app: ASGIApp, *, hsts_max_age_seconds: int = 0, docs_paths: Sequence[str] = ()) -> None:
@@ -78,6 +81,8 @@ class SecurityHeadersMiddleware:
         self.docs_paths = frozenset(docs_paths)
         self.api_headers = security_headers(docs=False, hsts_max_age_seconds=hsts_max_age_seconds)
         self.docs_headers = security_headers(docs=True, hsts_max_age_seconds=hsts_max_age_seconds)
+        self.forwarded_headers = [(name, value) for name, value in self.api_headers
+                                  if name == b"strict-transport-security"]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -86,10 +91,12 @@ class SecurityHeadersMiddleware:
         added = self.docs_headers if scope.get("path") in self.docs_paths else self.api_headers
 
         async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start" and not scope.get(FORWARDED_ANSWER):
-                headers = list(message.get("headers", []))
-                present = {name.lower() for name, _ in headers}
-                message["headers"] = headers + [(name, value) for name, value in added if name not in present]
+            if message["type"] == "http.response.start":
+                adding = self.forwarded_headers if scope.get(FORWARDED_ANSWER) else added
+                if adding:
+                    headers = list(message.get("headers", []))
+                    present = {name.lower() for name, _ in headers}
+                    message["headers"] = headers + [(name, value) for name, value in adding if name not in present]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -30,6 +30,7 @@ path = "/shop/{rest:path}"
 mode = "legacy"
 """
 MIB = 1024 * 1024
+HSTS_SECONDS = 31536000
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +38,7 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BridgeRig]:
     with BridgeRig.start(tmp_path_factory.mktemp("bridge-proxy"), routes=ROUTES, env={
         "SEAWALL_LEGACY_READ_TIMEOUT_SECONDS": "1",
         "SEAWALL_LEGACY_MAX_BODY_BYTES": str(80 * MIB),
+        "SEAWALL_HSTS_MAX_AGE_SECONDS": str(HSTS_SECONDS),
     }) as started:
         yield started
 
@@ -129,8 +131,13 @@ def test_forwarded_answers_keep_legacys_headers_and_seawalls_own_get_the_securit
         assert name not in page.headers, name
     echoed = client.get("/anything")
     assert echoed.status_code == 200 and not any(name in echoed.headers for name in SECURITY_HEADERS)
+    # HSTS is the public host's policy, not the page's: on forwarded answers too, unless legacy set its own
+    assert page.headers["strict-transport-security"] == echoed.headers["strict-transport-security"] \
+        == f"max-age={HSTS_SECONDS}"
+    legacys = client.get("/page", params={"hsts": "max-age=60"})
+    assert legacys.headers.get_list("strict-transport-security") == ["max-age=60"]
     own = client.get("/v1/me")  # Seawall's own answer: the headers
-    assert own.status_code == 401
+    assert own.status_code == 401 and own.headers["strict-transport-security"] == f"max-age={HSTS_SECONDS}"
     assert own.headers["content-security-policy"].startswith("default-src 'none'")
     assert own.headers["cache-control"] == "no-store"
     refused = raw_request(rig.port, b"GET /a/%2e%2e/b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").lower()
@@ -147,8 +154,8 @@ def test_a_forwarded_answer_has_exactly_one_date(rig: BridgeRig) -> None:
 
 def test_get_routes_cover_head_and_preflights_go_where_their_request_goes(rig: BridgeRig,
                                                                            client: httpx.Client) -> None:
-    head = client.head("/v1/me")  # `/v1/me` is `seawall` for GET: HEAD too (Seawall's answer, whatever it is)
-    assert head.status_code in (401, 405) and "content-security-policy" in head.headers
+    head = client.head("/v1/me")  # `/v1/me` is `seawall` for GET: HEAD too, answered as Seawall's GET would be
+    assert head.status_code == 401 and head.content == b"" and "content-security-policy" in head.headers
     preflight = client.options("/v1/me", headers={"Origin": "https://app.example",
                                                   "Access-Control-Request-Method": "GET"})
     assert preflight.status_code == 400  # Seawall's CORS (no allowed origins), not legacy's

@@ -77,9 +77,13 @@ async def hop_by_hop(request: Request) -> Response:
 
 
 async def page(request: Request) -> Response:
-    """An HTML page with legacy's own caching and framing rules (a proxy must pass them on as they are)."""
+    """An HTML page with legacy's own caching and framing rules (a proxy must pass them on as they are);
+    `?hsts=<value>`: with legacy's own Strict-Transport-Security too."""
+    headers = {"Cache-Control": "public, max-age=60", "X-Frame-Options": "SAMEORIGIN"}
+    if "hsts" in request.query_params:
+        headers["Strict-Transport-Security"] = request.query_params["hsts"]
     return Response(b"<!doctype html><title>legacy</title><img src=/logo.png>", media_type="text/html",
-                    headers={"Cache-Control": "public, max-age=60", "X-Frame-Options": "SAMEORIGIN"})
+                    headers=headers)
 
 
 async def slow(request: Request) -> Response:
