@@ -208,9 +208,9 @@ class Settings(SeawallSettings):
     # Browser origins allowed to call the API cross-origin (CORS), comma separated, each
     # `scheme://host[:port]` as the browser sends it in `Origin`. Empty (the default): none.
     cors_allowed_origins: str = Field(default="", max_length=4096)
-    # `Strict-Transport-Security: max-age=<this>` on every answer of Seawall's own, and on each answer the
-    # legacy bridge forwards that carries none of its own; 0 (the default) sends none. Set it only when every client reaches the API over HTTPS
-    # (a TLS proxy in front), e.g. 31536000 (a year).
+    # `Strict-Transport-Security: max-age=<this>` on every answer of Seawall's own, and on each answer
+    # the legacy bridge forwards that carries none of its own; 0 (the default) sends none. Set it only
+    # when every client reaches the API over HTTPS (a TLS proxy in front), e.g. 31536000 (a year).
     hsts_max_age_seconds: int = Field(default=0, ge=0, le=2 * 365 * 24 * 3600)
     # Test tooling: append each (method, route, status) the app answers to JSON lines in this directory,
     # for the suite's check of the OpenAPI schema (see `web.response_record`). Production leaves it unset.
