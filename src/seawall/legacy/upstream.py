@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
 
 @dataclass(frozen=True)
 class Upstream:
@@ -23,7 +25,7 @@ class Upstream:
     def authority(self) -> str:
         """host[:port] as a Host header names it (the port only when not the scheme's default)."""
         host = f"[{self.host}]" if ":" in self.host else self.host
-        default = {"http": 80, "https": 443}[self.scheme]
+        default = DEFAULT_PORTS[self.scheme]
         return host if self.port == default else f"{host}:{self.port}"
 
     @property
@@ -52,7 +54,7 @@ def parse_upstream(text: str) -> Upstream:
     if parts.query or parts.fragment or text.endswith(("?", "#")):
         raise ValueError("must not carry a query or fragment")
     try:
-        port = parts.port or {"http": 80, "https": 443}[parts.scheme]
+        port = parts.port or DEFAULT_PORTS[parts.scheme]
     except ValueError as exc:
         raise ValueError("has an invalid port") from exc
     return Upstream(scheme=parts.scheme, host=parts.hostname.lower(), port=port, prefix=parts.path.rstrip("/"))

@@ -56,7 +56,8 @@ def test_legacy_down_fails_fast_with_503_while_seawall_routes_answer(rig: Bridge
             assert answer.json()["error"]["type"] == "upstream_unavailable"
             assert 1 <= int(answer.headers["retry-after"]) <= WAIT_IN_OPEN_SECONDS
         print(f"503 while open: median {statistics.median(timings) * 1000:.1f} ms, max {max(timings) * 1000:.1f} ms")
-        assert max(timings) < 0.05
+        # Fast: no connection attempt, no timeout waited out (a loaded machine may stall any one request)
+        assert statistics.median(timings) < 0.05 and max(timings) < 0.5
 
         me = client.get("/v1/me")  # Seawall's own route: its own 401, unaffected
         assert me.status_code == 401

@@ -31,7 +31,8 @@ __all__ = ["legacy", "legacy_app"]  # fixtures
 
 pytestmark = pytest.mark.backends("sqlite")  # the runner's own logic; the side-effect test runs on every backend
 
-SUBMIT_BOUND_SECONDS = 0.005  # what `submit` may cost the caller, whatever the run does
+SUBMIT_BOUND_SECONDS = 0.1  # what `submit` may cost the caller, whatever the run does: far below the
+# 1 s run it starts (it takes microseconds; a loaded machine can preempt any call for tens of ms)
 
 
 def runner_for(runtime: Runtime, **overrides: Any) -> ShadowRunner:
@@ -153,5 +154,5 @@ async def test_aclose_ends_the_runs_in_flight(runtime: Runtime) -> None:
     runner.submit(SlowApp(seconds=30.0), SIGNUPS, request, answer)
     started = time.perf_counter()
     await runner.aclose()
-    assert time.perf_counter() - started < 1.0
+    assert time.perf_counter() - started < 3.0  # not the 30 s run
     assert runner.in_flight == 0

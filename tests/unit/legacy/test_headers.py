@@ -75,6 +75,31 @@ def test_a_location_never_keeps_the_upstreams_origin_when_the_public_one_is_unkn
     assert known == [(b"location", b"https://api.example.com/?x=1")]
 
 
+@pytest.mark.parametrize(("location", "rest"), [
+    (b"HTTP://Legacy.Internal:8000/app/next", b"/next"),  # scheme and host are case-insensitive
+    (b"//legacy.internal:8000/app/next?x=1#top", b"/next?x=1#top"),  # scheme-relative, fragment kept
+])
+def test_a_location_on_the_upstreams_base_however_spelled_is_rewritten(location: bytes, rest: bytes) -> None:
+    out = response_headers([(b"Location", location)], upstream=UPSTREAM, public_origin="https://api.example.com")
+    assert out == [(b"location", b"https://api.example.com" + rest)]
+    default_port = parse_upstream("http://legacy.internal/app")
+    for spelled in (b"http://legacy.internal:80/app/next", b"http://LEGACY.internal/app/next"):
+        assert response_headers([(b"Location", spelled)], upstream=default_port, public_origin=None) == [
+            (b"location", b"/next")]
+
+
+@pytest.mark.parametrize("location", [
+    b"/app/next", b"next", b"https://legacy.internal:8000/app/next", b"http://legacy.internal:8001/app/next",
+    b"http://other.example/app/next", b"http://legacy.internal:8000@evil.example/app/next",
+    b"http://legacy.internal:8000/application",  # not under the prefix `/app` (a segment boundary)
+    b"http://legacy.internal:8000/other",  # the upstream's origin outside its prefix: no public URL; as is
+    "http://legacy.internal:8000/app/caf\u00e9".encode("utf-8"), b"http://[::1/app",
+])
+def test_other_locations_pass_unchanged(location: bytes) -> None:
+    out = response_headers([(b"Location", location)], upstream=UPSTREAM, public_origin="https://api.example.com")
+    assert out == [(b"location", location)]
+
+
 def test_the_upstreams_date_is_dropped() -> None:
     out = response_headers([(b"Date", b"Mon, 30 Nov 2026 21:00:00 GMT"), (b"Content-Type", b"text/html")],
                            upstream=UPSTREAM, public_origin=None)
