@@ -123,6 +123,9 @@ async def test_cors_admits_only_the_listed_origins_and_never_credentials(started
         assert allowed.headers["access-control-allow-origin"] == "https://app.example.com"
         assert "access-control-allow-credentials" not in allowed.headers
         assert "POST" in allowed.headers["access-control-allow-methods"]
+        head = await http.options("/v1/me", headers={**preflight("https://app.example.com", "HEAD"),
+                                                     "Access-Control-Request-Headers": "authorization"})
+        assert head.status_code == 200, head.text  # HEAD is served wherever GET is (`web.head`)
         for origin in ("https://evil.example", "https://app.example.com.evil.example", "http://app.example.com",
                        "https://sub.app.example.com", "null"):
             refused = await http.options("/v1/payments", headers=preflight(origin))

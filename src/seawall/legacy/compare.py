@@ -26,7 +26,7 @@ class Result(StrEnum):
     AGREED = "agreed"
     STATUS_DIFFERS = "status_differs"
     BODY_DIFFERS = "body_differs"
-    NOT_COMPARED = "not_compared"  # a body too large to capture
+    NOT_COMPARED = "not_compared"  # a body too large to capture, or a HEAD with the same status
     SEAWALL_ERROR = "seawall_error"  # the shadow run raised or timed out
     DROPPED = "dropped"  # over SEAWALL_LEGACY_SHADOW_MAX_CONCURRENT: never run
 
@@ -39,9 +39,15 @@ class Comparison:
 
 
 def compare(*, legacy_status: int, legacy_body: bytes | None, seawall_status: int, seawall_body: bytes | None,
-            ignore: tuple[str, ...] = ()) -> Comparison:
+            ignore: tuple[str, ...] = (), method: str = "GET") -> Comparison:
     """Status first (a different status is `status_differs`, with the body patch when both are JSON),
-    then the bodies as the module docstring says."""
+    then the bodies as the module docstring says. A `HEAD` has no bodies (RFC 9110 §9.3.2): the same
+    status is `not_compared`, never `agreed` (an agreement rate counts only what was compared)."""
+    if method == "HEAD":
+        if legacy_status != seawall_status:
+            return Comparison(Result.STATUS_DIFFERS,
+                              note=f"status {legacy_status} (legacy) != {seawall_status} (seawall)")
+        return Comparison(Result.NOT_COMPARED, note="HEAD: same status, no bodies to compare")
     body = compare_bodies(legacy_body, seawall_body, ignore=ignore)
     if legacy_status != seawall_status:
         note = f"status {legacy_status} (legacy) != {seawall_status} (seawall)"

@@ -23,10 +23,11 @@ Seawall sets, and every header Seawall sets is added after the stripping.
 Answer (upstream → client): hop-by-hop headers removed; everything else (Set-Cookie, Content-Encoding,
 Content-Length, Location) passed on unchanged, except:
 - `Date` dropped: the server (uvicorn) adds its own, and an answer carries exactly one (RFC 9110 §6.6.1);
-- a `Location` on the upstream's own base URL (however its origin is spelled), rewritten to the public
-  origin the client used, or, when that is not known (no valid Host), to an origin-relative reference
-  (`/x`, RFC 9110 §10.2.2): a redirect under the base never points a client at the upstream's internal
-  address. One on the upstream's origin but outside its path prefix has no public URL and passes as is.
+- a `Location` on the upstream's own base URL (however it is spelled: `legacy.location`), rewritten to
+  the public origin the client used, or, when that is not known (no valid Host), to an origin-relative
+  reference (`/x`, RFC 9110 §10.2.2): a redirect under the base never points a client at the upstream's
+  internal address. One on the upstream's origin but outside its path prefix has no public URL and
+  passes as is.
 """
 
 from __future__ import annotations
@@ -34,9 +35,9 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterable, Sequence
-from urllib.parse import urlsplit
 
-from seawall.legacy.upstream import DEFAULT_PORTS, Upstream
+from seawall.legacy.location import public_location
+from seawall.legacy.upstream import Upstream
 
 Header = tuple[bytes, bytes]
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -162,30 +163,6 @@ def response_headers(headers: Sequence[Header], *, upstream: Upstream, public_or
     base (`http://legacy:8000/x`) rewritten onto `public_origin` (`https://api.example.com/x`), or to
     `/x` when `public_origin` is None: never left on the upstream's origin."""
     out = [(name, value) for name, value in without_hop_by_hop(headers) if name != b"date"]
-    origin = public_origin.encode("latin-1") if public_origin is not None else b""
-    rewritten: list[Header] = []
-    for name, value in out:
-        rest = _under_base(value, upstream) if name == b"location" else None
-        rewritten.append((name, origin + rest if rest is not None else value))
-    return rewritten
+    return [(name, public_location(value, upstream, public_origin) if name == b"location" else value)
+            for name, value in out]
 
-
-def _under_base(location: bytes, upstream: Upstream) -> bytes | None:
-    """For a `Location` under the upstream's base, what follows the base (`/x?y#z`, at least `/`); None for
-    anything else (relative references, other origins, the upstream's origin outside its path prefix).
-    The origin is compared as RFC 3986 §6.2.2–6.2.3 normalizes it: scheme and host case-insensitive, the
-    scheme's default port written or not, a scheme-relative `//host/...` on the upstream's scheme."""
-    try:
-        parts = urlsplit(location.decode("ascii"))
-        port = parts.port
-    except (UnicodeDecodeError, ValueError):
-        return None
-    scheme = parts.scheme.lower() or upstream.scheme
-    if (not parts.netloc or scheme != upstream.scheme or parts.username is not None or parts.password is not None
-            or parts.hostname != upstream.host or (port or DEFAULT_PORTS[scheme]) != upstream.port):
-        return None
-    prefix = upstream.prefix
-    if prefix and parts.path != prefix and not parts.path.startswith(prefix + "/"):
-        return None
-    rest = (parts.path[len(prefix):] or "/") + (f"?{parts.query}" if parts.query else "")
-    return (rest + (f"#{parts.fragment}" if parts.fragment else "")).encode("ascii")

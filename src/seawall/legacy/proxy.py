@@ -142,6 +142,8 @@ class LegacyProxy:
                  total_timeout_seconds: float = 120.0) -> None:
         self.upstream = upstream
         self.client = client
+        hooks = client.event_hooks
+        client.event_hooks = {**hooks, "response": [*hooks.get("response", []), _hide_location]}
         self.policy = policy
         self.max_body_bytes = max_body_bytes
         self.trusted_proxies = tuple(trusted_proxies)
@@ -236,8 +238,8 @@ class LegacyProxy:
     async def _answer(self, scope: Scope, receive: Receive, send: Send, response: httpx.Response,
                       exchange: Exchange, capture: _Capture, deadline: float) -> None:
         exchange.status = response.status_code
-        exchange.headers = response_headers(response.headers.raw, upstream=self.upstream,
-                                            public_origin=_public_origin(scope))
+        exchange.headers = response_headers(response.extensions.get(ANSWER_HEADERS, response.headers.raw),
+                                            upstream=self.upstream, public_origin=_public_origin(scope))
         gone = asyncio.Event()  # the server drops `send` after a disconnect: stop reading the upstream then
         watcher = asyncio.create_task(_watch_disconnect(receive, gone), name="seawall-legacy-disconnect")
         try:
@@ -282,6 +284,19 @@ class LegacyProxy:
     async def _refuse(scope: Scope, receive: Receive, send: Send, status: int, error_type: str, message: str,
                       headers: dict[str, str] | None = None) -> None:
         await error_response(status, error_type, message, headers=headers)(scope, receive, send)
+
+
+ANSWER_HEADERS = "seawall.answer_headers"  # in a response's extensions: its raw headers, Location included
+
+
+async def _hide_location(response: httpx.Response) -> None:
+    """httpx builds the next request of every 3xx with a Location, even when it follows none, and raises
+    `InvalidURL` for one it cannot build (`mailto:x`, `http:\\\\host`), losing legacy's answer. This response
+    hook keeps the raw headers aside (`ANSWER_HEADERS`) and hides `Location` from httpx: a redirect is passed
+    to the client whatever its Location says (`headers.response_headers` rewrites it)."""
+    if "location" in response.headers:
+        response.extensions[ANSWER_HEADERS] = list(response.headers.raw)
+        del response.headers["location"]
 
 
 async def _watch_disconnect(receive: Receive, gone: asyncio.Event) -> None:

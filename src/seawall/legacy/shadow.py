@@ -155,7 +155,7 @@ class ShadowRunner:
         else:
             body = bytes(answer.body) if answer.body is not None else None
             comparison = compare(legacy_status=legacy.status, legacy_body=legacy.body, seawall_status=answer.status,
-                                 seawall_body=body, ignore=route.ignore)
+                                 seawall_body=body, ignore=route.ignore, method=str(request.scope.get("method")))
         await self._record(route, request, legacy, answer.status, comparison, seconds)
 
     async def _record(self, route: Route, request: ShadowRequest, legacy: LegacyAnswer, seawall_status: int | None,

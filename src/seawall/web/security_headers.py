@@ -51,7 +51,7 @@ DOCS_CSP = ("default-src 'none'; script-src https://cdn.jsdelivr.net 'unsafe-inl
 # Scope key the legacy bridge sets (True) just before it starts sending the upstream's answer.
 FORWARDED_ANSWER = "seawall.forwarded_answer"
 
-CORS_METHODS = ("GET", "POST", "PUT", "DELETE")
+CORS_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE")  # HEAD: served wherever GET is (`web.head`)
 CORS_REQUEST_HEADERS = ("Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID")
 CORS_EXPOSED_HEADERS = ("X-Request-ID", "Retry-After", "RateLimit", "RateLimit-Policy", "Idempotent-Replayed")
 CORS_MAX_AGE_SECONDS = 600

@@ -266,6 +266,25 @@ def test_redirects_are_passed_on_never_followed(rig: BridgeRig, client: httpx.Cl
     assert [r["path"] for r in rig.legacy.requests()] == ["/redirect", "/redirect-absolute"]
 
 
+@pytest.mark.parametrize("location", ["mailto:x@example.com", "tel:123", "urn:x", "http:next",
+                                      "http:\\\\127.0.0.1:1\\x"])
+def test_a_redirect_httpx_could_not_follow_is_still_passed_on(rig: BridgeRig, location: str) -> None:
+    # a raw socket: an httpx client would fail on these Locations itself (as the bridge's used to: a 500)
+    target = httpx.URL("/redirect-to", params={"location": location}).raw_path
+    head = raw_request(rig.port, b"GET " + target + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    head = head.split(b"\r\n\r\n", 1)[0]
+    assert head.lower().startswith(b"http/1.1 302 "), head
+    assert b"\r\nlocation: " + location.encode() in head, head
+
+
+def test_a_rewritten_location_without_a_host_never_names_another_host(rig: BridgeRig) -> None:
+    location = f"{rig.legacy.url}//evil.example/path"  # on the upstream's base: rewritten origin-relative
+    request = f"GET /redirect-to?location={location} HTTP/1.0\r\n\r\n".encode()  # HTTP/1.0, no Host
+    head = raw_request(rig.port, request).split(b"\r\n\r\n", 1)[0].lower()
+    assert head.startswith(b"http/1.0 302 ") or head.startswith(b"http/1.1 302 "), head
+    assert b"\r\nlocation: /%2fevil.example/path" in head, head
+
+
 def test_upstream_errors_pass_through_or_take_the_one_error_shape(client: httpx.Client) -> None:
     failing = client.get("/status/503")
     assert failing.status_code == 503 and failing.json() == {"status": 503}  # legacy's own answer, as is

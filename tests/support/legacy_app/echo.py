@@ -69,6 +69,11 @@ async def redirect_absolute(request: Request) -> Response:
     return RedirectResponse(f"{request.base_url}elsewhere", status_code=301)
 
 
+async def redirect_to(request: Request) -> Response:
+    """A 302 whose Location is `?location=` as given, however odd (`mailto:x`, `http:\\\\host`)."""
+    return Response(status_code=302, headers={"Location": request.query_params["location"]})
+
+
 async def hop_by_hop(request: Request) -> Response:
     """An answer carrying hop-by-hop headers a proxy must not pass on (RFC 9110 §7.6.1)."""
     return Response(b"hop", headers={"Connection": "X-Private-Hop", "X-Private-Hop": "secret",
@@ -100,6 +105,7 @@ ROUTES = [
     Route("/download", download, methods=["GET"]),
     Route("/redirect", redirect, methods=["GET"]),
     Route("/redirect-absolute", redirect_absolute, methods=["GET"]),
+    Route("/redirect-to", redirect_to, methods=["GET"]),
     Route("/hop-by-hop", hop_by_hop, methods=["GET"]),
     Route("/page", page, methods=["GET"]),
     Route("/slow", slow, methods=["GET"]),

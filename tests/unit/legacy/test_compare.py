@@ -77,3 +77,10 @@ def test_a_patch_is_cut_to_its_bound() -> None:
     assert cut and 0 < len(kept) < 10 and len(orjson.dumps(kept)) <= 1000
     assert bounded_patch(patch[:2], max_bytes=1000) == (patch[:2], False)
     assert bounded_patch(None) == (None, False)
+
+
+def test_a_head_is_never_agreed_on_bodies_it_does_not_have() -> None:
+    same = compare(legacy_status=200, legacy_body=b"", seawall_status=200, seawall_body=b"", method="HEAD")
+    assert same.result is Result.NOT_COMPARED and same.note is not None and "HEAD" in same.note
+    other = compare(legacy_status=200, legacy_body=b"", seawall_status=401, seawall_body=b"", method="HEAD")
+    assert other.result is Result.STATUS_DIFFERS

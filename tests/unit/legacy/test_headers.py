@@ -93,11 +93,44 @@ def test_a_location_on_the_upstreams_base_however_spelled_is_rewritten(location:
     b"http://other.example/app/next", b"http://legacy.internal:8000@evil.example/app/next",
     b"http://legacy.internal:8000/application",  # not under the prefix `/app` (a segment boundary)
     b"http://legacy.internal:8000/other",  # the upstream's origin outside its prefix: no public URL; as is
-    "http://legacy.internal:8000/app/caf\u00e9".encode("utf-8"), b"http://[::1/app",
+    b"http://[::1/app", b"mailto:x@example.com", b"tel:123", b"urn:x", b"http:next", b"http://legacy.internal:x/app",
+    b"http://legacy.internal:8000/app/../other",  # outside the prefix once its dot segments are removed
 ])
 def test_other_locations_pass_unchanged(location: bytes) -> None:
     out = response_headers([(b"Location", location)], upstream=UPSTREAM, public_origin="https://api.example.com")
     assert out == [(b"location", location)]
+
+
+IP_UPSTREAM = parse_upstream("http://127.0.0.1:8001/app")
+
+
+@pytest.mark.parametrize("location", [  # what browsers read as the upstream (WHATWG URL parsing)
+    b"http://@127.0.0.1:8001/app/x", b"http://user:pw@127.0.0.1:8001/app/x", b"http:\\\\127.0.0.1:8001\\app\\x",
+    b"/\\127.0.0.1:8001/app/x", b"///127.0.0.1:8001/app/x", b"http:/127.0.0.1:8001/app/x",
+    b"http:///127.0.0.1:8001/app/x", b"http://127.0.0.1.:8001/app/x", b"http://2130706433:8001/app/x",
+    b"http://127.1:8001/app/x", b"http://0x7f.0.0.1:8001/app/x", b"http://%31%32%37.0.0.1:8001/app/x",
+    b" \thttp://127.0.0.1:8001/app/x\n", b"HTTP://127.0.0.1:8001/app/./x", b"http://127.0.0.1:8001/app/y/../x",
+    b"http://127.0.0.1:8001/app/y/%2e%2E/x",
+])
+def test_every_spelling_of_the_upstream_is_rewritten(location: bytes) -> None:
+    out = response_headers([(b"Location", location)], upstream=IP_UPSTREAM, public_origin="https://api.example.com")
+    assert out == [(b"location", b"https://api.example.com/x")]
+
+
+def test_ipv6_and_non_ascii_locations_on_the_upstream_are_rewritten() -> None:
+    ipv6 = parse_upstream("http://[::1]:8001")
+    for spelled in (b"http://[0:0::1]:8001/x", b"http://[0000:0000:0000:0000:0000:0000:0000:0001]:8001/x"):
+        assert response_headers([(b"Location", spelled)], upstream=ipv6, public_origin=None) == [(b"location", b"/x")]
+    cafe = "http://legacy.internal:8000/app/caf\u00e9".encode()
+    assert response_headers([(b"Location", cafe)], upstream=UPSTREAM, public_origin=None) == [
+        (b"location", "/caf\u00e9".encode())]
+
+
+@pytest.mark.parametrize("location", [b"http://legacy.internal:8000/app//evil.example/x",
+                                      b"http://legacy.internal:8000/app/\\evil.example/x"])
+def test_an_origin_relative_rewrite_never_names_another_host(location: bytes) -> None:
+    [(_, value)] = response_headers([(b"Location", location)], upstream=UPSTREAM, public_origin=None)
+    assert value == b"/%2Fevil.example/x"  # a path on this host, not `//evil.example/x`
 
 
 def test_the_upstreams_date_is_dropped() -> None:
